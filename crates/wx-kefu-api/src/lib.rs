@@ -1,0 +1,74 @@
+//! wx-kefu: a typed Rust SDK for the WeChat Official Account customer-service API (客服接口).
+//!
+//! 微信公众号/服务号客服接口的 Rust SDK：客服账号、会话、聊天记录、客服消息与输入状态，
+//! 每个接口都有类型、校验和官方文档链接。
+//!
+//! Every call of the API is a method of [`KefuApi`], implemented for [`Client`]; each
+//! request is checked against the spec's rules before anything is sent, and the client
+//! manages the access token, retries what is safe to retry, and never sends a message twice.
+//!
+//! ```no_run
+//! use wx_kefu_api::*;
+//!
+//! # async fn run() -> Result<(), Error> {
+//! let client = Client::builder().app_id("wx_APPID").app_secret("APPSECRET").build()?;
+//! client.add_kf_account("test1@gh_test", "客服1").await?;
+//! let message = SendCustomMessage::new("OPENID", Text::new("您好"));
+//! client.send_custom_message(message).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The types and calls are generated from `api-spec/` (see the `generated` sources);
+//! this file only re-exports the runtime and adds the record export.
+
+#[rustfmt::skip]
+mod generated;
+
+use futures_util::Stream;
+
+pub use generated::*;
+pub use wx_kefu_runtime::*;
+
+impl MsgIdPage for MsgList {
+    type Item = Record;
+
+    fn into_page(self) -> (Vec<Record>, i64) {
+        (self.recordlist, self.msgid.unwrap_or(0))
+    }
+}
+
+/// Records per page when exporting: the most WeChat allows.
+pub const EXPORT_PAGE_SIZE: u32 = 10_000;
+
+/// Every chat record between two instants (unix seconds, both inclusive), of any length.
+///
+/// The range is split into windows of at most 24 hours, each window is paged by the
+/// returned `msgid` until an empty page, at most one page is held in memory, and a
+/// `msgid` that stops advancing ends the stream with an error instead of looping.
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// use wx_kefu_api::*;
+///
+/// # async fn run(client: Client) -> Result<(), Error> {
+/// let mut records = std::pin::pin!(export_records(&client, 1_700_000_000, 1_700_259_200));
+/// while let Some(record) = records.next().await {
+///     let record = record?;
+///     println!("{} {} {}", record.time, record.worker, record.text);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn export_records(
+    client: &Client,
+    start: i64,
+    end: i64,
+) -> impl Stream<Item = Result<Record>> + Send + 'static {
+    export(
+        client,
+        start..=end,
+        EXPORT_PAGE_SIZE,
+        |start, end, msgid, number| GetMsgList::new(start, end, msgid, i64::from(number)),
+    )
+}

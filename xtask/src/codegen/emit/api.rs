@@ -1,0 +1,256 @@
+//! The module index (`generated/mod.rs`, with `ENDPOINTS`) and the `KefuApi` trait: one call per endpoint.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::super::model::{Endpoint, Kind, Model, Module, Response, TypeRef};
+use super::super::parse::Scalar;
+use super::items::limits;
+use super::{doc, ident, inner_doc, param_type, rust_type};
+
+pub fn module_index(model: &Model) -> TokenStream {
+    let header = inner_doc(&[
+        "The generated API: types and calls from `api-spec/`.".into(),
+        String::new(),
+        "Regenerate with `cargo xtask codegen`; never edit by hand.".into(),
+    ]);
+    let mods = model.modules.iter().map(|m| {
+        let name = ident(&m.name);
+        let d = doc(&[m
+            .title
+            .as_ref()
+            .map(|t| format!("{} — {}.", t.zh, t.en))
+            .unwrap_or_else(|| "Types shared by the endpoints.".into())]);
+        quote!(#d pub mod #name;)
+    });
+    let uses = model.modules.iter().map(|m| {
+        let name = ident(&m.name);
+        quote!(pub use #name::*;)
+    });
+    let all = model.modules.iter().flat_map(|m| {
+        m.endpoints.iter().map(move |ep| {
+            let module = ident(&m.name);
+            let name = ident(&ep.ident);
+            quote!(<#module::#name as ::wx_kefu_runtime::Endpoint>::META)
+        })
+    });
+    quote! {
+        #header
+        #[rustfmt::skip]
+        mod api;
+        #(#mods)*
+        pub use api::KefuApi;
+        #(#uses)*
+        /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
+        /// (the emulator's request checks, the CLI's commands and help).
+        pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[#(#all),*];
+    }
+}
+
+/// Whether the call takes its fields as arguments (all required) or a request value.
+fn positional(ep: &Endpoint) -> bool {
+    ep.request.fields.iter().all(|f| f.required)
+}
+
+fn example_value(field: &super::super::model::Field) -> String {
+    match (&field.ty, &field.example) {
+        (TypeRef::File, _) => "Upload::path(\"avatar.jpg\")".into(),
+        (
+            TypeRef::Named {
+                ident,
+                kind: Kind::Enum,
+                ..
+            },
+            Some(Scalar::Str(v)),
+        ) => format!(
+            "{ident}::{}",
+            heck::ToUpperCamelCase::to_upper_camel_case(v.as_str())
+        ),
+        (_, Some(Scalar::Int(n))) => n.to_string(),
+        (TypeRef::Integer, Some(Scalar::Str(s))) => s.clone(),
+        (_, Some(Scalar::Str(s))) => format!("{s:?}"),
+        (TypeRef::Integer, None) => "0".into(),
+        (_, None) => format!("{:?}", field.wire.to_uppercase()),
+    }
+}
+
+fn call_doc(model: &Model, module: &Module, ep: &Endpoint) -> Vec<String> {
+    let mut lines = vec![
+        format!("{} — {}.", ep.summary.zh, ep.summary.en),
+        String::new(),
+    ];
+    let retry = if ep.idempotent {
+        "Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1."
+    } else {
+        "Not idempotent: never retried once the request may have reached WeChat."
+    };
+    lines.push(format!("`{} {}` · {retry}", ep.method, ep.path));
+    if !ep.notes.is_empty() {
+        lines.push(String::new());
+        lines.extend(ep.notes.iter().map(|n| format!("- {n}")));
+    }
+    let limited: Vec<String> = ep
+        .request
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let l = limits(f);
+            (!l.is_empty()).then(|| format!("- `{}`: {l}", f.wire))
+        })
+        .chain(
+            ep.spans
+                .iter()
+                .map(|s| format!("- `{}` − `{}`: 0–{} seconds", s.end, s.start, s.max)),
+        )
+        .collect();
+    if !limited.is_empty() {
+        lines.push(String::new());
+        lines.push("Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):".into());
+        lines.extend(limited);
+    }
+    if !ep.errors.is_empty() {
+        lines.push(String::new());
+        lines.push("Errors WeChat documents for this call:".into());
+        for code in &ep.errors {
+            if let Some(e) = model.errors.iter().find(|e| e.code == *code) {
+                lines.push(format!(
+                    "- {code} [`ErrCode::{}`](::wx_kefu_runtime::ErrCode::{}): {}",
+                    e.ident, e.ident, e.en
+                ));
+            }
+        }
+    }
+    lines.push(String::new());
+    lines.push(format!("Official documentation: <{}>", ep.doc_url));
+    lines.push(String::new());
+    lines.push("# Example".into());
+    lines.push("```no_run".into());
+    lines.push(
+        "# async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {"
+            .into(),
+    );
+    lines.push("use wx_kefu_api::*;".into());
+    let _ = module;
+    match &ep.example {
+        Some(example) => lines.extend(example.lines().map(str::to_owned)),
+        None => {
+            let args = if positional(ep) {
+                ep.request
+                    .fields
+                    .iter()
+                    .map(example_value)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            } else {
+                let required: Vec<String> = ep
+                    .request
+                    .fields
+                    .iter()
+                    .filter(|f| f.required)
+                    .map(example_value)
+                    .collect();
+                format!("{}::new({})", ep.ident, required.join(", "))
+            };
+            match &ep.response {
+                Response::Ack => lines.push(format!("client.{}({args}).await?;", ep.name)),
+                Response::Type(_) => {
+                    lines.push(format!("let answer = client.{}({args}).await?;", ep.name));
+                    lines.push("println!(\"{answer:?}\");".into());
+                }
+            }
+        }
+    }
+    lines.push("# Ok(())".into());
+    lines.push("# }".into());
+    lines.push("```".into());
+    lines
+}
+
+pub fn trait_file(model: &Model) -> TokenStream {
+    let header =
+        inner_doc(&["[`KefuApi`]: every call of the API as a method of the client.".into()]);
+    let mut decls = Vec::new();
+    let mut impls = Vec::new();
+    for module in &model.modules {
+        let m = ident(&module.name);
+        for ep in &module.endpoints {
+            let name = ident(&ep.name);
+            let req = ident(&ep.ident);
+            let response = match &ep.response {
+                Response::Ack => quote!(::wx_kefu_runtime::Ack),
+                Response::Type(TypeRef::Named {
+                    module: rm,
+                    ident: ri,
+                    ..
+                }) => {
+                    let (rm, ri) = (ident(rm), ident(ri));
+                    quote!(super::#rm::#ri)
+                }
+                Response::Type(t) => rust_type(t, "api"),
+            };
+            let (params, args, build) = if positional(ep) {
+                let params: Vec<TokenStream> = ep
+                    .request
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let p = ident(&f.wire);
+                        let t = qualify(param_type(&f.ty, "api"));
+                        quote!(#p: #t)
+                    })
+                    .collect();
+                let args: Vec<TokenStream> = ep
+                    .request
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let p = ident(&f.wire);
+                        quote!(#p)
+                    })
+                    .collect();
+                (
+                    params,
+                    args.clone(),
+                    quote!(super::#m::#req::new(#(#args),*)),
+                )
+            } else {
+                (
+                    vec![quote!(request: super::#m::#req)],
+                    vec![quote!(request)],
+                    quote!(request),
+                )
+            };
+            let _ = args;
+            let d = doc(&call_doc(model, module, ep));
+            let ret = quote!(impl ::std::future::Future<Output = ::std::result::Result<#response, ::wx_kefu_runtime::Error>> + Send);
+            decls.push(quote! {
+                #d
+                fn #name(&self, #(#params),*) -> #ret;
+            });
+            impls.push(quote! {
+                fn #name(&self, #(#params),*) -> #ret {
+                    self.call(#build)
+                }
+            });
+        }
+    }
+    quote! {
+        #header
+        /// Every call of the customer-service API, implemented for [`Client`](::wx_kefu_runtime::Client).
+        ///
+        /// Bring it into scope with `use wx_kefu_api::KefuApi;` (or `use wx_kefu_api::*;`).
+        /// Each call checks its request before sending (see [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)),
+        /// then runs through the client's token cache and retry policy.
+        pub trait KefuApi {
+            #(#decls)*
+        }
+        impl KefuApi for ::wx_kefu_runtime::Client {
+            #(#impls)*
+        }
+    }
+}
+
+/// Types emitted "as seen from module `api`" name sibling modules through `super::`; that is what we want here too.
+fn qualify(tokens: TokenStream) -> TokenStream {
+    tokens
+}

@@ -1,0 +1,544 @@
+//! The lowered model: what the emitters need, with Rust names computed and wire names kept.
+//! Built only from a validated spec.
+
+use std::collections::BTreeSet;
+
+use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+
+use super::parse::{EndpointDef, FieldDef, ResponseDef, Scalar, SpecFile, Text, TypeDef};
+use super::validate::TypeTable;
+
+pub struct Model {
+    pub modules: Vec<Module>,
+    pub errors: Vec<ErrorCode>,
+}
+
+pub struct Module {
+    /// The Rust module name (the file's stem).
+    pub name: String,
+    pub file: String,
+    pub title: Option<Text>,
+    pub endpoints: Vec<Endpoint>,
+    pub types: Vec<TypeModel>,
+    pub patterns: Vec<PatternDef>,
+}
+
+pub struct PatternDef {
+    pub ident: String,
+    pub source: String,
+    pub hint: String,
+    pub doc: String,
+}
+
+pub struct Endpoint {
+    pub name: String,
+    pub ident: String,
+    pub summary: Text,
+    pub doc_url: String,
+    pub method: String,
+    pub path: String,
+    pub idempotent: bool,
+    pub auth: bool,
+    pub notes: Vec<String>,
+    pub request: Struct,
+    pub spans: Vec<Span>,
+    pub response: Response,
+    pub errors: Vec<i64>,
+    pub example: Option<String>,
+}
+
+pub struct Span {
+    pub start: String,
+    pub end: String,
+    pub max: i64,
+    pub errcode: Option<i64>,
+}
+
+pub enum Response {
+    Ack,
+    Type(TypeRef),
+}
+
+pub enum TypeModel {
+    Struct(Struct),
+    Enum(Enum),
+    Union(Union),
+}
+
+pub struct Struct {
+    pub ident: String,
+    pub doc: Vec<String>,
+    pub fields: Vec<Field>,
+    /// Sent in a request, so it gets `Validate`.
+    pub request: bool,
+}
+
+impl Struct {
+    pub fn has_file(&self) -> bool {
+        self.fields.iter().any(|f| matches!(f.ty, TypeRef::File))
+    }
+}
+
+pub struct Enum {
+    pub ident: String,
+    pub doc: Vec<String>,
+    /// `None` for a closed string enum; `Some(integer?)` for an open enum.
+    pub open: Option<bool>,
+    pub values: Vec<EnumValue>,
+}
+
+pub struct EnumValue {
+    pub ident: String,
+    pub wire: String,
+    pub number: Option<i64>,
+    pub doc: Text,
+}
+
+pub struct Union {
+    pub ident: String,
+    pub doc: Vec<String>,
+    pub tag: String,
+    pub variants: Vec<Variant>,
+    pub request: bool,
+}
+
+pub struct Variant {
+    pub wire: String,
+    pub ident: String,
+    pub ty: TypeRef,
+    pub doc: Option<Text>,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum TypeRef {
+    String,
+    Integer,
+    Bool,
+    StringOrNumber,
+    File,
+    Array(Box<TypeRef>),
+    Named {
+        module: String,
+        ident: String,
+        kind: Kind,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    Struct,
+    Enum,
+    OpenEnum,
+    Union,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Location {
+    Query,
+    Body,
+    BodyAndQuery,
+    Multipart,
+}
+
+pub struct Field {
+    pub wire: String,
+    pub ty: TypeRef,
+    pub location: Location,
+    pub required: bool,
+    pub doc: Option<Text>,
+    pub rules: Rules,
+    pub errcode: Option<i64>,
+    pub example: Option<Scalar>,
+    pub flatten: bool,
+    pub sensitive: bool,
+    /// The values of a closed enum field, for the metadata.
+    pub enum_values: Vec<String>,
+    /// Tag and variant names of a union field, for the metadata.
+    pub union: Option<(String, Vec<String>)>,
+}
+
+#[derive(Clone, Default)]
+pub struct Rules {
+    pub min_chars: Option<u32>,
+    pub max_chars: Option<u32>,
+    /// (module, static ident, source, hint)
+    pub pattern: Option<(String, String, String, String)>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub min_items: Option<u32>,
+    pub max_items: Option<u32>,
+    pub max_bytes: Option<u64>,
+    pub file_kind: Option<String>,
+}
+
+pub struct ErrorCode {
+    pub code: i64,
+    pub ident: String,
+    pub zh: String,
+    pub en: String,
+    pub flags: Vec<String>,
+    pub fix: Option<String>,
+}
+
+fn module_of(file: &str) -> String {
+    file.trim_start_matches("api-spec/")
+        .trim_end_matches(".yaml")
+        .to_owned()
+}
+
+fn doc_lines(doc: &Option<Text>) -> Vec<String> {
+    match doc {
+        Some(t) => vec![t.zh.clone(), String::new(), t.en.clone()],
+        None => Vec::new(),
+    }
+}
+
+struct Lower<'a> {
+    types: &'a TypeTable<'a>,
+    request_types: BTreeSet<String>,
+}
+
+impl Lower<'_> {
+    fn type_ref(&self, ty: &str, items: Option<&str>) -> TypeRef {
+        match ty {
+            "string" => TypeRef::String,
+            "integer" => TypeRef::Integer,
+            "bool" => TypeRef::Bool,
+            "string_or_number" => TypeRef::StringOrNumber,
+            "file" => TypeRef::File,
+            "array" => TypeRef::Array(Box::new(self.type_ref(items.unwrap_or("string"), None))),
+            named => match self.types.get(named) {
+                Some((file, def)) => match def.kind.as_str() {
+                    "alias" => self.type_ref(def.ty.as_deref().unwrap_or("string"), None),
+                    kind => TypeRef::Named {
+                        module: module_of(file),
+                        ident: named.to_upper_camel_case(),
+                        kind: match kind {
+                            "struct" => Kind::Struct,
+                            "enum" => Kind::Enum,
+                            "open_enum" => Kind::OpenEnum,
+                            _ => Kind::Union,
+                        },
+                    },
+                },
+                None => TypeRef::String,
+            },
+        }
+    }
+
+    /// Lowers a field; an alias lends its rules, doc, errcode and example where the field has none.
+    fn field(
+        &self,
+        module: &str,
+        owner: &str,
+        wire: &str,
+        f: &FieldDef,
+        location: Location,
+        patterns: &mut Vec<PatternDef>,
+    ) -> Field {
+        let alias = self
+            .types
+            .get(f.ty.as_str())
+            .filter(|(_, d)| d.kind == "alias")
+            .map(|(file, d)| (*file, *d));
+        let named = self.types.get(f.ty.as_str()).map(|(_, d)| *d);
+        let pattern = if let Some(source) = &f.pattern {
+            let ident = format!(
+                "{}_{}_PATTERN",
+                owner.to_shouty_snake_case(),
+                wire.to_shouty_snake_case()
+            );
+            let hint = f.hint.clone().unwrap_or_default();
+            patterns.push(PatternDef {
+                ident: ident.clone(),
+                source: source.clone(),
+                hint: hint.clone(),
+                doc: format!("The pattern of `{wire}` in `{owner}`."),
+            });
+            Some((module.to_owned(), ident, source.clone(), hint))
+        } else {
+            alias.and_then(|(file, d)| {
+                d.pattern.as_ref().map(|source| {
+                    let ident = format!("{}_PATTERN", f.ty.to_shouty_snake_case());
+                    (
+                        module_of(file),
+                        ident,
+                        source.clone(),
+                        d.hint.clone().unwrap_or_default(),
+                    )
+                })
+            })
+        };
+        let rules = Rules {
+            min_chars: f.min_chars.or(alias.and_then(|(_, d)| d.min_chars)),
+            max_chars: f.max_chars.or(alias.and_then(|(_, d)| d.max_chars)),
+            pattern,
+            min: f.min,
+            max: f.max,
+            min_items: f.min_items,
+            max_items: f.max_items,
+            max_bytes: f.max_bytes,
+            file_kind: f.file_kind.clone(),
+        };
+        let location = if f.also_in_query {
+            Location::BodyAndQuery
+        } else {
+            location
+        };
+        Field {
+            wire: wire.to_owned(),
+            ty: self.type_ref(&f.ty, f.items.as_deref()),
+            location,
+            required: f.required.unwrap_or(true),
+            doc: f.doc.clone().or_else(|| named.and_then(|d| d.doc.clone())),
+            rules,
+            errcode: f.errcode.or(named.and_then(|d| d.errcode)),
+            example: f
+                .example
+                .clone()
+                .or_else(|| alias.and_then(|(_, d)| d.example.clone())),
+            flatten: f.flatten,
+            sensitive: f.sensitive,
+            enum_values: named
+                .filter(|d| d.kind == "enum")
+                .map(|d| d.values.iter().map(|(k, _)| k.clone()).collect())
+                .unwrap_or_default(),
+            union: named.filter(|d| d.kind == "union").map(|d| {
+                (
+                    d.tag.clone().unwrap_or_default(),
+                    d.variants.iter().map(|(k, _)| k.clone()).collect(),
+                )
+            }),
+        }
+    }
+
+    fn named_type(
+        &self,
+        module: &str,
+        name: &str,
+        def: &TypeDef,
+        patterns: &mut Vec<PatternDef>,
+    ) -> Option<TypeModel> {
+        let ident = name.to_upper_camel_case();
+        let doc = doc_lines(&def.doc);
+        match def.kind.as_str() {
+            "struct" => Some(TypeModel::Struct(Struct {
+                fields: def
+                    .fields
+                    .iter()
+                    .map(|(w, f)| self.field(module, name, w, f, Location::Body, patterns))
+                    .collect(),
+                ident,
+                doc,
+                request: self.request_types.contains(name),
+            })),
+            "enum" | "open_enum" => Some(TypeModel::Enum(Enum {
+                ident,
+                doc,
+                open: (def.kind == "open_enum").then(|| def.repr.as_deref() == Some("integer")),
+                values: def
+                    .values
+                    .iter()
+                    .map(|(wire, v)| EnumValue {
+                        ident: wire.to_upper_camel_case(),
+                        wire: wire.clone(),
+                        number: v.value,
+                        doc: Text {
+                            zh: v.zh.clone(),
+                            en: v.en.clone(),
+                        },
+                    })
+                    .collect(),
+            })),
+            "union" => Some(TypeModel::Union(Union {
+                ident,
+                doc,
+                tag: def.tag.clone().unwrap_or_default(),
+                variants: def
+                    .variants
+                    .iter()
+                    .map(|(wire, v)| Variant {
+                        wire: wire.clone(),
+                        ident: v.ty.to_upper_camel_case(),
+                        ty: self.type_ref(&v.ty, None),
+                        doc: v.doc.clone(),
+                    })
+                    .collect(),
+                request: self.request_types.contains(name),
+            })),
+            _ => None,
+        }
+    }
+
+    fn endpoint(
+        &self,
+        module: &str,
+        ep: &EndpointDef,
+        types: &mut Vec<TypeModel>,
+        patterns: &mut Vec<PatternDef>,
+    ) -> Endpoint {
+        let mut fields = Vec::new();
+        for (location, map) in [
+            (Location::Query, &ep.query),
+            (Location::Body, &ep.body),
+            (Location::Multipart, &ep.multipart),
+        ] {
+            for (wire, f) in map.iter() {
+                fields.push(self.field(module, &ep.name, wire, f, location, patterns));
+            }
+        }
+        let ident = ep.name.to_upper_camel_case();
+        let response = match &ep.response {
+            ResponseDef::Named(name) if name == "ack" => Response::Ack,
+            ResponseDef::Named(name) => Response::Type(self.type_ref(name, None)),
+            ResponseDef::Inline(inline) => {
+                let name = inline
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_response", ep.name));
+                let fields = inline
+                    .fields
+                    .iter()
+                    .map(|(w, f)| self.field(module, &name, w, f, Location::Body, patterns))
+                    .collect();
+                let ident = name.to_upper_camel_case();
+                types.push(TypeModel::Struct(Struct {
+                    ident: ident.clone(),
+                    doc: vec![format!(
+                        "The answer of [`{ident_req}`]: {} — {}",
+                        ep.summary.zh,
+                        ep.summary.en,
+                        ident_req = ident.trim_end_matches("Response")
+                    )],
+                    fields,
+                    request: false,
+                }));
+                Response::Type(TypeRef::Named {
+                    module: module.to_owned(),
+                    ident,
+                    kind: Kind::Struct,
+                })
+            }
+        };
+        Endpoint {
+            name: ep.name.clone(),
+            ident: ident.clone(),
+            summary: ep.summary.clone(),
+            doc_url: ep.doc.clone(),
+            method: ep.method.clone(),
+            path: ep.path.clone(),
+            idempotent: ep.idempotent,
+            auth: ep.auth,
+            notes: ep.notes.clone(),
+            request: Struct {
+                ident,
+                doc: Vec::new(),
+                fields,
+                request: true,
+            },
+            spans: ep
+                .rules
+                .iter()
+                .map(|r| Span {
+                    start: r.span.start.clone(),
+                    end: r.span.end.clone(),
+                    max: r.span.max,
+                    errcode: r.span.errcode,
+                })
+                .collect(),
+            response,
+            errors: ep.errors.clone(),
+            example: ep.example.clone(),
+        }
+    }
+}
+
+/// Names of the types reachable from request fields (they are sent, so they validate).
+fn request_types(files: &[(String, SpecFile)], types: &TypeTable) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<String> = Vec::new();
+    for (_, spec) in files {
+        for ep in &spec.endpoints {
+            for map in [&ep.query, &ep.body, &ep.multipart] {
+                for (_, f) in map.iter() {
+                    stack.push(f.ty.clone());
+                    stack.extend(f.items.clone());
+                }
+            }
+        }
+    }
+    while let Some(name) = stack.pop() {
+        let Some((_, def)) = types.get(name.as_str()) else {
+            continue;
+        };
+        if !out.insert(name) {
+            continue;
+        }
+        for (_, f) in def.fields.iter() {
+            stack.push(f.ty.clone());
+            stack.extend(f.items.clone());
+        }
+        for (_, v) in def.variants.iter() {
+            stack.push(v.ty.clone());
+        }
+    }
+    out
+}
+
+pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
+    let lower = Lower {
+        types,
+        request_types: request_types(files, types),
+    };
+    let mut modules = Vec::new();
+    let mut errors = Vec::new();
+    for (file, spec) in files {
+        for e in &spec.errors {
+            errors.push(ErrorCode {
+                code: e.code,
+                ident: e.name.to_upper_camel_case(),
+                zh: e.zh.clone(),
+                en: e.en.clone(),
+                flags: e.flags.clone(),
+                fix: e.fix.clone(),
+            });
+        }
+        if spec.endpoints.is_empty() && spec.types.is_empty() {
+            continue;
+        }
+        let name = module_of(file);
+        let mut patterns = Vec::new();
+        let mut module_types = Vec::new();
+        let endpoints = spec
+            .endpoints
+            .iter()
+            .map(|ep| lower.endpoint(&name, ep, &mut module_types, &mut patterns))
+            .collect();
+        for (type_name, def) in spec.types.iter() {
+            if def.kind == "alias"
+                && let Some(source) = &def.pattern
+            {
+                patterns.push(PatternDef {
+                    ident: format!("{}_PATTERN", type_name.to_shouty_snake_case()),
+                    source: source.clone(),
+                    hint: def.hint.clone().unwrap_or_default(),
+                    doc: def
+                        .doc
+                        .as_ref()
+                        .map(|d| format!("The pattern of {}", d.en.trim_end_matches('.')))
+                        .unwrap_or_default(),
+                });
+            }
+            module_types.extend(lower.named_type(&name, type_name, def, &mut patterns));
+        }
+        modules.push(Module {
+            name,
+            file: file.clone(),
+            title: spec.title.clone(),
+            endpoints,
+            types: module_types,
+            patterns,
+        });
+    }
+    Model { modules, errors }
+}

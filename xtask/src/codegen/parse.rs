@@ -1,0 +1,242 @@
+//! YAML → a serde mirror of the spec files. Unknown keys are rejected; order is kept.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+/// One file of `api-spec/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    /// The group (Rust module) of the endpoints in this file.
+    pub group: Option<String>,
+    pub title: Option<Text>,
+    #[serde(default)]
+    pub endpoints: Vec<EndpointDef>,
+    #[serde(default)]
+    pub types: OrderedMap<TypeDef>,
+    #[serde(default)]
+    pub errors: Vec<ErrorDef>,
+}
+
+/// A text in Chinese and English.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub zh: String,
+    pub en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointDef {
+    pub name: String,
+    pub summary: Text,
+    pub doc: String,
+    pub method: String,
+    pub path: String,
+    pub idempotent: bool,
+    #[serde(default = "yes")]
+    pub auth: bool,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub query: OrderedMap<FieldDef>,
+    #[serde(default)]
+    pub body: OrderedMap<FieldDef>,
+    #[serde(default)]
+    pub multipart: OrderedMap<FieldDef>,
+    #[serde(default)]
+    pub rules: Vec<RuleDef>,
+    pub response: ResponseDef,
+    #[serde(default)]
+    pub errors: Vec<i64>,
+    pub example: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `ack`, the name of a struct type, or an inline struct.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ResponseDef {
+    Named(String),
+    Inline(InlineResponse),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlineResponse {
+    pub name: Option<String>,
+    pub fields: OrderedMap<FieldDef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub items: Option<String>,
+    pub required: Option<bool>,
+    pub doc: Option<Text>,
+    pub min_chars: Option<u32>,
+    pub max_chars: Option<u32>,
+    pub pattern: Option<String>,
+    pub hint: Option<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub min_items: Option<u32>,
+    pub max_items: Option<u32>,
+    pub max_bytes: Option<u64>,
+    pub file_kind: Option<String>,
+    pub errcode: Option<i64>,
+    pub example: Option<Scalar>,
+    #[serde(default)]
+    pub also_in_query: bool,
+    #[serde(default)]
+    pub flatten: bool,
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// An example value.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Str(String),
+}
+
+/// A named type. Which keys apply depends on `kind`; the validator says which do not.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeDef {
+    pub kind: String,
+    pub doc: Option<Text>,
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+    pub pattern: Option<String>,
+    pub hint: Option<String>,
+    pub min_chars: Option<u32>,
+    pub max_chars: Option<u32>,
+    pub errcode: Option<i64>,
+    pub example: Option<Scalar>,
+    pub repr: Option<String>,
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub fields: OrderedMap<FieldDef>,
+    #[serde(default)]
+    pub values: OrderedMap<EnumValueDef>,
+    #[serde(default)]
+    pub variants: OrderedMap<VariantDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnumValueDef {
+    pub value: Option<i64>,
+    pub zh: String,
+    pub en: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantDef {
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub doc: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    pub span: SpanDef,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanDef {
+    pub start: String,
+    pub end: String,
+    pub max: i64,
+    pub errcode: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDef {
+    pub code: i64,
+    pub name: String,
+    pub zh: String,
+    pub en: String,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    pub fix: Option<String>,
+}
+
+/// A YAML mapping that keeps document order and remembers duplicate keys
+/// (so the validator can name them instead of silently keeping the last).
+#[derive(Debug, Clone)]
+pub struct OrderedMap<T> {
+    pub entries: Vec<(String, T)>,
+}
+
+impl<T> Default for OrderedMap<T> {
+    fn default() -> Self {
+        OrderedMap {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> OrderedMap<T> {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keys that appear more than once, in order of their second appearance.
+    pub fn duplicates(&self) -> Vec<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.entries
+            .iter()
+            .filter(|(k, _)| !seen.insert(k.as_str()))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrderedMap<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OrderedMap<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, T>()? {
+                    entries.push((k, v));
+                }
+                Ok(OrderedMap { entries })
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OrderedMap::default())
+            }
+        }
+        deserializer.deserialize_map(V(PhantomData))
+    }
+}
+
+/// Parses one file; the error names the file and, where the parser knows it, the line.
+pub fn parse_file(file: &str, text: &str) -> Result<SpecFile, String> {
+    serde_saphyr::from_str(text).map_err(|e| format!("{file}: {e}"))
+}

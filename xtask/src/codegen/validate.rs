@@ -1,0 +1,625 @@
+//! Checks the parsed spec before anything is emitted, and reports every problem at once,
+//! each naming the file, the entry and the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use heck::ToUpperCamelCase;
+
+use super::parse::{EndpointDef, FieldDef, ResponseDef, SpecFile, TypeDef};
+
+pub const PRIMITIVES: &[&str] = &[
+    "string",
+    "integer",
+    "bool",
+    "string_or_number",
+    "file",
+    "array",
+];
+pub const FLAGS: &[&str] = &["token_invalid", "transient", "never_retry", "out_of_window"];
+const KINDS: &[&str] = &["alias", "struct", "enum", "open_enum", "union"];
+const DOC_PREFIX: &str = "https://developers.weixin.qq.com/";
+
+/// Every named type of the spec: name → (file, definition).
+pub type TypeTable<'a> = BTreeMap<&'a str, (&'a str, &'a TypeDef)>;
+
+struct Report {
+    problems: Vec<String>,
+}
+
+impl Report {
+    fn at(&mut self, file: &str, entry: &str, field: Option<&str>, message: impl Into<String>) {
+        let message = message.into();
+        self.problems.push(match field {
+            Some(field) => format!("{file}: {entry}, field `{field}`: {message}"),
+            None => format!("{file}: {entry}: {message}"),
+        });
+    }
+}
+
+fn is_snake(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_')
+}
+
+/// Builds the table of named types, or the list of problems.
+pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
+    let mut r = Report {
+        problems: Vec::new(),
+    };
+    let mut types: TypeTable = BTreeMap::new();
+    let mut rust_names: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |r: &mut Report, file: &str, entry: &str, rust: String| {
+        if let Some(previous) = rust_names.insert(rust.clone(), entry.to_owned()) {
+            r.at(
+                file,
+                entry,
+                None,
+                format!("its Rust name `{rust}` is also the name of {previous}"),
+            );
+        }
+    };
+
+    for (file, spec) in files {
+        let stem = file
+            .trim_start_matches("api-spec/")
+            .trim_end_matches(".yaml");
+        if let Some(group) = &spec.group
+            && group != stem
+        {
+            r.at(
+                file,
+                "group",
+                None,
+                format!("`{group}` must equal the file name `{stem}`"),
+            );
+        }
+        for name in spec.types.duplicates() {
+            r.at(
+                file,
+                &format!("type `{name}`"),
+                None,
+                "defined twice in this file",
+            );
+        }
+        for (name, def) in spec.types.iter() {
+            let entry = format!("type `{name}`");
+            if !is_snake(name) {
+                r.at(file, &entry, None, "names are snake_case");
+            }
+            if let Some((other, _)) = types.insert(name, (file, def)) {
+                r.at(file, &entry, None, format!("also defined in {other}"));
+            }
+            if def.kind != "alias" {
+                claim(&mut r, file, &entry, name.to_upper_camel_case());
+            }
+        }
+        for ep in &spec.endpoints {
+            let entry = format!("endpoint `{}`", ep.name);
+            claim(&mut r, file, &entry, ep.name.to_upper_camel_case());
+            if let ResponseDef::Inline(inline) = &ep.response {
+                let name = inline
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_response", ep.name));
+                claim(
+                    &mut r,
+                    file,
+                    &format!("response of endpoint `{}`", ep.name),
+                    name.to_upper_camel_case(),
+                );
+            }
+        }
+    }
+
+    let mut endpoint_names = BTreeSet::new();
+    let mut paths = BTreeMap::new();
+    let mut codes = BTreeSet::new();
+    let mut code_names = BTreeSet::new();
+    for (file, spec) in files {
+        for e in &spec.errors {
+            let entry = format!("error {}", e.code);
+            if !codes.insert(e.code) {
+                r.at(file, &entry, None, "code listed twice");
+            }
+            if !is_snake(&e.name) || !code_names.insert(e.name.as_str()) {
+                r.at(
+                    file,
+                    &entry,
+                    None,
+                    format!("name `{}` must be snake_case and unique", e.name),
+                );
+            }
+            for flag in &e.flags {
+                if !FLAGS.contains(&flag.as_str()) {
+                    r.at(
+                        file,
+                        &entry,
+                        None,
+                        format!("unknown flag `{flag}` (known: {})", FLAGS.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+    for (file, spec) in files {
+        for (name, def) in spec.types.iter() {
+            check_type(&mut r, &types, file, name, def);
+        }
+        for ep in &spec.endpoints {
+            let entry = format!("endpoint `{}`", ep.name);
+            if !is_snake(&ep.name) {
+                r.at(file, &entry, None, "names are snake_case");
+            }
+            if !endpoint_names.insert(ep.name.as_str()) {
+                r.at(file, &entry, None, "another endpoint has this name");
+            }
+            check_endpoint(&mut r, &types, &codes, &mut paths, file, &entry, ep);
+        }
+    }
+    if r.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(r.problems)
+    }
+}
+
+fn check_endpoint(
+    r: &mut Report,
+    types: &TypeTable,
+    codes: &BTreeSet<i64>,
+    paths: &mut BTreeMap<(String, String), String>,
+    file: &str,
+    entry: &str,
+    ep: &EndpointDef,
+) {
+    if ep.method != "GET" && ep.method != "POST" {
+        r.at(
+            file,
+            entry,
+            None,
+            format!("method `{}` is not GET or POST", ep.method),
+        );
+    }
+    let path_ok = ep.path.starts_with('/')
+        && ep.path.len() > 1
+        && !ep.path.ends_with('/')
+        && !ep.path.contains("//")
+        && ep
+            .path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '_' || c == '-');
+    if !path_ok {
+        r.at(
+            file,
+            entry,
+            None,
+            format!(
+                "bad path `{}`: absolute, no query, no trailing slash, [A-Za-z0-9_/-] only",
+                ep.path
+            ),
+        );
+    }
+    if let Some(other) = paths.insert((ep.method.clone(), ep.path.clone()), ep.name.clone()) {
+        r.at(
+            file,
+            entry,
+            None,
+            format!("`{} {}` is also the path of `{other}`", ep.method, ep.path),
+        );
+    }
+    if !ep.doc.starts_with(DOC_PREFIX) {
+        r.at(
+            file,
+            entry,
+            None,
+            format!("doc must be an official page under {DOC_PREFIX}"),
+        );
+    }
+    if ep.method == "GET" && (!ep.body.is_empty() || !ep.multipart.is_empty()) {
+        r.at(
+            file,
+            entry,
+            None,
+            "a GET has no body: move the fields to `query`",
+        );
+    }
+    if !ep.body.is_empty() && !ep.multipart.is_empty() {
+        r.at(
+            file,
+            entry,
+            None,
+            "a request has a JSON body or a multipart body, not both",
+        );
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut flattened = 0;
+    for (place, map) in [
+        ("query", &ep.query),
+        ("body", &ep.body),
+        ("multipart", &ep.multipart),
+    ] {
+        for dup in map.duplicates() {
+            r.at(file, entry, Some(dup), format!("listed twice in `{place}`"));
+        }
+        for (name, field) in map.iter() {
+            if let Some(first) = seen.insert(name, place) {
+                r.at(file, entry, Some(name), format!(
+                    "is in both `{first}` and `{place}`; to send it in both the body and the query, list it once in `body` with `also_in_query: true`"
+                ));
+            }
+            if field.also_in_query && place != "body" {
+                r.at(
+                    file,
+                    entry,
+                    Some(name),
+                    "`also_in_query` applies to body fields only",
+                );
+            }
+            if (field.ty == "file") != (place == "multipart") {
+                r.at(
+                    file,
+                    entry,
+                    Some(name),
+                    "files go in `multipart`, and `multipart` holds files only",
+                );
+            }
+            if place == "query" && !query_type_ok(types, field) {
+                r.at(
+                    file,
+                    entry,
+                    Some(name),
+                    "query fields are strings or integers",
+                );
+            }
+            if field.flatten {
+                flattened += 1;
+            }
+            check_field(r, types, file, entry, name, field);
+        }
+    }
+    if flattened > 1 {
+        r.at(file, entry, None, "at most one field may be flattened");
+    }
+    for rule in &ep.rules {
+        for side in [&rule.span.start, &rule.span.end] {
+            let field = ep
+                .body
+                .iter()
+                .chain(ep.query.iter())
+                .find(|(n, _)| *n == side);
+            match field {
+                Some((_, f)) if f.ty == "integer" && f.required != Some(false) => {}
+                _ => r.at(
+                    file,
+                    entry,
+                    Some(side),
+                    "a span rule needs a required integer field of this name",
+                ),
+            }
+        }
+        if rule.span.max <= 0 {
+            r.at(file, entry, None, "a span's `max` must be positive");
+        }
+    }
+    match &ep.response {
+        ResponseDef::Named(name) if name == "ack" => {}
+        ResponseDef::Named(name) => match types.get(name.as_str()) {
+            Some((_, def)) if def.kind == "struct" => {}
+            Some(_) => r.at(
+                file,
+                entry,
+                Some("response"),
+                format!("`{name}` is not a struct"),
+            ),
+            None => r.at(
+                file,
+                entry,
+                Some("response"),
+                format!("unknown type `{name}` (use `ack` for an errcode-only answer)"),
+            ),
+        },
+        ResponseDef::Inline(inline) => {
+            for dup in inline.fields.duplicates() {
+                r.at(file, entry, Some(dup), "listed twice in `response`");
+            }
+            for (name, field) in inline.fields.iter() {
+                check_field(r, types, file, entry, name, field);
+            }
+        }
+    }
+    for code in &ep.errors {
+        if !codes.contains(code) {
+            r.at(
+                file,
+                entry,
+                Some("errors"),
+                format!("errcode {code} is not in the catalogue (errors.yaml)"),
+            );
+        }
+    }
+}
+
+fn query_type_ok(types: &TypeTable, field: &FieldDef) -> bool {
+    match field.ty.as_str() {
+        "string" | "integer" => true,
+        other => types.get(other).is_some_and(|(_, d)| d.kind == "alias"),
+    }
+}
+
+/// The primitive a field's type stands for (an alias resolves to its base), if any.
+pub fn base_primitive<'a>(types: &'a TypeTable, ty: &'a str) -> Option<&'a str> {
+    if PRIMITIVES.contains(&ty) {
+        return Some(ty);
+    }
+    match types.get(ty) {
+        Some((_, def)) if def.kind == "alias" => def.ty.as_deref(),
+        _ => None,
+    }
+}
+
+fn check_field(
+    r: &mut Report,
+    types: &TypeTable,
+    file: &str,
+    entry: &str,
+    name: &str,
+    f: &FieldDef,
+) {
+    if !is_snake(name) {
+        r.at(file, entry, Some(name), "wire names are snake_case");
+    }
+    let known = PRIMITIVES.contains(&f.ty.as_str()) || types.contains_key(f.ty.as_str());
+    if !known {
+        r.at(file, entry, Some(name), format!("unknown type `{}`", f.ty));
+        return;
+    }
+    if f.ty == "array" {
+        match &f.items {
+            None => r.at(file, entry, Some(name), "an array needs `items`"),
+            Some(items) if items == "array" || items == "file" => r.at(
+                file,
+                entry,
+                Some(name),
+                format!("arrays of `{items}` are not supported"),
+            ),
+            Some(items)
+                if !PRIMITIVES.contains(&items.as_str()) && !types.contains_key(items.as_str()) =>
+            {
+                r.at(
+                    file,
+                    entry,
+                    Some(name),
+                    format!("unknown item type `{items}`"),
+                )
+            }
+            Some(_) => {}
+        }
+    } else if f.items.is_some() {
+        r.at(file, entry, Some(name), "`items` applies to arrays only");
+    }
+    let base = base_primitive(types, &f.ty);
+    let is = |p: &str| base == Some(p);
+    let misplaced = |rule: &str, ok: bool, r: &mut Report| {
+        if !ok {
+            r.at(
+                file,
+                entry,
+                Some(name),
+                format!("`{rule}` does not apply to type `{}`", f.ty),
+            );
+        }
+    };
+    misplaced("min_chars", f.min_chars.is_none() || is("string"), r);
+    misplaced("max_chars", f.max_chars.is_none() || is("string"), r);
+    misplaced("pattern", f.pattern.is_none() || is("string"), r);
+    misplaced("sensitive", !f.sensitive || is("string"), r);
+    misplaced("min", f.min.is_none() || is("integer"), r);
+    misplaced("max", f.max.is_none() || is("integer"), r);
+    misplaced("min_items", f.min_items.is_none() || is("array"), r);
+    misplaced("max_items", f.max_items.is_none() || is("array"), r);
+    misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
+    misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
+    let union = types
+        .get(f.ty.as_str())
+        .is_some_and(|(_, d)| d.kind == "union");
+    misplaced("flatten", !f.flatten || union, r);
+    if union && !f.flatten {
+        r.at(file, entry, Some(name), "a union field must be `flatten: true` (its tag and payload sit beside the other fields)");
+    }
+    if let (Some(a), Some(b)) = (f.min_chars, f.max_chars)
+        && a > b
+    {
+        r.at(file, entry, Some(name), "`min_chars` is above `max_chars`");
+    }
+    if let (Some(a), Some(b)) = (f.min, f.max)
+        && a > b
+    {
+        r.at(file, entry, Some(name), "`min` is above `max`");
+    }
+    if let (Some(a), Some(b)) = (f.min_items, f.max_items)
+        && a > b
+    {
+        r.at(file, entry, Some(name), "`min_items` is above `max_items`");
+    }
+    if let Some(kind) = &f.file_kind
+        && kind != "jpeg"
+        && kind != "any"
+    {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!("unknown file_kind `{kind}` (jpeg or any)"),
+        );
+    }
+    if let Some(pattern) = &f.pattern {
+        check_pattern(r, file, entry, Some(name), pattern, f.hint.as_deref());
+    } else if f.hint.is_some() {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "`hint` describes a `pattern`, and there is none",
+        );
+    }
+}
+
+fn check_pattern(
+    r: &mut Report,
+    file: &str,
+    entry: &str,
+    field: Option<&str>,
+    pattern: &str,
+    hint: Option<&str>,
+) {
+    if let Err(e) = regex::Regex::new(pattern) {
+        r.at(file, entry, field, format!("pattern does not compile: {e}"));
+    }
+    if !pattern.starts_with('^') || !pattern.ends_with('$') {
+        r.at(
+            file,
+            entry,
+            field,
+            "patterns are anchored: start with `^` and end with `$`",
+        );
+    }
+    if hint.is_none() {
+        r.at(
+            file,
+            entry,
+            field,
+            "a pattern needs a `hint` saying in words what it accepts",
+        );
+    }
+}
+
+fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &TypeDef) {
+    let entry = format!("type `{name}`");
+    if !KINDS.contains(&def.kind.as_str()) {
+        r.at(
+            file,
+            &entry,
+            None,
+            format!("unknown kind `{}` (known: {})", def.kind, KINDS.join(", ")),
+        );
+        return;
+    }
+    if def.doc.is_none() {
+        r.at(
+            file,
+            &entry,
+            None,
+            "every type needs a `doc` with zh and en",
+        );
+    }
+    let kind = def.kind.as_str();
+    let not_for = |key: &str, present: bool, r: &mut Report| {
+        if present {
+            r.at(
+                file,
+                &entry,
+                None,
+                format!("`{key}` does not apply to a {kind}"),
+            );
+        }
+    };
+    not_for("type", def.ty.is_some() && kind != "alias", r);
+    not_for("pattern", def.pattern.is_some() && kind != "alias", r);
+    not_for("min_chars", def.min_chars.is_some() && kind != "alias", r);
+    not_for("max_chars", def.max_chars.is_some() && kind != "alias", r);
+    not_for("example", def.example.is_some() && kind != "alias", r);
+    not_for("fields", !def.fields.is_empty() && kind != "struct", r);
+    not_for(
+        "values",
+        !def.values.is_empty() && kind != "enum" && kind != "open_enum",
+        r,
+    );
+    not_for("repr", def.repr.is_some() && kind != "open_enum", r);
+    not_for("tag", def.tag.is_some() && kind != "union", r);
+    not_for("variants", !def.variants.is_empty() && kind != "union", r);
+    match kind {
+        "alias" => match def.ty.as_deref() {
+            Some("string") | Some("integer") => {
+                if let Some(pattern) = &def.pattern {
+                    check_pattern(r, file, &entry, None, pattern, def.hint.as_deref());
+                }
+            }
+            Some(other) => r.at(
+                file,
+                &entry,
+                None,
+                format!("an alias names `string` or `integer`, not `{other}`"),
+            ),
+            None => r.at(file, &entry, None, "an alias needs `type`"),
+        },
+        "struct" => {
+            for dup in def.fields.duplicates() {
+                r.at(file, &entry, Some(dup), "listed twice");
+            }
+            for (field, f) in def.fields.iter() {
+                check_field(r, types, file, &entry, field, f);
+                if f.also_in_query {
+                    r.at(
+                        file,
+                        &entry,
+                        Some(field),
+                        "`also_in_query` applies to endpoint body fields only",
+                    );
+                }
+            }
+        }
+        "enum" | "open_enum" => {
+            if def.values.is_empty() {
+                r.at(file, &entry, None, "an enum needs `values`");
+            }
+            let integer = def.repr.as_deref() == Some("integer");
+            if kind == "open_enum"
+                && !matches!(def.repr.as_deref(), Some("integer") | Some("string"))
+            {
+                r.at(
+                    file,
+                    &entry,
+                    None,
+                    "an open_enum needs `repr: integer` or `repr: string`",
+                );
+            }
+            for (value, v) in def.values.iter() {
+                if integer != v.value.is_some() {
+                    r.at(
+                        file,
+                        &entry,
+                        Some(value),
+                        "integer enums give each value a `value:`, string enums none",
+                    );
+                }
+            }
+        }
+        "union" => {
+            if def.tag.is_none() {
+                r.at(
+                    file,
+                    &entry,
+                    None,
+                    "a union needs `tag` (the field naming the case)",
+                );
+            }
+            for (variant, v) in def.variants.iter() {
+                match types.get(v.ty.as_str()) {
+                    Some((_, d)) if d.kind == "struct" => {}
+                    _ => r.at(
+                        file,
+                        &entry,
+                        Some(variant),
+                        format!("`{}` is not a struct type", v.ty),
+                    ),
+                }
+            }
+        }
+        _ => {}
+    }
+}
