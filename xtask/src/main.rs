@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-mod codegen;
+use xtask::codegen;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
