@@ -1,0 +1,124 @@
+//! The runtime fetches tokens itself (authentication is its job), so it holds the two token
+//! paths and knows which errcodes mean "refresh the token": these tests keep it in step with the spec.
+
+use wx_kefu_api::meta::EndpointMeta;
+use wx_kefu_api::*;
+
+fn endpoint(name: &str) -> &'static EndpointMeta {
+    ENDPOINTS
+        .iter()
+        .copied()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no endpoint {name}"))
+}
+
+#[test]
+fn token_paths_match_the_spec() {
+    let stable = endpoint("get_stable_access_token");
+    assert_eq!(wx_kefu_runtime::token::STABLE_TOKEN_PATH, stable.path);
+    assert_eq!(stable.method, Method::Post);
+    assert!(!stable.auth);
+    let classic = endpoint("get_access_token");
+    assert_eq!(wx_kefu_runtime::token::CLASSIC_TOKEN_PATH, classic.path);
+    assert_eq!(classic.method, Method::Get);
+    assert!(!classic.auth);
+}
+
+#[test]
+fn every_business_call_is_authenticated_and_listed_once() {
+    let mut names: Vec<&str> = ENDPOINTS.iter().map(|e| e.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), ENDPOINTS.len());
+    assert_eq!(ENDPOINTS.len(), 17);
+    for e in ENDPOINTS.iter().filter(|e| e.group != "tokens") {
+        assert!(e.auth, "{} must carry the access token", e.name);
+        assert!(
+            e.doc_url
+                .starts_with("https://developers.weixin.qq.com/doc/service/"),
+            "{}",
+            e.doc_url
+        );
+    }
+}
+
+#[test]
+fn writes_are_not_idempotent_and_reads_are() {
+    for name in [
+        "add_kf_account",
+        "update_kf_account",
+        "del_kf_account",
+        "invite_kf_worker",
+        "upload_kf_head_img",
+        "create_kf_session",
+        "close_session",
+        "send_custom_message",
+        "typing",
+    ] {
+        assert!(
+            !endpoint(name).idempotent,
+            "{name} must never be retried once sent"
+        );
+    }
+    for name in [
+        "get_kf_list",
+        "get_online_kf_list",
+        "get_kf_session",
+        "get_kf_session_list",
+        "get_wait_case",
+        "get_msg_list",
+    ] {
+        assert!(endpoint(name).idempotent, "{name} is a read");
+    }
+}
+
+#[test]
+fn path_prefixes_are_the_irregular_ones_wechat_uses() {
+    for (name, path) in [
+        ("get_kf_list", "/cgi-bin/customservice/getkflist"),
+        (
+            "get_online_kf_list",
+            "/cgi-bin/customservice/getonlinekflist",
+        ),
+        ("send_custom_message", "/cgi-bin/message/custom/send"),
+        ("typing", "/cgi-bin/message/custom/typing"),
+        ("add_kf_account", "/customservice/kfaccount/add"),
+        ("del_kf_account", "/customservice/kfaccount/del"),
+        (
+            "upload_kf_head_img",
+            "/customservice/kfaccount/uploadheadimg",
+        ),
+        ("create_kf_session", "/customservice/kfsession/create"),
+        ("get_wait_case", "/customservice/kfsession/getwaitcase"),
+        ("get_msg_list", "/customservice/msgrecord/getmsglist"),
+    ] {
+        assert_eq!(endpoint(name).path, path);
+    }
+}
+
+#[test]
+fn catalogue_flags_drive_the_retry_rules() {
+    for code in [40001, 40014, 42001] {
+        assert!(ErrCode::from_code(code).is_token_invalid(), "{code}");
+    }
+    assert!(ErrCode::from_code(-1).is_transient());
+    for code in [
+        45009, 45011, 45015, 45047, 48001, 65400, 65401, 65402, 65413, 65417,
+    ] {
+        assert!(ErrCode::from_code(code).is_never_retried(), "{code}");
+    }
+    for code in [45015, 45047] {
+        assert!(ErrCode::from_code(code).is_out_of_window(), "{code}");
+    }
+    assert_eq!(
+        ErrCode::from_code(40125)
+            .token_fetch_hint()
+            .map(|h| h.contains("secret")),
+        Some(true)
+    );
+    assert_eq!(ErrCode::from_code(123_456), ErrCode::Unknown(123_456));
+    for code in ErrCode::ALL {
+        assert_eq!(ErrCode::from_code(code.code()), *code);
+        assert!(!code.zh().is_empty() && !code.en().is_empty(), "{code:?}");
+    }
+}
