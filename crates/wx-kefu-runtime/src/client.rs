@@ -1,0 +1,798 @@
+//! The client: one connection pool, the access token, and [`Client::call`], which turns any
+//! [`Endpoint`] into HTTP attempts (validation, body, token, retries, decoding, tracing).
+
+use std::fmt;
+use std::io::SeekFrom;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::multipart::{Form, Part};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::time::Instant;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+
+use crate::endpoint::{Body, Endpoint, Method, MultipartFile, RequestParts};
+use crate::error::{Error, Result, excerpt, parse_rid};
+use crate::generated::errcode::ErrCode;
+use crate::retry::{self, RetryPolicy};
+use crate::secret::{AccessToken, AppSecret};
+use crate::token::{
+    self, BoxFuture, CLASSIC_TOKEN_PATH, FetchedToken, MemoryTokenStore, STABLE_TOKEN_PATH,
+    TokenFetcher, TokenMode, TokenProvider, TokenStore,
+};
+use crate::upload::Source;
+use crate::validate::{Invalid, Rule};
+
+/// WeChat's API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
+
+/// The default time allowed to establish a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default time allowed for a whole request, answer included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A client of the WeChat API for one official account.
+///
+/// Cheap to clone: clones share the connection pool, the token store and the settings.
+///
+/// ```no_run
+/// # async fn demo() -> wx_kefu_runtime::Result<()> {
+/// let client = wx_kefu_runtime::Client::builder()
+///     .app_id("wx0123456789abcdef")
+///     .app_secret(std::env::var("WX_SECRET").unwrap_or_default())
+///     .build()?;
+/// let _token = client.access_token().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    timeout: Duration,
+    appid: Option<String>,
+    secret: Option<AppSecret>,
+    mode: TokenMode,
+    store: Box<dyn TokenStore>,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Client")
+            .field("base_url", &inner.base_url)
+            .field("appid", &inner.appid)
+            .field("secret", &inner.secret)
+            .field("token_mode", &inner.mode)
+            .field("timeout", &inner.timeout)
+            .field("retry", &inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings for a [`Client`]; made by [`Client::builder`].
+pub struct ClientBuilder {
+    appid: Option<String>,
+    secret: Option<AppSecret>,
+    base_url: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    http: Option<reqwest::Client>,
+    retry: RetryPolicy,
+    mode: TokenMode,
+    store: Option<Box<dyn TokenStore>>,
+    provider: Option<Box<dyn TokenProvider>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret)
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("token_mode", &self.mode)
+            .field("custom_store", &self.store.is_some())
+            .field("token_provider", &self.provider.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            appid: None,
+            secret: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            http: None,
+            retry: RetryPolicy::default(),
+            mode: TokenMode::default(),
+            store: None,
+            provider: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The official account's app id (`AppID`).
+    pub fn app_id(mut self, appid: impl Into<String>) -> Self {
+        self.appid = Some(appid.into());
+        self
+    }
+
+    /// The official account's app secret (`AppSecret`).
+    pub fn app_secret(mut self, secret: impl Into<AppSecret>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// The API's base URL (default [`DEFAULT_BASE_URL`]): an emulator, a proxy,
+    /// or one of WeChat's regional hosts. A path prefix is kept.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// The time allowed to connect (default 5 s); ignored with [`http_client`](Self::http_client).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time allowed for a whole request, answer included (default 15 s).
+    /// It applies to every request, also with a caller-supplied HTTP client.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Uses this HTTP client (its pool, proxy and TLS settings) instead of building one.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// How failed calls are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Which WeChat call supplies tokens (default [`TokenMode::Stable`]).
+    pub fn token_mode(mut self, mode: TokenMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Where tokens are kept (default a [`MemoryTokenStore`]).
+    pub fn token_store(mut self, store: impl TokenStore + 'static) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Takes tokens from an external provider; the client then never fetches one, and
+    /// needs no app id or secret.
+    pub fn token_provider(mut self, provider: impl TokenProvider + 'static) -> Self {
+        self.provider = Some(Box::new(provider));
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// Fails with [`Error::Config`] when the app id or secret is missing (and no token
+    /// provider is set), when both a store and a provider are set, or when the base URL
+    /// is not an `http(s)` URL.
+    pub fn build(self) -> Result<Client> {
+        let base_url = self.base_url.trim_end_matches('/').to_owned();
+        match reqwest::Url::parse(&base_url) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.query().is_none()
+                    && url.fragment().is_none() => {}
+            _ => {
+                return Err(Error::config(
+                    "the base URL must be an http(s) URL without query",
+                ));
+            }
+        }
+        let store: Box<dyn TokenStore> = match (self.store, self.provider) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "set a token store or a token provider, not both",
+                ));
+            }
+            (None, Some(provider)) => Box::new(token::External(provider)),
+            (store, None) => {
+                if self.appid.as_deref().is_none_or(str::is_empty) {
+                    return Err(Error::config("the app id is missing"));
+                }
+                if self.secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
+                    return Err(Error::config("the app secret is missing"));
+                }
+                store.unwrap_or_else(|| Box::new(MemoryTokenStore::new()))
+            }
+        };
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("wx-kefu/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                timeout: self.timeout,
+                appid: self.appid,
+                secret: self.secret,
+                mode: self.mode,
+                store,
+                retry: self.retry,
+            }),
+        })
+    }
+}
+
+/// A failed attempt, with what the retry loop needs to know about it.
+struct Failure {
+    error: Error,
+    /// Whether the business request left the process (false for failures while
+    /// preparing the body or fetching the token).
+    sent: bool,
+    /// The token the request carried.
+    token: Option<AccessToken>,
+}
+
+impl Failure {
+    fn unsent(error: Error) -> Failure {
+        Failure {
+            error,
+            sent: false,
+            token: None,
+        }
+    }
+}
+
+/// A body ready for one attempt.
+enum Prepared {
+    Empty,
+    Json(Bytes),
+    Form(Form),
+}
+
+impl Client {
+    /// Settings for a new client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The base URL calls go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// Makes one call: validates the request (an [`Error::Invalid`] before any I/O),
+    /// then sends it with an access token, retrying under the [`RetryPolicy`] and
+    /// replaying once with a fresh token if WeChat rejects the token.
+    pub async fn call<E: Endpoint + Send + Sync>(&self, request: E) -> Result<E::Response> {
+        let meta = E::META;
+        request.validate().map_err(|source| Error::Invalid {
+            endpoint: meta.name,
+            source,
+        })?;
+        let span = tracing::info_span!(
+            "wx_kefu.call",
+            endpoint = meta.name,
+            method = meta.method.as_str(),
+            path = meta.path,
+            attempt = Empty,
+            errcode = Empty,
+            rid = Empty,
+            latency_ms = Empty,
+        );
+        self.run(&request).instrument(span).await
+    }
+
+    /// A valid access token, from the store (fetched if needed).
+    pub async fn access_token(&self) -> Result<AccessToken> {
+        let fetcher = HttpFetcher(&self.inner);
+        self.inner.store.get(&fetcher).await
+    }
+
+    /// Fetches a new token now, retiring the current one (the stable token call with
+    /// `force_refresh: true`; WeChat allows that 20 times a day, 30 s apart).
+    /// Calls never do this by themselves.
+    pub async fn refresh_token(&self) -> Result<()> {
+        let fetcher = HttpFetcher(&self.inner);
+        self.inner.store.refresh(&fetcher).await.map(drop)
+    }
+
+    async fn run<E: Endpoint + Sync>(&self, request: &E) -> Result<E::Response> {
+        let meta = E::META;
+        let span = Span::current();
+        let started = Instant::now();
+        let mut attempt = 0_u32;
+        let mut retries = 0_u32;
+        let mut replayed = false;
+        let error = loop {
+            attempt += 1;
+            span.record("attempt", attempt);
+            let Failure { error, sent, token } = match self.attempt(request).await {
+                Ok(response) => {
+                    span.record("latency_ms", elapsed_ms(started));
+                    tracing::debug!("call succeeded");
+                    return Ok(response);
+                }
+                Err(failure) => failure,
+            };
+            if let Some(code) = error.code() {
+                span.record("errcode", code.code());
+            }
+            if let Some(rid) = error.rid() {
+                span.record("rid", rid);
+            }
+            if let (Error::Api { code, .. }, Some(token)) = (&error, &token)
+                && code.is_token_invalid()
+                && !replayed
+            {
+                replayed = true;
+                tracing::info!(
+                    errcode = code.code(),
+                    "access token rejected; replaying once"
+                );
+                self.inner.store.invalidate(token).await;
+                continue;
+            }
+            if retry::may_retry(&error, meta.idempotent || !sent) {
+                retries += 1;
+                if let Some(wait) = self.inner.retry.backoff(retries, started.elapsed()) {
+                    tracing::info!(
+                        error = %error,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "attempt failed; retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            break error;
+        };
+        span.record("latency_ms", elapsed_ms(started));
+        tracing::warn!(error = %error, "call failed");
+        Err(error)
+    }
+
+    async fn attempt<E: Endpoint>(&self, request: &E) -> Result<E::Response, Failure> {
+        let meta = E::META;
+        let inner = &self.inner;
+        let RequestParts { query, body } = request.parts();
+        let body = prepare(meta.name, body).await.map_err(Failure::unsent)?;
+        let token = match meta.auth {
+            true => Some(self.access_token().await.map_err(Failure::unsent)?),
+            false => None,
+        };
+        let mut url = inner.url(meta.name, meta.path).map_err(Failure::unsent)?;
+        if !query.is_empty() || token.is_some() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &query {
+                pairs.append_pair(name, value);
+            }
+            if let Some(token) = &token {
+                pairs.append_pair("access_token", token.expose());
+            }
+        }
+        let method = match meta.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let builder = inner.http.request(method, url).timeout(inner.timeout);
+        let builder = match body {
+            Prepared::Empty => builder,
+            Prepared::Json(json) => builder.header(CONTENT_TYPE, "application/json").body(json),
+            Prepared::Form(form) => builder.multipart(form),
+        };
+        let fail = |error| Failure {
+            error,
+            sent: true,
+            token: token.clone(),
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| fail(Error::from_transport(meta.name, e)))?;
+        let status = response.status().as_u16();
+        let answer = response
+            .bytes()
+            .await
+            .map_err(|e| fail(Error::from_transport(meta.name, e)))?;
+        let token_text = token.as_ref().map_or("", AccessToken::expose);
+        let redact = [
+            token_text,
+            inner.secret.as_ref().map_or("", AppSecret::expose),
+        ];
+        // The token calls' own answers hold a token: never quote them.
+        let quote = meta.auth;
+        decode(meta.name, status, &answer, &redact, quote).map_err(fail)
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Inner {
+    fn url(&self, endpoint: &'static str, path: &str) -> Result<reqwest::Url> {
+        reqwest::Url::parse(&format!("{}{path}", self.base_url)).map_err(|_| {
+            Error::config(format!(
+                "{endpoint}: the path `{path}` does not form a URL with the base URL"
+            ))
+        })
+    }
+
+    /// Fetches a token from WeChat (stable or classic call).
+    async fn fetch_token(&self, force_refresh: bool) -> Result<FetchedToken> {
+        let (endpoint, path) = match self.mode {
+            TokenMode::Stable => ("stable_token", STABLE_TOKEN_PATH),
+            TokenMode::Classic => ("token", CLASSIC_TOKEN_PATH),
+        };
+        let (Some(appid), Some(secret)) = (&self.appid, &self.secret) else {
+            return Err(Error::config(format!(
+                "{endpoint}: no app id and secret to fetch a token with"
+            )));
+        };
+        let span = tracing::info_span!(
+            "wx_kefu.token",
+            endpoint,
+            path,
+            force_refresh,
+            errcode = Empty,
+            rid = Empty,
+            latency_ms = Empty,
+        );
+        let started = Instant::now();
+        let result = async {
+            let mut url = self.url(endpoint, path)?;
+            let request = match self.mode {
+                TokenMode::Stable => {
+                    let body = StableTokenRequest {
+                        grant_type: "client_credential",
+                        appid,
+                        secret: secret.expose(),
+                        force_refresh,
+                    };
+                    let body = serde_json::to_vec(&body)
+                        .map_err(|e| Error::config(format!("{endpoint}: {e}")))?;
+                    self.http
+                        .post(url)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body)
+                }
+                TokenMode::Classic => {
+                    url.query_pairs_mut()
+                        .append_pair("grant_type", "client_credential")
+                        .append_pair("appid", appid)
+                        .append_pair("secret", secret.expose());
+                    self.http.get(url)
+                }
+            };
+            let response = request
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| Error::from_transport(endpoint, e))?;
+            let status = response.status().as_u16();
+            let answer = response
+                .bytes()
+                .await
+                .map_err(|e| Error::from_transport(endpoint, e))?;
+            token_answer(endpoint, status, &answer, secret.expose())
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("latency_ms", elapsed_ms(started));
+        if let Err(error) = &result {
+            if let Some(code) = error.code() {
+                span.record("errcode", code.code());
+            }
+            if let Some(rid) = error.rid() {
+                span.record("rid", rid);
+            }
+            span.in_scope(|| tracing::warn!(error = %error, "token fetch failed"));
+        } else {
+            span.in_scope(|| tracing::debug!("token fetched"));
+        }
+        result
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StableTokenRequest<'a> {
+    grant_type: &'static str,
+    appid: &'a str,
+    secret: &'a str,
+    force_refresh: bool,
+}
+
+/// Reads the answer of a token call. Its body is never quoted in an error: it holds a token.
+fn token_answer(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    secret: &str,
+) -> Result<FetchedToken> {
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            endpoint,
+            status,
+            excerpt: excerpt(body, &[secret]),
+        });
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        errcode: i64,
+        #[serde(default)]
+        errmsg: String,
+        access_token: Option<String>,
+        #[serde(default)]
+        expires_in: i64,
+    }
+    let not_a_token = |message: &str| Error::Token {
+        endpoint,
+        code: None,
+        message: format!(
+            "{message} (HTTP status {status}; the body is withheld as it may hold a token)"
+        ),
+        rid: None,
+        hint: "check that the base URL points at WeChat's API",
+    };
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|_| not_a_token("the answer is not a token"))?;
+    if answer.errcode != 0 {
+        let code = ErrCode::from_code(answer.errcode);
+        return Err(Error::Token {
+            endpoint,
+            code: Some(code),
+            rid: parse_rid(&answer.errmsg),
+            message: answer.errmsg,
+            hint: code
+                .token_fetch_hint()
+                .unwrap_or("see WeChat's global error codes"),
+        });
+    }
+    match answer.access_token {
+        Some(token) if !token.is_empty() => Ok(FetchedToken {
+            token: AccessToken::new(token),
+            expires_in: Duration::from_secs(answer.expires_in.max(0).unsigned_abs()),
+        }),
+        _ => Err(not_a_token("the answer has no access_token")),
+    }
+}
+
+/// The [`TokenFetcher`] a client hands its store.
+struct HttpFetcher<'a>(&'a Inner);
+
+impl TokenFetcher for HttpFetcher<'_> {
+    fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>> {
+        Box::pin(self.0.fetch_token(force_refresh))
+    }
+}
+
+/// Decodes an answer: HTTP status, then `errcode`, then the response type.
+///
+/// A body that mentions `"errcode"` is probed for it first; any other body is parsed once.
+/// `redact` strings are replaced in excerpts and messages; with `quote` false no excerpt
+/// of the body is kept at all.
+pub(crate) fn decode<T: DeserializeOwned>(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    redact: &[&str],
+    quote: bool,
+) -> Result<T> {
+    let quoted = |body: &[u8]| match quote {
+        true => excerpt(body, redact),
+        false => "(withheld: the answer of a token call)".to_owned(),
+    };
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            endpoint,
+            status,
+            excerpt: quoted(body),
+        });
+    }
+    if memchr::memmem::find(body, b"\"errcode\"").is_some() {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            errcode: i64,
+            #[serde(default)]
+            errmsg: Option<String>,
+        }
+        match serde_json::from_slice::<Probe>(body) {
+            Ok(Probe { errcode: 0, .. }) => {}
+            Ok(Probe { errcode, errmsg }) => {
+                let mut message = errmsg.unwrap_or_default();
+                for secret in redact.iter().filter(|s| !s.is_empty()) {
+                    message = message.replace(secret, "***");
+                }
+                return Err(Error::Api {
+                    endpoint,
+                    code: ErrCode::from_code(errcode),
+                    rid: parse_rid(&message),
+                    message,
+                });
+            }
+            Err(source) => {
+                return Err(Error::Decode {
+                    endpoint,
+                    status,
+                    excerpt: quoted(body),
+                    source: Arc::new(source),
+                });
+            }
+        }
+    }
+    serde_json::from_slice(body).map_err(|source| Error::Decode {
+        endpoint,
+        status,
+        excerpt: quoted(body),
+        source: Arc::new(source),
+    })
+}
+
+/// Makes the body of one attempt; checks an upload's size and kind before anything is sent.
+async fn prepare(endpoint: &'static str, body: Body) -> Result<Prepared> {
+    Ok(match body {
+        Body::Empty => Prepared::Empty,
+        Body::Json(json) => Prepared::Json(json),
+        Body::Multipart(file) => Prepared::Form(multipart(endpoint, file).await?),
+    })
+}
+
+async fn multipart(endpoint: &'static str, file: MultipartFile) -> Result<Form> {
+    let MultipartFile {
+        field,
+        file: upload,
+        max_bytes,
+        kind,
+    } = file;
+    let invalid = |rule| Error::Invalid {
+        endpoint,
+        source: Invalid {
+            field: field.to_owned(),
+            rule,
+        },
+    };
+    let check = |len: u64, head: &[u8]| {
+        if len > max_bytes {
+            Err(invalid(Rule::FileTooLarge {
+                max: max_bytes,
+                actual: len,
+            }))
+        } else if !kind.matches(head) {
+            Err(invalid(Rule::FileType {
+                expected: kind.name(),
+            }))
+        } else {
+            Ok(())
+        }
+    };
+    let part = match upload.source {
+        Source::Bytes(bytes) => {
+            let len = bytes.len() as u64;
+            check(len, &bytes)?;
+            Part::stream_with_length(reqwest::Body::from(bytes), len)
+        }
+        Source::Path(path) => {
+            let io = |error: std::io::Error| Error::Upload {
+                endpoint,
+                source: Arc::new(std::io::Error::new(
+                    error.kind(),
+                    format!("{}: {error}", path.display()),
+                )),
+            };
+            let mut reader = tokio::fs::File::open(&path).await.map_err(io)?;
+            let len = reader.metadata().await.map_err(io)?.len();
+            let mut head = [0_u8; 16];
+            let mut filled = 0;
+            while filled < head.len() {
+                match reader.read(&mut head[filled..]).await.map_err(io)? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            check(len, &head[..filled])?;
+            reader.seek(SeekFrom::Start(0)).await.map_err(io)?;
+            let stream = tokio_util::io::ReaderStream::new(reader.take(len));
+            Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
+        }
+    };
+    let content_type = upload.content_type;
+    let part = part
+        .file_name(upload.filename)
+        .mime_str(&content_type)
+        .map_err(|_| {
+            Error::config(format!(
+                "{endpoint}: `{content_type}` is not a valid content type"
+            ))
+        })?;
+    Ok(Form::new().part(field, part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Session {
+        kf_account: String,
+    }
+
+    #[test]
+    fn decoding_sorts_answers() {
+        let ok: Session = decode(
+            "t",
+            200,
+            br#"{"errcode":0,"errmsg":"ok","kf_account":"a@b"}"#,
+            &[],
+            true,
+        )
+        .unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+        let ok: Session = decode("t", 200, br#"{"kf_account":"a@b"}"#, &[], true).unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+        let api = decode::<Session>(
+            "t",
+            200,
+            br#"{"errcode":40001,"errmsg":"invalid credential TOK rid: 65-ab"}"#,
+            &["TOK"],
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&api, Error::Api { message, rid: Some(rid), .. } if message == "invalid credential *** rid: 65-ab" && rid == "65-ab")
+        );
+        let bad = decode::<Session>(
+            "t",
+            200,
+            br#"{"errcode": invalid kf_account, "errmsg": "x"}"#,
+            &[],
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&bad, Error::Decode { status: 200, excerpt, .. } if excerpt.starts_with("{\"errcode\": invalid"))
+        );
+        let status = decode::<Session>("t", 502, b"bad gateway", &[], true).unwrap_err();
+        assert!(
+            matches!(&status, Error::Status { status: 502, excerpt, .. } if excerpt == "bad gateway")
+        );
+        let withheld =
+            decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false).unwrap_err();
+        assert!(!withheld.to_string().contains('X'));
+    }
+}

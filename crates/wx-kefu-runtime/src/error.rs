@@ -1,0 +1,381 @@
+//! The one error type of the SDK, classified by where a call failed.
+//!
+//! Every variant names the endpoint. No variant ever holds the app secret or an access
+//! token: transport errors lose their URL (which carries `?access_token=`) in
+//! [`Error::from_transport`], the one place reqwest errors are converted, and body
+//! excerpts have both redacted.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::generated::errcode::ErrCode;
+use crate::validate::Invalid;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The most characters of a response body an error keeps.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// How a request failed on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// No connection could be made (DNS, TCP or TLS): the request provably never left.
+    Connect,
+    /// The request timed out; it may or may not have reached WeChat.
+    Timeout,
+    /// The connection broke while the request or its answer was on the wire;
+    /// the request may have reached WeChat.
+    Interrupted,
+    /// Any other failure of the HTTP client (a malformed request, a redirect, …).
+    Other,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::Connect => "could not connect",
+            TransportKind::Timeout => "timed out",
+            TransportKind::Interrupted => "the connection broke",
+            TransportKind::Other => "the HTTP client failed",
+        })
+    }
+}
+
+/// Everything that can go wrong with a call.
+///
+/// It is cheap to clone (sources are shared), so that callers waiting on one token
+/// fetch can all receive its failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// WeChat answered the call with a non-zero `errcode`.
+    #[error("{endpoint}: WeChat answered errcode {}{}: {message}", code.code(), meaning(*code))]
+    Api {
+        /// The endpoint's name, e.g. `send_message`.
+        endpoint: &'static str,
+        /// The error code, from the catalogue (or `Unknown`).
+        code: ErrCode,
+        /// WeChat's `errmsg`, verbatim.
+        message: String,
+        /// WeChat's request id, parsed from the `rid: …` tail of `errmsg`; quote it to WeChat support.
+        rid: Option<String>,
+    },
+
+    /// No access token could be obtained: WeChat refused the token request
+    /// (wrong appid or secret, IP not in the allow-list, quota used up) or answered
+    /// something that is not a token. Retrying does not help; `hint` says what to fix.
+    #[error("{endpoint}: could not get an access token{}: {message}; {hint}", token_code(*code))]
+    Token {
+        /// The token endpoint's name (`stable_token` or `token`), or the external provider.
+        endpoint: &'static str,
+        /// WeChat's error code, when it answered one.
+        code: Option<ErrCode>,
+        /// WeChat's `errmsg`, or what was wrong with the answer.
+        message: String,
+        /// WeChat's request id, parsed from `errmsg`.
+        rid: Option<String>,
+        /// What to fix.
+        hint: &'static str,
+    },
+
+    /// The request did not complete on the network (connect failure, timeout, broken connection).
+    #[error("{endpoint}: {kind}: {}", root_cause(source.as_ref()))]
+    Transport {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// How it failed; only [`TransportKind::Connect`] proves the request never left.
+        kind: TransportKind,
+        /// The HTTP client's error, with the request URL removed.
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+
+    /// WeChat (or a proxy in front of it) answered with an HTTP status other than 2xx.
+    #[error("{endpoint}: HTTP status {status}: {excerpt}")]
+    Status {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the body, at most [`EXCERPT_CHARS`] characters, secrets redacted.
+        excerpt: String,
+    },
+
+    /// The answer could not be decoded (it is not JSON, or not of the expected shape).
+    #[error(
+        "{endpoint}: could not decode the answer (HTTP status {status}): {source}; the body starts: {excerpt}"
+    )]
+    Decode {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The HTTP status code of the answer.
+        status: u16,
+        /// The start of the body, at most [`EXCERPT_CHARS`] characters, secrets redacted.
+        excerpt: String,
+        /// The decoder's error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+
+    /// The request broke one of the spec's rules; nothing was sent.
+    #[error("{endpoint}: invalid request: {source}")]
+    Invalid {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The field and the rule it broke.
+        #[source]
+        source: Invalid,
+    },
+
+    /// A file to upload could not be read; nothing was sent.
+    #[error("{endpoint}: could not read the file to upload: {source}")]
+    Upload {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    /// A paged export stopped because the server's `msgid` cursor did not advance;
+    /// continuing would loop forever.
+    #[error(
+        "{endpoint}: msgid did not advance past {msgid} in the window {starttime}..{endtime}; stopped instead of looping"
+    )]
+    PagingStalled {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The window's start (unix seconds).
+        starttime: i64,
+        /// The window's end (unix seconds).
+        endtime: i64,
+        /// The cursor sent, which the answer did not advance.
+        msgid: i64,
+    },
+
+    /// The client is misconfigured (e.g. no app secret, a base URL that is not http(s)).
+    #[error("configuration error: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn meaning(code: ErrCode) -> String {
+    match code.en() {
+        "" => String::new(),
+        en => format!(" ({en})"),
+    }
+}
+
+fn token_code(code: Option<ErrCode>) -> String {
+    code.map(|code| format!(" (errcode {}{})", code.code(), meaning(code)))
+        .unwrap_or_default()
+}
+
+fn root_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn StdError = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if std::ptr::addr_eq(cause, error as &dyn StdError) {
+        error.to_string()
+    } else {
+        format!("{error}: {cause}")
+    }
+}
+
+impl Error {
+    /// Converts an HTTP client error. This is the one place reqwest errors enter the SDK:
+    /// the URL, whose query holds the access token (or, for the classic token call,
+    /// the secret), is removed here.
+    pub(crate) fn from_transport(endpoint: &'static str, error: reqwest::Error) -> Error {
+        let error = error.without_url();
+        let kind = if error.is_connect() {
+            TransportKind::Connect
+        } else if error.is_timeout() {
+            TransportKind::Timeout
+        } else if error.is_request() || error.is_body() {
+            TransportKind::Interrupted
+        } else {
+            TransportKind::Other
+        };
+        Error::Transport {
+            endpoint,
+            kind,
+            source: Arc::new(error),
+        }
+    }
+
+    /// A configuration error.
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    /// The endpoint the error belongs to (`None` for configuration errors).
+    pub fn endpoint(&self) -> Option<&'static str> {
+        match self {
+            Error::Api { endpoint, .. }
+            | Error::Token { endpoint, .. }
+            | Error::Transport { endpoint, .. }
+            | Error::Status { endpoint, .. }
+            | Error::Decode { endpoint, .. }
+            | Error::Invalid { endpoint, .. }
+            | Error::Upload { endpoint, .. }
+            | Error::PagingStalled { endpoint, .. } => Some(endpoint),
+            Error::Config { .. } => None,
+        }
+    }
+
+    /// WeChat's error code, for API and token errors.
+    pub fn code(&self) -> Option<ErrCode> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            Error::Token { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// WeChat's request id (`rid`), when the answer carried one.
+    pub fn rid(&self) -> Option<&str> {
+        match self {
+            Error::Api { rid, .. } | Error::Token { rid, .. } => rid.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer, when one came back.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } | Error::Decode { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the failure is about the access token: it could not be fetched, or WeChat
+    /// still rejected the call (40001, 40014, 42001) after one refresh and replay.
+    pub fn is_token_error(&self) -> bool {
+        match self {
+            Error::Token { .. } => true,
+            Error::Api { code, .. } => code.is_token_invalid(),
+            _ => false,
+        }
+    }
+
+    /// Whether the failure is passing, so that the same call may succeed later:
+    /// a connect failure, a timeout, a broken connection, HTTP 5xx or errcode -1.
+    ///
+    /// This says nothing about whether repeating is *safe*: after a timeout a
+    /// non-idempotent call (a send) may already have taken effect. The client's
+    /// own retries take that into account; see [`RetryPolicy`](crate::RetryPolicy).
+    pub fn is_retryable(&self) -> bool {
+        if self.code().is_some_and(|code| code.is_never_retried()) {
+            return false;
+        }
+        match self {
+            Error::Transport { kind, .. } => matches!(
+                kind,
+                TransportKind::Connect | TransportKind::Timeout | TransportKind::Interrupted
+            ),
+            Error::Status { status, .. } => (500..600).contains(status),
+            Error::Api { code, .. } => code.is_transient(),
+            Error::Token { code, .. } => code.is_some_and(|code| code.is_transient()),
+            _ => false,
+        }
+    }
+
+    /// Whether the request provably never reached WeChat (no connection could be made,
+    /// or it was refused before sending), so that repeating it cannot duplicate anything.
+    pub fn is_not_sent(&self) -> bool {
+        matches!(
+            self,
+            Error::Transport {
+                kind: TransportKind::Connect,
+                ..
+            } | Error::Invalid { .. }
+                | Error::Upload { .. }
+                | Error::Config { .. }
+        )
+    }
+
+    /// Whether a message was refused because the user is outside the reply window
+    /// (45015) or over its message count (45047).
+    pub fn is_out_of_window(&self) -> bool {
+        self.code().is_some_and(|code| code.is_out_of_window())
+    }
+}
+
+/// Reads WeChat's request id from the tail `… rid: 6561a4b2-5e1d7a0c-3f2a9b11` of an errmsg.
+pub(crate) fn parse_rid(errmsg: &str) -> Option<String> {
+    let at = errmsg.rfind("rid:")?;
+    if errmsg[..at]
+        .chars()
+        .next_back()
+        .is_some_and(|c| !c.is_whitespace())
+    {
+        return None;
+    }
+    let rid = errmsg[at + "rid:".len()..].split_whitespace().next()?;
+    let valid = rid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    valid.then(|| rid.to_owned())
+}
+
+/// A bounded, printable excerpt of a body: at most [`EXCERPT_CHARS`] characters, cut on a
+/// character boundary, whitespace flattened, and every `redact` string replaced by `***`.
+pub(crate) fn excerpt(body: &[u8], redact: &[&str]) -> String {
+    // Redact before cutting, over enough bytes that a token (up to 512 characters)
+    // starting inside the excerpt is replaced whole.
+    let head = &body[..body.len().min(EXCERPT_CHARS * 4 + 2048)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    for secret in redact.iter().filter(|s| !s.is_empty()) {
+        if text.contains(secret) {
+            text = text.replace(secret, "***");
+        }
+    }
+    let mut out: String = text
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(EXCERPT_CHARS).is_some() || head.len() < body.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rid_is_read_from_the_tail() {
+        let msg = "response out of time limit or subscription is canceled rid: 6561a4b2-5e1d7a0c-3f2a9b11";
+        assert_eq!(
+            parse_rid(msg).as_deref(),
+            Some("6561a4b2-5e1d7a0c-3f2a9b11")
+        );
+        assert_eq!(parse_rid("invalid credential"), None);
+        assert_eq!(parse_rid("rid: abc-1"), Some("abc-1".to_owned()));
+        assert_eq!(parse_rid("xrid: abc"), None);
+        assert_eq!(parse_rid("ok rid: "), None);
+    }
+
+    #[test]
+    fn excerpts_are_bounded_redacted_and_cut_on_char_boundaries() {
+        let body = "客".repeat(1000);
+        let text = excerpt(body.as_bytes(), &[]);
+        assert_eq!(text.chars().count(), EXCERPT_CHARS + 1);
+        assert!(text.ends_with('…'));
+        let text = excerpt(
+            b"<html>\nGET /x?access_token=TOK123 502</html>",
+            &["TOK123", ""],
+        );
+        assert_eq!(text, "<html> GET /x?access_token=*** 502</html>");
+        assert_eq!(excerpt(&[0xff, 0xfe, b'a'], &[]), "\u{fffd}\u{fffd}a");
+    }
+}

@@ -1,0 +1,131 @@
+//! Exporting every record between two instants from an endpoint paged by `msgid`
+//! (WeChat's chat records, `get_msg_list`), whatever the length of the range.
+//!
+//! WeChat answers at most 24 hours per request and pages by a `msgid` cursor, and its
+//! records carry no id of their own. [`export`] therefore splits the range into windows
+//! of at most [`MAX_WINDOW_SECS`], pages through each window by the returned `msgid`
+//! until a page comes back empty, keeps at most one page in memory, and stops with
+//! [`Error::PagingStalled`] — instead of looping — when the cursor fails to advance.
+//!
+//! The module knows no endpoint: the caller supplies a function that builds the request
+//! for a window and cursor, and the response type implements [`MsgIdPage`].
+
+use std::ops::RangeInclusive;
+
+use futures_util::Stream;
+
+use crate::client::Client;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+
+/// The longest window one request may cover: `endtime - starttime` at most 24 hours.
+pub const MAX_WINDOW_SECS: i64 = 86_400;
+
+/// The first cursor value of a window.
+pub const FIRST_MSGID: i64 = 1;
+
+/// One page of an answer paged by `msgid`.
+pub trait MsgIdPage {
+    /// One record.
+    type Item;
+
+    /// The page's records and the cursor to send for the next page.
+    fn into_page(self) -> (Vec<Self::Item>, i64);
+}
+
+/// Every record with a time in `range` (unix seconds, both ends included), as a stream.
+///
+/// `build(starttime, endtime, msgid, page_size)` makes the request for one page.
+/// Windows are inclusive and do not overlap: `[start, start + 86400]`, then
+/// `[start + 86401, …]`, the last one ending at the range's end. The stream ends after the
+/// first error.
+///
+/// ```ignore
+/// let records = export(&client, start..=end, 10_000, |starttime, endtime, msgid, number| {
+///     GetMsgList::new(starttime, endtime, msgid, number)
+/// });
+/// ```
+pub fn export<E, F>(
+    client: &Client,
+    range: RangeInclusive<i64>,
+    page_size: u32,
+    build: F,
+) -> impl Stream<Item = Result<<E::Response as MsgIdPage>::Item>> + Send + 'static
+where
+    E: Endpoint + Send + Sync + 'static,
+    E::Response: MsgIdPage + Send,
+    <E::Response as MsgIdPage>::Item: Send + 'static,
+    F: Fn(i64, i64, i64, u32) -> E + Send + Sync + 'static,
+{
+    let state = Export {
+        client: client.clone(),
+        build,
+        next_start: Some(*range.start()).filter(|start| start <= range.end()),
+        end: *range.end(),
+        msgid: FIRST_MSGID,
+        page_size,
+        page: Vec::new().into_iter(),
+        pending: None,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        let item = state.next().await?;
+        Some((item, state))
+    })
+}
+
+struct Export<F, T> {
+    client: Client,
+    build: F,
+    /// The start of the window being read; `None` once the stream is finished.
+    next_start: Option<i64>,
+    end: i64,
+    msgid: i64,
+    page_size: u32,
+    /// The current page: the only records held.
+    page: std::vec::IntoIter<T>,
+    /// An error to yield once the current page is drained.
+    pending: Option<Error>,
+}
+
+impl<F, T> Export<F, T> {
+    async fn next<E>(&mut self) -> Option<Result<T>>
+    where
+        E: Endpoint + Send + Sync,
+        E::Response: MsgIdPage<Item = T>,
+        F: Fn(i64, i64, i64, u32) -> E,
+    {
+        loop {
+            if let Some(item) = self.page.next() {
+                return Some(Ok(item));
+            }
+            if let Some(error) = self.pending.take() {
+                return Some(Err(error));
+            }
+            let start = self.next_start?;
+            let end = start.saturating_add(MAX_WINDOW_SECS).min(self.end);
+            let request = (self.build)(start, end, self.msgid, self.page_size);
+            let (items, next) = match self.client.call(request).await {
+                Ok(response) => response.into_page(),
+                Err(error) => {
+                    self.next_start = None;
+                    return Some(Err(error));
+                }
+            };
+            if items.is_empty() {
+                self.next_start = end.checked_add(1).filter(|next| *next <= self.end);
+                self.msgid = FIRST_MSGID;
+            } else if next <= self.msgid {
+                self.pending = Some(Error::PagingStalled {
+                    endpoint: E::META.name,
+                    starttime: start,
+                    endtime: end,
+                    msgid: self.msgid,
+                });
+                self.next_start = None;
+            } else {
+                self.msgid = next;
+            }
+            self.page = items.into_iter();
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Values that must never reach a log line, an error message or `Debug` output:
+//! the app secret and access tokens.
+//!
+//! Both types print `***` under `Debug`, have no `Display`, and give their text only
+//! through an explicit `expose()`, so a leak has to be written on purpose.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The account's app secret (`AppSecret` in WeChat's console).
+///
+/// ```
+/// use wx_kefu_runtime::AppSecret;
+/// let secret = AppSecret::new("s3cr3t");
+/// assert_eq!(format!("{secret:?}"), "AppSecret(***)");
+/// assert_eq!(secret.expose(), "s3cr3t");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppSecret(Arc<str>);
+
+impl AppSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        AppSecret(Arc::from(secret.into()))
+    }
+
+    /// The secret's text; only for putting it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AppSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppSecret(***)")
+    }
+}
+
+impl From<String> for AppSecret {
+    fn from(secret: String) -> Self {
+        AppSecret::new(secret)
+    }
+}
+
+impl From<&str> for AppSecret {
+    fn from(secret: &str) -> Self {
+        AppSecret::new(secret)
+    }
+}
+
+/// An access token (`access_token`), cheap to clone.
+///
+/// Equality compares the token text; it is what compare-and-invalidate uses to tell
+/// whether a token WeChat rejected is still the cached one.
+///
+/// ```
+/// use wx_kefu_runtime::AccessToken;
+/// let token = AccessToken::new("ACCESS_TOKEN");
+/// assert_eq!(format!("{token:?}"), "AccessToken(***)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(Arc<str>);
+
+impl AccessToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        AccessToken(Arc::from(token.into()))
+    }
+
+    /// The token's text; only for putting it on the wire or into a token store.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
+
+impl From<String> for AccessToken {
+    fn from(token: String) -> Self {
+        AccessToken::new(token)
+    }
+}
+
+impl From<&str> for AccessToken {
+    fn from(token: &str) -> Self {
+        AccessToken::new(token)
+    }
+}

@@ -1,0 +1,309 @@
+//! Access tokens: where they come from, how they are cached, and how a rejected one is replaced.
+//!
+//! The client asks a [`TokenStore`] for a token before each call, handing it a
+//! [`TokenFetcher`] that performs the HTTP request for a new one. A store decides when to
+//! call it; the default [`MemoryTokenStore`] caches the token with a safety margin and
+//! lets one caller fetch while all others wait for that fetch (single flight).
+//! A shared store (e.g. Redis) implements the same trait and can hold a distributed lock
+//! around `fetch`.
+//!
+//! When WeChat rejects a token (40001, 40014, 42001) the client calls
+//! [`TokenStore::invalidate`] with the token it used; the store forgets it only if it is
+//! still the cached one, so a herd of rejected calls causes one refresh, not one each.
+//!
+//! With [`ClientBuilder::token_provider`](crate::ClientBuilder::token_provider) the SDK
+//! never fetches a token: a [`TokenProvider`] (a central token service) supplies them.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::secret::AccessToken;
+
+/// The boxed future the token traits return (re-exported so implementors need no extra dependency).
+pub use futures_util::future::BoxFuture;
+
+/// The path of the stable token call (`getStableAccessToken`), the default source.
+pub const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
+
+/// The path of the classic token call (`getAccessToken`).
+pub const CLASSIC_TOKEN_PATH: &str = "/cgi-bin/token";
+
+/// The least time a fetched token is cached, whatever `expires_in` says.
+pub const MIN_CACHE_LIFETIME: Duration = Duration::from_secs(1);
+
+/// The default safety margin: a token is refreshed this long before WeChat expires it.
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(300);
+
+/// Which WeChat call supplies access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenMode {
+    /// `POST /cgi-bin/stable_token` in normal mode: WeChat returns the same token while it
+    /// is valid, so several processes can share an account without invalidating each other.
+    #[default]
+    Stable,
+    /// `GET /cgi-bin/token`: every fetch issues a new token and retires the previous one.
+    Classic,
+}
+
+/// A token as WeChat issued it.
+#[derive(Debug, Clone)]
+pub struct FetchedToken {
+    /// The token.
+    pub token: AccessToken,
+    /// How long WeChat says it is valid (`expires_in`; zero when it said zero or less).
+    pub expires_in: Duration,
+}
+
+/// Performs the HTTP request for a new token; given to a [`TokenStore`] by the client.
+pub trait TokenFetcher: Send + Sync {
+    /// Fetches a token. `force_refresh` asks the stable token call for a new token,
+    /// retiring the current one (WeChat allows this 20 times a day, 30 s apart).
+    fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>>;
+}
+
+/// Where a client keeps its access token.
+///
+/// Implementations must make concurrent [`get`](TokenStore::get)s on a cold or expired
+/// store share one fetch, and must make [`invalidate`](TokenStore::invalidate) a
+/// compare-and-invalidate.
+pub trait TokenStore: Send + Sync {
+    /// A valid token: the cached one, or a new one from `fetcher`.
+    fn get<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>>;
+
+    /// WeChat rejected `failed`: forget it, but only if it is still the cached token.
+    fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()>;
+
+    /// Fetches a new token with `force_refresh` and caches it (an explicit refresh).
+    fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>>;
+}
+
+/// A source of tokens managed outside this process (e.g. a central token service);
+/// with it, the SDK never fetches a token itself.
+pub trait TokenProvider: Send + Sync {
+    /// The current token.
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken>>;
+
+    /// WeChat rejected `token`; called once before the client asks for a token again
+    /// and replays the call. Does nothing by default.
+    fn rejected<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
+        let _ = token;
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
+    fn get<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        (**self).get(fetcher)
+    }
+
+    fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {
+        (**self).invalidate(failed)
+    }
+
+    fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        (**self).refresh(fetcher)
+    }
+}
+
+impl<T: TokenProvider + ?Sized> TokenProvider for Arc<T> {
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken>> {
+        (**self).token()
+    }
+
+    fn rejected<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
+        (**self).rejected(token)
+    }
+}
+
+/// How long to cache a token WeChat says is valid for `expires_in`: `margin` less, but
+/// never less than half of `expires_in`, and never less than [`MIN_CACHE_LIFETIME`].
+pub fn cache_lifetime(expires_in: Duration, margin: Duration) -> Duration {
+    let margin = margin.min(expires_in / 2);
+    expires_in.saturating_sub(margin).max(MIN_CACHE_LIFETIME)
+}
+
+/// The default [`TokenStore`]: one token in memory, refreshed before it expires,
+/// fetched once for all concurrent callers.
+#[derive(Debug)]
+pub struct MemoryTokenStore {
+    state: Mutex<State>,
+    /// Held by the one caller fetching; the others queue on it.
+    fetching: tokio::sync::Mutex<()>,
+    margin: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cached: Option<Cached>,
+    /// Counts finished fetches, so a waiter can tell that the fetch it waited on failed.
+    fetches: u64,
+    /// The failure of the last fetch, handed to the callers that waited on it.
+    failure: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+impl Default for MemoryTokenStore {
+    fn default() -> Self {
+        MemoryTokenStore::new()
+    }
+}
+
+impl MemoryTokenStore {
+    /// A store with the default safety margin ([`DEFAULT_MARGIN`]).
+    pub fn new() -> Self {
+        MemoryTokenStore::with_margin(DEFAULT_MARGIN)
+    }
+
+    /// A store that refreshes `margin` before a token expires (see [`cache_lifetime`]).
+    pub fn with_margin(margin: Duration) -> Self {
+        MemoryTokenStore {
+            state: Mutex::new(State::default()),
+            fetching: tokio::sync::Mutex::new(()),
+            margin,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The lock guards plain data updated in one step, so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh(state: &State) -> Option<AccessToken> {
+        state
+            .cached
+            .as_ref()
+            .filter(|cached| Instant::now() < cached.refresh_at)
+            .map(|cached| cached.token.clone())
+    }
+
+    fn finish(&self, fetched: Result<FetchedToken>) -> Result<AccessToken> {
+        let mut state = self.state();
+        state.fetches += 1;
+        match fetched {
+            Ok(FetchedToken { token, expires_in }) => {
+                let refresh_at = Instant::now() + cache_lifetime(expires_in, self.margin);
+                state.cached = Some(Cached {
+                    token: token.clone(),
+                    refresh_at,
+                });
+                state.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                state.failure = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn get<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            let seen = {
+                let state = self.state();
+                if let Some(token) = Self::fresh(&state) {
+                    return Ok(token);
+                }
+                state.fetches
+            };
+            let _fetching = self.fetching.lock().await;
+            {
+                let state = self.state();
+                if let Some(token) = Self::fresh(&state) {
+                    return Ok(token);
+                }
+                if state.fetches != seen
+                    && let Some(error) = &state.failure
+                {
+                    // The fetch this caller waited on failed: share its failure
+                    // instead of trying again, so a herd does not become a loop.
+                    return Err(error.clone());
+                }
+            }
+            let fetched = fetcher.fetch(false).await;
+            self.finish(fetched)
+        })
+    }
+
+    fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.state();
+            if state
+                .cached
+                .as_ref()
+                .is_some_and(|cached| cached.token == *failed)
+            {
+                state.cached = None;
+            }
+        })
+    }
+
+    fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            let _fetching = self.fetching.lock().await;
+            let fetched = fetcher.fetch(true).await;
+            self.finish(fetched)
+        })
+    }
+}
+
+/// Adapts a [`TokenProvider`] to the store interface; it never calls the fetcher.
+pub(crate) struct External(pub(crate) Box<dyn TokenProvider>);
+
+/// The endpoint name errors of an external provider carry.
+pub(crate) const EXTERNAL: &str = "token_provider";
+
+impl TokenStore for External {
+    fn get<'a>(&'a self, _fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        self.0.token()
+    }
+
+    fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {
+        self.0.rejected(failed)
+    }
+
+    fn refresh<'a>(&'a self, _fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(std::future::ready(Err(Error::config(format!(
+            "{EXTERNAL}: tokens are managed outside this client; refresh them at their source"
+        )))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_keep_a_margin_and_stay_positive() {
+        let margin = DEFAULT_MARGIN;
+        assert_eq!(
+            cache_lifetime(Duration::from_secs(7200), margin),
+            Duration::from_secs(6900)
+        );
+        assert_eq!(
+            cache_lifetime(Duration::from_secs(345), margin),
+            Duration::from_millis(172_500)
+        );
+        assert_eq!(
+            cache_lifetime(Duration::from_secs(1), margin),
+            MIN_CACHE_LIFETIME
+        );
+        assert_eq!(cache_lifetime(Duration::ZERO, margin), MIN_CACHE_LIFETIME);
+        assert_eq!(
+            cache_lifetime(Duration::from_secs(600), Duration::ZERO),
+            Duration::from_secs(600)
+        );
+    }
+}
