@@ -116,5 +116,5 @@ pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Body {
 }
 
 /// The response of a call that answers only `{"errcode":0,"errmsg":"ok"}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ack {}

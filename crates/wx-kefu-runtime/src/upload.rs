@@ -107,3 +107,11 @@ fn content_type_for(filename: &str) -> &'static str {
         "application/octet-stream"
     }
 }
+
+/// An upload named in data (a CLI argument, a JSON request) is a path to a file.
+impl<'de> serde::Deserialize<'de> for Upload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let path = String::deserialize(deserializer)?;
+        Ok(Upload::path(path))
+    }
+}

@@ -380,7 +380,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
 /// The request of [`KefuApi::upload_kf_head_img`](super::KefuApi::upload_kf_head_img): `POST /customservice/kfaccount/uploadheadimg`.
 ///
 /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_uploadkfheadimg.html>
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct UploadKfHeadImg {
     /// 完整客服账号，格式为：账号前缀@公众号微信号

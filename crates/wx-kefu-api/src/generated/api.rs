@@ -762,3 +762,146 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::tokens::GetAccessToken::new(grant_type, appid, secret))
     }
 }
+
+/// Calls the endpoint named `name` (its spec name, e.g. `get_kf_list`) with a JSON request,
+/// answering JSON: for tools that choose the call at run time, such as the CLI.
+///
+/// The request is decoded into the endpoint's type, so it is checked exactly as a typed call is;
+/// a file field is a path.
+pub async fn call_json(
+    client: &::wx_kefu_runtime::Client,
+    name: &str,
+    request: ::serde_json::Value,
+) -> ::std::result::Result<
+    ::serde_json::Value,
+    ::wx_kefu_runtime::dynamic::DynamicError,
+> {
+    match name {
+        "add_kf_account" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::AddKfAccount,
+            >(client, request)
+                .await
+        }
+
+        "update_kf_account" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::UpdateKfAccount,
+            >(client, request)
+                .await
+        }
+
+        "del_kf_account" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::DelKfAccount,
+            >(client, request)
+                .await
+        }
+
+        "invite_kf_worker" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::InviteKfWorker,
+            >(client, request)
+                .await
+        }
+
+        "upload_kf_head_img" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::UploadKfHeadImg,
+            >(client, request)
+                .await
+        }
+
+        "get_kf_list" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::GetKfList,
+            >(client, request)
+                .await
+        }
+
+        "get_online_kf_list" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::accounts::GetOnlineKfList,
+            >(client, request)
+                .await
+        }
+
+        "send_custom_message" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::messages::SendCustomMessage,
+            >(client, request)
+                .await
+        }
+
+        "typing" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::messages::Typing,
+            >(client, request)
+                .await
+        }
+
+        "get_msg_list" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::records::GetMsgList,
+            >(client, request)
+                .await
+        }
+
+        "create_kf_session" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::sessions::CreateKfSession,
+            >(client, request)
+                .await
+        }
+
+        "close_session" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::sessions::CloseSession,
+            >(client, request)
+                .await
+        }
+
+        "get_kf_session" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::sessions::GetKfSession,
+            >(client, request)
+                .await
+        }
+
+        "get_kf_session_list" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::sessions::GetKfSessionList,
+            >(client, request)
+                .await
+        }
+
+        "get_wait_case" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::sessions::GetWaitCase,
+            >(client, request)
+                .await
+        }
+
+        "get_stable_access_token" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::tokens::GetStableAccessToken,
+            >(client, request)
+                .await
+        }
+
+        "get_access_token" => {
+            ::wx_kefu_runtime::dynamic::call_value::<
+                super::tokens::GetAccessToken,
+            >(client, request)
+                .await
+        }
+
+        other => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(
+                    other.to_owned(),
+                ),
+            )
+        }
+    }
+}

@@ -23,7 +23,7 @@ pub mod tokens;
 
 /// Types shared by the endpoints.
 pub mod types;
-pub use api::KefuApi;
+pub use api::{KefuApi, call_json};
 pub use accounts::*;
 pub use messages::*;
 pub use records::*;

@@ -39,7 +39,7 @@ pub fn module_index(model: &Model) -> TokenStream {
         #[rustfmt::skip]
         mod api;
         #(#mods)*
-        pub use api::KefuApi;
+        pub use api::{KefuApi, call_json};
         #(#uses)*
         /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
         /// (the emulator's request checks, the CLI's commands and help).
@@ -171,6 +171,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
         inner_doc(&["[`KefuApi`]: every call of the API as a method of the client.".into()]);
     let mut decls = Vec::new();
     let mut impls = Vec::new();
+    let mut arms = Vec::new();
     for module in &model.modules {
         let m = ident(&module.name);
         for ep in &module.endpoints {
@@ -232,6 +233,8 @@ pub fn trait_file(model: &Model) -> TokenStream {
                     self.call(#build)
                 }
             });
+            let wire_name = &ep.name;
+            arms.push(quote!(#wire_name => ::wx_kefu_runtime::dynamic::call_value::<super::#m::#req>(client, request).await,));
         }
     }
     quote! {
@@ -246,6 +249,21 @@ pub fn trait_file(model: &Model) -> TokenStream {
         }
         impl KefuApi for ::wx_kefu_runtime::Client {
             #(#impls)*
+        }
+        /// Calls the endpoint named `name` (its spec name, e.g. `get_kf_list`) with a JSON request,
+        /// answering JSON: for tools that choose the call at run time, such as the CLI.
+        ///
+        /// The request is decoded into the endpoint's type, so it is checked exactly as a typed call is;
+        /// a file field is a path.
+        pub async fn call_json(
+            client: &::wx_kefu_runtime::Client,
+            name: &str,
+            request: ::serde_json::Value,
+        ) -> ::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::dynamic::DynamicError> {
+            match name {
+                #(#arms)*
+                other => Err(::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(other.to_owned())),
+            }
         }
     }
 }

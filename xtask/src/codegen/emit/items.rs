@@ -129,8 +129,8 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
     }
     if !has_file {
         derives.push(quote!(::serde::Serialize));
-        derives.push(quote!(::serde::Deserialize));
     }
+    derives.push(quote!(::serde::Deserialize));
     let fields = s.fields.iter().map(|f| {
         let fname = ident(&f.wire);
         let fdoc = doc(&field_doc(f));
