@@ -348,20 +348,16 @@ impl Client {
                 }
                 Err(failure) => failure,
             };
-            if let Some(code) = error.code() {
-                span.record("errcode", code.code());
-            }
-            if let Some(rid) = error.rid() {
-                span.record("rid", rid);
-            }
+            let (errcode, rid) = (error.code().map(ErrCode::code), error.rid());
             if let (Error::Api { code, .. }, Some(token)) = (&error, &token)
                 && code.is_token_invalid()
                 && !replayed
             {
                 replayed = true;
                 tracing::info!(
-                    errcode = code.code(),
-                    "access token rejected; replaying once"
+                    errcode,
+                    rid,
+                    "access token rejected; replaying once with a fresh one"
                 );
                 self.inner.store.invalidate(token).await;
                 continue;
@@ -369,17 +365,21 @@ impl Client {
             if retry::may_retry(&error, meta.idempotent || !sent) {
                 retries += 1;
                 if let Some(wait) = self.inner.retry.backoff(retries, started.elapsed()) {
-                    tracing::info!(
-                        error = %error,
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "attempt failed; retrying"
-                    );
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    tracing::info!(errcode, rid, wait_ms, error = %error, "attempt failed; retrying");
                     tokio::time::sleep(wait).await;
                     continue;
                 }
             }
             break error;
         };
+        // The span's errcode and rid are the outcome's, not those of earlier attempts.
+        if let Some(code) = error.code() {
+            span.record("errcode", code.code());
+        }
+        if let Some(rid) = error.rid() {
+            span.record("rid", rid);
+        }
         span.record("latency_ms", elapsed_ms(started));
         tracing::warn!(error = %error, "call failed");
         Err(error)
@@ -746,6 +746,14 @@ async fn multipart(endpoint: &'static str, file: MultipartFile) -> Result<Form> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_and_errors_travel_between_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Client>();
+        shareable::<Error>();
+        // That `call`'s future is Send for any endpoint is shown by `export`, whose stream is Send.
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     struct Session {
