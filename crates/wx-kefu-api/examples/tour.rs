@@ -1,0 +1,290 @@
+//! The tour: the whole customer-service workflow, end to end, on the embedded emulator.
+//!
+//! ```sh
+//! cargo run --example tour
+//! ```
+//!
+//! It starts the emulator on 127.0.0.1, then walks through what a 服务号's customer service
+//! does: a token, an agent account (invite, accept, avatar), the agent lists, a user writing in,
+//! a session, every message type, typing, closing, the record export, the waiting queue, and
+//! deleting the agent. Each step prints one line; the first failure ends the tour non-zero.
+//!
+//! With `WX_APPID` and `WX_SECRET` set it targets the real API instead, and only reads
+//! (token, agent lists, waiting queue, the last day's records). Add `--write` with
+//! `WX_KEFU_OPENID` set to also send one text message to that user.
+
+use std::error::Error as StdError;
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use futures_util::StreamExt;
+use wx_kefu_api::*;
+use wx_kefu_mock::{MockServer, UserEvent};
+
+/// Prints one step of the transcript, or the error that ended the tour.
+fn step<T>(
+    name: &str,
+    result: Result<T, Error>,
+    detail: impl FnOnce(&T) -> String,
+) -> Result<T, Error> {
+    match &result {
+        Ok(value) => println!("  ok   {name:<38} {}", detail(value)),
+        Err(error) => println!("  FAIL {name:<38} {error}"),
+    }
+    result
+}
+
+fn count<T>(items: &[T], what: impl Display) -> String {
+    format!("{} {what}", items.len())
+}
+
+/// A minimal JPEG: the magic bytes WeChat checks, then filler.
+fn avatar() -> Vec<u8> {
+    let mut jpeg = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
+    jpeg.resize(2048, 0);
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg
+}
+
+/// Every message type the API can send, with sample content.
+fn every_message() -> Vec<Message> {
+    vec![
+        Text::new("您好，客服 Alice 为您服务。").into(),
+        Image::new("MEDIA_ID_IMAGE").into(),
+        Voice::new("MEDIA_ID_VOICE").into(),
+        Video::new("MEDIA_ID_VIDEO", "MEDIA_ID_THUMB")
+            .title("使用说明")
+            .into(),
+        Music::new(
+            "https://example.com/a.mp3",
+            "https://example.com/a-hq.mp3",
+            "MEDIA_ID_THUMB",
+        )
+        .into(),
+        News::new(vec![Article::new(
+            "新品上市",
+            "点击查看",
+            "https://example.com",
+            "https://example.com/a.jpg",
+        )])
+        .into(),
+        MpNews::new("MEDIA_ID_MPNEWS").into(),
+        MpNewsArticle::new("ARTICLE_ID").into(),
+        MsgMenu::new(vec![
+            MenuItem::new("101", "满意"),
+            MenuItem::new("102", "不满意"),
+        ])
+        .head_content("您对本次服务是否满意？")
+        .into(),
+        WxCard::new("CARD_ID").into(),
+        MiniProgramPage::new(
+            "订单详情",
+            "wxMINIAPP",
+            "pages/order/detail",
+            "MEDIA_ID_THUMB",
+        )
+        .into(),
+    ]
+}
+
+/// Whatever ends the tour: an SDK error, or the emulator refusing a handle call.
+type TourResult = Result<(), Box<dyn StdError>>;
+
+async fn emulated() -> TourResult {
+    let mock = MockServer::start().await;
+    println!("emulator at {} (appid {})", mock.base_url(), mock.appid());
+    let client = Client::builder()
+        .app_id(mock.appid())
+        .app_secret(mock.secret())
+        .base_url(mock.base_url())
+        .build()?;
+    let agent = "alice@gh_tour";
+    let user = "o_tour_user_1";
+
+    step("access token", client.access_token().await, |_| {
+        "fetched and cached (never printed)".into()
+    })?;
+    step(
+        "add_kf_account",
+        client.add_kf_account(agent, "Alice").await,
+        |_| agent.into(),
+    )?;
+    step(
+        "invite_kf_worker",
+        client.invite_kf_worker(agent, "alice_wx").await,
+        |_| "invitation sent".into(),
+    )?;
+    mock.accept_invitation(agent)
+        .map_err(|e| format!("emulator: {e}"))?;
+    println!("  ..   the invited user accepts in WeChat");
+    step(
+        "upload_kf_head_img",
+        client
+            .upload_kf_head_img(agent, Upload::bytes(avatar(), "alice.jpg"))
+            .await,
+        |_| "2 KB JPEG".into(),
+    )?;
+    step("get_kf_list", client.get_kf_list().await, |r| {
+        count(&r.kf_list, "agent(s)")
+    })?;
+    mock.set_online(agent, true)
+        .map_err(|e| format!("emulator: {e}"))?;
+    println!("  ..   Alice opens the web console");
+    step(
+        "get_online_kf_list",
+        client.get_online_kf_list().await,
+        |r| count(&r.kf_online_list, "online"),
+    )?;
+
+    mock.user_message(user, "你好，我的订单还没到");
+    println!("  ..   {user} writes: 你好，我的订单还没到");
+    step(
+        "create_kf_session",
+        client.create_kf_session(agent, user).await,
+        |_| format!("{agent} ↔ {user}"),
+    )?;
+    step("get_kf_session", client.get_kf_session(user).await, |r| {
+        format!("served by {}", r.kf_account.as_deref().unwrap_or("nobody"))
+    })?;
+    step(
+        "get_kf_session_list",
+        client.get_kf_session_list(agent).await,
+        |r| count(&r.sessionlist, "session(s)"),
+    )?;
+
+    mock.user_message(user, "在吗？");
+    step(
+        "typing",
+        client.typing(user, TypingCommand::Typing).await,
+        |_| "“typing…” shown".into(),
+    )?;
+    // A payment opens an unlimited 48-hour window, so all eleven types fit in it.
+    mock.user_event(user, UserEvent::Payment);
+    for message in every_message() {
+        let kind = message.tag();
+        let request =
+            SendCustomMessage::new(user, message).customservice(CustomService::new(agent));
+        step(
+            &format!("send_custom_message ({kind})"),
+            client.send_custom_message(request).await,
+            |_| "sent as Alice".into(),
+        )?;
+    }
+    let ai = SendCustomMessage::new(user, Text::new("（AI 生成）预计明天送达。"))
+        .aimsgcontext(AiMsgContext::new(1));
+    step(
+        "send_custom_message (AI tagged)",
+        client.send_custom_message(ai).await,
+        |_| "is_ai_msg = 1".into(),
+    )?;
+    step(
+        "close_session",
+        client.close_session(agent, user).await,
+        |_| "closed".into(),
+    )?;
+
+    let now = mock.now();
+    let mut records = std::pin::pin!(export_records(&client, now - 3 * 86_400, now));
+    let mut exported = 0;
+    while let Some(record) = records.next().await {
+        let record = record?;
+        exported += 1;
+        if exported <= 2 {
+            println!(
+                "  ..   record {} {:?} {}",
+                record.time, record.opercode, record.text
+            );
+        }
+    }
+    println!(
+        "  ok   {:<38} {exported} record(s) over 3 days (24 h windows, paged)",
+        "export_records"
+    );
+
+    for waiting in ["o_tour_user_2", "o_tour_user_3", "o_tour_user_4"] {
+        mock.enqueue_waiting(waiting)
+            .map_err(|e| format!("emulator: {e}"))?;
+    }
+    step("get_wait_case", client.get_wait_case().await, |r| {
+        format!(
+            "{} waiting, first {}",
+            r.count,
+            r.waitcaselist.first().map_or("-", |w| w.openid.as_str())
+        )
+    })?;
+    step("del_kf_account", client.del_kf_account(agent).await, |_| {
+        format!("{agent} deleted")
+    })?;
+    println!(
+        "emulator saw {} request(s), {} token fetch(es)",
+        mock.requests().len(),
+        mock.stable_token_fetches()
+    );
+    Ok(())
+}
+
+async fn real(appid: String, secret: String, write: bool) -> TourResult {
+    println!(
+        "targeting the real API as {appid} (read-only{})",
+        if write { " plus one message" } else { "" }
+    );
+    let client = Client::builder().app_id(appid).app_secret(secret).build()?;
+    step("access token", client.access_token().await, |_| {
+        "fetched (never printed)".into()
+    })?;
+    step("get_kf_list", client.get_kf_list().await, |r| {
+        count(&r.kf_list, "agent(s)")
+    })?;
+    step(
+        "get_online_kf_list",
+        client.get_online_kf_list().await,
+        |r| count(&r.kf_online_list, "online"),
+    )?;
+    step("get_wait_case", client.get_wait_case().await, |r| {
+        format!("{} waiting", r.count)
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut records = std::pin::pin!(export_records(&client, now - 86_400, now));
+    let mut exported = 0;
+    while let Some(record) = records.next().await {
+        record?;
+        exported += 1;
+    }
+    println!(
+        "  ok   {:<38} {exported} record(s) in the last 24 h",
+        "export_records"
+    );
+    if write {
+        let openid = std::env::var("WX_KEFU_OPENID").map_err(|_| "--write needs WX_KEFU_OPENID")?;
+        let message = SendCustomMessage::new(openid, Text::new("wx-kefu tour: hello"));
+        step(
+            "send_custom_message (text)",
+            client.send_custom_message(message).await,
+            |_| "sent".into(),
+        )?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let write = std::env::args().any(|a| a == "--write");
+    let result = match (std::env::var("WX_APPID"), std::env::var("WX_SECRET")) {
+        (Ok(appid), Ok(secret)) => real(appid, secret, write).await,
+        _ => emulated().await,
+    };
+    match result {
+        Ok(()) => {
+            println!("tour finished");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tour failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
