@@ -2,7 +2,7 @@
 //!
 //! Every variant names the endpoint. No variant ever holds the app secret or an access
 //! token: transport errors lose their URL (which carries `?access_token=`) in
-//! [`Error::from_transport`], the one place reqwest errors are converted, and body
+//! `Error::from_transport`, the one place reqwest errors are converted, and body
 //! excerpts have both redacted.
 
 use std::error::Error as StdError;

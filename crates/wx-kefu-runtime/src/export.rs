@@ -40,11 +40,8 @@ pub trait MsgIdPage {
 /// `[start + 86401, …]`, the last one ending at the range's end. The stream ends after the
 /// first error.
 ///
-/// ```ignore
-/// let records = export(&client, start..=end, 10_000, |starttime, endtime, msgid, number| {
-///     GetMsgList::new(starttime, endtime, msgid, number)
-/// });
-/// ```
+/// `wx_kefu_api::export_records` wires it to `get_msg_list`:
+/// `export(client, start..=end, 10_000, |s, e, msgid, number| GetMsgList::new(s, e, msgid, number.into()))`.
 pub fn export<E, F>(
     client: &Client,
     range: RangeInclusive<i64>,

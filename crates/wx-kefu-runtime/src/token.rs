@@ -86,7 +86,9 @@ pub trait TokenStore: Send + Sync {
 /// A source of tokens managed outside this process (e.g. a central token service);
 /// with it, the SDK never fetches a token itself.
 pub trait TokenProvider: Send + Sync {
-    /// The current token.
+    /// The current token. It is asked for before every request, so a provider that
+    /// reaches a remote service should cache the answer itself. Failures are best
+    /// reported as [`Error::Token`] with the endpoint `"token_provider"`.
     fn token(&self) -> BoxFuture<'_, Result<AccessToken>>;
 
     /// WeChat rejected `token`; called once before the client asks for a token again
