@@ -1,0 +1,429 @@
+//! wx-kefu-mock: a stateful emulator of the WeChat Official Account customer-service (客服)
+//! API on loopback, so code using the API runs without a real, certified account.
+//!
+//! It serves every endpoint of the kefu API with WeChat's semantics and errcodes — access
+//! tokens (stable and classic), agent accounts and invitations, avatars, sessions and the
+//! waiting queue, messages with their reply windows, typing, chat records — and checks each
+//! request as strictly as the spec in `api-spec/` allows (the rules come from the SDK's
+//! generated request types, so the two cannot drift apart).
+//!
+//! The [`MockServer`] handle drives what WeChat users would do (write, tap a menu, accept an
+//! invitation), moves the clock, injects faults, and shows the state and every request.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use wx_kefu_mock::{Fault, MockServer};
+//!
+//! # async fn run() {
+//! let mock = MockServer::start().await;
+//! mock.add_online_agent("test1@gh_test", "客服1").unwrap();
+//! mock.user_message("OPENID", "你好");
+//! // ... point a client at mock.base_url() with mock.appid() and mock.secret() ...
+//! mock.advance(Duration::from_secs(48 * 3600)); // the reply window closes
+//! mock.inject(Fault::errcode(-1).on_path("/cgi-bin/customservice/getkflist"));
+//! assert!(mock.requests().iter().all(|r| r.status.is_some()));
+//! # }
+//! ```
+//!
+//! Errors answer HTTP 200 with `{"errcode":N,"errmsg":"… rid: …"}`, as WeChat does; an
+//! unknown path answers HTTP 404 with errcode 40066.
+
+mod answer;
+mod clock;
+mod faults;
+mod handlers;
+mod log;
+mod server;
+mod spec;
+mod state;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultKind};
+pub use log::LoggedRequest;
+pub use state::{
+    AccountInfo, ChatRecord, Invitation, InvitationStatus, MockError, OPERCODE_AGENT_RECEIVED,
+    OPERCODE_AGENT_SENT, SessionInfo, UserEvent, WaitingUser,
+};
+
+use crate::clock::Clock;
+use crate::server::{Conn, MockListener, Shared};
+use crate::state::{State, random_hex, secs};
+
+/// A running emulator and the handle that drives it. Dropping it shuts the server down.
+#[derive(Debug)]
+pub struct MockServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    appid: String,
+    secret: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Chooses the appid, secret or port of an emulator before starting it.
+#[derive(Debug, Clone, Default)]
+pub struct MockServerBuilder {
+    appid: Option<String>,
+    secret: Option<String>,
+    port: u16,
+}
+
+impl MockServerBuilder {
+    /// The appid the token calls accept (default: `wx` and 16 random hex digits).
+    pub fn appid(mut self, appid: impl Into<String>) -> Self {
+        self.appid = Some(appid.into());
+        self
+    }
+
+    /// The secret the token calls accept (default: 32 random hex digits).
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// The loopback port to listen on (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds `127.0.0.1:<port>` and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<MockServer> {
+        let listener =
+            MockListener(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?);
+        let addr = server::local_addr(&listener)?;
+        let appid = self.appid.unwrap_or_else(|| format!("wx{}", random_hex(1)));
+        let secret = self.secret.unwrap_or_else(|| random_hex(2));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(appid.clone(), secret.clone())),
+            clock: Clock::default(),
+        });
+        let app = Router::new()
+            .fallback(server::serve)
+            .with_state(Arc::clone(&shared))
+            .layer(DefaultBodyLimit::disable())
+            .into_make_service_with_connect_info::<Conn>();
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+                // Fires on `shutdown()` and when the handle is dropped.
+                let _ = signal.await;
+            });
+            if let Err(error) = serving.await {
+                tracing::warn!("wx-kefu-mock stopped: {error}");
+            }
+        });
+        Ok(MockServer {
+            shared,
+            addr,
+            appid,
+            secret,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+}
+
+impl MockServer {
+    /// Starts an emulator on a free loopback port with a random appid and secret.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound; use [`MockServer::builder`] to handle that.
+    pub async fn start() -> MockServer {
+        match MockServer::builder().start().await {
+            Ok(server) => server,
+            Err(error) => panic!("wx-kefu-mock cannot listen on 127.0.0.1: {error}"),
+        }
+    }
+
+    /// A builder to choose the appid, secret or port.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`, the base URL to point a client at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the emulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The appid the token calls accept.
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// The secret the token calls accept.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Stops accepting connections and waits (at most 5 s) for open ones to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    // ---- clock ----
+
+    /// Moves the emulator's clock forward: tokens, reply windows, typing states and
+    /// invitations expire as if the time had passed.
+    pub fn advance(&self, by: Duration) {
+        self.shared.clock.advance(by);
+    }
+
+    /// The emulator's time in unix seconds.
+    pub fn now(&self) -> i64 {
+        secs(self.now_ms())
+    }
+
+    // ---- tokens ----
+
+    /// A valid access token, issued without a fetch (not counted in the fetch counts).
+    pub fn access_token(&self) -> String {
+        let now = self.now_ms();
+        self.state().issue_token(now)
+    }
+
+    /// Invalidates every token issued so far: calls with them answer 40001 and the next
+    /// stable-token fetch issues a new one.
+    pub fn invalidate_tokens(&self) {
+        let now = self.now_ms();
+        self.state().invalidate_tokens(now);
+    }
+
+    /// How many stable tokens (`POST /cgi-bin/stable_token`) were handed out.
+    pub fn stable_token_fetches(&self) -> u64 {
+        self.state().stable_fetches
+    }
+
+    /// How many classic tokens (`GET /cgi-bin/token`) were handed out.
+    pub fn classic_token_fetches(&self) -> u64 {
+        self.state().classic_fetches
+    }
+
+    // ---- agent accounts ----
+
+    /// Every agent account, in creation order.
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        let now = self.now_ms();
+        let state = self.state();
+        state
+            .accounts
+            .iter()
+            .map(|account| state.account_info(account, now))
+            .collect()
+    }
+
+    /// One agent account.
+    pub fn account(&self, kf_account: &str) -> Option<AccountInfo> {
+        let now = self.now_ms();
+        let state = self.state();
+        state
+            .account(kf_account)
+            .map(|account| state.account_info(account, now))
+    }
+
+    /// Adds an agent account without a request (no format checks; the 100 limit holds).
+    pub fn add_account(&self, kf_account: &str, nickname: &str) -> Result<(), MockError> {
+        self.state().add_account(kf_account, nickname)
+    }
+
+    /// Binds a WeChat user to an agent account at once, as if an invitation was accepted.
+    pub fn bind_account(&self, kf_account: &str, wx: &str) -> Result<(), MockError> {
+        self.state().bind(kf_account, wx)
+    }
+
+    /// Adds an agent account, binds it and puts it online: ready to serve sessions.
+    pub fn add_online_agent(&self, kf_account: &str, nickname: &str) -> Result<(), MockError> {
+        let mut state = self.state();
+        state.add_account(kf_account, nickname)?;
+        let wx = format!("wx_{}", kf_account.split('@').next().unwrap_or(kf_account));
+        state.bind(kf_account, &wx)?;
+        if let Some(account) = state.account_mut(kf_account) {
+            account.online = true;
+        }
+        Ok(())
+    }
+
+    /// The invited user accepts: the account is bound to the invited WeChat ID.
+    pub fn accept_invitation(&self, kf_account: &str) -> Result<(), MockError> {
+        let now = self.now_ms();
+        let mut state = self.state();
+        let wx = state.pending_invite(kf_account, now)?.wx.clone();
+        state.bind(kf_account, &wx)
+    }
+
+    /// The invited user refuses: the invitation shows `rejected`.
+    pub fn reject_invitation(&self, kf_account: &str) -> Result<(), MockError> {
+        let now = self.now_ms();
+        self.state().pending_invite(kf_account, now)?.status = InvitationStatus::Rejected;
+        Ok(())
+    }
+
+    /// The invitation expires now (it also expires by itself 7 days after it was sent).
+    pub fn expire_invitation(&self, kf_account: &str) -> Result<(), MockError> {
+        let now = self.now_ms();
+        let mut state = self.state();
+        let invite = state.pending_invite(kf_account, now)?;
+        invite.status = InvitationStatus::Expired;
+        invite.expire_time = invite.expire_time.min(secs(now));
+        Ok(())
+    }
+
+    /// Puts a bound agent online (web) or offline.
+    pub fn set_online(&self, kf_account: &str, online: bool) -> Result<(), MockError> {
+        let mut state = self.state();
+        let account = state
+            .account_mut(kf_account)
+            .ok_or_else(|| MockError::UnknownAccount(kf_account.to_owned()))?;
+        if online && account.kf_wx.is_none() {
+            return Err(MockError::NotBound(kf_account.to_owned()));
+        }
+        account.online = online;
+        Ok(())
+    }
+
+    /// Marks a WeChat ID as working for too many accounts: inviting it answers 65410.
+    pub fn set_worker_at_limit(&self, wx: &str) {
+        self.state().workers_at_limit.insert(wx.to_owned());
+    }
+
+    /// Turns the new customer-service feature off (every account, session and record call
+    /// answers 65400) or back on.
+    pub fn set_kefu_enabled(&self, enabled: bool) {
+        self.state().kefu_enabled = enabled;
+    }
+
+    // ---- users ----
+
+    /// The user writes a message: it opens the 48-hour window of 5 replies (and counts as
+    /// an interaction for typing), and is recorded as a chat record with opercode 2003.
+    pub fn user_message(&self, openid: &str, text: &str) {
+        let now = self.now_ms();
+        self.state().user_message(openid, text, now);
+    }
+
+    /// The user follows, scans, taps a menu (1 minute, 3 replies), pays (48 hours, any number)
+    /// or unfollows (nothing can be sent: 43004).
+    pub fn user_event(&self, openid: &str, event: UserEvent) {
+        let now = self.now_ms();
+        self.state().user_event(openid, event, now);
+    }
+
+    /// The user waits for an agent: appended to the waiting queue (or its time refreshed).
+    /// It opens no reply window; call [`MockServer::user_message`] for that.
+    pub fn enqueue_waiting(&self, openid: &str) -> Result<(), MockError> {
+        let now = self.now_ms();
+        self.state().enqueue_waiting(openid, now)
+    }
+
+    /// Whether the user is shown "typing…".
+    pub fn is_typing(&self, openid: &str) -> bool {
+        let now = self.now_ms();
+        self.state()
+            .users
+            .get(openid)
+            .is_some_and(|user| user.is_typing(now))
+    }
+
+    // ---- sessions and records ----
+
+    /// Every open session, by openid.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.state()
+            .sessions
+            .iter()
+            .map(|(openid, session)| SessionInfo {
+                openid: openid.clone(),
+                kf_account: session.kf_account.clone(),
+                createtime: session.createtime,
+            })
+            .collect()
+    }
+
+    /// The waiting queue, earliest first (all of it, not only the first 100).
+    pub fn waiting(&self) -> Vec<WaitingUser> {
+        self.state().waiting.clone()
+    }
+
+    /// Every chat record, in order.
+    pub fn records(&self) -> Vec<ChatRecord> {
+        self.state().records.clone()
+    }
+
+    // ---- faults and the request log ----
+
+    /// Injects a fault into the next matching requests.
+    pub fn inject(&self, fault: Fault) {
+        self.state().faults.push(fault);
+    }
+
+    /// The faults not used up yet.
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.state().faults.pending()
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state().log.clone()
+    }
+
+    /// The requests received for one path.
+    pub fn requests_to(&self, path: &str) -> Vec<LoggedRequest> {
+        self.state()
+            .log
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        self.state().log.clear();
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The HTTP side: a loopback listener that can drop a connection on purpose, and the one
+//! handler every request goes through (faults, request log, checks, endpoint logic).
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Query, Request, State as AxumState};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::serve::{IncomingStream, Listener};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use wx_kefu_runtime::Method;
+
+use crate::answer::{Outcome, WxError};
+use crate::clock::Clock;
+use crate::faults::FaultKind;
+use crate::handlers;
+use crate::log::LoggedRequest;
+use crate::spec::{self, FilePart, Incoming};
+use crate::state::State;
+
+/// Bodies larger than this are refused (the avatar limit is 5 MB).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the server and the handle share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) clock: Clock,
+}
+
+impl Shared {
+    /// The state; a panic elsewhere while holding the lock does not make it unusable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A TCP listener whose connections can be closed from a request handler.
+pub(crate) struct MockListener(pub(crate) TcpListener);
+
+/// Per-connection information: a second handle on the socket, to shut it down.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    socket: Option<Arc<std::net::TcpStream>>,
+}
+
+impl Conn {
+    /// Closes the connection without an answer.
+    fn drop_connection(&self) {
+        if let Some(socket) = &self.socket {
+            // The socket may already be closed by the client; nothing more to do then.
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A duplicate of the stream's socket, for [`Conn::drop_connection`].
+fn split_handle(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let std_stream = stream.into_std()?;
+    let second = std_stream.try_clone()?;
+    Ok((TcpStream::from_std(std_stream)?, second))
+}
+
+impl Listener for MockListener {
+    type Io = TcpStream;
+    type Addr = Conn;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, _)) => match split_handle(stream) {
+                    Ok((stream, second)) => {
+                        return (
+                            stream,
+                            Conn {
+                                socket: Some(Arc::new(second)),
+                            },
+                        );
+                    }
+                    Err(error) => tracing::warn!("cannot set up an accepted connection: {error}"),
+                },
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr().map(|_| Conn { socket: None })
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, MockListener>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, MockListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// How a request is answered.
+enum Reply {
+    /// WeChat JSON with an HTTP status.
+    Json(StatusCode, Value),
+    /// A raw body (injected).
+    Raw(StatusCode, Option<String>),
+    /// No answer: the connection is closed.
+    Drop,
+}
+
+fn json_reply(outcome: Outcome, now_ms: i64) -> Reply {
+    match outcome {
+        Ok(value) => Reply::Json(StatusCode::OK, value),
+        Err(error) => Reply::Json(StatusCode::OK, error.body(now_ms)),
+    }
+}
+
+fn fault_reply(kind: &FaultKind, now_ms: i64) -> Reply {
+    match kind {
+        FaultKind::Errcode(code) => json_reply(Err(WxError::new(*code)), now_ms),
+        FaultKind::Status { status, body } => Reply::Raw(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body.clone(),
+        ),
+        FaultKind::Drop => Reply::Drop,
+        // A delay is waited out by the caller, which then answers normally.
+        FaultKind::Delay(_) => Reply::Raw(StatusCode::OK, None),
+    }
+}
+
+/// Checks and handles one request against the state.
+fn process(state: &mut State, now_ms: i64, incoming: &Incoming) -> Reply {
+    match spec::endpoint(&incoming.path) {
+        None => Reply::Json(StatusCode::NOT_FOUND, WxError::new(40066).body(now_ms)),
+        Some(meta) => json_reply(answer(state, now_ms, meta, incoming), now_ms),
+    }
+}
+
+fn answer(
+    state: &mut State,
+    now_ms: i64,
+    meta: &'static wx_kefu_runtime::meta::EndpointMeta,
+    incoming: &Incoming,
+) -> Outcome {
+    if meta.auth {
+        state
+            .check_token(incoming.query_param("access_token"), now_ms)
+            .map_err(WxError::new)?;
+    }
+    let method_ok = match meta.method {
+        Method::Post => incoming.method == "POST",
+        Method::Get => matches!(incoming.method.as_str(), "GET" | "HEAD"),
+    };
+    if !method_ok {
+        return Err(WxError::new(match meta.method {
+            Method::Post => 43002,
+            Method::Get => 43001,
+        }));
+    }
+    if !state.kefu_enabled && matches!(meta.group, "accounts" | "sessions" | "records") {
+        return Err(WxError::new(65400));
+    }
+    let route = handlers::route(meta).ok_or_else(|| WxError::new(-1).hint("not emulated"))?;
+    let checked = spec::check(meta, incoming, route.check)?;
+    (route.handle)(state, now_ms, &checked)
+}
+
+fn decode_query(uri: &Uri) -> (Vec<(String, String)>, Option<String>) {
+    match Query::<Vec<(String, String)>>::try_from_uri(uri) {
+        Ok(Query(pairs)) => (pairs, None),
+        Err(rejection) => (Vec::new(), Some(rejection.body_text())),
+    }
+}
+
+async fn read_multipart(request: Request) -> Result<Vec<FilePart>, String> {
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|r| r.body_text())?;
+    let mut parts = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let data = field.bytes().await.map_err(|e| e.body_text())?;
+        parts.push(FilePart {
+            name,
+            filename,
+            content_type,
+            data,
+        });
+    }
+    Ok(parts)
+}
+
+fn summarise_body(incoming: &Incoming) -> String {
+    match &incoming.multipart {
+        Some(Ok(parts)) => parts
+            .iter()
+            .map(|part| {
+                format!(
+                    "multipart: {} ({}, {}, {} bytes)",
+                    part.name,
+                    part.filename.as_deref().unwrap_or("-"),
+                    part.content_type.as_deref().unwrap_or("-"),
+                    part.data.len()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::from_utf8_lossy(&incoming.body).into_owned(),
+    }
+}
+
+/// Every request lands here.
+pub(crate) async fn serve(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
+    request: Request,
+) -> Response {
+    let arrived_ms = shared.clock.now_ms();
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let (query, query_error) = decode_query(request.uri());
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (parts, body) = request.into_parts();
+    let (body, read_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => (bytes, None),
+        Err(error) => (bytes::Bytes::new(), Some(error.to_string())),
+    };
+    let is_multipart = content_type.as_deref().is_some_and(|ct| {
+        ct.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    });
+    let multipart = if is_multipart && read_error.is_none() {
+        Some(
+            read_multipart(Request::from_parts(
+                parts,
+                axum::body::Body::from(body.clone()),
+            ))
+            .await,
+        )
+    } else {
+        None
+    };
+    let incoming = Incoming {
+        method,
+        path,
+        query,
+        query_error,
+        content_type,
+        body,
+        multipart,
+    };
+
+    let fault = shared.lock().faults.take(&incoming.path);
+    let before = fault
+        .as_ref()
+        .filter(|f| !f.after_handling)
+        .map(|f| &f.kind);
+    let after = fault.as_ref().filter(|f| f.after_handling).map(|f| &f.kind);
+
+    let reply = match before {
+        Some(FaultKind::Delay(delay)) => {
+            tokio::time::sleep(*delay).await;
+            None
+        }
+        Some(kind) => Some(fault_reply(kind, shared.clock.now_ms())),
+        None => None,
+    };
+    let reply = match reply {
+        Some(reply) => reply,
+        None => {
+            let now_ms = shared.clock.now_ms();
+            let handled = match read_error {
+                Some(error) => json_reply(Err(WxError::new(47001).hint(error)), now_ms),
+                None => process(&mut shared.lock(), now_ms, &incoming),
+            };
+            match after {
+                Some(FaultKind::Delay(delay)) => {
+                    tokio::time::sleep(*delay).await;
+                    handled
+                }
+                Some(kind) => fault_reply(kind, shared.clock.now_ms()),
+                None => handled,
+            }
+        }
+    };
+
+    let mut entry = LoggedRequest {
+        method: incoming.method.clone(),
+        path: incoming.path.clone(),
+        query: incoming.query.clone(),
+        body: summarise_body(&incoming),
+        at_ms: arrived_ms,
+        status: None,
+        errcode: None,
+        fault: fault.map(|f| f.kind),
+    };
+    let dropped = matches!(reply, Reply::Drop);
+    let response = match reply {
+        Reply::Json(status, value) => {
+            entry.status = Some(status.as_u16());
+            entry.errcode = Some(value.get("errcode").and_then(Value::as_i64).unwrap_or(0));
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json; encoding=utf-8")],
+                value.to_string(),
+            )
+                .into_response()
+        }
+        Reply::Raw(status, body) => {
+            entry.status = Some(status.as_u16());
+            let body = body.unwrap_or_default();
+            let content_type = if body.trim_start().starts_with('<') {
+                "text/html; charset=utf-8"
+            } else {
+                "application/json; encoding=utf-8"
+            };
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        // Never delivered: the connection is shut down below.
+        Reply::Drop => StatusCode::OK.into_response(),
+    };
+    tracing::debug!(method = %entry.method, path = %entry.path, errcode = ?entry.errcode, "wx-kefu-mock");
+    shared.lock().log.push(entry);
+    if dropped {
+        conn.drop_connection();
+    }
+    response
+}
+
+/// The address a listener is bound to.
+pub(crate) fn local_addr(listener: &MockListener) -> io::Result<SocketAddr> {
+    listener.0.local_addr()
+}

@@ -1,0 +1,665 @@
+//! The emulated official account: access tokens, agent accounts and invitations, users and
+//! their reply windows, sessions, the waiting queue and the chat records — and the snapshots
+//! of them the handle hands out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+
+use crate::answer::random_u64;
+use crate::faults::Faults;
+use crate::log::LoggedRequest;
+
+/// At most this many agent accounts per official account.
+pub(crate) const MAX_ACCOUNTS: usize = 100;
+/// Access tokens live two hours.
+pub(crate) const TOKEN_LIFETIME_MS: i64 = 7_200_000;
+/// The stable token is replaced when less than this is left of it.
+pub(crate) const STABLE_ROTATE_BEFORE_MS: i64 = 300_000;
+/// A classic token stays valid this long after a newer one was fetched.
+pub(crate) const CLASSIC_GRACE_MS: i64 = 300_000;
+/// Classic token fetches allowed per day.
+pub(crate) const CLASSIC_DAILY_QUOTA: u32 = 2000;
+/// Forced stable-token refreshes allowed per day.
+pub(crate) const FORCE_REFRESH_DAILY_QUOTA: u32 = 20;
+/// Forced stable-token refreshes must be this far apart.
+pub(crate) const FORCE_REFRESH_INTERVAL_MS: i64 = 30_000;
+/// An invitation to work an agent account expires after 7 days.
+pub(crate) const INVITE_LIFETIME_S: i64 = 7 * 86_400;
+/// Typing needs an interaction within this long.
+pub(crate) const TYPING_NEEDS_INTERACTION_MS: i64 = 30_000;
+/// A typing state lasts this long.
+pub(crate) const TYPING_LASTS_MS: i64 = 15_000;
+/// The first agent gets this `kf_id`.
+const FIRST_KF_ID: u64 = 1001;
+
+/// The chat record code of a message an agent sent.
+pub const OPERCODE_AGENT_SENT: i64 = 2002;
+/// The chat record code of a message an agent received.
+pub const OPERCODE_AGENT_RECEIVED: i64 = 2003;
+
+/// Something a user did that opens a reply window (or closes them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UserEvent {
+    /// The user followed the account: 3 messages within 1 minute.
+    Follow,
+    /// The user scanned a QR code: 3 messages within 1 minute.
+    Scan,
+    /// The user tapped a menu item: 3 messages within 1 minute.
+    MenuClick,
+    /// The user paid: any number of messages within 48 hours.
+    Payment,
+    /// The user stopped following: nothing more can be sent (43004).
+    Unfollow,
+}
+
+/// The state of an invitation to bind a WeChat user to an agent account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvitationStatus {
+    /// Sent, not answered yet (`waiting`).
+    Waiting,
+    /// Refused by the invited user (`rejected`).
+    Rejected,
+    /// Not answered in time (`expired`).
+    Expired,
+}
+
+impl InvitationStatus {
+    /// The value on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Waiting => "waiting",
+            InvitationStatus::Rejected => "rejected",
+            InvitationStatus::Expired => "expired",
+        }
+    }
+}
+
+/// An invitation as the emulator holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Invitation {
+    /// The invited WeChat ID.
+    pub invite_wx: String,
+    /// When it expires (unix seconds).
+    pub expire_time: i64,
+    /// Its state now.
+    pub status: InvitationStatus,
+}
+
+/// An agent account as the emulator holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountInfo {
+    /// `prefix@wechat_id`.
+    pub kf_account: String,
+    /// The nickname.
+    pub nickname: String,
+    /// The agent's number.
+    pub kf_id: u64,
+    /// The avatar's URL, once one was uploaded.
+    pub headimgurl: Option<String>,
+    /// The size in bytes of the uploaded avatar.
+    pub avatar_bytes: Option<usize>,
+    /// The WeChat ID bound to the account, once an invitation was accepted.
+    pub kf_wx: Option<String>,
+    /// The agent's openid, once bound.
+    pub kf_openid: Option<String>,
+    /// The last invitation, while not accepted.
+    pub invitation: Option<Invitation>,
+    /// Whether the agent is online.
+    pub online: bool,
+}
+
+/// A session between an agent and a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The user.
+    pub openid: String,
+    /// The agent serving the user.
+    pub kf_account: String,
+    /// When the session started (unix seconds).
+    pub createtime: i64,
+}
+
+/// A user waiting for an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitingUser {
+    /// The user.
+    pub openid: String,
+    /// When the user last wrote (unix seconds).
+    pub latest_time: i64,
+}
+
+/// A chat record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChatRecord {
+    /// Its position, from 1: what `msgid` pages by.
+    pub msgid: i64,
+    /// The user.
+    pub openid: String,
+    /// 2002 agent sent, 2003 agent received.
+    pub opercode: i64,
+    /// The text; media show as `[image]`, `[voice]`, `[video]`, ….
+    pub text: String,
+    /// When (unix seconds).
+    pub time: i64,
+    /// The agent account, or empty.
+    pub worker: String,
+}
+
+/// A mistake in a call on the handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MockError {
+    /// No agent account has this name.
+    UnknownAccount(String),
+    /// An agent account with this name exists already.
+    AccountExists(String),
+    /// The official account has 100 agent accounts already.
+    TooManyAccounts,
+    /// The agent account has no invitation waiting for an answer.
+    NoPendingInvitation(String),
+    /// The agent account is not bound to a WeChat user.
+    NotBound(String),
+    /// The user is in a session, so cannot wait for an agent.
+    InSession(String),
+}
+
+impl fmt::Display for MockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MockError::UnknownAccount(kf) => write!(f, "no agent account `{kf}`"),
+            MockError::AccountExists(kf) => write!(f, "the agent account `{kf}` exists already"),
+            MockError::TooManyAccounts => {
+                write!(f, "there are {MAX_ACCOUNTS} agent accounts already")
+            }
+            MockError::NoPendingInvitation(kf) => {
+                write!(
+                    f,
+                    "the agent account `{kf}` has no invitation waiting for an answer"
+                )
+            }
+            MockError::NotBound(kf) => {
+                write!(f, "the agent account `{kf}` is not bound to a WeChat user")
+            }
+            MockError::InSession(openid) => write!(f, "the user `{openid}` is in a session"),
+        }
+    }
+}
+
+impl std::error::Error for MockError {}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub(crate) expires_at_ms: i64,
+    /// Set when a newer token replaced this one: from then on it answers 40001.
+    pub(crate) invalid_after_ms: Option<i64>,
+}
+
+/// An agent account.
+#[derive(Debug, Clone)]
+pub(crate) struct Account {
+    pub(crate) kf_account: String,
+    pub(crate) nickname: String,
+    pub(crate) kf_id: u64,
+    pub(crate) headimgurl: Option<String>,
+    pub(crate) avatar_bytes: Option<usize>,
+    pub(crate) kf_wx: Option<String>,
+    pub(crate) kf_openid: Option<String>,
+    pub(crate) invite: Option<Invite>,
+    pub(crate) online: bool,
+}
+
+/// An invitation; a waiting one past its expiry reads as expired.
+#[derive(Debug, Clone)]
+pub(crate) struct Invite {
+    pub(crate) wx: String,
+    pub(crate) expire_time: i64,
+    pub(crate) status: InvitationStatus,
+}
+
+impl Invite {
+    pub(crate) fn status_at(&self, now_ms: i64) -> InvitationStatus {
+        if self.status == InvitationStatus::Waiting && now_ms.div_euclid(1000) >= self.expire_time {
+            InvitationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// The reply windows a user's interactions open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowClass {
+    /// A message: 5 within 48 hours.
+    Message,
+    /// A follow, scan or menu tap: 3 within 1 minute.
+    Event,
+    /// A payment: unlimited within 48 hours.
+    Payment,
+}
+
+impl WindowClass {
+    fn length_ms(self) -> i64 {
+        match self {
+            WindowClass::Message | WindowClass::Payment => 48 * 3_600_000,
+            WindowClass::Event => 60_000,
+        }
+    }
+
+    fn allowance(self) -> Option<u32> {
+        match self {
+            WindowClass::Message => Some(5),
+            WindowClass::Event => Some(3),
+            WindowClass::Payment => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Window {
+    class: WindowClass,
+    closes_ms: i64,
+    remaining: Option<u32>,
+}
+
+/// A user the emulator knows (one who interacted through the handle).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct User {
+    pub(crate) unfollowed: bool,
+    windows: Vec<Window>,
+    pub(crate) last_interaction_ms: Option<i64>,
+    pub(crate) typing_until_ms: Option<i64>,
+}
+
+/// Why a message may not be sent to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendRefused {
+    /// No open window (45015).
+    OutOfWindow,
+    /// Every open window is used up (45047).
+    OverCount,
+}
+
+impl User {
+    fn open(&mut self, class: WindowClass, now_ms: i64) {
+        self.windows.retain(|w| w.class != class);
+        self.windows.push(Window {
+            class,
+            closes_ms: now_ms.saturating_add(class.length_ms()),
+            remaining: class.allowance(),
+        });
+        self.last_interaction_ms = Some(now_ms);
+    }
+
+    /// Uses one message of an open window.
+    pub(crate) fn consume(&mut self, now_ms: i64) -> Result<(), SendRefused> {
+        self.windows.retain(|w| w.closes_ms > now_ms);
+        if self.windows.is_empty() {
+            return Err(SendRefused::OutOfWindow);
+        }
+        // Use the window that closes first, so the longer one lasts.
+        self.windows.sort_by_key(|w| w.closes_ms);
+        let window = self
+            .windows
+            .iter_mut()
+            .find(|w| w.remaining.is_none_or(|n| n > 0))
+            .ok_or(SendRefused::OverCount)?;
+        if let Some(n) = window.remaining.as_mut() {
+            *n -= 1;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_typing(&self, now_ms: i64) -> bool {
+        self.typing_until_ms.is_some_and(|until| now_ms < until)
+    }
+}
+
+/// A session as stored, keyed by the user's openid.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) kf_account: String,
+    pub(crate) createtime: i64,
+}
+
+/// Everything the emulator knows; behind one mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) appid: String,
+    pub(crate) secret: String,
+    pub(crate) kefu_enabled: bool,
+    pub(crate) tokens: HashMap<String, Token>,
+    pub(crate) current_stable: Option<String>,
+    pub(crate) latest_classic: Option<String>,
+    pub(crate) stable_fetches: u64,
+    pub(crate) classic_fetches: u64,
+    /// When classic tokens were fetched within the last 24 hours.
+    pub(crate) classic_quota: Quota,
+    /// When the stable token was force-refreshed within the last 24 hours.
+    pub(crate) force_quota: Quota,
+    pub(crate) last_force_ms: Option<i64>,
+    pub(crate) accounts: Vec<Account>,
+    next_kf_id: u64,
+    pub(crate) workers_at_limit: BTreeSet<String>,
+    pub(crate) users: BTreeMap<String, User>,
+    pub(crate) sessions: BTreeMap<String, Session>,
+    pub(crate) waiting: Vec<WaitingUser>,
+    pub(crate) records: Vec<ChatRecord>,
+    pub(crate) faults: Faults,
+    pub(crate) log: Vec<LoggedRequest>,
+}
+
+/// A daily quota, counted over the last 24 hours (WeChat resets at midnight; a rolling
+/// window behaves the same for tests and never depends on when they run).
+#[derive(Debug, Default)]
+pub(crate) struct Quota {
+    uses: VecDeque<i64>,
+}
+
+impl Quota {
+    /// Takes one use at `now_ms` if fewer than `limit` were taken in the last 24 hours.
+    pub(crate) fn take(&mut self, limit: u32, now_ms: i64) -> bool {
+        while self
+            .uses
+            .front()
+            .is_some_and(|at| now_ms - at >= 86_400_000)
+        {
+            self.uses.pop_front();
+        }
+        if self.uses.len() >= limit as usize {
+            return false;
+        }
+        self.uses.push_back(now_ms);
+        true
+    }
+}
+
+/// Seconds from milliseconds.
+pub(crate) fn secs(now_ms: i64) -> i64 {
+    now_ms.div_euclid(1000)
+}
+
+/// Random lowercase hex of `n` 64-bit words.
+pub(crate) fn random_hex(words: usize) -> String {
+    (0..words)
+        .map(|_| format!("{:016x}", random_u64()))
+        .collect()
+}
+
+impl State {
+    pub(crate) fn new(appid: String, secret: String) -> Self {
+        State {
+            appid,
+            secret,
+            kefu_enabled: true,
+            tokens: HashMap::new(),
+            current_stable: None,
+            latest_classic: None,
+            stable_fetches: 0,
+            classic_fetches: 0,
+            classic_quota: Quota::default(),
+            force_quota: Quota::default(),
+            last_force_ms: None,
+            accounts: Vec::new(),
+            next_kf_id: FIRST_KF_ID,
+            workers_at_limit: BTreeSet::new(),
+            users: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            waiting: Vec::new(),
+            records: Vec::new(),
+            faults: Faults::default(),
+            log: Vec::new(),
+        }
+    }
+
+    // ---- tokens ----
+
+    /// Issues a new token, valid for two hours.
+    pub(crate) fn issue_token(&mut self, now_ms: i64) -> String {
+        // WeChat's tokens are 130-160 characters; clients must store at least 512.
+        let value = format!("{}_{}", self.tokens.len() + 1, random_hex(9));
+        self.tokens.insert(
+            value.clone(),
+            Token {
+                expires_at_ms: now_ms.saturating_add(TOKEN_LIFETIME_MS),
+                invalid_after_ms: None,
+            },
+        );
+        value
+    }
+
+    /// Whether a token is accepted: 41001 missing, 40001 unknown or replaced, 42001 expired.
+    pub(crate) fn check_token(&self, token: Option<&str>, now_ms: i64) -> Result<(), i64> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(41001)?;
+        let token = self.tokens.get(token).ok_or(40001)?;
+        if now_ms >= token.expires_at_ms {
+            return Err(42001);
+        }
+        if token.invalid_after_ms.is_some_and(|at| now_ms >= at) {
+            return Err(40001);
+        }
+        Ok(())
+    }
+
+    /// Replaces every token at once: they all answer 40001 from now on.
+    pub(crate) fn invalidate_tokens(&mut self, now_ms: i64) {
+        for token in self.tokens.values_mut() {
+            token.invalid_after_ms =
+                Some(token.invalid_after_ms.map_or(now_ms, |at| at.min(now_ms)));
+        }
+    }
+
+    // ---- accounts ----
+
+    pub(crate) fn account(&self, kf_account: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.kf_account == kf_account)
+    }
+
+    pub(crate) fn account_mut(&mut self, kf_account: &str) -> Option<&mut Account> {
+        self.accounts
+            .iter_mut()
+            .find(|a| a.kf_account == kf_account)
+    }
+
+    /// Adds an account, or says why not.
+    pub(crate) fn add_account(
+        &mut self,
+        kf_account: &str,
+        nickname: &str,
+    ) -> Result<(), MockError> {
+        if self.account(kf_account).is_some() {
+            return Err(MockError::AccountExists(kf_account.to_owned()));
+        }
+        if self.accounts.len() >= MAX_ACCOUNTS {
+            return Err(MockError::TooManyAccounts);
+        }
+        let kf_id = self.next_kf_id;
+        self.next_kf_id += 1;
+        self.accounts.push(Account {
+            kf_account: kf_account.to_owned(),
+            nickname: nickname.to_owned(),
+            kf_id,
+            headimgurl: None,
+            avatar_bytes: None,
+            kf_wx: None,
+            kf_openid: None,
+            invite: None,
+            online: false,
+        });
+        Ok(())
+    }
+
+    /// Binds a WeChat user to an account, ending any invitation.
+    pub(crate) fn bind(&mut self, kf_account: &str, wx: &str) -> Result<(), MockError> {
+        let account = self
+            .account_mut(kf_account)
+            .ok_or_else(|| MockError::UnknownAccount(kf_account.to_owned()))?;
+        account.kf_wx = Some(wx.to_owned());
+        account.kf_openid = Some(format!("oKF_{}", &random_hex(2)[..24]));
+        account.invite = None;
+        Ok(())
+    }
+
+    /// The account with a pending (waiting, unexpired) invitation.
+    pub(crate) fn pending_invite(
+        &mut self,
+        kf_account: &str,
+        now_ms: i64,
+    ) -> Result<&mut Invite, MockError> {
+        let account = self
+            .account_mut(kf_account)
+            .ok_or_else(|| MockError::UnknownAccount(kf_account.to_owned()))?;
+        match account.invite.as_mut() {
+            Some(invite) if invite.status_at(now_ms) == InvitationStatus::Waiting => Ok(invite),
+            _ => Err(MockError::NoPendingInvitation(kf_account.to_owned())),
+        }
+    }
+
+    /// How many sessions an agent serves.
+    pub(crate) fn accepted_case(&self, kf_account: &str) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.kf_account == kf_account)
+            .count()
+    }
+
+    pub(crate) fn account_info(&self, account: &Account, now_ms: i64) -> AccountInfo {
+        AccountInfo {
+            kf_account: account.kf_account.clone(),
+            nickname: account.nickname.clone(),
+            kf_id: account.kf_id,
+            headimgurl: account.headimgurl.clone(),
+            avatar_bytes: account.avatar_bytes,
+            kf_wx: account.kf_wx.clone(),
+            kf_openid: account.kf_openid.clone(),
+            invitation: account.invite.as_ref().map(|invite| Invitation {
+                invite_wx: invite.wx.clone(),
+                expire_time: invite.expire_time,
+                status: invite.status_at(now_ms),
+            }),
+            online: account.online,
+        }
+    }
+
+    // ---- users ----
+
+    /// The user, created on first sight.
+    pub(crate) fn user_mut(&mut self, openid: &str) -> &mut User {
+        self.users.entry(openid.to_owned()).or_default()
+    }
+
+    /// A message from the user: opens the 48-hour window and is recorded (2003).
+    pub(crate) fn user_message(&mut self, openid: &str, text: &str, now_ms: i64) {
+        let user = self.user_mut(openid);
+        user.unfollowed = false;
+        user.open(WindowClass::Message, now_ms);
+        if let Some(waiting) = self.waiting.iter_mut().find(|w| w.openid == openid) {
+            waiting.latest_time = secs(now_ms);
+        }
+        let worker = self
+            .sessions
+            .get(openid)
+            .map(|s| s.kf_account.clone())
+            .unwrap_or_default();
+        self.record(openid, OPERCODE_AGENT_RECEIVED, text, worker, now_ms);
+    }
+
+    /// An event from the user.
+    pub(crate) fn user_event(&mut self, openid: &str, event: UserEvent, now_ms: i64) {
+        let user = self.user_mut(openid);
+        match event {
+            UserEvent::Follow | UserEvent::Scan | UserEvent::MenuClick => {
+                user.unfollowed = false;
+                user.open(WindowClass::Event, now_ms);
+            }
+            UserEvent::Payment => {
+                user.unfollowed = false;
+                user.open(WindowClass::Payment, now_ms);
+            }
+            UserEvent::Unfollow => {
+                user.unfollowed = true;
+                user.windows.clear();
+                user.typing_until_ms = None;
+            }
+        }
+    }
+
+    /// Puts the user at the end of the waiting queue (or refreshes its time if queued).
+    pub(crate) fn enqueue_waiting(&mut self, openid: &str, now_ms: i64) -> Result<(), MockError> {
+        if self.sessions.contains_key(openid) {
+            return Err(MockError::InSession(openid.to_owned()));
+        }
+        self.user_mut(openid);
+        let latest_time = secs(now_ms);
+        match self.waiting.iter_mut().find(|w| w.openid == openid) {
+            Some(waiting) => waiting.latest_time = latest_time,
+            None => self.waiting.push(WaitingUser {
+                openid: openid.to_owned(),
+                latest_time,
+            }),
+        }
+        Ok(())
+    }
+
+    // ---- records ----
+
+    pub(crate) fn record(
+        &mut self,
+        openid: &str,
+        opercode: i64,
+        text: &str,
+        worker: String,
+        now_ms: i64,
+    ) {
+        let msgid = i64::try_from(self.records.len())
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        self.records.push(ChatRecord {
+            msgid,
+            openid: openid.to_owned(),
+            opercode,
+            text: text.to_owned(),
+            time: secs(now_ms),
+            worker,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_allows_five_replies_and_an_event_three() {
+        let mut user = User::default();
+        assert_eq!(user.consume(0), Err(SendRefused::OutOfWindow));
+        user.open(WindowClass::Message, 0);
+        for _ in 0..5 {
+            assert_eq!(user.consume(1), Ok(()));
+        }
+        assert_eq!(user.consume(1), Err(SendRefused::OverCount));
+        user.open(WindowClass::Event, 2);
+        for _ in 0..3 {
+            assert_eq!(user.consume(3), Ok(()));
+        }
+        assert_eq!(user.consume(3), Err(SendRefused::OverCount));
+        assert_eq!(user.consume(48 * 3_600_000), Err(SendRefused::OutOfWindow));
+    }
+
+    #[test]
+    fn invitations_expire_with_time() {
+        let invite = Invite {
+            wx: "w".into(),
+            expire_time: 100,
+            status: InvitationStatus::Waiting,
+        };
+        assert_eq!(invite.status_at(99_999), InvitationStatus::Waiting);
+        assert_eq!(invite.status_at(100_000), InvitationStatus::Expired);
+    }
+}
