@@ -18,6 +18,7 @@
 //! `latency_ms`; token fetches run in `wx_kefu.token`.
 
 pub mod client;
+pub mod dynamic;
 pub mod endpoint;
 pub mod error;
 pub mod export;
