@@ -30,12 +30,21 @@ pub enum DynamicError {
 }
 
 /// Decodes `request` as `E`, calls it, and encodes the answer as JSON.
-pub async fn call_value<E>(client: &Client, request: serde_json::Value) -> Result<serde_json::Value, DynamicError>
+pub async fn call_value<E>(
+    client: &Client,
+    request: serde_json::Value,
+) -> Result<serde_json::Value, DynamicError>
 where
     E: Endpoint + DeserializeOwned + Send + Sync,
     E::Response: Serialize + Send,
 {
-    let request: E = serde_json::from_value(request).map_err(|source| DynamicError::Request { endpoint: E::META.name, source })?;
+    let request: E = serde_json::from_value(request).map_err(|source| DynamicError::Request {
+        endpoint: E::META.name,
+        source,
+    })?;
     let response = client.call(request).await?;
-    serde_json::to_value(&response).map_err(|source| DynamicError::Request { endpoint: E::META.name, source })
+    serde_json::to_value(&response).map_err(|source| DynamicError::Request {
+        endpoint: E::META.name,
+        source,
+    })
 }
