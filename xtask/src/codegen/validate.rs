@@ -402,9 +402,16 @@ fn check_field(
     } else if f.items.is_some() {
         r.at(file, entry, Some(name), "`items` applies to arrays only");
     }
-    let named_doc = types.get(f.ty.as_str()).is_some_and(|(_, d)| d.doc.is_some());
+    let named_doc = types
+        .get(f.ty.as_str())
+        .is_some_and(|(_, d)| d.doc.is_some());
     if f.doc.is_none() && !named_doc {
-        r.at(file, entry, Some(name), "every field needs a `doc` with zh and en (it becomes the field's doc comment)");
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "every field needs a `doc` with zh and en (it becomes the field's doc comment)",
+        );
     }
     let base = base_primitive(types, &f.ty);
     let is = |p: &str| base == Some(p);
