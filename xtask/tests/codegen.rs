@@ -89,15 +89,11 @@ fn fixture_output_is_deterministic_and_headed() {
 #[test]
 fn fixture_snapshots() {
     for file in fixture() {
+        // `wx-kefu-api/src/generated/mod.rs` → `wx-kefu-api__mod.rs`
         let name = file
             .path
-            .rsplit('/')
-            .take(2)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("__");
+            .trim_start_matches("crates/")
+            .replace("/src/generated/", "__");
         insta::assert_snapshot!(name, file.text);
     }
 }
