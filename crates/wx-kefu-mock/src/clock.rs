@@ -4,6 +4,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The latest time the clock shows, so that adding any lifetime or window to it cannot
+/// overflow however far the handle pushed the clock.
+const MAX_MS: i64 = i64::MAX / 4;
+
 /// Wall time shifted by an offset that only grows.
 #[derive(Debug, Default)]
 pub(crate) struct Clock {
@@ -18,6 +22,7 @@ impl Clock {
             .map(|since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         wall.saturating_add(self.offset_ms.load(Ordering::SeqCst))
+            .min(MAX_MS)
     }
 
     /// Moves the emulated time forward.
@@ -44,5 +49,8 @@ mod tests {
         let after = clock.now_ms();
         assert!(after - before >= 7_200_000, "{before} -> {after}");
         assert!(after - before < 7_260_000, "{before} -> {after}");
+        clock.advance(Duration::MAX);
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now_ms(), MAX_MS);
     }
 }

@@ -25,8 +25,30 @@
 //! # }
 //! ```
 //!
-//! Errors answer HTTP 200 with `{"errcode":N,"errmsg":"… rid: …"}`, as WeChat does; an
-//! unknown path answers HTTP 404 with errcode 40066.
+//! # What it does where WeChat's documentation is silent
+//!
+//! - Errors answer HTTP 200 with `{"errcode":N,"errmsg":"… rid: <unique rid>"}`, as WeChat
+//!   does; an unknown path answers HTTP 404 with errcode 40066 (`invalid url`).
+//! - Checks run in this order: path, access token (41001 missing, 40001 unknown or replaced,
+//!   42001 expired), method (43002 for a `POST` call, 43001 for a `GET` call), 65400 when
+//!   the customer-service feature is off, then the request itself.
+//! - A JSON body must be a JSON object labelled `application/json`, `text/json`,
+//!   `text/plain` or not labelled at all; an empty body answers 44002, anything else that
+//!   is not such an object 47001. Unknown fields and query parameters, and fields of the
+//!   wrong JSON type, answer 47001; a rule the spec gives an errcode answers that errcode
+//!   (65404 `kf_account`, 65403 `nickname`, 40003 `openid`, 45008 one article, 65416/65417
+//!   records…), other rules 47001. `msgtype: link` answers 45162, an unknown `msgtype` 40008.
+//! - The avatar upload needs `multipart/form-data` with the single file field `media`
+//!   (41005 without it); a file over the size limit or not a JPEG answers 61457.
+//! - Users are known once the handle made them interact ([`MockServer::user_message`],
+//!   [`MockServer::user_event`], [`MockServer::enqueue_waiting`]); other openids answer 40003.
+//! - Creating a session for a user another agent serves answers 65414.
+//! - `getkflist` gives `kf_id` as a string (as WeChat's sample), `getonlinekflist` as a
+//!   number (as the newer documentation); both shapes exist on the wire.
+//! - A records page holds the records with `msgid` at or after the one asked, inside the
+//!   window (both ends included), in order; the returned `msgid` is the last one plus 1, and
+//!   a page past the end is empty and returns the `msgid` asked.
+//! - Daily quotas (2000 classic tokens, 20 forced stable refreshes) count the last 24 hours.
 
 mod answer;
 mod clock;

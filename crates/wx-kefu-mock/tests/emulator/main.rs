@@ -4,6 +4,7 @@
 mod accounts;
 mod binary;
 mod faults;
+mod lifecycle;
 mod messages;
 mod records;
 mod request_log;

@@ -233,3 +233,20 @@ async fn missing_unknown_expired_and_invalidated_tokens() {
     h.mock.advance(Duration::from_secs(7200));
     assert_eq!(use_token(&h, &fresh).await, 42001);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stable_token_fetches_share_one_token() {
+    let h = Harness::new().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request = h
+            .http
+            .post(h.url(STABLE_TOKEN))
+            .json(&credentials(&h, false));
+        tasks.spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
+    }
+    let answers = tasks.join_all().await;
+    let first = token_of(&answers[0]);
+    assert!(answers.iter().all(|a| token_of(a) == first));
+    assert_eq!(h.mock.stable_token_fetches(), 20);
+}
