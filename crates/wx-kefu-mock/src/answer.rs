@@ -101,7 +101,11 @@ pub(crate) fn errmsg(code: i64) -> &'static str {
         65415 => "the worker is not online",
         65416 => "invalid parameters",
         65417 => "exceeded time limit",
-        _ => "injected error",
+        // Codes the emulator never answers by itself (injected ones): the catalogue's words.
+        other => match wx_kefu_api::ErrCode::from_code(other).en() {
+            "" => "injected error",
+            meaning => meaning,
+        },
     }
 }
 

@@ -6,8 +6,8 @@ use crate::faults::FaultKind;
 
 /// One request the emulator received, for assertions.
 ///
-/// The query is kept as sent, access token included: the token is the emulator's own,
-/// and tests often check which token a client used.
+/// The access token is kept as sent: it is the emulator's own, and tests check which token
+/// a client used. The app secret of the token calls is replaced by `<redacted>`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct LoggedRequest {

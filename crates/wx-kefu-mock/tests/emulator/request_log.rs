@@ -72,3 +72,35 @@ async fn multipart_bodies_are_summarised() {
     assert_eq!(log[0].query_param("kf_account"), Some("a@gh"));
     assert_eq!(log[0].errcode, Some(0));
 }
+
+#[tokio::test]
+async fn the_app_secret_stays_out_of_the_log() {
+    let h = Harness::new().await;
+    let secret = h.mock.secret().to_owned();
+    let body =
+        json!({ "grant_type": "client_credential", "appid": h.mock.appid(), "secret": secret });
+    h.http
+        .post(h.url("/cgi-bin/stable_token"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let query = [
+        ("grant_type", "client_credential"),
+        ("appid", h.mock.appid()),
+        ("secret", &secret),
+    ];
+    h.http
+        .get(h.url("/cgi-bin/token"))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    let log = h.mock.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].json().unwrap()["secret"], "<redacted>");
+    assert_eq!(log[0].errcode, Some(0));
+    assert_eq!(log[1].query_param("secret"), Some("<redacted>"));
+    assert_eq!(log[1].query_param("appid"), Some(h.mock.appid()));
+    assert!(!format!("{log:?}{:?}", h.mock).contains(&secret));
+}
