@@ -34,7 +34,8 @@
 //!   the customer-service feature is off, then the request itself.
 //! - A JSON body must be a JSON object labelled `application/json`, `text/json`,
 //!   `text/plain` or not labelled at all; an empty body answers 44002, anything else that
-//!   is not such an object 47001. Unknown fields and query parameters, and fields of the
+//!   is not such an object 47001 (the delete call may instead carry `kf_account` in the
+//!   query alone, its older form). Unknown fields and query parameters, and fields of the
 //!   wrong JSON type, answer 47001; a rule the spec gives an errcode answers that errcode
 //!   (65404 `kf_account`, 65403 `nickname`, 40003 `openid`, 45008 one article, 65416/65417
 //!   records…), other rules 47001. `msgtype: link` answers 45162, an unknown `msgtype` 40008.

@@ -332,7 +332,17 @@ pub(crate) fn check(
         checked.fields.insert(key.clone(), query_value(field, raw)?);
     }
 
-    if meta.fields.iter().any(in_body) {
+    // Fields that may travel in the query instead (the older form of the delete call) let
+    // an empty body through when the query brought them.
+    let query_suffices = incoming.body.is_empty()
+        && meta
+            .fields
+            .iter()
+            .filter(|field| in_body(field))
+            .all(|field| {
+                field.location == Location::BodyAndQuery && checked.fields.contains_key(field.wire)
+            });
+    if meta.fields.iter().any(in_body) && !query_suffices {
         let union = meta.fields.iter().find_map(|field| match field.ty {
             FieldType::Union { tag, variants } => Some((tag, variants)),
             _ => None,

@@ -122,6 +122,22 @@ async fn add_list_update_and_delete() {
         0
     );
     assert!(h.mock.accounts().is_empty());
+    // The older form: the query alone, with no body.
+    add(&h, "test4@gh_test", "n").await;
+    let query = [
+        ("access_token", h.token.as_str()),
+        ("kf_account", "test4@gh_test"),
+    ];
+    let response = h.http.post(h.url(DEL)).query(&query).send().await.unwrap();
+    assert_eq!(code(&response.json().await.unwrap()), 0);
+    assert!(h.mock.accounts().is_empty());
+    // Neither form: the body is required.
+    let response = h
+        .http
+        .post(h.url(DEL))
+        .query(&[("access_token", &h.token)])
+        .send();
+    assert_error(&response.await.unwrap().json().await.unwrap(), 44002);
 }
 
 #[tokio::test]
