@@ -54,6 +54,11 @@ pub fn load(dir: &Path) -> Result<Vec<(String, String)>, String> {
 
 /// The whole pipeline on spec texts (file name, YAML): pure, deterministic.
 pub fn generate_from(sources: &[(String, String)]) -> Result<Vec<File>, String> {
+    Ok(pipeline(sources)?.0)
+}
+
+/// The generated files and the README's table of calls.
+fn pipeline(sources: &[(String, String)]) -> Result<(Vec<File>, String), String> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for (name, text) in sources {
@@ -83,12 +88,21 @@ pub fn generate_from(sources: &[(String, String)]) -> Result<Vec<File>, String> 
         }
     }
     let model = model::lower(&files, &types);
-    emit::emit(&model)
+    Ok((emit::emit(&model)?, emit::readme::table(&model)))
 }
 
-/// The pipeline on the real `api-spec/`.
+/// The pipeline on the real `api-spec/`: the generated code, plus `README.md` with its
+/// table of calls brought up to date.
 pub fn generate() -> Result<Vec<File>, String> {
-    generate_from(&load(&workspace_root().join("api-spec"))?)
+    let root = workspace_root();
+    let (mut files, table) = pipeline(&load(&root.join("api-spec"))?)?;
+    let readme =
+        std::fs::read_to_string(root.join("README.md")).map_err(|e| format!("README.md: {e}"))?;
+    files.push(File {
+        path: "README.md".into(),
+        text: emit::readme::patch(&readme, &table)?,
+    });
+    Ok(files)
 }
 
 /// Compares generated files with the tree at `root`: a stale, missing or orphaned file is an
