@@ -1,0 +1,463 @@
+//! The command tree, derived from the spec.
+//!
+//! Every endpoint of [`wx_kefu_api::ENDPOINTS`] that takes an access token becomes a
+//! `wx-kefu <group> <verb>` subcommand: the group and verb come from a small naming table
+//! (with a fallback, so that an endpoint added to the spec appears without code here),
+//! the help from the endpoint's zh/en summary, and the arguments from its fields:
+//!
+//! - a required scalar or file field is a positional argument, in spec order;
+//! - an optional scalar field is a `--kebab-name VALUE` option;
+//! - an object or array field is a `--kebab-name JSON` option (required if the field is);
+//! - a union field (a message: `msgtype` plus its content) is a positional `<MSGTYPE>`
+//!   restricted to the union's variants, with the content from `--field KEY=VALUE`
+//!   (`KEY:=JSON` for non-strings) and/or `--payload JSON`.
+//!
+//! The hand-written commands are `records export`, `token`, `config` and `mock`.
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, Args, Command, FromArgMatches, Subcommand};
+use wx_kefu_api::ENDPOINTS;
+use wx_kefu_api::meta::{EndpointMeta, FieldMeta, FieldType, Location};
+
+use crate::error::EXIT_HELP;
+use crate::export::ExportArgs;
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// The official account's AppID.
+    #[arg(long, env = "WX_APPID", global = true, value_name = "APPID")]
+    pub appid: Option<String>,
+    /// The official account's AppSecret. Prefer the environment or the config file: a
+    /// flag shows in the process list and the shell history.
+    #[arg(
+        long,
+        env = "WX_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub secret: Option<String>,
+    /// An access token managed elsewhere (a central token service); no appid or secret is
+    /// then needed, and wx-kefu never fetches a token itself.
+    #[arg(
+        long,
+        env = "WX_ACCESS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub access_token: Option<String>,
+    /// The API's base URL: the emulator (`wx-kefu mock`), a proxy, or a regional host such
+    /// as https://sh.api.weixin.qq.com. Default: https://api.weixin.qq.com.
+    #[arg(long, env = "WX_BASE_URL", global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The config file (default: wx-kefu/config.json in the user's config directory).
+    #[arg(long, env = "WX_KEFU_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for machines: one document per command, JSON lines for exports,
+    /// and errors as a JSON document on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The time zone for dates given and times shown (an IANA name such as Asia/Shanghai;
+    /// default: the system's, which honours TZ).
+    #[arg(long, env = "WX_KEFU_TZ", global = true, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Seconds allowed for each HTTP request.
+    #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// The hand-written top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Fixed {
+    /// 获取 access_token — Fetch an access token and print its expiry (the token only with --show).
+    Token(TokenArgs),
+    /// 配置 — Show or write the config file (appid, secret, base URL).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// 模拟器 — Run the emulator of the WeChat customer-service API on 127.0.0.1.
+    Mock(MockArgs),
+}
+
+/// `wx-kefu token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Print the token itself.
+    #[arg(long)]
+    pub show: bool,
+    /// Force WeChat to issue a new token, retiring the current one everywhere
+    /// (WeChat allows 20 a day, 30 s apart).
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+/// `wx-kefu config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print where the config file is.
+    Path,
+    /// Print the settings in effect and where each comes from (never the secret).
+    Show,
+    /// Write --appid, --secret (or WX_APPID, WX_SECRET) and --base-url into the config
+    /// file, created with permissions 0600; other entries are kept.
+    Set(ConfigSetArgs),
+}
+
+/// `wx-kefu config set`.
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    /// Read the secret from the first line of stdin (keeps it out of the process list).
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Remove the base URL from the file (calls then go to WeChat's host).
+    #[arg(long, conflicts_with = "base_url")]
+    pub clear_base_url: bool,
+}
+
+/// `wx-kefu mock`.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// The loopback port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Start with demo data: an online agent, a user waiting and a few chat records.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// A spec endpoint and where it sits in the command tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    /// The group command, e.g. `account`.
+    pub group: &'static str,
+    /// The verb, e.g. `add`.
+    pub verb: &'static str,
+    /// The endpoint.
+    pub meta: &'static EndpointMeta,
+}
+
+/// The spec name → `group verb` table for the endpoints people know by those words.
+const NAMES: &[(&str, &str, &str)] = &[
+    ("add_kf_account", "account", "add"),
+    ("update_kf_account", "account", "update"),
+    ("del_kf_account", "account", "delete"),
+    ("invite_kf_worker", "account", "invite"),
+    ("upload_kf_head_img", "account", "avatar"),
+    ("get_kf_list", "account", "list"),
+    ("get_online_kf_list", "account", "online"),
+    ("create_kf_session", "session", "create"),
+    ("close_session", "session", "close"),
+    ("get_kf_session", "session", "get"),
+    ("get_kf_session_list", "session", "list"),
+    ("get_wait_case", "session", "waiting"),
+    ("send_custom_message", "message", "send"),
+    ("typing", "message", "typing"),
+    ("get_msg_list", "records", "list"),
+];
+
+/// Spec group → command, with its help.
+const GROUPS: &[(&str, &str, &str)] = &[
+    ("accounts", "account", "客服账号 — Agent accounts"),
+    (
+        "sessions",
+        "session",
+        "会话控制 — Sessions between users and agents",
+    ),
+    ("messages", "message", "客服消息 — Messages and typing"),
+    ("records", "records", "聊天记录 — Chat records"),
+];
+
+/// Commands an endpoint may not take, because hand-written commands use them.
+const RESERVED: &[&str] = &["token", "config", "mock", "help", "export"];
+
+/// Where every endpoint that takes an access token sits, in spec order.
+pub fn placements() -> Vec<Placement> {
+    let mut placed: Vec<Placement> = Vec::new();
+    for meta in ENDPOINTS.iter().copied().filter(|meta| meta.auth) {
+        let (group, verb) = match NAMES.iter().find(|(name, _, _)| *name == meta.name) {
+            Some((_, group, verb)) => (*group, *verb),
+            None => fallback_name(meta),
+        };
+        let taken = placed.iter().any(|p| p.group == group && p.verb == verb);
+        let (group, verb) = match taken || RESERVED.contains(&verb) {
+            // Never shadow another command: use the spec name itself.
+            true => (group, leak(kebab(meta.name))),
+            false => (group, verb),
+        };
+        placed.push(Placement { group, verb, meta });
+    }
+    placed
+}
+
+/// `group verb` for an endpoint not in the naming table: the group's command (or the
+/// spec group itself) and the spec name in kebab case.
+fn fallback_name(meta: &'static EndpointMeta) -> (&'static str, &'static str) {
+    let group = GROUPS
+        .iter()
+        .find(|(spec, _, _)| *spec == meta.group)
+        .map_or_else(|| leak(kebab(meta.group)), |(_, command, _)| *command);
+    let group = match RESERVED.contains(&group) {
+        true => leak(format!("{group}-api")),
+        false => group,
+    };
+    (group, leak(kebab(meta.name)))
+}
+
+/// Names are made once per process, for the static command tree.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+fn kebab(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+/// The argument id of a field (prefixed so that no field can clash with a global option).
+pub fn field_id(wire: &str) -> String {
+    format!("field:{wire}")
+}
+
+/// The id of `--field` values.
+pub const PAYLOAD_FIELDS: &str = "payload-fields";
+/// The id of `--payload`.
+pub const PAYLOAD_JSON: &str = "payload-json";
+
+/// Option names a field may not take, because every command has them.
+const TAKEN_LONGS: &[&str] = &[
+    "appid",
+    "secret",
+    "access-token",
+    "base-url",
+    "config",
+    "json",
+    "tz",
+    "timeout",
+    "help",
+    "version",
+    "field",
+    "payload",
+];
+
+/// The long option of a non-positional field.
+pub fn field_long(field: &FieldMeta) -> String {
+    let long = kebab(field.wire);
+    match TAKEN_LONGS.contains(&long.as_str()) {
+        true => format!("field-{long}"),
+        false => long,
+    }
+}
+
+/// Whether a field is given positionally.
+pub fn is_positional(field: &FieldMeta) -> bool {
+    field.required
+        && matches!(
+            field.ty,
+            FieldType::String
+                | FieldType::StringOrNumber
+                | FieldType::Integer
+                | FieldType::Bool
+                | FieldType::Enum(_)
+                | FieldType::File
+        )
+}
+
+/// The whole command tree.
+pub fn command() -> Command {
+    let root = Fixed::augment_subcommands(Global::augment_args(Command::new("wx-kefu")));
+    let root = root
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("微信公众号客服 — the WeChat Official Account customer-service API from the command line")
+        .long_about(
+            "微信公众号客服 — the WeChat Official Account customer-service API from the command line.\n\n\
+             Manage agent accounts, sessions and the waiting queue, send messages, and export chat \
+             records. Commands and their arguments come from the API spec.",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .after_help(format!(
+            "Credentials, first found wins:\n  \
+             --access-token / WX_ACCESS_TOKEN   a token managed elsewhere (no appid or secret needed)\n  \
+             --appid, --secret                  flags\n  \
+             WX_APPID, WX_SECRET                environment\n  \
+             the config file                    `wx-kefu config set` writes it (mode 0600); `wx-kefu config path`\n\n\
+             Output: tables by default; --json prints one JSON document (JSON lines for exports).\n\n\
+             {EXIT_HELP}"
+        ));
+    let placements = placements();
+    let mut groups: Vec<&'static str> = Vec::new();
+    for placement in &placements {
+        if !groups.contains(&placement.group) {
+            groups.push(placement.group);
+        }
+    }
+    if !groups.contains(&"records") {
+        groups.push("records");
+    }
+    let mut root = root;
+    for group in groups {
+        let about = GROUPS
+            .iter()
+            .find(|(_, command, _)| *command == group)
+            .map_or(group, |(_, _, about)| *about);
+        let mut command = Command::new(group)
+            .about(about)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        for placement in placements.iter().filter(|p| p.group == group) {
+            command = command.subcommand(endpoint_command(placement));
+        }
+        if group == "records" {
+            command = command.subcommand(ExportArgs::augment_args(
+                Command::new("export")
+                    .about("导出聊天记录 — Export every chat record between two instants as JSON lines")
+                    .long_about(crate::export::LONG_ABOUT),
+            ));
+        }
+        root = root.subcommand(command);
+    }
+    root
+}
+
+/// The subcommand of one endpoint.
+fn endpoint_command(placement: &Placement) -> Command {
+    let meta = placement.meta;
+    let about = format!("{} — {}", meta.summary_zh, meta.summary_en);
+    let retry = match meta.idempotent {
+        true => "a read: retried when the network fails",
+        false => "not idempotent: never retried once it may have reached WeChat",
+    };
+    let long_about = format!(
+        "{about}\n\n{} {} ({retry})\nDocs: {}\nSpec name: {}",
+        meta.method.as_str(),
+        meta.path,
+        meta.doc_url,
+        meta.name
+    );
+    let mut command = Command::new(placement.verb)
+        .about(about)
+        .long_about(long_about);
+    // A union's tag comes first: `message send <MSGTYPE> <TOUSER> …`.
+    for field in meta.fields {
+        if let FieldType::Union { tag, variants } = field.ty {
+            command = command
+                .arg(
+                    Arg::new(field_id(tag))
+                        .value_name(tag.to_uppercase())
+                        .required(field.required)
+                        .value_parser(PossibleValuesParser::new(variants.iter().copied()))
+                        .help(field.doc),
+                )
+                .arg(
+                    Arg::new(PAYLOAD_FIELDS)
+                        .long("field")
+                        .short('f')
+                        .value_name("KEY=VALUE")
+                        .action(ArgAction::Append)
+                        .help(format!(
+                            "A field of the {tag}'s content: KEY=VALUE for a string, \
+                             KEY:=JSON for any JSON value (repeatable)"
+                        )),
+                )
+                .arg(
+                    Arg::new(PAYLOAD_JSON)
+                        .long("payload")
+                        .value_name("JSON")
+                        .help(format!(
+                            "The {tag}'s content as a JSON object (@FILE reads it from a file); \
+                             --field entries are applied on top"
+                        )),
+                )
+                .after_help(format!(
+                    "The content goes under the {tag}, e.g.:\n  \
+                     wx-kefu message send text OPENID --field content=您好\n  \
+                     wx-kefu message send news OPENID --field 'articles:=[{{\"title\":\"t\",\"description\":\"d\",\"url\":\"https://example.com\",\"picurl\":\"https://example.com/p.jpg\"}}]'\n  \
+                     wx-kefu message send msgmenu OPENID --payload @menu.json"
+                ));
+        }
+    }
+    for field in meta.fields {
+        if matches!(field.ty, FieldType::Union { .. }) {
+            continue;
+        }
+        command = command.arg(field_arg(field));
+    }
+    command
+}
+
+/// The argument of one non-union field.
+fn field_arg(field: &'static FieldMeta) -> Arg {
+    let mut help = field.doc.to_owned();
+    let rules = rules_text(field);
+    if !rules.is_empty() {
+        help.push_str(&format!(" [{rules}]"));
+    }
+    if field.location == Location::Query {
+        help.push_str(" (sent in the query)");
+    }
+    let arg = Arg::new(field_id(field.wire)).help(help);
+    let arg = match is_positional(field) {
+        true => arg.value_name(field.wire.to_uppercase()).required(true),
+        false => arg
+            .long(field_long(field))
+            .required(field.required)
+            .value_name(match field.ty {
+                FieldType::Object | FieldType::Array => "JSON",
+                _ => "VALUE",
+            }),
+    };
+    match field.ty {
+        FieldType::Integer => arg.value_parser(clap::value_parser!(i64)),
+        FieldType::Bool => arg.value_parser(clap::value_parser!(bool)),
+        FieldType::Enum(values) => {
+            arg.value_parser(PossibleValuesParser::new(values.iter().copied()))
+        }
+        FieldType::File => arg
+            .value_parser(clap::value_parser!(PathBuf))
+            .value_name("FILE"),
+        _ => arg,
+    }
+}
+
+/// The field's rules, for help.
+fn rules_text(field: &FieldMeta) -> String {
+    let rules = &field.rules;
+    let mut parts = Vec::new();
+    match (rules.min_chars, rules.max_chars) {
+        (Some(min), Some(max)) => parts.push(format!("{min}–{max} characters")),
+        (Some(min), None) => parts.push(format!("at least {min} characters")),
+        (None, Some(max)) => parts.push(format!("at most {max} characters")),
+        (None, None) => {}
+    }
+    match (rules.min, rules.max) {
+        (Some(min), Some(max)) => parts.push(format!("{min}–{max}")),
+        (Some(min), None) => parts.push(format!("at least {min}")),
+        (None, Some(max)) => parts.push(format!("at most {max}")),
+        (None, None) => {}
+    }
+    match (rules.min_items, rules.max_items) {
+        (Some(min), Some(max)) if min == max => parts.push(format!("exactly {min} item(s)")),
+        (Some(min), Some(max)) => parts.push(format!("{min}–{max} items")),
+        (Some(min), None) => parts.push(format!("at least {min} items")),
+        (None, Some(max)) => parts.push(format!("at most {max} items")),
+        (None, None) => {}
+    }
+    if let Some(max) = rules.max_bytes {
+        parts.push(format!("at most {} bytes", max));
+    }
+    if let Some(pattern) = rules.pattern {
+        parts.push(format!("pattern {pattern}"));
+    }
+    if let FieldType::Enum(values) = field.ty {
+        parts.push(values.join(" | "));
+    }
+    parts.join("; ")
+}
+
+/// Reads the global options from the matches.
+pub fn global(matches: &clap::ArgMatches) -> Result<Global, clap::Error> {
+    Global::from_arg_matches(matches)
+}

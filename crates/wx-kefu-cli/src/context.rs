@@ -1,0 +1,136 @@
+//! The settings a command runs with — global options, environment and config file merged —
+//! and the SDK client made from them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wx_kefu_api::client::DEFAULT_BASE_URL;
+use wx_kefu_api::token::BoxFuture;
+use wx_kefu_api::{AccessToken, Client, ClientBuilder, TokenProvider};
+
+use crate::cli::Global;
+use crate::config::{self, Config};
+use crate::error::{CliError, CliResult};
+use crate::output::Printer;
+use crate::time;
+
+/// Everything a command needs besides its own arguments.
+#[derive(Debug)]
+pub struct Context {
+    /// The global options (flags and environment).
+    pub global: Global,
+    /// Where the config file is.
+    pub config_path: PathBuf,
+    /// The config file's content (empty when there is none).
+    pub config: Config,
+    /// How answers are printed.
+    pub printer: Printer,
+}
+
+/// Where a credential comes from, for `config show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A flag or an environment variable.
+    Argument,
+    /// The config file.
+    ConfigFile,
+    /// Nowhere.
+    Missing,
+}
+
+impl Context {
+    /// Merges the global options with the config file.
+    pub fn new(global: Global) -> CliResult<Context> {
+        let tz = time::zone(global.tz.as_deref()).map_err(CliError::usage)?;
+        let config_path = config::path(global.config.as_deref())?;
+        let config = config::load(&config_path)?;
+        let printer = Printer {
+            json: global.json,
+            tz,
+        };
+        Ok(Context {
+            global,
+            config_path,
+            config,
+            printer,
+        })
+    }
+
+    /// The app id in effect and where it comes from.
+    pub fn appid(&self) -> (Option<String>, Source) {
+        pick(self.global.appid.as_ref(), self.config.appid.as_ref())
+    }
+
+    /// The app secret in effect and where it comes from.
+    pub fn secret(&self) -> (Option<String>, Source) {
+        pick(self.global.secret.as_ref(), self.config.secret.as_ref())
+    }
+
+    /// The base URL in effect and where it comes from (`None`: WeChat's host).
+    pub fn base_url(&self) -> (Option<String>, Source) {
+        pick(self.global.base_url.as_ref(), self.config.base_url.as_ref())
+    }
+
+    /// The external access token, if one is given.
+    pub fn access_token(&self) -> Option<&str> {
+        self.global
+            .access_token
+            .as_deref()
+            .filter(|token| !token.is_empty())
+    }
+
+    /// A client builder with the base URL, timeouts and credentials in effect.
+    pub fn builder(&self) -> CliResult<ClientBuilder> {
+        let timeout = Duration::from_secs(self.global.timeout.max(1));
+        let base_url = self
+            .base_url()
+            .0
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let builder = Client::builder()
+            .base_url(base_url)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)));
+        if let Some(token) = self.access_token() {
+            return Ok(builder.token_provider(StaticToken(AccessToken::new(token))));
+        }
+        match (self.appid().0, self.secret().0) {
+            (Some(appid), Some(secret)) => Ok(builder.app_id(appid).app_secret(secret)),
+            (appid, _) => {
+                let missing = match appid {
+                    None => "no appid and secret",
+                    Some(_) => "no app secret",
+                };
+                Err(CliError::usage(format!("{missing} to call WeChat with"))
+                    .hint("set WX_APPID and WX_SECRET, pass --appid and --secret, run `wx-kefu config set`, or pass --access-token")
+                    .hint(format!("the config file is {}", self.config_path.display())))
+            }
+        }
+    }
+
+    /// The client in effect.
+    pub fn client(&self) -> CliResult<Client> {
+        Ok(self.builder()?.build()?)
+    }
+}
+
+/// A flag or environment value wins over the config file; empty values count as absent.
+fn pick(argument: Option<&String>, file: Option<&String>) -> (Option<String>, Source) {
+    match (
+        argument.filter(|v| !v.is_empty()),
+        file.filter(|v| !v.is_empty()),
+    ) {
+        (Some(value), _) => (Some(value.clone()), Source::Argument),
+        (None, Some(value)) => (Some(value.clone()), Source::ConfigFile),
+        (None, None) => (None, Source::Missing),
+    }
+}
+
+/// A token given on the command line: WeChat's verdict on it is final.
+struct StaticToken(AccessToken);
+
+impl TokenProvider for StaticToken {
+    fn token(&self) -> BoxFuture<'_, wx_kefu_api::Result<AccessToken>> {
+        let token = self.0.clone();
+        Box::pin(async move { Ok(token) })
+    }
+}
