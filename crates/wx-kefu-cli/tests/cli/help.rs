@@ -1,0 +1,94 @@
+//! The command tree and its help come from the spec.
+
+use wx_kefu_api::ENDPOINTS;
+use wx_kefu_api::meta::FieldType;
+
+use crate::support::{Emu, USAGE};
+
+#[test]
+fn every_endpoint_has_a_command_with_its_summary_as_help() {
+    let emu = Emu::start();
+    let root = emu.run(&["--help"]);
+    root.ok();
+    for needle in [
+        "Exit status:",
+        "2  usage error",
+        "3  WeChat answered",
+        "4  transport",
+    ] {
+        assert!(root.stdout.contains(needle), "{needle}: {}", root.stdout);
+    }
+    let groups = ["account", "session", "message", "records"];
+    let helps: Vec<String> = groups
+        .iter()
+        .map(|group| {
+            let run = emu.run(&[group, "--help"]);
+            run.ok();
+            run.stdout.clone()
+        })
+        .collect();
+    for meta in ENDPOINTS.iter().filter(|meta| meta.auth) {
+        let summary = format!("{} — {}", meta.summary_zh, meta.summary_en);
+        assert!(
+            helps.iter().any(|help| help.contains(&summary)),
+            "no command for {}: {summary}",
+            meta.name
+        );
+    }
+    // The words people use.
+    let expected = [
+        (
+            "account",
+            &[
+                "add", "update", "delete", "invite", "avatar", "list", "online",
+            ][..],
+        ),
+        (
+            "session",
+            &["create", "close", "get", "list", "waiting"][..],
+        ),
+        ("message", &["send", "typing"][..]),
+        ("records", &["export", "list"][..]),
+    ];
+    for (group, verbs) in expected {
+        for verb in verbs {
+            emu.run(&[group, verb, "--help"]).ok();
+        }
+    }
+    assert_eq!(emu.request_count(), 0);
+}
+
+#[test]
+fn arguments_and_their_rules_come_from_the_fields() {
+    let emu = Emu::start();
+    let send = emu.run(&["message", "send", "--help"]);
+    let meta = ENDPOINTS
+        .iter()
+        .find(|meta| meta.name == "send_custom_message")
+        .unwrap();
+    assert!(send.ok().stdout.contains(meta.doc_url));
+    for field in meta.fields {
+        if let FieldType::Union { tag, variants } = field.ty {
+            assert!(send.stdout.contains(&format!("<{}>", tag.to_uppercase())));
+            for variant in variants {
+                assert!(send.stdout.contains(variant), "{variant}");
+            }
+        }
+    }
+    assert!(send.stdout.contains("<TOUSER>"), "{}", send.stdout);
+    assert!(send.stdout.contains("--customservice <JSON>"));
+
+    let add = emu.run(&["account", "add", "--help"]);
+    assert!(
+        add.ok().stdout.contains("1–16 characters"),
+        "{}",
+        add.stdout
+    );
+    let avatar = emu.run(&["account", "avatar", "--help"]);
+    assert!(avatar.ok().stdout.contains("at most 5242880 bytes"));
+
+    let nothing = emu.run(&[]);
+    nothing.code(USAGE);
+    let version = emu.run(&["--version"]);
+    assert!(version.ok().stdout.starts_with("wx-kefu "));
+}
