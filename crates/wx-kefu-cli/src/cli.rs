@@ -14,6 +14,7 @@
 //!
 //! The hand-written commands are `records export`, `token`, `config` and `mock`.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
@@ -24,8 +25,8 @@ use wx_kefu_api::meta::{EndpointMeta, FieldMeta, FieldType, Location};
 use crate::error::EXIT_HELP;
 use crate::export::ExportArgs;
 
-/// Options every command accepts.
-#[derive(Debug, Clone, Args)]
+/// Options every command accepts. Its `Debug` hides the secret and the token.
+#[derive(Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The official account's AppID.
@@ -69,6 +70,22 @@ pub struct Global {
     /// Seconds allowed for each HTTP request.
     #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
     pub timeout: u64,
+}
+
+impl fmt::Debug for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("Global")
+            .field("appid", &self.appid)
+            .field("secret", &hidden(&self.secret))
+            .field("access_token", &hidden(&self.access_token))
+            .field("base_url", &self.base_url)
+            .field("config", &self.config)
+            .field("json", &self.json)
+            .field("tz", &self.tz)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// The hand-written top-level commands.
@@ -267,8 +284,49 @@ pub fn is_positional(field: &FieldMeta) -> bool {
 
 /// The whole command tree.
 pub fn command() -> Command {
-    let root = Fixed::augment_subcommands(Global::augment_args(Command::new("wx-kefu")));
-    let root = root
+    let placements = placements();
+    let mut groups: Vec<&'static str> = Vec::new();
+    for placement in &placements {
+        if !groups.contains(&placement.group) {
+            groups.push(placement.group);
+        }
+    }
+    if !groups.contains(&"records") {
+        groups.push("records");
+    }
+    // The known groups in the table's order, then any new ones in spec order.
+    groups.sort_by_key(|group| {
+        GROUPS
+            .iter()
+            .position(|(_, command, _)| command == group)
+            .unwrap_or(GROUPS.len())
+    });
+    let mut root = Global::augment_args(Command::new("wx-kefu"));
+    for group in groups {
+        let about = GROUPS
+            .iter()
+            .find(|(_, command, _)| *command == group)
+            .map_or(group, |(_, _, about)| *about);
+        let mut command = Command::new(group)
+            .about(about)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        for placement in placements.iter().filter(|p| p.group == group) {
+            command = command.subcommand(endpoint_command(placement));
+        }
+        if group == "records" {
+            // The texts after augmenting, which sets them from the struct's documentation.
+            command = command.subcommand(
+                ExportArgs::augment_args(Command::new("export"))
+                    .about("导出聊天记录 — Export every chat record between two instants as JSON lines")
+                    .long_about(crate::export::LONG_ABOUT),
+            );
+        }
+        root = root.subcommand(command);
+    }
+    // The hand-written commands after the spec's groups, in the help too; the root's own
+    // texts last, as augmenting sets them from the enum's documentation.
+    Fixed::augment_subcommands(root)
         .version(env!("CARGO_PKG_VERSION"))
         .about("微信公众号客服 — the WeChat Official Account customer-service API from the command line")
         .long_about(
@@ -286,40 +344,7 @@ pub fn command() -> Command {
              the config file                    `wx-kefu config set` writes it (mode 0600); `wx-kefu config path`\n\n\
              Output: tables by default; --json prints one JSON document (JSON lines for exports).\n\n\
              {EXIT_HELP}"
-        ));
-    let placements = placements();
-    let mut groups: Vec<&'static str> = Vec::new();
-    for placement in &placements {
-        if !groups.contains(&placement.group) {
-            groups.push(placement.group);
-        }
-    }
-    if !groups.contains(&"records") {
-        groups.push("records");
-    }
-    let mut root = root;
-    for group in groups {
-        let about = GROUPS
-            .iter()
-            .find(|(_, command, _)| *command == group)
-            .map_or(group, |(_, _, about)| *about);
-        let mut command = Command::new(group)
-            .about(about)
-            .subcommand_required(true)
-            .arg_required_else_help(true);
-        for placement in placements.iter().filter(|p| p.group == group) {
-            command = command.subcommand(endpoint_command(placement));
-        }
-        if group == "records" {
-            command = command.subcommand(ExportArgs::augment_args(
-                Command::new("export")
-                    .about("导出聊天记录 — Export every chat record between two instants as JSON lines")
-                    .long_about(crate::export::LONG_ABOUT),
-            ));
-        }
-        root = root.subcommand(command);
-    }
-    root
+        ))
 }
 
 /// The subcommand of one endpoint.

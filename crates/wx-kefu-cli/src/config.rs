@@ -6,6 +6,7 @@
 //! `WX_KEFU_CONFIG` says. It holds the app secret, so it is created with permissions 0600
 //! (its directory 0700) and a warning is printed when it is readable by others.
 
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,8 @@ use crate::error::{CliError, CliResult};
 /// The file name inside the config directory.
 pub const FILE_NAME: &str = "config.json";
 
-/// What the config file holds; every entry is optional.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// What the config file holds; every entry is optional. Its `Debug` hides the secret.
+#[derive(Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The official account's AppID.
@@ -30,6 +31,16 @@ pub struct Config {
     /// The API's base URL (WeChat's host when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("base_url", &self.base_url)
+            .finish()
+    }
 }
 
 /// Where the config file is: `explicit` if given, else in the user's config directory.

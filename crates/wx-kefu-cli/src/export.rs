@@ -130,12 +130,17 @@ pub async fn run(context: &Context, args: &ExportArgs) -> CliResult {
             let mut progress = Progress::new(all.len(), 0, 0);
             for window in &all {
                 match export_window(&client, *window, &mut sink, &mut progress).await {
-                    Ok(()) => progress.window_done(),
+                    Ok(()) => progress.window_done(sink.records),
                     Err(WindowError::Closed) => return Ok(()),
                     Err(WindowError::Cli(error)) => return Err(error),
                 }
-                if flush(&mut sink).is_err() {
-                    return Ok(());
+                match flush(&mut sink) {
+                    Ok(()) => {}
+                    // The reader went away (`| head`): nobody wants the rest.
+                    Err(error) if error.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(error) => {
+                        return Err(CliError::local(format!("cannot write to stdout: {error}")));
+                    }
                 }
             }
             progress.finish(&format!("exported {} records", sink.records));
@@ -232,7 +237,7 @@ async fn to_file(
         state.records = sink.records;
         state.windows_done += 1;
         write_checkpoint(&checkpoint_path, &state)?;
-        progress.window_done();
+        progress.window_done(state.records);
     }
     fs::remove_file(&checkpoint_path).map_err(|e| io_error(&checkpoint_path, &e))?;
     progress.finish(&format!(
@@ -414,8 +419,9 @@ impl Progress {
             .set_message(format!("{records} records · {rate:.0}/s"));
     }
 
-    fn window_done(&mut self) {
+    fn window_done(&mut self, records: u64) {
         self.bar.inc(1);
+        self.draw(records);
     }
 
     fn abandon(&self) {

@@ -90,6 +90,16 @@ async fn run(matches: &ArgMatches, global: Global) -> CliResult {
         }
         "config" => {
             let command = ConfigCommand::from_arg_matches(sub).map_err(parse)?;
+            if let ConfigCommand::Path = command {
+                // Even when the file is broken: that is when people look for it.
+                let path = config::path(global.config.as_deref())?;
+                return match global.json {
+                    true => output::write_stdout(
+                        format!("{}\n", serde_json::json!({ "config_file": path })).as_bytes(),
+                    ),
+                    false => output::write_stdout(format!("{}\n", path.display()).as_bytes()),
+                };
+            }
             let context = Context::new(global)?;
             run_config(&context, matches, &command)
         }

@@ -113,4 +113,6 @@ fn the_default_location_is_the_users_config_directory() {
     let broken = emu.output(emu.bare(&["account", "list"]));
     broken.code(USAGE);
     assert!(broken.stderr.contains("is not valid"), "{broken:?}");
+    let path = emu.output(emu.bare(&["--json", "config", "path"]));
+    assert_eq!(path.ok().json()["config_file"], expected.to_str().unwrap());
 }
