@@ -193,8 +193,13 @@ const RESERVED: &[&str] = &["token", "config", "mock", "help", "export"];
 
 /// Where every endpoint that takes an access token sits, in spec order.
 pub fn placements() -> Vec<Placement> {
+    place(ENDPOINTS)
+}
+
+/// Places endpoints; those without an access token (the token calls) are left to `token`.
+fn place(endpoints: &[&'static EndpointMeta]) -> Vec<Placement> {
     let mut placed: Vec<Placement> = Vec::new();
-    for meta in ENDPOINTS.iter().copied().filter(|meta| meta.auth) {
+    for meta in endpoints.iter().copied().filter(|meta| meta.auth) {
         let (group, verb) = match NAMES.iter().find(|(name, _, _)| *name == meta.name) {
             Some((_, group, verb)) => (*group, *verb),
             None => fallback_name(meta),
@@ -284,9 +289,13 @@ pub fn is_positional(field: &FieldMeta) -> bool {
 
 /// The whole command tree.
 pub fn command() -> Command {
-    let placements = placements();
+    tree(&placements())
+}
+
+/// The command tree with these endpoints.
+fn tree(placements: &[Placement]) -> Command {
     let mut groups: Vec<&'static str> = Vec::new();
-    for placement in &placements {
+    for placement in placements {
         if !groups.contains(&placement.group) {
             groups.push(placement.group);
         }
@@ -485,4 +494,130 @@ fn rules_text(field: &FieldMeta) -> String {
 /// Reads the global options from the matches.
 pub fn global(matches: &clap::ArgMatches) -> Result<Global, clap::Error> {
     Global::from_arg_matches(matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wx_kefu_api::Method;
+    use wx_kefu_api::meta::Rules;
+
+    const fn field(wire: &'static str, ty: FieldType, required: bool) -> FieldMeta {
+        FieldMeta {
+            wire,
+            rust: wire,
+            location: Location::Body,
+            ty,
+            required,
+            rules: Rules::NONE,
+            doc: "A field.",
+        }
+    }
+
+    /// An endpoint the naming table does not know, with every kind of field.
+    static NEW: EndpointMeta = EndpointMeta {
+        name: "transfer_kf_session",
+        summary_zh: "转接会话",
+        summary_en: "Hand a session to another agent",
+        doc_url: "https://example.invalid/doc",
+        group: "sessions",
+        method: Method::Post,
+        path: "/customservice/kfsession/transfer",
+        idempotent: false,
+        auth: true,
+        fields: &[
+            field("openid", FieldType::String, true),
+            field("count", FieldType::Integer, true),
+            field("mode", FieldType::Enum(&["fast", "slow"]), false),
+            field("urgent", FieldType::Bool, false),
+            field("json", FieldType::Object, false),
+            field("tags", FieldType::Array, true),
+        ],
+        spans: &[],
+        errcodes: &[],
+    };
+
+    /// An endpoint of a group the CLI has never heard of.
+    static ODD: EndpointMeta = EndpointMeta {
+        name: "get_kf_stats",
+        summary_zh: "客服统计",
+        summary_en: "Agent statistics",
+        doc_url: "https://example.invalid/stats",
+        group: "statistics",
+        method: Method::Get,
+        path: "/customservice/stats",
+        idempotent: true,
+        auth: true,
+        fields: &[],
+        spans: &[],
+        errcodes: &[],
+    };
+
+    #[test]
+    fn the_real_tree_is_valid() {
+        command().debug_assert();
+        let placed = placements();
+        assert!(placed.iter().all(|p| p.meta.auth));
+        assert!(
+            placed
+                .iter()
+                .any(|p| (p.group, p.verb) == ("account", "avatar"))
+        );
+    }
+
+    #[test]
+    fn a_new_endpoint_gets_a_command_and_arguments_without_code() {
+        let mut endpoints: Vec<&'static EndpointMeta> = ENDPOINTS.to_vec();
+        endpoints.extend([&NEW, &ODD]);
+        let placed = place(&endpoints);
+        let new = placed.iter().find(|p| p.meta.name == NEW.name).unwrap();
+        assert_eq!((new.group, new.verb), ("session", "transfer-kf-session"));
+        let odd = placed.iter().find(|p| p.meta.name == ODD.name).unwrap();
+        assert_eq!((odd.group, odd.verb), ("statistics", "get-kf-stats"));
+
+        let tree = tree(&placed);
+        tree.clone().debug_assert();
+        let matches = tree
+            .clone()
+            .try_get_matches_from([
+                "wx-kefu",
+                "session",
+                "transfer-kf-session",
+                "o_user",
+                "3",
+                "--mode",
+                "fast",
+                "--urgent",
+                "true",
+                "--field-json",
+                r#"{"a":1}"#,
+                "--tags",
+                r#"["x"]"#,
+            ])
+            .unwrap();
+        let (_, group) = matches.subcommand().unwrap();
+        let (_, args) = group.subcommand().unwrap();
+        let request = crate::request::build(&NEW, args).unwrap();
+        assert_eq!(
+            request,
+            serde_json::json!({
+                "openid": "o_user",
+                "count": 3,
+                "mode": "fast",
+                "urgent": true,
+                "json": {"a": 1},
+                "tags": ["x"],
+            })
+        );
+        let bad = tree.try_get_matches_from([
+            "wx-kefu",
+            "session",
+            "transfer-kf-session",
+            "o_user",
+            "three",
+            "--tags",
+            "[]",
+        ]);
+        assert!(bad.is_err());
+    }
 }
