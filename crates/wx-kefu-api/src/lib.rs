@@ -7,14 +7,28 @@
 //! request is checked against the spec's rules before anything is sent, and the client
 //! manages the access token, retries what is safe to retry, and never sends a message twice.
 //!
-//! ```no_run
+//! ```
 //! use wx_kefu_api::*;
 //!
-//! # async fn run() -> Result<(), Error> {
-//! let client = Client::builder().app_id("wx_APPID").app_secret("APPSECRET").build()?;
-//! client.add_kf_account("test1@gh_test", "客服1").await?;
-//! let message = SendCustomMessage::new("OPENID", Text::new("您好"));
-//! client.send_custom_message(message).await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The emulator stands in for WeChat; against the real API, leave out `base_url`.
+//! let wechat = wx_kefu_mock::MockServer::start().await;
+//! let client = Client::builder()
+//!     .app_id(wechat.appid())
+//!     .app_secret(wechat.secret())
+//!     .base_url(wechat.base_url())
+//!     .build()?;
+//!
+//! client.add_kf_account("alice@gh_demo", "Alice").await?;
+//! wechat.user_message("OPENID", "你好"); // a user writes in: the reply window opens
+//! let reply = SendCustomMessage::new("OPENID", Text::new("您好，有什么可以帮您？"))
+//!     .customservice(CustomService::new("alice@gh_demo"));
+//! client.send_custom_message(reply).await?;
+//!
+//! // Bad input never leaves the process.
+//! let err = client.add_kf_account("not an account", "Bob").await.unwrap_err();
+//! assert!(matches!(err, Error::Invalid { .. }));
 //! # Ok(())
 //! # }
 //! ```
