@@ -1,0 +1,247 @@
+//! What the end-to-end tests share: an emulator with a client pointed at it, helpers that
+//! unwrap errors of the expected kind, and the leak scan every test ends with.
+//!
+//! Every error a test produces goes through [`Env::err`] (or a helper built on it), which
+//! keeps its `Display`, `Debug` and source chain; [`Env::finish`] then checks that none of
+//! them, nor any log line captured in this test binary, holds the app secret or an access
+//! token the emulator issued.
+
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use wx_kefu_api::validate::Rule;
+use wx_kefu_api::*;
+use wx_kefu_mock::MockServer;
+
+/// Retries that are quick but keep the default rules: 3 attempts, millisecond backoff.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy::new()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(20))
+        .deadline(Duration::from_secs(30))
+}
+
+/// An emulator, a client of it, and everything rendered from errors so far.
+pub struct Env {
+    pub mock: MockServer,
+    pub client: Client,
+    rendered: Mutex<Vec<String>>,
+    /// Further strings that must never appear (wrong secrets tried, tokens seen in answers).
+    secrets: Mutex<Vec<String>>,
+}
+
+impl Env {
+    /// Starts an emulator and a client with [`fast_retries`].
+    pub async fn start() -> Env {
+        Env::start_with(|builder| builder).await
+    }
+
+    /// Starts an emulator and a client whose builder `configure` adjusts.
+    pub async fn start_with(configure: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Env {
+        init_tracing();
+        let mock = MockServer::start().await;
+        let client = configure(builder(&mock)).build().expect("client");
+        Env {
+            mock,
+            client,
+            rendered: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Another client of the same emulator.
+    pub fn client_with(&self, configure: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Client {
+        configure(builder(&self.mock)).build().expect("client")
+    }
+
+    /// Adds a string the leak scan must not find (a wrong secret, a token from an answer).
+    pub fn forbid(&self, secret: impl Into<String>) {
+        self.secrets.lock().unwrap().push(secret.into());
+    }
+
+    /// Keeps the renderings of an error for the leak scan and returns it.
+    pub fn keep(&self, error: Error) -> Error {
+        let mut text = format!("{error}\n{error:?}\n{error:#?}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(&format!("\n{cause}\n{cause:?}"));
+            source = cause.source();
+        }
+        self.rendered.lock().unwrap().push(text);
+        error
+    }
+
+    /// The error of a call that must fail.
+    pub fn err<T: Debug>(&self, result: Result<T, Error>) -> Error {
+        match result {
+            Ok(value) => panic!("the call should fail, but answered {value:?}"),
+            Err(error) => self.keep(error),
+        }
+    }
+
+    /// The error of a call WeChat must refuse with `code`: an [`Error::Api`] with a rid that
+    /// is also the tail of its errmsg, and the same errcode in the emulator's log.
+    pub fn api_err<T: Debug>(&self, result: Result<T, Error>, code: ErrCode) -> Error {
+        let error = self.err(result);
+        match &error {
+            Error::Api {
+                code: got,
+                message,
+                rid,
+                ..
+            } => {
+                assert_eq!(*got, code, "wrong errcode: {error}");
+                let rid = rid.as_deref().unwrap_or_else(|| panic!("no rid: {error}"));
+                assert!(
+                    rid.len() == 26
+                        && rid.split('-').count() == 3
+                        && rid.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+                    "rid `{rid}` is not in WeChat's shape"
+                );
+                assert!(
+                    message.ends_with(&format!("rid: {rid}")),
+                    "rid not from errmsg: {message}"
+                );
+                assert_eq!(error.rid(), Some(rid));
+                assert_eq!(error.code(), Some(code));
+            }
+            other => panic!("expected Error::Api({code:?}), got {other:?}"),
+        }
+        error
+    }
+
+    /// The validation failure of a call the SDK must refuse before any I/O: an
+    /// [`Error::Invalid`] on `field`, and no request at all reached the emulator.
+    pub fn invalid<T: Debug>(&self, result: Result<T, Error>, endpoint: &str, field: &str) -> Rule {
+        let before = self.mock.requests().len();
+        let error = self.err(result);
+        assert_eq!(
+            self.mock.requests().len(),
+            before,
+            "an invalid request reached the emulator"
+        );
+        assert!(error.is_not_sent(), "{error:?}");
+        match error {
+            Error::Invalid {
+                endpoint: got,
+                source,
+            } => {
+                assert_eq!(got, endpoint);
+                assert_eq!(source.field, field, "{source}");
+                source.rule
+            }
+            other => panic!("expected Error::Invalid on `{field}`, got {other:?}"),
+        }
+    }
+
+    /// The requests the emulator received for a path, as (errcode answered, fault applied?).
+    pub fn outcomes(&self, path: &str) -> Vec<Option<i64>> {
+        self.mock
+            .requests_to(path)
+            .iter()
+            .map(|r| r.errcode)
+            .collect()
+    }
+
+    /// The leak scan: no kept error rendering and no captured log line holds the secret or
+    /// any token the emulator handed to this test's clients.
+    pub async fn finish(self) {
+        let mut secrets = self.secrets.lock().unwrap().clone();
+        secrets.push(self.mock.secret().to_owned());
+        for request in self.mock.requests() {
+            if let Some(token) = request.access_token() {
+                secrets.push(token.to_owned());
+            }
+        }
+        if let Ok(token) = self.client.access_token().await {
+            secrets.push(token.expose().to_owned());
+        }
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort();
+        secrets.dedup();
+        assert!(
+            secrets.len() >= 2,
+            "the scan should know the secret and at least one token: {secrets:?}"
+        );
+        let rendered = self.rendered.lock().unwrap();
+        for text in rendered.iter() {
+            for secret in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "an error leaks `{secret}`: {text}"
+                );
+            }
+        }
+        let logs = logs();
+        for secret in &secrets {
+            assert!(!logs.contains(secret.as_str()), "the logs leak `{secret}`");
+        }
+    }
+}
+
+/// A client builder for the emulator: its credentials and [`fast_retries`].
+pub fn builder(mock: &MockServer) -> ClientBuilder {
+    Client::builder()
+        .app_id(mock.appid())
+        .app_secret(mock.secret())
+        .base_url(mock.base_url())
+        .retry_policy(fast_retries())
+}
+
+/// A minimal JPEG of `len` bytes: the magic bytes, filler, the end marker.
+pub fn jpeg(len: usize) -> Vec<u8> {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
+    bytes.resize(len - 2, 0);
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+// ---- log capture ----
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(Default::default)
+}
+
+/// Captures every tracing event of this test binary (and `log` records, such as
+/// reqwest's), with span fields, at TRACE level.
+pub fn init_tracing() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        use tracing_subscriber::util::SubscriberInitExt;
+        let buffer = buffer().clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || Capture(buffer.clone()))
+            .finish()
+            .try_init();
+    });
+}
+
+/// Everything logged so far in this test binary.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&buffer().lock().unwrap()).into_owned()
+}
