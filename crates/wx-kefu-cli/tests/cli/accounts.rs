@@ -101,5 +101,10 @@ fn an_avatar_is_uploaded_and_an_oversized_one_refused_before_any_request() {
         missing.stderr.contains("cannot read /nonexistent/a.jpg"),
         "{missing:?}"
     );
+    let png = emu.path("avatar.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n0000000000").unwrap();
+    let not_jpeg = emu.run(&["account", "avatar", "test1@gh_test", png.to_str().unwrap()]);
+    not_jpeg.code(USAGE);
+    assert!(not_jpeg.stderr.contains("not a JPEG file"), "{not_jpeg:?}");
     assert_eq!(emu.request_count(), 0, "{:?}", emu.mock.requests());
 }
