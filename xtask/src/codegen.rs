@@ -25,6 +25,7 @@ pub enum Mode {
 pub const GENERATED_DIRS: &[&str] = &[
     "crates/wx-kefu-api/src/generated",
     "crates/wx-kefu-runtime/src/generated",
+    "crates/wx-kefu-inbound/src/generated",
 ];
 
 /// The workspace root (the parent of `xtask/`).

@@ -424,6 +424,140 @@ fn all_problems_are_reported_at_once() {
     );
 }
 
+const PUSHES: &str = "
+group: extra
+user_messages:
+  - name: memo
+    summary: { zh: 备忘, en: A memo }
+    doc: https://developers.weixin.qq.com/doc/memo.html
+    fields:
+      Content: { type: string, doc: { zh: x, en: x } }
+events:
+  - name: poke
+    summary: { zh: 戳, en: A poke }
+    doc: https://developers.weixin.qq.com/doc/poke.html
+";
+
+fn pushes_with(replace: &str, with: &str) -> String {
+    assert!(PUSHES.contains(replace), "{replace}");
+    PUSHES.replace(replace, with)
+}
+
+#[test]
+fn the_base_push_case_is_accepted_and_generated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
+    let mut sources = codegen::load(&dir).unwrap();
+    sources.push(("api-spec/extra.yaml".into(), PUSHES.into()));
+    let files = codegen::generate_from(&sources).unwrap();
+    let extra = files
+        .iter()
+        .find(|f| f.path == "crates/wx-kefu-inbound/src/generated/extra.rs")
+        .unwrap();
+    assert!(
+        extra.text.contains("pub struct MemoMessage"),
+        "{}",
+        extra.text
+    );
+    assert!(
+        extra.text.contains("pub struct PokeEvent"),
+        "{}",
+        extra.text
+    );
+    let index = files
+        .iter()
+        .find(|f| f.path == "crates/wx-kefu-inbound/src/generated/mod.rs")
+        .unwrap();
+    assert!(index.text.contains("pub mod extra;"), "{}", index.text);
+    assert!(index.text.contains("Memo(MemoMessage)"), "{}", index.text);
+    assert!(
+        index
+            .text
+            .contains("\"poke\" => Ok(Self::Poke(fields.decode()?))"),
+        "{}",
+        index.text
+    );
+}
+
+#[test]
+fn pushes_live_in_a_file_of_their_own() {
+    let endpoints = &ENDPOINT[ENDPOINT.find("endpoints:").unwrap()..];
+    let e = problem("extra.yaml", &format!("{PUSHES}{endpoints}"));
+    assert_problem(
+        &e,
+        &[
+            "api-spec/extra.yaml: pushes: a file with `user_messages` or `events` describes nothing else",
+        ],
+    );
+}
+
+#[test]
+fn push_field_types_and_envelope() {
+    let e = problem(
+        "extra.yaml",
+        &pushes_with(
+            "Content: { type: string, doc: { zh: x, en: x } }",
+            "Content: { type: bool, doc: { zh: x, en: x } }\n      MsgId: { type: integer, doc: { zh: x, en: x } }\n      Picked: { type: item }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "user message `memo`, field `Content`: unknown type `bool`: push fields are `string`, `integer`, `float`",
+            "user message `memo`, field `MsgId`: every push has it and the runtime reads it",
+            "user message `memo`, field `Picked`: unknown type `item`",
+        ],
+    );
+}
+
+#[test]
+fn push_field_names_doc_and_example() {
+    let e = problem(
+        "extra.yaml",
+        &pushes_with(
+            "Content: { type: string, doc: { zh: x, en: x } }",
+            "MsgDataId: { type: string, doc: { zh: x, en: x } }\n      msg_data_id: { type: string, doc: { zh: x, en: x } }\n      9Lives: { type: string, doc: { zh: x, en: x } }\n      Bare: { type: string }\n      Count: { type: integer, example: many, doc: { zh: x, en: x } }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "field `msg_data_id`: its Rust name `msg_data_id` is also that of `MsgDataId`",
+            "field `9Lives`: XML element names start with a letter",
+            "field `Bare`: every field needs a `doc`",
+            "field `Count`: `example` is not a value of type `integer`",
+        ],
+    );
+}
+
+#[test]
+fn push_names_wires_and_rust_names() {
+    let e = problem(
+        "extra.yaml",
+        &pushes_with(
+            "events:\n",
+            "  - name: user\n    summary: { zh: x, en: x }\n    doc: https://developers.weixin.qq.com/doc/x.html\n  - name: Memo2\n    wire: MEMO\n    summary: { zh: x, en: x }\n    doc: https://example.com/x\n  - name: happening\n    wire: Event\n    summary: { zh: x, en: x }\n    doc: https://developers.weixin.qq.com/doc/x.html\nevents:\n",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "user message `user`: its Rust name `UserMessage` is also the name of a family of pushes",
+            "user message `Memo2`: names are snake_case",
+            "user message `Memo2`: its wire value `MEMO` is also that of user message `memo` (kinds are matched ignoring case)",
+            "user message `Memo2`: doc must be an official page",
+            "user message `happening`: `event` is the MsgType of every event",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        &pushes_with("  - name: poke\n", "  - name: poke\n    wire: poke\n"),
+    );
+    assert_problem(
+        &e,
+        &["event `poke`, field `wire`: equals the name: leave it out"],
+    );
+}
+
 #[test]
 fn error_messages_snapshot() {
     let cases = [
@@ -437,6 +571,13 @@ fn error_messages_snapshot() {
             &endpoint_with(
                 "    body:\n",
                 "    query:\n      account: { type: account }\n    body:\n",
+            ),
+        ),
+        problem(
+            "extra.yaml",
+            &pushes_with(
+                "Content: { type: string, doc: { zh: x, en: x } }",
+                "Content: { type: bool, doc: { zh: x, en: x } }\n      CreateTime: { type: integer, doc: { zh: x, en: x } }",
             ),
         ),
     ];

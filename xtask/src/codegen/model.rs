@@ -3,14 +3,61 @@
 
 use std::collections::BTreeSet;
 
-use heck::{ToShoutySnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
-use super::parse::{EndpointDef, FieldDef, ResponseDef, Scalar, SpecFile, Text, TypeDef};
+use super::parse::{
+    EndpointDef, FieldDef, PushDef, PushScalar, ResponseDef, Scalar, SpecFile, Text, TypeDef,
+};
 use super::validate::TypeTable;
 
 pub struct Model {
     pub modules: Vec<Module>,
     pub errors: Vec<ErrorCode>,
+    /// One per spec file with pushes, for the inbound crate.
+    pub pushes: Vec<PushModule>,
+}
+
+/// The pushes of one spec file: a module of the inbound crate.
+pub struct PushModule {
+    /// The Rust module name (the file's stem).
+    pub name: String,
+    pub file: String,
+    pub title: Option<Text>,
+    pub messages: Vec<PushKind>,
+    pub events: Vec<PushKind>,
+}
+
+/// One kind of push.
+pub struct PushKind {
+    /// The value of `MsgType` (messages) or `Event` (events).
+    pub wire: String,
+    /// The variant of `UserMessage` or `Event` (`KfCreateSession`).
+    pub variant: String,
+    /// The struct (`KfCreateSessionEvent`).
+    pub ident: String,
+    pub summary: Text,
+    pub doc_url: String,
+    pub notes: Vec<String>,
+    pub fields: Vec<PushField>,
+}
+
+pub struct PushField {
+    /// The XML element name.
+    pub wire: String,
+    /// The Rust field name.
+    pub rust: String,
+    pub ty: PushType,
+    pub required: bool,
+    pub doc: Option<Text>,
+    /// The value in the generated sample push.
+    pub example: String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum PushType {
+    String,
+    Integer,
+    Float,
 }
 
 pub struct Module {
@@ -485,6 +532,56 @@ fn request_types(files: &[(String, SpecFile)], types: &TypeTable) -> BTreeSet<St
     out
 }
 
+fn push_kind(types: &TypeTable, push: &PushDef, suffix: &str) -> PushKind {
+    let variant = push.name.to_upper_camel_case();
+    PushKind {
+        wire: push.wire.clone().unwrap_or_else(|| push.name.clone()),
+        ident: format!("{variant}{suffix}"),
+        variant,
+        summary: push.summary.clone(),
+        doc_url: push.doc.clone(),
+        notes: push.notes.clone(),
+        fields: push
+            .fields
+            .iter()
+            .map(|(wire, f)| {
+                let alias = types
+                    .get(f.ty.as_str())
+                    .filter(|(_, d)| d.kind == "alias")
+                    .map(|(_, d)| *d);
+                let base = alias.and_then(|d| d.ty.as_deref()).unwrap_or(&f.ty);
+                let ty = match base {
+                    "integer" => PushType::Integer,
+                    "float" => PushType::Float,
+                    _ => PushType::String,
+                };
+                let example = match &f.example {
+                    Some(PushScalar::Int(n)) => n.to_string(),
+                    Some(PushScalar::Float(x)) => x.to_string(),
+                    Some(PushScalar::Str(s)) => s.clone(),
+                    None => match alias.and_then(|d| d.example.as_ref()) {
+                        Some(Scalar::Int(n)) => n.to_string(),
+                        Some(Scalar::Str(s)) => s.clone(),
+                        None => match ty {
+                            PushType::Integer => "1".into(),
+                            PushType::Float => "1.5".into(),
+                            PushType::String => wire.to_uppercase(),
+                        },
+                    },
+                };
+                PushField {
+                    wire: wire.clone(),
+                    rust: wire.to_snake_case(),
+                    ty,
+                    required: f.required.unwrap_or(true),
+                    doc: f.doc.clone().or_else(|| alias.and_then(|d| d.doc.clone())),
+                    example,
+                }
+            })
+            .collect(),
+    }
+}
+
 pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
     let lower = Lower {
         types,
@@ -492,7 +589,25 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
     };
     let mut modules = Vec::new();
     let mut errors = Vec::new();
+    let mut pushes = Vec::new();
     for (file, spec) in files {
+        if spec.has_pushes() {
+            pushes.push(PushModule {
+                name: module_of(file),
+                file: file.clone(),
+                title: spec.title.clone(),
+                messages: spec
+                    .user_messages
+                    .iter()
+                    .map(|p| push_kind(types, p, "Message"))
+                    .collect(),
+                events: spec
+                    .events
+                    .iter()
+                    .map(|p| push_kind(types, p, "Event"))
+                    .collect(),
+            });
+        }
         for e in &spec.errors {
             errors.push(ErrorCode {
                 code: e.code,
@@ -540,5 +655,9 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
             patterns,
         });
     }
-    Model { modules, errors }
+    Model {
+        modules,
+        errors,
+        pushes,
+    }
 }

@@ -19,6 +19,57 @@ pub struct SpecFile {
     pub types: OrderedMap<TypeDef>,
     #[serde(default)]
     pub errors: Vec<ErrorDef>,
+    /// What users send, pushed to the account's server (`MsgType` other than `event`).
+    #[serde(default)]
+    pub user_messages: Vec<PushDef>,
+    /// Events pushed to the account's server (`MsgType=event`, told apart by `Event`).
+    #[serde(default)]
+    pub events: Vec<PushDef>,
+}
+
+impl SpecFile {
+    /// Whether the file describes pushes (it then describes nothing else).
+    pub fn has_pushes(&self) -> bool {
+        !self.user_messages.is_empty() || !self.events.is_empty()
+    }
+}
+
+/// One kind of push: a user message (by `MsgType`) or an event (by `Event`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushDef {
+    /// snake_case; the Rust names derive from it (`kf_create_session` → `KfCreateSessionEvent`).
+    pub name: String,
+    /// The value of `MsgType` or `Event` when it is not `name` (`SCAN`).
+    pub wire: Option<String>,
+    pub summary: Text,
+    pub doc: String,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// The push's own fields by XML element name, beyond those every push has.
+    #[serde(default)]
+    pub fields: OrderedMap<PushFieldDef>,
+}
+
+/// A field of a push: its key is the XML element name (`Content`, `Location_X`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushFieldDef {
+    /// `string`, `integer`, `float`, or an alias of `string` or `integer`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub required: Option<bool>,
+    pub doc: Option<Text>,
+    pub example: Option<PushScalar>,
+}
+
+/// An example value of a push field.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PushScalar {
+    Int(i64),
+    Float(f64),
+    Str(String),
 }
 
 /// A text in Chinese and English.

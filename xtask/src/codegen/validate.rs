@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use heck::ToUpperCamelCase;
+use heck::{ToSnakeCase, ToUpperCamelCase};
 
-use super::parse::{EndpointDef, FieldDef, ResponseDef, SpecFile, TypeDef};
+use super::parse::{
+    EndpointDef, FieldDef, PushDef, PushFieldDef, PushScalar, ResponseDef, SpecFile, TypeDef,
+};
 
 pub const PRIMITIVES: &[&str] = &[
     "string",
@@ -17,6 +19,19 @@ pub const PRIMITIVES: &[&str] = &[
 ];
 pub const FLAGS: &[&str] = &["token_invalid", "transient", "never_retry", "out_of_window"];
 const KINDS: &[&str] = &["alias", "struct", "enum", "open_enum", "union"];
+/// The types of a push's fields (besides aliases of `string` and `integer`).
+pub const PUSH_PRIMITIVES: &[&str] = &["string", "integer", "float"];
+/// The fields every push has, which the inbound runtime reads itself.
+pub const ENVELOPE: &[&str] = &[
+    "ToUserName",
+    "FromUserName",
+    "CreateTime",
+    "MsgType",
+    "MsgId",
+    "Event",
+];
+/// The Rust names of the two families of pushes (generated enums).
+const FAMILIES: &[&str] = &["UserMessage", "Event"];
 const DOC_PREFIX: &str = "https://developers.weixin.qq.com/";
 
 /// Every named type of the spec: name → (file, definition).
@@ -161,6 +176,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
             check_endpoint(&mut r, &types, &codes, &mut paths, file, &entry, ep);
         }
     }
+    check_pushes(&mut r, &types, files);
     if r.problems.is_empty() {
         Ok(())
     } else {
@@ -632,5 +648,189 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             }
         }
         _ => {}
+    }
+}
+
+/// The pushes (`user_messages`, `events`): names, wire values, Rust names, fields. They are
+/// generated into their own crate, so their Rust names only need to be unique among pushes.
+fn check_pushes(r: &mut Report, types: &TypeTable, files: &[(String, SpecFile)]) {
+    let mut rust_names: BTreeMap<String, String> = FAMILIES
+        .iter()
+        .map(|n| ((*n).to_owned(), "a family of pushes".to_owned()))
+        .collect();
+    let mut names = BTreeSet::new();
+    let mut wires: BTreeMap<(&str, String), String> = BTreeMap::new();
+    for (file, spec) in files {
+        if spec.has_pushes()
+            && (!spec.endpoints.is_empty() || !spec.types.is_empty() || !spec.errors.is_empty())
+        {
+            r.at(
+                file,
+                "pushes",
+                None,
+                "a file with `user_messages` or `events` describes nothing else: move `endpoints`, `types` and `errors` to another file",
+            );
+        }
+        for (family, list, suffix) in [
+            ("user message", &spec.user_messages, "Message"),
+            ("event", &spec.events, "Event"),
+        ] {
+            for push in list {
+                let entry = format!("{family} `{}`", push.name);
+                check_push(r, file, &entry, family, push);
+                if !names.insert((family, push.name.as_str())) {
+                    r.at(
+                        file,
+                        &entry,
+                        None,
+                        format!("another {family} has this name"),
+                    );
+                }
+                let wire = push.wire.clone().unwrap_or_else(|| push.name.clone());
+                if let Some(other) =
+                    wires.insert((family, wire.to_ascii_lowercase()), entry.clone())
+                {
+                    r.at(
+                        file,
+                        &entry,
+                        None,
+                        format!("its wire value `{wire}` is also that of {other} (kinds are matched ignoring case)"),
+                    );
+                }
+                let rust = format!("{}{suffix}", push.name.to_upper_camel_case());
+                if let Some(previous) = rust_names.insert(rust.clone(), entry.clone()) {
+                    r.at(
+                        file,
+                        &entry,
+                        None,
+                        format!("its Rust name `{rust}` is also the name of {previous}"),
+                    );
+                }
+                for dup in push.fields.duplicates() {
+                    r.at(file, &entry, Some(dup), "listed twice");
+                }
+                let mut rust_fields: BTreeMap<String, &str> = BTreeMap::new();
+                for (name, field) in push.fields.iter() {
+                    if let Some(other) = rust_fields.insert(name.to_snake_case(), name) {
+                        r.at(
+                            file,
+                            &entry,
+                            Some(name),
+                            format!(
+                                "its Rust name `{}` is also that of `{other}`",
+                                name.to_snake_case()
+                            ),
+                        );
+                    }
+                    check_push_field(r, types, file, &entry, name, field);
+                }
+            }
+        }
+    }
+}
+
+fn check_push(r: &mut Report, file: &str, entry: &str, family: &str, push: &PushDef) {
+    if !is_snake(&push.name) {
+        r.at(file, entry, None, "names are snake_case");
+    }
+    if let Some(wire) = &push.wire {
+        if wire == &push.name {
+            r.at(file, entry, Some("wire"), "equals the name: leave it out");
+        }
+        let ok = !wire.is_empty() && wire.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            r.at(
+                file,
+                entry,
+                Some("wire"),
+                format!("`{wire}` is not a value WeChat sends: letters, digits and `_`"),
+            );
+        }
+    }
+    let wire = push.wire.as_deref().unwrap_or(&push.name);
+    if family == "user message" && wire.eq_ignore_ascii_case("event") {
+        r.at(
+            file,
+            entry,
+            None,
+            "`event` is the MsgType of every event: describe it under `events`",
+        );
+    }
+    if !push.doc.starts_with(DOC_PREFIX) {
+        r.at(
+            file,
+            entry,
+            None,
+            format!("doc must be an official page under {DOC_PREFIX}"),
+        );
+    }
+}
+
+fn check_push_field(
+    r: &mut Report,
+    types: &TypeTable,
+    file: &str,
+    entry: &str,
+    name: &str,
+    f: &PushFieldDef,
+) {
+    let xml_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !xml_name {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "XML element names start with a letter and hold letters, digits and `_`",
+        );
+    }
+    if ENVELOPE.contains(&name) {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "every push has it and the runtime reads it: leave it out",
+        );
+    }
+    let alias = types.get(f.ty.as_str()).filter(|(_, d)| d.kind == "alias");
+    let base = if PUSH_PRIMITIVES.contains(&f.ty.as_str()) {
+        Some(f.ty.as_str())
+    } else {
+        alias.and_then(|(_, d)| d.ty.as_deref())
+    };
+    let Some(base) = base else {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!(
+                "unknown type `{}`: push fields are `string`, `integer`, `float`, or an alias of `string` or `integer`",
+                f.ty
+            ),
+        );
+        return;
+    };
+    if f.doc.is_none() && alias.is_none_or(|(_, d)| d.doc.is_none()) {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "every field needs a `doc` with zh and en (it becomes the field's doc comment)",
+        );
+    }
+    let example_ok = matches!(
+        (&f.example, base),
+        (None, _)
+            | (Some(PushScalar::Str(_)), "string")
+            | (Some(PushScalar::Int(_)), "integer" | "float")
+            | (Some(PushScalar::Float(_)), "float")
+    );
+    if !example_ok {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!("`example` is not a value of type `{base}`"),
+        );
     }
 }

@@ -7,6 +7,7 @@ use super::model::{Kind, Model, TypeRef};
 
 pub mod api;
 pub mod errcode;
+pub mod inbound;
 pub mod items;
 pub mod readme;
 
@@ -44,6 +45,16 @@ pub fn emit(model: &Model) -> Result<Vec<File>, String> {
         files.push(File {
             path: format!("{api_dir}/{}.rs", module.name),
             text: format(items::module_file(model, module))?,
+        });
+    }
+    files.push(File {
+        path: format!("{}/mod.rs", inbound::DIR),
+        text: format(inbound::index(model))?,
+    });
+    for module in &model.pushes {
+        files.push(File {
+            path: format!("{}/{}.rs", inbound::DIR, module.name),
+            text: format(inbound::module_file(module))?,
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -1,0 +1,148 @@
+//! Every way a push, a URL check or a configuration can be refused: one typed error each,
+//! so a server can count and log them apart, and none of them panics.
+
+/// Why a push (or the URL verification, or the configuration) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The body is larger than the configured cap; it was not parsed.
+    #[error("the body has {size} bytes or more, more than the {limit} allowed")]
+    BodyTooLarge {
+        /// The size of the body (at least this much, when it was not read to the end).
+        size: usize,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// A query parameter the check needs is absent (`signature`, `timestamp`, `nonce`,
+    /// `msg_signature`, `echostr`).
+    #[error("the query has no `{0}`")]
+    MissingParam(&'static str),
+    /// The `timestamp` of the query is not a number of seconds.
+    #[error("the timestamp `{0}` is not a number")]
+    BadTimestamp(String),
+    /// The `timestamp` is too far from now: a replayed (or badly delayed) request.
+    #[error(
+        "the timestamp {timestamp} is {skew} s away from now ({now}), outside the {window} s window: a replay?"
+    )]
+    Replayed {
+        /// The timestamp of the request.
+        timestamp: i64,
+        /// The time it was checked at.
+        now: i64,
+        /// How far apart the two are, in seconds.
+        skew: u64,
+        /// The window allowed, in seconds.
+        window: u64,
+    },
+    /// The plain-mode `signature` does not match the token, timestamp and nonce.
+    #[error("the signature does not match: not from WeChat, or a different token")]
+    BadSignature,
+    /// The safe-mode `msg_signature` does not match the token, timestamp, nonce and ciphertext.
+    #[error(
+        "the msg_signature does not match: not from WeChat, a different token, or a tampered body"
+    )]
+    BadMsgSignature,
+    /// The push is encrypted (`encrypt_type=aes`) and no EncodingAESKey is configured.
+    #[error("the push is encrypted (encrypt_type=aes) but no EncodingAESKey is configured")]
+    NoKey,
+    /// The webhook is in safe mode and the push came in plain text: refused, so that an
+    /// attacker who learnt the token cannot bypass the encryption.
+    #[error("a plain push was refused: the webhook is in safe mode")]
+    NotEncrypted,
+    /// `encrypt_type` names something other than `aes` (or `raw`, plain).
+    #[error("unknown encrypt_type `{0}`")]
+    UnknownEncryptType(String),
+    /// The safe-mode body has no `<Encrypt>`.
+    #[error("the encrypted body has no <Encrypt>")]
+    MissingCiphertext,
+    /// `<Encrypt>` is not base64.
+    #[error("the ciphertext is not valid base64")]
+    BadBase64,
+    /// The ciphertext does not decrypt with any configured key (wrong length or padding).
+    #[error("the ciphertext does not decrypt with the configured key(s)")]
+    Decrypt,
+    /// It decrypted, but the inside is not random(16) + length(4) + XML + appid.
+    #[error("the decrypted message is malformed: {0}")]
+    Malformed(&'static str),
+    /// It decrypted, but for another official account.
+    #[error("the message is for the appid `{found}`, not this account's")]
+    WrongAppId {
+        /// The appid inside the message.
+        found: String,
+    },
+    /// The body could not be read (the connection failed).
+    #[error("the body could not be read: {0}")]
+    Body(String),
+    /// The XML is not UTF-8.
+    #[error("the body is not UTF-8")]
+    NotUtf8,
+    /// The XML has a `<!DOCTYPE …>`: refused outright, so no entity is ever defined (XXE).
+    #[error("the XML has a DOCTYPE: refused (no DTD, no entities, no XXE)")]
+    Doctype,
+    /// The XML refers to an entity other than the five predefined ones
+    /// (`&lt;` `&gt;` `&amp;` `&apos;` `&quot;`) or a character reference.
+    #[error("the XML refers to the entity `&{0};`: refused (entities are never resolved)")]
+    Entity(String),
+    /// The XML has a processing instruction other than the declaration.
+    #[error("the XML has a processing instruction: refused")]
+    ProcessingInstruction,
+    /// The XML is not well-formed.
+    #[error("the XML is malformed: {0}")]
+    Xml(String),
+    /// The root element is not `<xml>`.
+    #[error("the root element is <{0}>, not <xml>")]
+    NotXmlRoot(String),
+    /// The XML nests deeper than allowed.
+    #[error("the XML nests deeper than {0} levels")]
+    TooDeep(usize),
+    /// The XML has more elements than allowed.
+    #[error("the XML has more than {0} elements")]
+    TooManyElements(usize),
+    /// A field of the push appears twice (which one would count is ambiguous: refused).
+    #[error("the field <{0}> appears twice")]
+    DuplicateField(String),
+    /// A field the push needs is absent.
+    #[error("the push has no <{0}>")]
+    MissingField(String),
+    /// A field does not hold what its type needs.
+    #[error("the field <{field}> is `{value}`, not {expected}")]
+    BadField {
+        /// The field's XML name.
+        field: String,
+        /// Its value as sent.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// The EncodingAESKey is not 43 characters of base64 standing for 32 bytes.
+    #[error("an EncodingAESKey is 43 characters of base64 (A-Z, a-z, 0-9, +, /)")]
+    BadAesKey,
+    /// The configuration is incomplete.
+    #[error("the webhook configuration is incomplete: {0}")]
+    Config(&'static str),
+    /// The operating system gave no randomness for an encrypted reply.
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+impl Error {
+    /// The HTTP status a server answers this error with: 413 for a body over the cap,
+    /// 401 for a signature or replay failure, 500 for a configuration or randomness
+    /// problem, 400 for everything else.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::BodyTooLarge { .. } => 413,
+            Error::MissingParam(_)
+            | Error::BadTimestamp(_)
+            | Error::Replayed { .. }
+            | Error::BadSignature
+            | Error::BadMsgSignature
+            | Error::NotEncrypted => 401,
+            Error::NoKey | Error::BadAesKey | Error::Config(_) | Error::Random(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// The result of the inbound side.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,515 @@
+//! The framework-neutral webhook: checks a push (size, replay window, signature), opens it
+//! (safe mode), decodes it, answers retries from the dedup cache, and seals the reply.
+//!
+//! ```
+//! use wx_kefu_inbound::{Query, Reply, Webhook};
+//!
+//! # fn run(raw_query: &str, body: &[u8]) -> Result<(), wx_kefu_inbound::Error> {
+//! let webhook = Webhook::builder()
+//!     .token("TOKEN")
+//!     .app_id("wx_APPID")
+//!     .encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")?
+//!     .build()?;
+//! let answer = webhook.handle(&Query::parse(raw_query), body, |push| {
+//!     if push.is_event() { Reply::success() } else { Reply::transfer_customer_service() }
+//! })?;
+//! // respond 200 with answer.body, labelled answer.content_type
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::crypto::AesKey;
+use crate::dedup::{Dedup, Seen};
+use crate::error::{Error, Result};
+use crate::push::{DedupKey, Push};
+use crate::reply::{Answer, Reply};
+use crate::signature;
+use crate::xml::{self, cdata};
+
+/// The largest body accepted by default (WeChat's pushes are a few KiB).
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// The replay window by default: a request's `timestamp` may be this far from now.
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+
+/// The query parameters WeChat signs a push (or the URL check) with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Query {
+    /// `signature`: sha1(sort(token, timestamp, nonce)).
+    pub signature: Option<String>,
+    /// `timestamp` (unix seconds).
+    pub timestamp: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+    /// `echostr`: echoed back by the URL check.
+    pub echostr: Option<String>,
+    /// `encrypt_type`: `aes` in safe mode.
+    pub encrypt_type: Option<String>,
+    /// `msg_signature`: sha1(sort(token, timestamp, nonce, Encrypt)), in safe mode.
+    pub msg_signature: Option<String>,
+    /// `openid`: the user, on message pushes.
+    pub openid: Option<String>,
+}
+
+impl Query {
+    /// Reads a raw query string (`a=1&b=2`, percent-encoded); unknown parameters are ignored.
+    pub fn parse(raw: &str) -> Query {
+        Query::from_pairs(raw.trim_start_matches('?').split('&').filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(key), percent_decode(value))).filter(|(k, _)| !k.is_empty())
+        }))
+    }
+
+    /// Reads decoded name–value pairs (what a web framework's query extractor gives).
+    pub fn from_pairs<K: AsRef<str>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Query {
+        let mut query = Query::default();
+        for (key, value) in pairs {
+            let slot = match key.as_ref() {
+                "signature" => &mut query.signature,
+                "timestamp" => &mut query.timestamp,
+                "nonce" => &mut query.nonce,
+                "echostr" => &mut query.echostr,
+                "encrypt_type" => &mut query.encrypt_type,
+                "msg_signature" => &mut query.msg_signature,
+                "openid" => &mut query.openid,
+                _ => continue,
+            };
+            // The first occurrence counts, as for the body's fields.
+            if slot.is_none() {
+                *slot = Some(value.into());
+            }
+        }
+        query
+    }
+
+    fn need(&self, value: &Option<String>, name: &'static str) -> Result<String> {
+        value.clone().ok_or(Error::MissingParam(name))
+    }
+}
+
+/// `%XX` and `+` decoding; a malformed escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (byte, escaped) {
+            (_, Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (other, None) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The current time in unix seconds, as the webhook sees it.
+type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Configures a [`Webhook`].
+#[derive(Default)]
+pub struct WebhookBuilder {
+    token: Option<String>,
+    app_id: Option<String>,
+    key: Option<AesKey>,
+    previous_key: Option<AesKey>,
+    replay_window: Option<Option<Duration>>,
+    max_body: Option<usize>,
+    dedup: Option<Dedup>,
+    clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for WebhookBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookBuilder")
+            .field("app_id", &self.app_id)
+            .field("safe_mode", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookBuilder {
+    /// The Token set in the account's server configuration (required).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The account's appid (required: safe mode checks it inside every message).
+    pub fn app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.app_id = Some(app_id.into());
+        self
+    }
+
+    /// The EncodingAESKey (43 characters): turns safe mode on, and plain pushes are refused.
+    pub fn encoding_aes_key(mut self, key: &str) -> Result<Self> {
+        self.key = Some(AesKey::from_encoding_aes_key(key)?);
+        Ok(self)
+    }
+
+    /// The EncodingAESKey before the current one, accepted too while a new key rolls out
+    /// (WeChat may still seal pushes with the old key for a while after the change).
+    pub fn previous_encoding_aes_key(mut self, key: &str) -> Result<Self> {
+        self.previous_key = Some(AesKey::from_encoding_aes_key(key)?);
+        Ok(self)
+    }
+
+    /// How far a request's `timestamp` may be from now (default 300 s); `None` turns the
+    /// replay check off.
+    pub fn replay_window(mut self, window: Option<Duration>) -> Self {
+        self.replay_window = Some(window);
+        self
+    }
+
+    /// The largest body accepted, in bytes (default 64 KiB).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body = Some(limit);
+        self
+    }
+
+    /// The dedup cache: how many pushes it remembers, and for how long (default 4096, 60 s).
+    pub fn dedup(mut self, capacity: usize, ttl: Duration) -> Self {
+        self.dedup = Some(Dedup::new(capacity, ttl));
+        self
+    }
+
+    /// Where the time comes from (unix seconds); the system clock by default.
+    /// For tests and emulators whose clock is not the wall clock.
+    pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(now));
+        self
+    }
+
+    /// The webhook, or what is missing.
+    pub fn build(self) -> Result<Webhook> {
+        let token = self
+            .token
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Config("the token is required"))?;
+        let app_id = self
+            .app_id
+            .filter(|a| !a.is_empty())
+            .ok_or(Error::Config("the appid is required"))?;
+        if self.previous_key.is_some() && self.key.is_none() {
+            return Err(Error::Config(
+                "a previous EncodingAESKey needs a current one",
+            ));
+        }
+        let keys = self.key.into_iter().chain(self.previous_key).collect();
+        Ok(Webhook {
+            inner: Arc::new(Inner {
+                token,
+                app_id,
+                keys,
+                replay_window: self.replay_window.unwrap_or(Some(DEFAULT_REPLAY_WINDOW)),
+                max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
+                dedup: self.dedup.unwrap_or_default(),
+                clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    token: String,
+    app_id: String,
+    /// The current key first, then the previous one; empty in plain mode.
+    keys: Vec<AesKey>,
+    replay_window: Option<Duration>,
+    max_body: usize,
+    dedup: Dedup,
+    clock: Clock,
+}
+
+/// The account's server endpoint: checks, opens and decodes pushes and seals replies.
+/// Cheap to clone (shared state: the dedup cache).
+#[derive(Clone)]
+pub struct Webhook {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Webhook {
+    // The token and the keys stay out of Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("app_id", &self.inner.app_id)
+            .field("safe_mode", &self.is_safe_mode())
+            .field("keys", &self.inner.keys.len())
+            .field("replay_window", &self.inner.replay_window)
+            .field("max_body", &self.inner.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A push that passed every check.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Seen for the first time: process it, then [`Webhook::answer`] it.
+    New(Incoming),
+    /// A retry of a push seen recently: give WeChat this answer and do nothing else.
+    /// (The reply it got the first time, or `success` while that one is still in progress.)
+    Repeat {
+        /// The push, decoded.
+        push: Push,
+        /// What to answer.
+        answer: Answer,
+    },
+}
+
+/// A new push, to be answered with [`Webhook::answer`]. Dropped unanswered (the processing
+/// failed), it is forgotten by the dedup cache so that WeChat's retry runs again.
+pub struct Incoming {
+    push: Push,
+    /// Which key opened it (safe mode), to seal the reply with the same one.
+    key: Option<usize>,
+    dedup_key: DedupKey,
+    inner: Arc<Inner>,
+    answered: bool,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("push", &self.push)
+            .field("encrypted", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Incoming {
+    /// The push.
+    pub fn push(&self) -> &Push {
+        &self.push
+    }
+
+    /// Whether it came encrypted (the reply will be too).
+    pub fn encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.inner.dedup.forget(&self.dedup_key);
+        }
+    }
+}
+
+impl Webhook {
+    /// A builder; the token and the appid are required.
+    pub fn builder() -> WebhookBuilder {
+        WebhookBuilder::default()
+    }
+
+    /// Whether an EncodingAESKey is configured (plain pushes are then refused).
+    pub fn is_safe_mode(&self) -> bool {
+        !self.inner.keys.is_empty()
+    }
+
+    /// The largest body accepted, in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body
+    }
+
+    /// The dedup cache.
+    pub fn dedup(&self) -> &Dedup {
+        &self.inner.dedup
+    }
+
+    fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// The URL check WeChat makes when the server address is saved (`GET` with
+    /// `signature`, `timestamp`, `nonce`, `echostr`): the answer echoes `echostr`.
+    pub fn verify_url(&self, query: &Query) -> Result<Answer> {
+        let echostr = query.need(&query.echostr, "echostr")?;
+        let (timestamp, nonce) = self.check_time(query)?;
+        let given = query.need(&query.signature, "signature")?;
+        if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce]) {
+            return Err(Error::BadSignature);
+        }
+        Ok(Answer::text(echostr))
+    }
+
+    /// The timestamp and nonce, once the timestamp is inside the replay window.
+    fn check_time(&self, query: &Query) -> Result<(String, String)> {
+        let timestamp = query.need(&query.timestamp, "timestamp")?;
+        let nonce = query.need(&query.nonce, "nonce")?;
+        if let Some(window) = self.inner.replay_window {
+            let at: i64 = timestamp
+                .trim()
+                .parse()
+                .map_err(|_| Error::BadTimestamp(timestamp.clone()))?;
+            let now = self.now();
+            let skew = now.abs_diff(at);
+            if skew > window.as_secs() {
+                return Err(Error::Replayed {
+                    timestamp: at,
+                    now,
+                    skew,
+                    window: window.as_secs(),
+                });
+            }
+        }
+        Ok((timestamp, nonce))
+    }
+
+    /// Checks and decodes a push (`POST`): body size, replay window, signature; in safe
+    /// mode `msg_signature`, decryption (current key, then the previous one) and the appid;
+    /// then the XML. A retry of a recent push comes back as [`Delivery::Repeat`].
+    pub fn receive(&self, query: &Query, body: &[u8]) -> Result<Delivery> {
+        if body.len() > self.inner.max_body {
+            return Err(Error::BodyTooLarge {
+                size: body.len(),
+                limit: self.inner.max_body,
+            });
+        }
+        let (timestamp, nonce) = self.check_time(query)?;
+        let encrypted = match query.encrypt_type.as_deref() {
+            None | Some("") | Some("raw") => false,
+            Some(t) if t.eq_ignore_ascii_case("aes") => true,
+            Some(other) => return Err(Error::UnknownEncryptType(other.to_owned())),
+        };
+        let text = std::str::from_utf8(body).map_err(|_| Error::NotUtf8)?;
+        let (push, key) = if encrypted {
+            if !self.is_safe_mode() {
+                return Err(Error::NoKey);
+            }
+            let outer = xml::parse(text)?;
+            let ciphertext = outer.get("Encrypt").ok_or(Error::MissingCiphertext)?;
+            let given = query.need(&query.msg_signature, "msg_signature")?;
+            if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce, ciphertext]) {
+                return Err(Error::BadMsgSignature);
+            }
+            let (index, xml_text) = self.open(ciphertext)?;
+            (Push::parse(&xml_text)?, Some(index))
+        } else {
+            if self.is_safe_mode() {
+                return Err(Error::NotEncrypted);
+            }
+            let given = query.need(&query.signature, "signature")?;
+            if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce]) {
+                return Err(Error::BadSignature);
+            }
+            (Push::parse(text)?, None)
+        };
+        let dedup_key = push.dedup_key();
+        Ok(match self.inner.dedup.begin(&dedup_key) {
+            Seen::New => Delivery::New(Incoming {
+                push,
+                key,
+                dedup_key,
+                inner: Arc::clone(&self.inner),
+                answered: false,
+            }),
+            Seen::InProgress => Delivery::Repeat {
+                push,
+                answer: Answer::success(),
+            },
+            Seen::Answered(reply) => {
+                let answer = self.seal(&push, key, &reply)?;
+                Delivery::Repeat { push, answer }
+            }
+        })
+    }
+
+    /// Decrypts with each key in turn; the first that opens it for this appid wins.
+    fn open(&self, ciphertext: &str) -> Result<(usize, String)> {
+        let mut failure = Error::Decrypt;
+        for (index, key) in self.inner.keys.iter().enumerate() {
+            match key.decrypt(ciphertext) {
+                Ok(opened) if opened.app_id == self.inner.app_id => {
+                    return Ok((index, opened.xml));
+                }
+                Ok(opened) => {
+                    failure = Error::WrongAppId {
+                        found: opened.app_id,
+                    }
+                }
+                Err(Error::BadBase64) => return Err(Error::BadBase64),
+                Err(error) => {
+                    if !matches!(failure, Error::WrongAppId { .. }) {
+                        failure = error;
+                    }
+                }
+            }
+        }
+        Err(failure)
+    }
+
+    /// The answer to a new push: the reply as XML (sealed with the key that opened the push,
+    /// in safe mode), or `success`. Remembered by the dedup cache for retries.
+    pub fn answer(&self, mut incoming: Incoming, reply: &Reply) -> Result<Answer> {
+        let answer = self.seal(&incoming.push, incoming.key, reply)?;
+        self.inner.dedup.finish(&incoming.dedup_key, reply);
+        incoming.answered = true;
+        Ok(answer)
+    }
+
+    fn seal(&self, push: &Push, key: Option<usize>, reply: &Reply) -> Result<Answer> {
+        let now = self.now();
+        let Some(xml_text) = reply.to_xml(push, now) else {
+            return Ok(Answer::success());
+        };
+        let Some(key) = key.and_then(|index| self.inner.keys.get(index)) else {
+            return Ok(Answer::xml(xml_text));
+        };
+        let encrypted = key.encrypt(&xml_text, &self.inner.app_id)?;
+        let timestamp = now.to_string();
+        let mut nonce = [0u8; 4];
+        getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
+        let nonce = u32::from_be_bytes(nonce).to_string();
+        let signature = signature::sign(&[&self.inner.token, &timestamp, &nonce, &encrypted]);
+        Ok(Answer::xml(format!(
+            "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature><TimeStamp>{timestamp}</TimeStamp><Nonce>{}</Nonce></xml>",
+            cdata(&encrypted),
+            cdata(&signature),
+            cdata(&nonce)
+        )))
+    }
+
+    /// The whole round for a `POST`: [`receive`](Webhook::receive), the application's reply
+    /// (not asked again for a retry), [`answer`](Webhook::answer).
+    pub fn handle(
+        &self,
+        query: &Query,
+        body: &[u8],
+        app: impl FnOnce(&Push) -> Reply,
+    ) -> Result<Answer> {
+        match self.receive(query, body)? {
+            Delivery::Repeat { answer, .. } => Ok(answer),
+            Delivery::New(incoming) => {
+                let reply = app(incoming.push());
+                self.answer(incoming, &reply)
+            }
+        }
+    }
+}
