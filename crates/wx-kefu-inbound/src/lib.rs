@@ -11,7 +11,7 @@
 //!   `kf_close_session`, `kf_switch_session`), unknown kinds kept rather than refused.
 //! - [`Reply`] builds the answer: `transfer_customer_service` (optionally to one agent),
 //!   a text, or `success`.
-//! - With the `axum` feature, [`axum::route`](crate::axum::route) serves it all.
+//! - With the `axum` feature, `axum::route` serves it all.
 //!
 //! ```
 //! use wx_kefu_inbound::{Event, Push, Query, Reply, UserMessage, Webhook};

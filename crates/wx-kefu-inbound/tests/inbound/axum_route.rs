@@ -1,0 +1,123 @@
+//! The axum route on 127.0.0.1: the URL check, a push answered by the application, a
+//! retry answered from the cache, and refusals as HTTP statuses.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wx_kefu_inbound::{Reply, Webhook};
+
+use crate::NOW;
+use crate::common::*;
+use crate::vectors::open_answer;
+
+async fn serve(webhook: Webhook, calls: Arc<AtomicUsize>) -> String {
+    let app = axum::Router::new().route(
+        "/wechat",
+        wx_kefu_inbound::axum::route(webhook, move |push| {
+            let calls = Arc::clone(&calls);
+            async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                if push.is_event() {
+                    Reply::success()
+                } else {
+                    Reply::transfer_customer_service()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/wechat")
+}
+
+#[tokio::test]
+async fn the_route_checks_answers_and_refuses() {
+    let webhook = Webhook::builder()
+        .token(TOKEN)
+        .app_id(APPID)
+        .encoding_aes_key(EAK)
+        .unwrap()
+        .clock(|| NOW)
+        .max_body_bytes(4096)
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let url = serve(webhook, Arc::clone(&calls)).await;
+    let http = reqwest::Client::new();
+
+    let ts = NOW.to_string();
+    let check = format!(
+        "{url}?signature={}&echostr=echo123&timestamp={ts}&nonce=9",
+        sha1_sorted(&[TOKEN, &ts, "9"])
+    );
+    let answer = http.get(&check).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "echo123");
+    let forged = http
+        .get(check.replace("nonce=9", "nonce=8"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let (query, body) = safe_push(
+        &key_of(EAK),
+        APPID,
+        &text_push("oUSER", "人工", 5, NOW),
+        NOW,
+        "3",
+    );
+    for _ in 0..2 {
+        let answer = http
+            .post(format!("{url}?{query}"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            answer.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/xml")
+        );
+        let answer = wx_kefu_inbound::Answer {
+            body: answer.text().await.unwrap(),
+            content_type: "application/xml; charset=utf-8",
+        };
+        let (_, xml) = open_answer(&answer);
+        assert_eq!(
+            element(&xml, "MsgType").as_deref(),
+            Some("transfer_customer_service")
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the retry is not processed again"
+    );
+
+    let big = http
+        .post(format!("{url}?{query}"))
+        .body("x".repeat(5000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    let plain = http
+        .post(format!("{url}?{}", plain_query(NOW, "1")))
+        .body(text_push("oUSER", "hi", 6, NOW))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401, "safe mode refuses plain pushes");
+    let doctype = http
+        .post(format!("{url}?{query}"))
+        .body(format!("<!DOCTYPE x>{body}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doctype.status(), 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
