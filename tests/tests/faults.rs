@@ -1068,7 +1068,6 @@ async fn no_error_shows_the_secret_or_a_token_even_when_the_server_echoes_them()
 }
 
 #[tokio::test]
-#[ignore = "bug: token_answer (crates/wx-kefu-runtime/src/client.rs) keeps WeChat's errmsg verbatim in Error::Token, secret included"]
 async fn a_token_error_does_not_repeat_a_secret_that_wechat_echoes() {
     let env = Env::start().await;
     let secret = env.mock.secret().to_owned();
@@ -1100,7 +1099,6 @@ async fn a_token_error_does_not_repeat_a_secret_that_wechat_echoes() {
 }
 
 #[tokio::test]
-#[ignore = "bug: Error::Decode (crates/wx-kefu-runtime/src/client.rs, decode) keeps serde's message, which quotes the offending value unredacted"]
 async fn a_decode_error_does_not_repeat_a_token_found_in_a_wrongly_typed_field() {
     let env = Env::start().await;
     let token = env.client.access_token().await.unwrap().expose().to_owned();

@@ -17,7 +17,7 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use crate::endpoint::{Body, Endpoint, Method, MultipartFile, RequestParts};
-use crate::error::{Error, Result, excerpt, parse_rid};
+use crate::error::{DecodeReason, Error, Result, excerpt, parse_rid, redacted};
 use crate::generated::errcode::ErrCode;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
@@ -577,7 +577,8 @@ fn token_answer(
             endpoint,
             code: Some(code),
             rid: parse_rid(&answer.errmsg),
-            message: answer.errmsg,
+            // WeChat has been seen to echo what it was sent: never keep the secret.
+            message: redacted(answer.errmsg, &[secret]),
             hint: code
                 .token_fetch_hint()
                 .unwrap_or("see WeChat's global error codes"),
@@ -635,10 +636,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         match serde_json::from_slice::<Probe>(body) {
             Ok(Probe { errcode: 0, .. }) => {}
             Ok(Probe { errcode, errmsg }) => {
-                let mut message = errmsg.unwrap_or_default();
-                for secret in redact.iter().filter(|s| !s.is_empty()) {
-                    message = message.replace(secret, "***");
-                }
+                let message = redacted(errmsg.unwrap_or_default(), redact);
                 return Err(Error::Api {
                     endpoint,
                     code: ErrCode::from_code(errcode),
@@ -651,7 +649,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
                     endpoint,
                     status,
                     excerpt: quoted(body),
-                    source: Arc::new(source),
+                    source: DecodeReason::new(&source, redact),
                 });
             }
         }
@@ -660,7 +658,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         endpoint,
         status,
         excerpt: quoted(body),
-        source: Arc::new(source),
+        source: DecodeReason::new(&source, redact),
     })
 }
 

@@ -115,9 +115,9 @@ pub enum Error {
         status: u16,
         /// The start of the body, at most [`EXCERPT_CHARS`] characters, secrets redacted.
         excerpt: String,
-        /// The decoder's error.
+        /// What the decoder found wrong, with the secret and the token redacted.
         #[source]
-        source: Arc<serde_json::Error>,
+        source: DecodeReason,
     },
 
     /// The request broke one of the spec's rules; nothing was sent.
@@ -331,12 +331,7 @@ pub(crate) fn excerpt(body: &[u8], redact: &[&str]) -> String {
     // Redact before cutting, over enough bytes that a token (up to 512 characters)
     // starting inside the excerpt is replaced whole.
     let head = &body[..body.len().min(EXCERPT_CHARS * 4 + 2048)];
-    let mut text = String::from_utf8_lossy(head).into_owned();
-    for secret in redact.iter().filter(|s| !s.is_empty()) {
-        if text.contains(secret) {
-            text = text.replace(secret, "***");
-        }
-    }
+    let text = redacted(String::from_utf8_lossy(head).into_owned(), redact);
     let mut out: String = text
         .chars()
         .take(EXCERPT_CHARS)
@@ -347,6 +342,45 @@ pub(crate) fn excerpt(body: &[u8], redact: &[&str]) -> String {
     }
     out
 }
+
+/// `text` with every non-empty string of `secrets` replaced by `***`: the one place where
+/// text that came from WeChat (errmsg, a body, a decoder's message) loses what it echoed.
+pub(crate) fn redacted(mut text: String, secrets: &[&str]) -> String {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if text.contains(secret) {
+            text = text.replace(secret, "***");
+        }
+    }
+    text
+}
+
+/// Why an answer could not be decoded: the decoder's message, with the secret and the
+/// token redacted (serde quotes the offending value, which may be either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeReason {
+    message: String,
+}
+
+impl DecodeReason {
+    pub(crate) fn new(error: &serde_json::Error, secrets: &[&str]) -> Self {
+        DecodeReason {
+            message: redacted(error.to_string(), secrets),
+        }
+    }
+
+    /// The decoder's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for DecodeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for DecodeReason {}
 
 #[cfg(test)]
 mod tests {
