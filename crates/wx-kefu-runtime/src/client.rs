@@ -600,6 +600,10 @@ impl TokenFetcher for HttpFetcher<'_> {
     fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>> {
         Box::pin(self.0.fetch_token(force_refresh))
     }
+
+    fn mode(&self) -> Option<TokenMode> {
+        Some(self.0.mode)
+    }
 }
 
 /// Decodes an answer: HTTP status, then `errcode`, then the response type.

@@ -44,6 +44,29 @@ impl fmt::Display for TransportKind {
     }
 }
 
+/// Why a token store (e.g. the shared Redis store) could not serve a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached, or did not answer within its timeout.
+    Unavailable,
+    /// Another instance held the token refresh lock for longer than this one may wait.
+    LockTimeout,
+    /// The store refused a command (authentication, permissions) or holds an entry
+    /// this version cannot read.
+    Rejected,
+}
+
+impl fmt::Display for StoreErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::LockTimeout => "waited too long for the refresh lock",
+            StoreErrorKind::Rejected => "refused the command",
+        })
+    }
+}
+
 /// Everything that can go wrong with a call.
 ///
 /// It is cheap to clone (sources are shared), so that callers waiting on one token
@@ -162,6 +185,21 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+
+    /// The token store could not give a token (e.g. Redis is unreachable); nothing was sent.
+    /// The message never holds a token, the secret or the store's URL.
+    #[error("{store} token store: {kind}: {message}")]
+    Store {
+        /// Which store, e.g. `redis`.
+        store: &'static str,
+        /// What went wrong.
+        kind: StoreErrorKind,
+        /// Details: the operation and the store client's error.
+        message: String,
+        /// The store client's error, when there is one.
+        #[source]
+        source: Option<Arc<dyn StdError + Send + Sync>>,
+    },
 }
 
 fn meaning(code: ErrCode) -> String {
@@ -217,7 +255,7 @@ impl Error {
         }
     }
 
-    /// The endpoint the error belongs to (`None` for configuration errors).
+    /// The endpoint the error belongs to (`None` for configuration and token store errors).
     pub fn endpoint(&self) -> Option<&'static str> {
         match self {
             Error::Api { endpoint, .. }
@@ -228,7 +266,7 @@ impl Error {
             | Error::Invalid { endpoint, .. }
             | Error::Upload { endpoint, .. }
             | Error::PagingStalled { endpoint, .. } => Some(endpoint),
-            Error::Config { .. } => None,
+            Error::Config { .. } | Error::Store { .. } => None,
         }
     }
 
@@ -268,7 +306,8 @@ impl Error {
     }
 
     /// Whether the failure is passing, so that the same call may succeed later:
-    /// a connect failure, a timeout, a broken connection, HTTP 5xx or errcode -1.
+    /// a connect failure, a timeout, a broken connection, HTTP 5xx, errcode -1 or an
+    /// unavailable token store.
     ///
     /// This says nothing about whether repeating is *safe*: after a timeout a
     /// non-idempotent call (a send) may already have taken effect. The client's
@@ -285,6 +324,7 @@ impl Error {
             Error::Status { status, .. } => (500..600).contains(status),
             Error::Api { code, .. } => code.is_transient(),
             Error::Token { code, .. } => code.is_some_and(|code| code.is_transient()),
+            Error::Store { kind, .. } => *kind == StoreErrorKind::Unavailable,
             _ => false,
         }
     }
@@ -300,6 +340,7 @@ impl Error {
             } | Error::Invalid { .. }
                 | Error::Upload { .. }
                 | Error::Config { .. }
+                | Error::Store { .. }
         )
     }
 

@@ -9,7 +9,8 @@
 //!   and decodes the answer or classifies the failure as an [`Error`].
 //! - [`token`]: access tokens from the stable (default) or classic token call, cached in a
 //!   [`TokenStore`] with a safety margin and fetched once for all concurrent callers;
-//!   or supplied by an external [`TokenProvider`].
+//!   or supplied by an external [`TokenProvider`]. With the `redis` feature,
+//!   `RedisTokenStore` shares one token among every instance of a service.
 //! - [`export()`]: every chat record between two instants, in ≤ 24 h windows paged by `msgid`.
 //! - Secrets ([`AppSecret`], [`AccessToken`]) print as `***` and never reach errors or logs.
 //!
@@ -23,6 +24,8 @@ pub mod endpoint;
 pub mod error;
 pub mod export;
 pub mod meta;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 pub mod retry;
 pub mod secret;
 pub mod token;
@@ -35,9 +38,11 @@ mod generated;
 
 pub use client::{Client, ClientBuilder};
 pub use endpoint::{Ack, Body, Endpoint, FileKind, Method, MultipartFile, RequestParts};
-pub use error::{Error, Result, TransportKind};
+pub use error::{Error, Result, StoreErrorKind, TransportKind};
 pub use export::{MsgIdPage, export};
 pub use generated::errcode::ErrCode;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisTokenStore, RedisTokenStoreBuilder};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AppSecret};
 pub use token::{
@@ -48,3 +53,8 @@ pub use validate::Invalid;
 
 /// The HTTP client this crate uses, for callers that supply their own [`reqwest::Client`].
 pub use reqwest;
+
+/// The Redis client [`RedisTokenStore`] uses, for callers that hand it their own
+/// connection manager (feature `redis`).
+#[cfg(feature = "redis")]
+pub use redis;

@@ -4,8 +4,8 @@
 //! [`TokenFetcher`] that performs the HTTP request for a new one. A store decides when to
 //! call it; the default [`MemoryTokenStore`] caches the token with a safety margin and
 //! lets one caller fetch while all others wait for that fetch (single flight).
-//! A shared store (e.g. Redis) implements the same trait and can hold a distributed lock
-//! around `fetch`.
+//! A shared store (e.g. Redis, `RedisTokenStore` with the `redis` feature) implements the
+//! same trait and holds a distributed lock around `fetch`.
 //!
 //! When WeChat rejects a token (40001, 40014, 42001) the client calls
 //! [`TokenStore::invalidate`] with the token it used; the store forgets it only if it is
@@ -65,6 +65,13 @@ pub trait TokenFetcher: Send + Sync {
     /// Fetches a token. `force_refresh` asks the stable token call for a new token,
     /// retiring the current one (WeChat allows this 20 times a day, 30 s apart).
     fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>>;
+
+    /// Which WeChat call [`fetch`](TokenFetcher::fetch) makes, when known (the client's
+    /// fetcher always says). A shared store uses it to never fetch a classic token
+    /// without holding its lock. `None` by default.
+    fn mode(&self) -> Option<TokenMode> {
+        None
+    }
 }
 
 /// Where a client keeps its access token.
