@@ -181,9 +181,15 @@ fn del_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
         .position(|a| a.kf_account == kf_account)
         .ok_or_else(|| err(65401))?;
     state.accounts.remove(index);
-    state
+    let served: Vec<String> = state
         .sessions
-        .retain(|_, session| session.kf_account != kf_account);
+        .iter()
+        .filter(|(_, session)| session.kf_account == kf_account)
+        .map(|(openid, _)| openid.clone())
+        .collect();
+    for openid in served {
+        state.end_session(&openid);
+    }
     ok()
 }
 
@@ -319,14 +325,7 @@ fn create_kf_session(state: &mut State, now: i64, req: &Checked) -> Outcome {
         Some(_) => return Err(err(65414)),
         None => {}
     }
-    state.sessions.insert(
-        openid.to_owned(),
-        Session {
-            kf_account: kf_account.to_owned(),
-            createtime: secs(now),
-        },
-    );
-    state.waiting.retain(|w| w.openid != openid);
+    state.open_session(openid, kf_account, now);
     ok()
 }
 
@@ -339,7 +338,7 @@ fn close_session(state: &mut State, _now: i64, req: &Checked) -> Outcome {
         None => Err(err(65413)),
         Some(session) if session.kf_account != kf_account => Err(err(65414)),
         Some(_) => {
-            state.sessions.remove(openid);
+            state.end_session(openid);
             ok()
         }
     }

@@ -10,6 +10,12 @@
 //! The [`MockServer`] handle drives what WeChat users would do (write, tap a menu, accept an
 //! invitation), moves the clock, injects faults, and shows the state and every request.
 //!
+//! It also plays WeChat's other direction: given the account server's address
+//! ([`MockServer::set_webhook`]), it pushes user messages ([`MockServer::push_message`]) and
+//! the kefu events (`kf_create_session`, `kf_close_session`, `kf_switch_session`) as sessions
+//! change, signed — and in safe mode sealed — like WeChat, and it honours a
+//! `transfer_customer_service` reply by handing the user to the agents.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use wx_kefu_mock::{Fault, MockServer};
@@ -50,12 +56,31 @@
 //!   window (both ends included), in order; the returned `msgid` is the last one plus 1, and
 //!   a page past the end is empty and returns the `msgid` asked.
 //! - Daily quotas (2000 classic tokens, 20 forced stable refreshes) count the last 24 hours.
+//!
+//! And for pushes:
+//!
+//! - A push carries the emulator's time (`timestamp`, `CreateTime`): after
+//!   [`MockServer::advance`], a webhook checking its replay window needs
+//!   [`MockServer::time_source`] as its clock.
+//! - A push is sent again, the same XML (same `MsgId`) signed anew, when no answer comes
+//!   within the timeout (5 s), up to 3 attempts in all; an answer other than HTTP 200 is not
+//!   retried and is reported as [`PushOutcome::Status`].
+//! - In safe mode a reply must be sealed and signed; a plain one, or one not addressed from
+//!   the account to the user, is [`PushOutcome::Invalid`] and changes nothing.
+//! - `transfer_customer_service` naming an agent who is online starts the session at once;
+//!   naming one who is offline or unknown puts the user in the waiting queue (WeChat keeps
+//!   such a user waiting for that agent). A user already in a session stays with its agent.
+//! - Session events are pushed in order by one task, after the change: by the session calls,
+//!   by deleting an agent (its sessions close), and by [`MockServer::accept_waiting`],
+//!   [`MockServer::switch_session`] and [`MockServer::end_session`];
+//!   [`MockServer::settle_pushes`] waits for them. Without a webhook they are dropped.
 
 mod answer;
 mod clock;
 mod faults;
 mod handlers;
 mod log;
+mod push;
 mod server;
 mod spec;
 mod state;
@@ -72,12 +97,14 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
 pub use log::LoggedRequest;
+pub use push::{PushOutcome, PushRecord, UserInput, WebhookConfig};
 pub use state::{
     AccountInfo, ChatRecord, Invitation, InvitationStatus, MockError, OPERCODE_AGENT_RECEIVED,
     OPERCODE_AGENT_SENT, SessionInfo, UserEvent, WaitingUser,
 };
 
 use crate::clock::Clock;
+use crate::push::{Answered, Job, Outbound};
 use crate::server::{Conn, MockListener, Shared};
 use crate::state::{State, random_hex, secs};
 
@@ -125,9 +152,14 @@ impl MockServerBuilder {
         let addr = server::local_addr(&listener)?;
         let appid = self.appid.unwrap_or_else(|| format!("wx{}", random_hex(1)));
         let secret = self.secret.unwrap_or_else(|| random_hex(2));
+        let outbound = Arc::new(Outbound::new(appid.clone()));
+        let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(push::deliver_events(Arc::clone(&outbound), queue));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(appid.clone(), secret.clone())),
             clock: Clock::default(),
+            outbound,
+            jobs,
         });
         let app = Router::new()
             .fallback(server::serve)
@@ -402,6 +434,161 @@ impl MockServer {
     /// Every chat record, in order.
     pub fn records(&self) -> Vec<ChatRecord> {
         self.state().records.clone()
+    }
+
+    // ---- pushes to the account's server ----
+
+    /// Pushes from now on go to this webhook (user messages on request, kefu events as
+    /// sessions change); replaces any previous one.
+    pub fn set_webhook(&self, config: WebhookConfig) {
+        self.shared.outbound.configure(Some(config));
+    }
+
+    /// Stops pushing.
+    pub fn clear_webhook(&self) {
+        self.shared.outbound.configure(None);
+    }
+
+    /// The emulator's time source (unix seconds), for a webhook whose replay check must
+    /// agree with the emulator's clock after [`MockServer::advance`]:
+    /// `Webhook::builder().clock(mock.time_source())`.
+    pub fn time_source(&self) -> impl Fn() -> i64 + Send + Sync + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || secs(shared.clock.now_ms())
+    }
+
+    /// The user writes a text: see [`MockServer::push_message`].
+    pub async fn push_text(&self, openid: &str, text: &str) -> Result<PushRecord, MockError> {
+        self.push_message(openid, UserInput::text(text)).await
+    }
+
+    /// The user sends something, and WeChat pushes it to the webhook: it counts as
+    /// [`MockServer::user_message`] (the reply window opens, a chat record is written), the
+    /// push is signed (and sealed in safe mode) and sent up to the configured attempts, and
+    /// the reply is read as WeChat would. `transfer_customer_service` hands the user to the
+    /// agents: to the named agent at once when that agent is online (`kf_create_session`
+    /// follows), otherwise into the waiting queue; a user already in a session stays there.
+    pub async fn push_message(
+        &self,
+        openid: &str,
+        input: UserInput,
+    ) -> Result<PushRecord, MockError> {
+        let config = self.shared.outbound.config().ok_or(MockError::NoWebhook)?;
+        let now = self.now_ms();
+        let msg_id = {
+            let mut state = self.state();
+            state.user_message(openid, &input.record_text(), now);
+            state.next_msg_id()
+        };
+        let (mut record, answered) = self
+            .shared
+            .outbound
+            .push_message(&config, openid, &input, msg_id, secs(now))
+            .await;
+        if let Answered::Transfer(kf_account) = answered {
+            let serving = self.transfer(openid, kf_account.as_deref());
+            record.outcome = PushOutcome::Transferred {
+                kf_account,
+                serving,
+            };
+        }
+        self.shared.outbound.record(record.clone());
+        self.shared.dispatch_events();
+        Ok(record)
+    }
+
+    /// Applies `transfer_customer_service`: the agent now serving the user, if any.
+    fn transfer(&self, openid: &str, kf_account: Option<&str>) -> Option<String> {
+        let now = self.now_ms();
+        let mut state = self.state();
+        if let Some(session) = state.sessions.get(openid) {
+            return Some(session.kf_account.clone());
+        }
+        let available = kf_account.filter(|kf| {
+            state
+                .account(kf)
+                .is_some_and(|a| a.online && a.kf_wx.is_some())
+        });
+        match available {
+            Some(kf) => {
+                state.open_session(openid, kf, now);
+                Some(kf.to_owned())
+            }
+            None => {
+                // Not in a session (checked above), so queuing cannot fail.
+                let _ = state.enqueue_waiting(openid, now);
+                None
+            }
+        }
+    }
+
+    /// An agent takes a user (from the waiting queue, in the agent's client): a session
+    /// starts and `kf_create_session` is pushed.
+    pub fn accept_waiting(&self, kf_account: &str, openid: &str) -> Result<(), MockError> {
+        let now = self.now_ms();
+        {
+            let mut state = self.state();
+            let account = state
+                .account(kf_account)
+                .ok_or_else(|| MockError::UnknownAccount(kf_account.to_owned()))?;
+            if account.kf_wx.is_none() {
+                return Err(MockError::NotBound(kf_account.to_owned()));
+            }
+            if state.sessions.contains_key(openid) {
+                return Err(MockError::InSession(openid.to_owned()));
+            }
+            state.user_mut(openid);
+            state.open_session(openid, kf_account, now);
+        }
+        self.shared.dispatch_events();
+        Ok(())
+    }
+
+    /// The serving agent hands the user to another agent: `kf_switch_session` is pushed.
+    pub fn switch_session(&self, openid: &str, to_kf_account: &str) -> Result<(), MockError> {
+        {
+            let mut state = self.state();
+            let target = state
+                .account(to_kf_account)
+                .ok_or_else(|| MockError::UnknownAccount(to_kf_account.to_owned()))?;
+            if target.kf_wx.is_none() {
+                return Err(MockError::NotBound(to_kf_account.to_owned()));
+            }
+            let session = state
+                .sessions
+                .get_mut(openid)
+                .ok_or_else(|| MockError::NoSession(openid.to_owned()))?;
+            let from = std::mem::replace(&mut session.kf_account, to_kf_account.to_owned());
+            state.kefu_events.push(push::KefuEvent::Switch {
+                openid: openid.to_owned(),
+                from,
+                to: to_kf_account.to_owned(),
+            });
+        }
+        self.shared.dispatch_events();
+        Ok(())
+    }
+
+    /// The serving agent ends the session (in the agent's client): `kf_close_session` is pushed.
+    pub fn end_session(&self, openid: &str) -> Result<(), MockError> {
+        let ended = self.state().end_session(openid);
+        self.shared.dispatch_events();
+        ended
+            .map(|_| ())
+            .ok_or_else(|| MockError::NoSession(openid.to_owned()))
+    }
+
+    /// Waits until every kefu event queued so far was pushed (and answered or given up on).
+    pub async fn settle_pushes(&self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if self.shared.jobs.send(Job::Flush(done)).is_ok() {
+            let _ = finished.await;
+        }
+    }
+
+    /// Every push made so far, in order, with what the webhook answered.
+    pub fn pushes(&self) -> Vec<PushRecord> {
+        self.shared.outbound.log()
     }
 
     // ---- faults and the request log ----

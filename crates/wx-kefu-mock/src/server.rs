@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use wx_kefu_runtime::Method;
 
 use crate::answer::{Outcome, WxError};
@@ -18,6 +19,7 @@ use crate::clock::Clock;
 use crate::faults::FaultKind;
 use crate::handlers;
 use crate::log::LoggedRequest;
+use crate::push::{Job, Outbound};
 use crate::spec::{self, FilePart, Incoming};
 use crate::state::State;
 
@@ -25,16 +27,42 @@ use crate::state::State;
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the server and the handle share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) clock: Clock,
+    /// The push side: the webhook, its log, the HTTP client.
+    pub(crate) outbound: Arc<Outbound>,
+    /// The delivery task's queue (kefu events, in order).
+    pub(crate) jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("state", &self.state)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
     /// The state; a panic elsewhere while holding the lock does not make it unusable.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands the session changes queued in the state to the delivery task (dropped when no
+    /// webhook is configured: there is nowhere to push them).
+    pub(crate) fn dispatch_events(&self) {
+        let events = std::mem::take(&mut self.lock().kefu_events);
+        if events.is_empty() || self.outbound.config().is_none() {
+            return;
+        }
+        let now_s = self.clock.now_ms().div_euclid(1000);
+        for event in events {
+            // The task ends only when the emulator is dropped; nothing to push to then.
+            let _ = self.jobs.send(Job::Event(event, now_s));
+        }
     }
 }
 
@@ -311,6 +339,7 @@ pub(crate) async fn serve(
                 Some(error) => json_reply(Err(WxError::new(47001).hint(error)), now_ms),
                 None => process(&mut shared.lock(), now_ms, &incoming),
             };
+            shared.dispatch_events();
             match after {
                 Some(FaultKind::Delay(delay)) => {
                     tokio::time::sleep(*delay).await;

@@ -8,6 +8,7 @@ use std::fmt;
 use crate::answer::random_u64;
 use crate::faults::Faults;
 use crate::log::LoggedRequest;
+use crate::push::KefuEvent;
 
 /// At most this many agent accounts per official account.
 pub(crate) const MAX_ACCOUNTS: usize = 100;
@@ -167,6 +168,10 @@ pub enum MockError {
     NotBound(String),
     /// The user is in a session, so cannot wait for an agent.
     InSession(String),
+    /// The user is in no session.
+    NoSession(String),
+    /// No webhook is configured: there is nowhere to push to.
+    NoWebhook,
 }
 
 impl fmt::Display for MockError {
@@ -187,6 +192,8 @@ impl fmt::Display for MockError {
                 write!(f, "the agent account `{kf}` is not bound to a WeChat user")
             }
             MockError::InSession(openid) => write!(f, "the user `{openid}` is in a session"),
+            MockError::NoSession(openid) => write!(f, "the user `{openid}` is in no session"),
+            MockError::NoWebhook => write!(f, "no webhook is configured (set_webhook)"),
         }
     }
 }
@@ -353,6 +360,10 @@ pub(crate) struct State {
     pub(crate) records: Vec<ChatRecord>,
     pub(crate) faults: Faults,
     pub(crate) log: Vec<LoggedRequest>,
+    /// Session changes not pushed yet, in order.
+    pub(crate) kefu_events: Vec<KefuEvent>,
+    /// The `MsgId` of the next pushed user message.
+    next_msg_id: i64,
 }
 
 /// A daily quota, counted over the last 24 hours (WeChat resets at midnight; a rolling
@@ -415,7 +426,44 @@ impl State {
             records: Vec::new(),
             faults: Faults::default(),
             log: Vec::new(),
+            kefu_events: Vec::new(),
+            // WeChat's message ids are large 64-bit numbers.
+            next_msg_id: i64::try_from(random_u64() >> 12).unwrap_or(1) + 1_000_000_000_000_000,
         }
+    }
+
+    /// A fresh `MsgId`.
+    pub(crate) fn next_msg_id(&mut self) -> i64 {
+        self.next_msg_id = self.next_msg_id.saturating_add(1);
+        self.next_msg_id
+    }
+
+    // ---- sessions ----
+
+    /// Starts a session (the user leaves the waiting queue) and queues `kf_create_session`.
+    pub(crate) fn open_session(&mut self, openid: &str, kf_account: &str, now_ms: i64) {
+        self.sessions.insert(
+            openid.to_owned(),
+            Session {
+                kf_account: kf_account.to_owned(),
+                createtime: secs(now_ms),
+            },
+        );
+        self.waiting.retain(|w| w.openid != openid);
+        self.kefu_events.push(KefuEvent::Create {
+            openid: openid.to_owned(),
+            kf_account: kf_account.to_owned(),
+        });
+    }
+
+    /// Ends a session and queues `kf_close_session`.
+    pub(crate) fn end_session(&mut self, openid: &str) -> Option<Session> {
+        let session = self.sessions.remove(openid)?;
+        self.kefu_events.push(KefuEvent::Close {
+            openid: openid.to_owned(),
+            kf_account: session.kf_account.clone(),
+        });
+        Some(session)
     }
 
     // ---- tokens ----

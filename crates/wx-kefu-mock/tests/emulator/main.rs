@@ -6,6 +6,7 @@ mod binary;
 mod faults;
 mod lifecycle;
 mod messages;
+mod pushes;
 mod records;
 mod request_log;
 mod sessions;
