@@ -621,19 +621,16 @@ impl RedisTokenStore {
         if let Some(local) = self.on_fallback() {
             return local.get(fetcher).await;
         }
-        let error = match self.snapshot().await {
+        let result = match self.snapshot().await {
             Ok(snapshot) => {
                 self.redis_is_back();
                 if let Some(token) = snapshot.fresh_token() {
                     return Ok(token);
                 }
-                None
+                // A failure already shared when this caller first looked is not its own.
+                self.refresh_once(fetcher, snapshot.failed).await
             }
-            Err(error) => Some(error),
-        };
-        let result = match error {
-            Some(error) => Err(error),
-            None => self.refresh_once(fetcher).await,
+            Err(error) => Err(error),
         };
         match result {
             Err(error) => match self.fallback_for(&error, fetcher) {
@@ -646,7 +643,11 @@ impl RedisTokenStore {
 
     /// One caller of this process takes part in the refresh; the others wait for it and
     /// share its failure instead of trying again.
-    async fn refresh_once(&self, fetcher: &dyn TokenFetcher) -> Result<AccessToken> {
+    async fn refresh_once(
+        &self,
+        fetcher: &dyn TokenFetcher,
+        failure_before: Option<String>,
+    ) -> Result<AccessToken> {
         let seen = self.local().refreshes;
         let _flight = self.flight.lock().await;
         {
@@ -657,7 +658,7 @@ impl RedisTokenStore {
                 return Err(error.clone());
             }
         }
-        let result = self.coordinate(fetcher).await;
+        let result = self.coordinate(fetcher, failure_before).await;
         let mut local = self.local();
         local.refreshes += 1;
         local.failure = result.as_ref().err().cloned();
@@ -665,24 +666,25 @@ impl RedisTokenStore {
     }
 
     /// Waits (bounded) for a fresh shared token, taking the lock and fetching when it is free.
-    async fn coordinate(&self, fetcher: &dyn TokenFetcher) -> Result<AccessToken> {
+    ///
+    /// `failure_before` is the shared failure recorded when the caller first read the
+    /// entry: a different one was recorded since, by the fetch this caller waited on.
+    async fn coordinate(
+        &self,
+        fetcher: &dyn TokenFetcher,
+        failure_before: Option<String>,
+    ) -> Result<AccessToken> {
         let deadline = Instant::now() + self.wait;
         let mut pause = POLL_MIN;
-        // The failure already recorded when this caller started: only a newer one is its own.
-        let mut failure_before: Option<Option<String>> = None;
         loop {
             let snapshot = self.snapshot().await?;
             if let Some(token) = snapshot.fresh_token() {
                 return Ok(token);
             }
-            match &failure_before {
-                None => failure_before = Some(snapshot.failed.clone()),
-                Some(before) if *before != snapshot.failed => {
-                    if let Some(error) = snapshot.failed.as_deref().and_then(shared_failure) {
-                        return Err(error);
-                    }
-                }
-                Some(_) => {}
+            if snapshot.failed != failure_before
+                && let Some(error) = snapshot.failed.as_deref().and_then(shared_failure)
+            {
+                return Err(error);
             }
             if !snapshot.locked {
                 let value = self.lock_value();

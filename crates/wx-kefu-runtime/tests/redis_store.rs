@@ -68,9 +68,15 @@ impl RedisServer {
             if std::env::var("WX_KEFU_REQUIRE_REDIS").as_deref() == Ok("1") {
                 panic!("redis-server is not on PATH, and WX_KEFU_REQUIRE_REDIS=1 requires it");
             }
-            println!(
-                "SKIPPED: redis-server is not on PATH; install it (e.g. apt-get install redis-server) to run the Redis token store tests"
-            );
+            // Written to the process's stderr, past the test harness's capture, once.
+            static SAID: OnceLock<()> = OnceLock::new();
+            SAID.get_or_init(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: the Redis token store tests: redis-server is not on PATH \
+                     (install it, e.g. apt-get install redis-server, to run them)"
+                );
+            });
             return None;
         }
         // A free port can be taken by someone else before the server binds it: try a few.
@@ -914,33 +920,87 @@ async fn past_the_wait_a_classic_instance_fails_and_a_stable_one_fetches() {
     assert_eq!(owner, "someone-else", "another's lock is never deleted");
 }
 
+/// The connections of a Redis server, as `(id, last command)`.
+async fn connections(
+    redis: &mut wx_kefu_runtime::redis::aio::MultiplexedConnection,
+) -> Vec<(String, String)> {
+    let list: String = wx_kefu_runtime::redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(redis)
+        .await
+        .unwrap();
+    list.lines()
+        .map(|line| {
+            let field = |name: &str| {
+                line.split(' ')
+                    .find_map(|pair| pair.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (field("id="), field("cmd="))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_fetch_is_shared_with_the_waiting_instances() {
     let Some(server) = RedisServer::start() else {
         return;
     };
     let (wechat, base) = wechat().await;
-    wechat.delay_ms.store(300, SeqCst);
     *wechat.error.lock().unwrap() = Some(json!({
         "errcode": 40164, "errmsg": "invalid ip 10.0.0.9, not in whitelist rid: 65-ip"
     }));
-    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let url = server.url();
+    let mut redis = redis(&url).await;
+    // The instances gather behind a lock the test holds.
+    let lock = "refused:{wx0000redis000appid}:lock";
+    let _: () = redis.pset_ex(lock, "the-test", 60_000).await.unwrap();
+    // Load the scripts (a classic store that may not wait fails without fetching), so
+    // that a connection whose last command is EVALSHA has read the entry.
+    let warm = store(&url, "refused:")
+        .token_mode(TokenMode::Classic)
+        .wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let error = checked(warm.get(&Counting(AtomicUsize::new(0))).await.unwrap_err());
+    assert_eq!(store_kind(&error), Some(StoreErrorKind::LockTimeout));
+    let before: HashSet<String> = connections(&mut redis)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+
     let tasks: Vec<_> = (0..4)
         .map(|_| {
-            let client = client(&base, store(&server.url(), "refused:").build().unwrap());
-            let start = start.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                client.access_token().await
-            })
+            let client = client(&base, store(&url, "refused:").build().unwrap());
+            tokio::spawn(async move { client.access_token().await })
         })
         .collect();
+    // Every instance has read the entry (no failure recorded yet) and waits.
+    let gathered = eventually(Duration::from_secs(20), async || {
+        let read = connections(&mut redis)
+            .await
+            .into_iter()
+            .filter(|(id, cmd)| !before.contains(id) && cmd == "evalsha");
+        read.count() == 4
+    })
+    .await;
+    assert!(gathered, "the instances did not gather");
+    // Let them go: one takes the lock and is refused; the others take its answer.
+    let _: () = redis.del(lock).await.unwrap();
     for task in tasks {
         let error = checked(task.await.unwrap().unwrap_err());
         assert_eq!(error.code().map(|code| code.code()), Some(40164), "{error}");
         assert!(error.is_token_error());
     }
     assert_eq!(wechat.fetches(), 1, "the waiters took the holder's answer");
+
+    // A later call is not refused by that old answer: it tries again.
+    let late = client(&base, store(&url, "refused:").build().unwrap());
+    let error = checked(late.access_token().await.unwrap_err());
+    assert_eq!(error.code().map(|code| code.code()), Some(40164));
+    assert_eq!(wechat.fetches(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
