@@ -42,6 +42,8 @@ mod generated;
 use futures_util::Stream;
 
 pub use generated::*;
+#[cfg(feature = "inbound")]
+pub use wx_kefu_inbound as inbound;
 pub use wx_kefu_runtime::*;
 
 impl MsgIdPage for MsgList {
