@@ -322,7 +322,7 @@ async fn no_answer_in_time_is_retried_with_the_same_msg_id() {
                     log.len() == 1
                 };
                 if first {
-                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    tokio::time::sleep(Duration::from_secs(4)).await;
                 }
                 "success"
             }
@@ -332,15 +332,17 @@ async fn no_answer_in_time_is_retried_with_the_same_msg_id() {
     let url = format!("http://{}/slow", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     h.mock
-        .set_webhook(WebhookConfig::plain(&url, WEBHOOK_TOKEN).timeout(Duration::from_millis(300)));
+        .set_webhook(WebhookConfig::plain(&url, WEBHOOK_TOKEN).timeout(Duration::from_secs(1)));
     let pushed = h.mock.push_text("oUSER", "hi").await.unwrap();
-    assert_eq!(
-        (pushed.attempts, &pushed.outcome),
-        (2, &PushOutcome::Success)
-    );
+    assert_eq!(pushed.outcome, PushOutcome::Success);
+    // Two attempts, or three on a machine too busy to answer the second within 1 s.
     let bodies = bodies.lock().unwrap();
-    assert_eq!(bodies.len(), 2);
-    assert_eq!(bodies[0], bodies[1], "a retry is the same push");
+    assert!(pushed.attempts >= 2, "{pushed:?}");
+    assert_eq!(bodies.len(), pushed.attempts as usize);
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "a retry is the same push"
+    );
     assert!(bodies[0].contains(&format!("<MsgId>{}</MsgId>", pushed.msg_id.unwrap())));
 }
 
