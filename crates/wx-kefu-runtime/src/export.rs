@@ -100,6 +100,8 @@ impl<F, T> Export<F, T> {
             }
             let start = self.next_start?;
             let end = start.saturating_add(MAX_WINDOW_SECS).min(self.end);
+            // Free the drained page before the next one arrives, so that at most one is held.
+            self.page = Vec::new().into_iter();
             let request = (self.build)(start, end, self.msgid, self.page_size);
             let (items, next) = match self.client.call(request).await {
                 Ok(response) => response.into_page(),
