@@ -94,6 +94,14 @@ impl Dedup {
         Seen::New
     }
 
+    /// The reply a push got, once it got one.
+    pub fn reply(&self, key: &DedupKey) -> Option<Reply> {
+        self.lock()
+            .entries
+            .get(key)
+            .and_then(|entry| entry.reply.clone())
+    }
+
     /// Records the reply a push got.
     pub fn finish(&self, key: &DedupKey, reply: &Reply) {
         if let Some(entry) = self.lock().entries.get_mut(key) {

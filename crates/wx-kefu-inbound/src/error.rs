@@ -120,6 +120,9 @@ pub enum Error {
     /// The configuration is incomplete.
     #[error("the webhook configuration is incomplete: {0}")]
     Config(&'static str),
+    /// The application's handler failed (panicked) before it replied.
+    #[error("the application's handler failed: {0}")]
+    Application(String),
     /// The operating system gave no randomness for an encrypted reply.
     #[error("no randomness from the operating system: {0}")]
     Random(String),
@@ -138,7 +141,11 @@ impl Error {
             | Error::BadSignature
             | Error::BadMsgSignature
             | Error::NotEncrypted => 401,
-            Error::NoKey | Error::BadAesKey | Error::Config(_) | Error::Random(_) => 500,
+            Error::NoKey
+            | Error::BadAesKey
+            | Error::Config(_)
+            | Error::Random(_)
+            | Error::Application(_) => 500,
             _ => 400,
         }
     }

@@ -56,6 +56,7 @@ pub use generated::*;
 pub use push::{Content, DedupKey, Family, FromFields, Push};
 pub use reply::{Answer, Reply};
 pub use webhook::{
-    DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Query, Webhook, WebhookBuilder,
+    DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Pending, Query, Webhook,
+    WebhookBuilder,
 };
 pub use xml::Fields;

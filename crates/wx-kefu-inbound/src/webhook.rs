@@ -272,14 +272,48 @@ impl std::fmt::Debug for Webhook {
 pub enum Delivery {
     /// Seen for the first time: process it, then [`Webhook::answer`] it.
     New(Incoming),
-    /// A retry of a push seen recently: give WeChat this answer and do nothing else.
-    /// (The reply it got the first time, or `success` while that one is still in progress.)
+    /// A retry of a push answered recently: give WeChat this answer (the same reply, sealed
+    /// anew) and do nothing else.
     Repeat {
         /// The push, decoded.
         push: Push,
         /// What to answer.
         answer: Answer,
     },
+    /// A retry of a push whose first delivery is still being processed (WeChat gave up
+    /// waiting for it after 5 s). Wait a little for [`Pending::answer`] — the first one's
+    /// reply reaches WeChat only this way — and answer `success` if it does not come.
+    InProgress(Pending),
+}
+
+/// A retry waiting for the first delivery's reply.
+pub struct Pending {
+    push: Push,
+    key: Option<usize>,
+    dedup_key: DedupKey,
+    webhook: Webhook,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("push", &self.push)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// The push.
+    pub fn push(&self) -> &Push {
+        &self.push
+    }
+
+    /// The first delivery's reply, sealed for this retry, once it has one; `None` while it
+    /// is still being processed (or after it failed: then answer `success`).
+    pub fn answer(&self) -> Option<Result<Answer>> {
+        let reply = self.webhook.inner.dedup.reply(&self.dedup_key)?;
+        Some(self.webhook.seal(&self.push, self.key, &reply))
+    }
 }
 
 /// A new push, to be answered with [`Webhook::answer`]. Dropped unanswered (the processing
@@ -384,7 +418,8 @@ impl Webhook {
 
     /// Checks and decodes a push (`POST`): body size, replay window, signature; in safe
     /// mode `msg_signature`, decryption (current key, then the previous one) and the appid;
-    /// then the XML. A retry of a recent push comes back as [`Delivery::Repeat`].
+    /// then the XML. A retry of a recent push comes back as [`Delivery::Repeat`] (or
+    /// [`Delivery::InProgress`] while the first is being processed).
     pub fn receive(&self, query: &Query, body: &[u8]) -> Result<Delivery> {
         if body.len() > self.inner.max_body {
             return Err(Error::BodyTooLarge {
@@ -430,10 +465,12 @@ impl Webhook {
                 inner: Arc::clone(&self.inner),
                 answered: false,
             }),
-            Seen::InProgress => Delivery::Repeat {
+            Seen::InProgress => Delivery::InProgress(Pending {
                 push,
-                answer: Answer::success(),
-            },
+                key,
+                dedup_key,
+                webhook: self.clone(),
+            }),
             Seen::Answered(reply) => {
                 let answer = self.seal(&push, key, &reply)?;
                 Delivery::Repeat { push, answer }
@@ -497,7 +534,9 @@ impl Webhook {
     }
 
     /// The whole round for a `POST`: [`receive`](Webhook::receive), the application's reply
-    /// (not asked again for a retry), [`answer`](Webhook::answer).
+    /// (not asked again for a retry), [`answer`](Webhook::answer). A retry arriving while the
+    /// first delivery is still being processed is answered `success` (this call cannot wait;
+    /// the axum route waits up to 4 s for the first reply).
     pub fn handle(
         &self,
         query: &Query,
@@ -506,6 +545,8 @@ impl Webhook {
     ) -> Result<Answer> {
         match self.receive(query, body)? {
             Delivery::Repeat { answer, .. } => Ok(answer),
+            // Nothing to wait with here: `success` stops WeChat's retries.
+            Delivery::InProgress(pending) => pending.answer().unwrap_or(Ok(Answer::success())),
             Delivery::New(incoming) => {
                 let reply = app(incoming.push());
                 self.answer(incoming, &reply)

@@ -121,3 +121,68 @@ async fn the_route_checks_answers_and_refuses() {
     assert_eq!(doctype.status(), 400);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// WeChat gives up on a slow first delivery and retries: the retry waits for the first
+/// one's reply, so the hand-off still reaches WeChat, and the application runs once.
+#[tokio::test]
+async fn a_retry_waits_for_a_slow_first_delivery() {
+    let webhook = Webhook::builder()
+        .token(TOKEN)
+        .app_id(APPID)
+        .encoding_aes_key(EAK)
+        .unwrap()
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let app = axum::Router::new().route(
+        "/wechat",
+        wx_kefu_inbound::axum::route(webhook, move |_push| {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                Reply::transfer_to("test1@gh_test")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let (query, body) = safe_push(
+        &key_of(EAK),
+        APPID,
+        &text_push("oUSER", "人工", 8, NOW),
+        NOW,
+        "4",
+    );
+    // WeChat hangs up on the slow first delivery...
+    let first = http
+        .post(format!("{url}?{query}"))
+        .body(body.clone())
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(first.is_err(), "{first:?}");
+    // ...and retries: the retry gets the first one's reply.
+    let retry = http
+        .post(format!("{url}?{query}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 200);
+    let answer = wx_kefu_inbound::Answer {
+        body: retry.text().await.unwrap(),
+        content_type: "application/xml; charset=utf-8",
+    };
+    let (_, xml) = open_answer(&answer);
+    assert_eq!(
+        element(&xml, "MsgType").as_deref(),
+        Some("transfer_customer_service")
+    );
+    assert_eq!(element(&xml, "KfAccount").as_deref(), Some("test1@gh_test"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

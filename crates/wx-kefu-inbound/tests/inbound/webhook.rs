@@ -210,21 +210,31 @@ fn a_retry_while_the_first_is_in_progress_and_a_failed_first() {
     let Delivery::New(first) = webhook.receive(&query, body.as_bytes()).unwrap() else {
         panic!("new");
     };
-    // The retry arrives while the first is still being processed: `success`, not again.
-    match webhook.receive(&query, body.as_bytes()).unwrap() {
-        Delivery::Repeat { answer, push } => {
-            assert!(answer.is_success());
-            assert_eq!(push.dedup_key(), DedupKey::Message(9));
-        }
-        other => panic!("{other:?}"),
-    }
+    // The retry arrives while the first is still being processed: not processed again,
+    // and no answer yet (`handle`, which cannot wait, answers `success`).
+    let Delivery::InProgress(pending) = webhook.receive(&query, body.as_bytes()).unwrap() else {
+        panic!("in progress");
+    };
+    assert_eq!(pending.push().dedup_key(), DedupKey::Message(9));
+    assert!(pending.answer().is_none());
+    let answer = webhook
+        .handle(&query, body.as_bytes(), |_| panic!("processed twice"))
+        .unwrap();
+    assert!(answer.is_success());
     // The first fails (dropped unanswered): the next retry is processed.
     drop(first);
+    assert!(pending.answer().is_none());
     let Delivery::New(again) = webhook.receive(&query, body.as_bytes()).unwrap() else {
         panic!("a failed push is processed again");
     };
+    let Delivery::InProgress(waiting) = webhook.receive(&query, body.as_bytes()).unwrap() else {
+        panic!("in progress");
+    };
     let answer = webhook.answer(again, &Reply::text("ok")).unwrap();
     assert_eq!(element(&answer.body, "Content").as_deref(), Some("ok"));
+    // The waiting retry now gets the first one's reply.
+    let late = waiting.answer().unwrap().unwrap();
+    assert_eq!(element(&late.body, "Content").as_deref(), Some("ok"));
     match webhook.receive(&query, body.as_bytes()).unwrap() {
         Delivery::Repeat { answer: repeat, .. } => assert_eq!(repeat, answer),
         other => panic!("{other:?}"),
