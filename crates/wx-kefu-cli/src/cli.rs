@@ -53,7 +53,7 @@ pub struct Global {
     )]
     pub access_token: Option<String>,
     /// The API's base URL: the emulator (`wx-kefu mock`), a proxy, or a regional host such
-    /// as https://sh.api.weixin.qq.com. Default: https://api.weixin.qq.com.
+    /// as `https://sh.api.weixin.qq.com`. Default: `https://api.weixin.qq.com`.
     #[arg(long, env = "WX_BASE_URL", global = true, value_name = "URL")]
     pub base_url: Option<String>,
     /// The config file (default: wx-kefu/config.json in the user's config directory).
