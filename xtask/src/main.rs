@@ -2,8 +2,10 @@
 //!
 //! - `cargo xtask codegen` regenerates the code derived from `api-spec/`.
 //! - `cargo xtask codegen --check` writes nothing and fails with a diff when the committed code is stale.
+//! - `cargo xtask bench [--runs N] [--quick]` measures the SDK against a bare HTTP client
+//!   (`benches/`, see `BENCHMARKS.md`) and writes `target/bench/results.json`.
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use xtask::codegen;
 
@@ -13,8 +15,11 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["bench", rest @ ..] => bench(rest),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!(
+                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -24,5 +29,22 @@ fn main() -> ExitCode {
             eprintln!("{message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Builds and runs the bench binary in release mode. It lives in its own unpublished
+/// package (`benches/`, `wx-kefu-bench`), so xtask stays quick to compile and does not
+/// depend on the SDK.
+fn bench(args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["run", "--release", "--package", "wx-kefu-bench", "--"])
+        .args(args)
+        .current_dir(codegen::workspace_root())
+        .status()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("the bench failed ({status})")),
     }
 }

@@ -1,0 +1,185 @@
+//! `wx-kefu-bench`: how close the SDK comes to a bare HTTP client, measured in one run.
+//!
+//! Run it with `cargo xtask bench` (which runs `cargo run --release -p wx-kefu-bench`).
+//! It starts a bare hyper server on 127.0.0.1 in a child process (this same binary,
+//! `wx-kefu-bench serve`), then measures and prints Markdown tables, and writes
+//! `target/bench/results.json`:
+//! - the per-call cost of `send_custom_message` and `get_kf_list` through the SDK against
+//!   bare reqwest with a pre-serialised body, at 1 and 64 concurrent tasks;
+//! - decoding a 10,000-record `get_msg_list` page through the SDK against `serde_json`
+//!   into a minimal struct;
+//! - the live heap of `export_records` over 100,000 records;
+//! - the token herd: 1,000 concurrent calls on a cold client;
+//! - the code generator's time on the real spec, and the lines it generates.
+//!
+//! Options: `--runs N` (timed runs per figure, default 5), `--quick` (short runs, to try
+//! it out), `--out PATH`, `--skip-codegen-command` (do not time `cargo xtask codegen --check`),
+//! `--profile SIDE[@TASKS]` (only make 200,000 calls of one side, for `perf` or callgrind).
+
+mod bodies;
+mod calls;
+mod codegen;
+mod export;
+mod measure;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use calls::Call;
+use report::{Results, Setup};
+use server::{MsgListMode, Server};
+
+#[global_allocator]
+static ALLOCATOR: measure::CountingAlloc = measure::CountingAlloc;
+
+/// The command line.
+struct Options {
+    runs: usize,
+    quick: bool,
+    out: PathBuf,
+    skip_codegen_command: bool,
+    /// Only make many calls of one side, for a profiler: `sdk-send`, `floor-send`,
+    /// `sdk-kflist`, `floor-kflist`, each optionally with `@TASKS`.
+    profile: Option<String>,
+}
+
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command]\n       wx-kefu-bench [--quick] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        runs: 5,
+        quick: false,
+        out: xtask::codegen::workspace_root().join("target/bench/results.json"),
+        skip_codegen_command: false,
+        profile: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                options.runs = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--runs needs a positive number")?;
+            }
+            "--quick" => options.quick = true,
+            "--out" => options.out = args.next().ok_or("--out needs a path")?.into(),
+            "--skip-codegen-command" => options.skip_codegen_command = true,
+            "--profile" => {
+                options.profile = Some(args.next().ok_or("--profile needs a side")?.clone())
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => server::serve(),
+        _ => parse(&args).and_then(|options| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("runtime: {e}"))?
+                .block_on(run(&options))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("wx-kefu-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: &Options) -> Result<(), String> {
+    let runs = options.runs;
+    let scale = |full: usize, quick: usize| if options.quick { quick } else { full };
+    let setup = Setup {
+        runs,
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        token: "pre-warmed: the default MemoryTokenStore fetched one stable token before any timing",
+        server: "bare hyper (HTTP/1.1) on 127.0.0.1 in a child process, fixed prebuilt bodies; CPU is this process's only",
+    };
+    let server = Server::start()?;
+    let control = reqwest::Client::new();
+    server.reset(&control, 0, MsgListMode::Plain).await?;
+    let clients = calls::Clients::new(&server).await?;
+    if let Some(side) = &options.profile {
+        return calls::profile(&clients, side, scale(200_000, 20_000)).await;
+    }
+    let plain = server::plain_page();
+    calls::check_same_data(&plain)?;
+
+    let mut per_call = Vec::new();
+    for (call, concurrency, calls) in [
+        (Call::Send, 1, scale(20_000, 2_000)),
+        (Call::Send, 64, scale(40_000, 4_000)),
+        (Call::KfList, 1, scale(20_000, 2_000)),
+        (Call::KfList, 64, scale(40_000, 4_000)),
+    ] {
+        eprintln!("per call: {call:?} × {concurrency} tasks, {runs} runs of {calls} calls …");
+        per_call.push(calls::per_call(&clients, call, concurrency, calls, runs).await);
+    }
+
+    let mut decode = Vec::new();
+    let pages = scale(40, 6);
+    for mode in [MsgListMode::Plain, MsgListMode::Errcode] {
+        eprintln!(
+            "decode: {} page, {runs} runs of {pages} pages …",
+            mode.name()
+        );
+        let bytes = match mode {
+            MsgListMode::Errcode => bodies::with_errcode(&plain).len(),
+            _ => plain.len(),
+        };
+        decode.push(calls::decode_over_http(&server, &clients, mode, bytes, pages, runs).await?);
+    }
+    eprintln!("decode: in memory …");
+    decode.push(calls::decode_in_memory(&plain, pages, runs).await);
+
+    eprintln!("export: 100,000 records …");
+    let export = export::export_memory(&server, &control, &clients.sdk).await?;
+    drop(clients);
+
+    eprintln!("token herd: 1,000 calls on a cold client …");
+    let herd = calls::token_herd(&server, &control, 1_000).await?;
+    drop(server);
+
+    eprintln!("codegen: {runs} runs …");
+    let codegen = codegen::codegen(runs, options.skip_codegen_command)?;
+
+    let results = Results {
+        setup,
+        per_call,
+        decode,
+        export,
+        token_herd: herd.clone(),
+        codegen,
+    };
+    println!("{}", results.markdown());
+    if let Some(dir) = options.out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    std::fs::write(&options.out, json + "\n")
+        .map_err(|e| format!("{}: {e}", options.out.display()))?;
+    eprintln!("wrote {}", options.out.display());
+    match (herd.token_requests, herd.succeeded == herd.calls) {
+        (1, true) => Ok(()),
+        (n, _) => Err(format!(
+            "the token herd made {n} token request(s) ({} of {} calls succeeded); expected 1",
+            herd.succeeded, herd.calls
+        )),
+    }
+}
