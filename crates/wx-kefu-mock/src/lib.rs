@@ -16,11 +16,12 @@
 //! change, signed — and in safe mode sealed — like WeChat, and it honours a
 //! `transfer_customer_service` reply by handing the user to the agents.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use wx_kefu_mock::{Fault, MockServer};
 //!
-//! # async fn run() {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let mock = MockServer::start().await;
 //! mock.add_online_agent("test1@gh_test", "客服1").unwrap();
 //! mock.user_message("OPENID", "你好");

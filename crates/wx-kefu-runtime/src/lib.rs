@@ -2,6 +2,41 @@
 //!
 //! It knows no endpoint. Generated request types implement [`Endpoint`]; this crate turns
 //! one into HTTP (access token, retries, errors, tracing) and decodes the answer.
+//! Applications use it through `wx-kefu-api`, which re-exports it with every call typed.
+//!
+//! ```
+//! use wx_kefu_runtime::meta::EndpointMeta;
+//! use wx_kefu_runtime::{Ack, Client, Endpoint, Error, Invalid, Method, RequestParts, validate};
+//!
+//! /// An endpoint as the generator writes one: static metadata, checks, and the parts to send.
+//! struct Rename { nickname: String }
+//!
+//! impl Endpoint for Rename {
+//!     const META: &'static EndpointMeta = &EndpointMeta {
+//!         name: "rename", summary_zh: "改名", summary_en: "Rename",
+//!         doc_url: "https://developers.weixin.qq.com/doc/", group: "demo",
+//!         method: Method::Post, path: "/demo/rename", idempotent: false, auth: true,
+//!         fields: &[], spans: &[], errcodes: &[],
+//!     };
+//!     type Response = Ack;
+//!     fn validate(&self) -> Result<(), Invalid> {
+//!         validate::chars("nickname", &self.nickname, Some(1), Some(16))
+//!     }
+//!     fn parts(&self) -> RequestParts {
+//!         RequestParts { query: Vec::new(), body: wx_kefu_runtime::endpoint::json_body(&[&self.nickname]) }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let client = Client::builder().app_id("wxAPPID").app_secret("APPSECRET").build()?;
+//! // A request that breaks a rule is refused before any I/O: no token fetch, no request.
+//! let err = client.call(Rename { nickname: "a".repeat(17) }).await.unwrap_err();
+//! assert!(matches!(err, Error::Invalid { .. }));
+//! assert_eq!(err.to_string(), "rename: invalid request: `nickname` must have at most 16 characters, has 17");
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! - [`Client`] holds one connection pool and the account's token source; [`Client::call`]
 //!   validates a request before any I/O, adds the access token, retries under a
