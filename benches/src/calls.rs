@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use wx_kefu_api::{Client, GetMsgList, KefuApi, MsgList, SendCustomMessage, Text};
 
@@ -352,6 +353,21 @@ async fn sdk_run(clients: &Clients, call: Call, concurrency: usize, calls: usize
     }
 }
 
+/// A POST of a pre-serialised JSON body.
+fn post_json(http: &reqwest::Client, url: reqwest::Url, body: Bytes) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+}
+
+/// All the floor does with a request: send it, check the status, read and decode the answer.
+async fn floor_answer<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    let response = request.send().await.expect("floor request");
+    assert!(response.status().is_success(), "floor status");
+    let answer = response.bytes().await.expect("floor answer");
+    serde_json::from_slice(&answer).expect("floor answer decodes")
+}
+
 /// One timed run of the same requests with bare reqwest.
 async fn floor_run(clients: &Clients, call: Call, concurrency: usize, calls: usize) -> Sample {
     let http = clients.floor.clone();
@@ -362,16 +378,7 @@ async fn floor_run(clients: &Clients, call: Call, concurrency: usize, calls: usi
             drive(concurrency, calls, move || {
                 let (http, url, body) = (http.clone(), url.clone(), body.clone());
                 async move {
-                    let response = http
-                        .post(url)
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .expect("floor send");
-                    assert!(response.status().is_success());
-                    let answer = response.bytes().await.expect("floor send answer");
-                    let ack: MinAck = serde_json::from_slice(&answer).expect("floor ack");
+                    let ack: MinAck = floor_answer(post_json(&http, url, body)).await;
                     assert_eq!(ack.errcode, 0);
                 }
             })
@@ -382,10 +389,7 @@ async fn floor_run(clients: &Clients, call: Call, concurrency: usize, calls: usi
             drive(concurrency, calls, move || {
                 let (http, url) = (http.clone(), url.clone());
                 async move {
-                    let response = http.get(url).send().await.expect("floor get_kf_list");
-                    assert!(response.status().is_success());
-                    let answer = response.bytes().await.expect("floor kf list answer");
-                    let list: MinKfList = serde_json::from_slice(&answer).expect("floor kf list");
+                    let list: MinKfList = floor_answer(http.get(url)).await;
                     assert_eq!(list.errcode, 0);
                     black_box(list);
                 }
@@ -575,16 +579,7 @@ pub async fn decode_over_http(
     let floor = move || {
         let (http, url, request) = (http.clone(), url.clone(), request.clone());
         async move {
-            let response = http
-                .post(url)
-                .header(CONTENT_TYPE, "application/json")
-                .body(request)
-                .send()
-                .await
-                .expect("floor get_msg_list");
-            assert!(response.status().is_success());
-            let answer = response.bytes().await.expect("floor page");
-            let page: MinPage = serde_json::from_slice(&answer).expect("floor page decodes");
+            let page: MinPage = floor_answer(post_json(&http, url, request)).await;
             assert_eq!((page.errcode, page.recordlist.len()), (0, bodies::PAGE));
         }
     };
