@@ -7,7 +7,11 @@
 //! It starts the emulator on 127.0.0.1, then walks through what a 服务号's customer service
 //! does: a token, an agent account (invite, accept, avatar), the agent lists, a user writing in,
 //! a session, every message type, typing, closing, the record export, the waiting queue, and
-//! deleting the agent. Each step prints one line; the first failure ends the tour non-zero.
+//! deleting the agent. Then the other direction: the account's server (the SDK's webhook, in
+//! safe mode, on 127.0.0.1) receives a user's message pushed by WeChat, hands it to the agents
+//! with `transfer_customer_service`, and hears `kf_create_session` and `kf_close_session` as an
+//! agent takes and ends the session. Each step prints one line; the first failure ends the tour
+//! non-zero.
 //!
 //! With `WX_APPID` and `WX_SECRET` set it targets the real API instead, and only reads
 //! (token, agent lists, waiting queue, the last day's records). Add `--write` with
@@ -19,7 +23,8 @@ use std::process::ExitCode;
 
 use futures_util::StreamExt;
 use wx_kefu_api::*;
-use wx_kefu_mock::{MockServer, UserEvent};
+use wx_kefu_inbound::{Event, Push, Reply, UserMessage, Webhook};
+use wx_kefu_mock::{MockServer, PushOutcome, UserEvent, WebhookConfig};
 
 /// Prints one step of the transcript, or the error that ended the tour.
 fn step<T>(
@@ -217,10 +222,107 @@ async fn emulated() -> TourResult {
     step("del_kf_account", client.del_kf_account(agent).await, |_| {
         format!("{agent} deleted")
     })?;
+    hand_off(&mock, &client).await?;
     println!(
         "emulator saw {} request(s), {} token fetch(es)",
         mock.requests().len(),
         mock.stable_token_fetches()
+    );
+    Ok(())
+}
+
+/// The Token and EncodingAESKey set in the account's server configuration.
+const WEBHOOK_TOKEN: &str = "tour-token";
+const ENCODING_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+/// The account's server logic: anyone asking for a person is handed to the agents.
+async fn on_push(push: Push) -> Reply {
+    match (push.message(), push.event()) {
+        (Some(UserMessage::Text(text)), _) if text.content.contains("人工") => {
+            println!(
+                "  srv  {} asks for a person: transfer_customer_service",
+                push.openid()
+            );
+            Reply::transfer_customer_service()
+        }
+        (_, Some(Event::KfCreateSession(session))) => {
+            println!(
+                "  srv  kf_create_session: {} serves {}",
+                session.kf_account,
+                push.openid()
+            );
+            Reply::success()
+        }
+        (_, Some(Event::KfCloseSession(session))) => {
+            println!(
+                "  srv  kf_close_session: {} is done with {}",
+                session.kf_account,
+                push.openid()
+            );
+            Reply::success()
+        }
+        _ => Reply::success(),
+    }
+}
+
+/// The round trip of a hand-off: WeChat pushes, the account's server transfers, an agent serves.
+async fn hand_off(mock: &MockServer, client: &Client) -> TourResult {
+    let agent = "carol@gh_tour";
+    let user = "o_tour_user_5";
+    mock.add_online_agent(agent, "Carol")
+        .map_err(|e| format!("emulator: {e}"))?;
+    // The account's server: verifies, opens and decodes every push, answers retries once.
+    let webhook = Webhook::builder()
+        .token(WEBHOOK_TOKEN)
+        .app_id(mock.appid())
+        .encoding_aes_key(ENCODING_AES_KEY)?
+        .clock(mock.time_source())
+        .build()?;
+    let app = axum::Router::new().route("/wechat", wx_kefu_inbound::axum::route(webhook, on_push));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/wechat", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    mock.set_webhook(WebhookConfig::safe(&url, WEBHOOK_TOKEN, ENCODING_AES_KEY)?);
+    println!("account server at {url} (safe mode)");
+
+    let pushed = mock.push_text(user, "你好，我要转人工").await?;
+    let PushOutcome::Transferred { serving: None, .. } = pushed.outcome else {
+        return Err(format!("expected a transfer to the queue, got {:?}", pushed.outcome).into());
+    };
+    println!(
+        "  ok   {:<38} sealed, signed, answered",
+        "WeChat pushes the message"
+    );
+    step("get_wait_case", client.get_wait_case().await, |r| {
+        format!("{} waiting, {user} among them", r.count)
+    })?;
+    step(
+        "create_kf_session",
+        client.create_kf_session(agent, user).await,
+        |_| format!("{agent} takes {user}"),
+    )?;
+    mock.settle_pushes().await;
+    let message = SendCustomMessage::new(user, Text::new("您好，我是客服 Carol。"))
+        .customservice(CustomService::new(agent));
+    step(
+        "send_custom_message",
+        client.send_custom_message(message).await,
+        |_| format!("as {agent}"),
+    )?;
+    step(
+        "close_session",
+        client.close_session(agent, user).await,
+        |_| format!("{agent} is done"),
+    )?;
+    mock.settle_pushes().await;
+    let kinds: Vec<String> = mock.pushes().into_iter().map(|p| p.kind).collect();
+    if kinds != ["text", "kf_create_session", "kf_close_session"] {
+        return Err(format!("unexpected pushes: {kinds:?}").into());
+    }
+    println!(
+        "  ok   {:<38} {}",
+        "pushes to the account's server",
+        kinds.join(", ")
     );
     Ok(())
 }
