@@ -19,7 +19,6 @@ use clap::Args;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use wx_kefu_api::export::MAX_WINDOW_SECS;
 use wx_kefu_api::{Client, export_records};
 
 use crate::context::Context;
@@ -85,22 +84,6 @@ struct Checkpoint {
 
 const CHECKPOINT_VERSION: u32 = 1;
 
-/// The windows covering `[first, last]` (both included), exactly as the SDK cuts them:
-/// `[start, start + 86400]`, then from the next second.
-pub fn windows(first: i64, last: i64) -> Vec<(i64, i64)> {
-    let mut windows = Vec::new();
-    let mut start = first;
-    while start <= last {
-        let end = start.saturating_add(MAX_WINDOW_SECS).min(last);
-        windows.push((start, end));
-        match end.checked_add(1) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    windows
-}
-
 /// Runs `records export`.
 pub async fn run(context: &Context, args: &ExportArgs) -> CliResult {
     let tz = &context.printer.tz;
@@ -118,7 +101,8 @@ pub async fn run(context: &Context, args: &ExportArgs) -> CliResult {
             time::format_local(since, tz)
         )));
     }
-    let all = windows(since, until - 1);
+    // The SDK's own windows, so a checkpoint names exactly what the export reads.
+    let all: Vec<(i64, i64)> = wx_kefu_api::export::windows(since..=until - 1).collect();
     let client = context.client()?;
     match &args.out {
         None => {
@@ -431,21 +415,5 @@ impl Progress {
     fn finish(&self, summary: &str) {
         self.bar.finish_and_clear();
         eprintln!("{summary}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_cover_the_range_without_overlap() {
-        assert_eq!(windows(0, 86_400), vec![(0, 86_400)]);
-        assert_eq!(
-            windows(100, 200_000),
-            vec![(100, 86_500), (86_501, 172_901), (172_902, 200_000)]
-        );
-        assert_eq!(windows(5, 5), vec![(5, 5)]);
-        assert!(windows(6, 5).is_empty());
     }
 }

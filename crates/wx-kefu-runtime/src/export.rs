@@ -33,12 +33,39 @@ pub trait MsgIdPage {
     fn into_page(self) -> (Vec<Self::Item>, i64);
 }
 
+/// The windows of at most [`MAX_WINDOW_SECS`] covering `range`, both ends included and
+/// without overlap: `[s, s + 86400]`, then `[s + 86401, …]`, the last one ending at the
+/// range's end. [`export()`] reads them in this order; tools that checkpoint an export
+/// (the CLI) cut the same windows with it.
+pub fn windows(range: RangeInclusive<i64>) -> Windows {
+    Windows {
+        next: Some(*range.start()).filter(|start| start <= range.end()),
+        end: *range.end(),
+    }
+}
+
+/// The iterator of [`windows()`]: `(starttime, endtime)` pairs.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    next: Option<i64>,
+    end: i64,
+}
+
+impl Iterator for Windows {
+    type Item = (i64, i64);
+
+    fn next(&mut self) -> Option<(i64, i64)> {
+        let start = self.next?;
+        let end = start.saturating_add(MAX_WINDOW_SECS).min(self.end);
+        self.next = end.checked_add(1).filter(|next| *next <= self.end);
+        Some((start, end))
+    }
+}
+
 /// Every record with a time in `range` (unix seconds, both ends included), as a stream.
 ///
 /// `build(starttime, endtime, msgid, page_size)` makes the request for one page.
-/// Windows are inclusive and do not overlap: `[start, start + 86400]`, then
-/// `[start + 86401, …]`, the last one ending at the range's end. The stream ends after the
-/// first error.
+/// The windows are those of [`windows()`]. The stream ends after the first error.
 ///
 /// `wx_kefu_api::export_records` wires it to `get_msg_list`:
 /// `export(client, start..=end, 10_000, |s, e, msgid, number| GetMsgList::new(s, e, msgid, number.into()))`.
@@ -57,8 +84,8 @@ where
     let state = Export {
         client: client.clone(),
         build,
-        next_start: Some(*range.start()).filter(|start| start <= range.end()),
-        end: *range.end(),
+        window: None,
+        windows: windows(range),
         msgid: FIRST_MSGID,
         page_size,
         page: Vec::new().into_iter(),
@@ -73,9 +100,10 @@ where
 struct Export<F, T> {
     client: Client,
     build: F,
-    /// The start of the window being read; `None` once the stream is finished.
-    next_start: Option<i64>,
-    end: i64,
+    /// The window being read; `None` before the first and once the stream is finished.
+    window: Option<(i64, i64)>,
+    /// The windows still to read.
+    windows: Windows,
     msgid: i64,
     page_size: u32,
     /// The current page: the only records held.
@@ -85,6 +113,12 @@ struct Export<F, T> {
 }
 
 impl<F, T> Export<F, T> {
+    /// Ends the stream after what it still holds.
+    fn finish(&mut self) {
+        self.window = None;
+        self.windows = Windows { next: None, end: 0 };
+    }
+
     async fn next<E>(&mut self) -> Option<Result<T>>
     where
         E: Endpoint + Send + Sync,
@@ -98,20 +132,22 @@ impl<F, T> Export<F, T> {
             if let Some(error) = self.pending.take() {
                 return Some(Err(error));
             }
-            let start = self.next_start?;
-            let end = start.saturating_add(MAX_WINDOW_SECS).min(self.end);
+            if self.window.is_none() {
+                self.window = Some(self.windows.next()?);
+            }
+            let (start, end) = self.window?;
             // Free the drained page before the next one arrives, so that at most one is held.
             self.page = Vec::new().into_iter();
             let request = (self.build)(start, end, self.msgid, self.page_size);
             let (items, next) = match self.client.call(request).await {
                 Ok(response) => response.into_page(),
                 Err(error) => {
-                    self.next_start = None;
+                    self.finish();
                     return Some(Err(error));
                 }
             };
             if items.is_empty() {
-                self.next_start = end.checked_add(1).filter(|next| *next <= self.end);
+                self.window = None;
                 self.msgid = FIRST_MSGID;
             } else if next <= self.msgid {
                 self.pending = Some(Error::PagingStalled {
@@ -120,11 +156,29 @@ impl<F, T> Export<F, T> {
                     endtime: end,
                     msgid: self.msgid,
                 });
-                self.next_start = None;
+                self.finish();
             } else {
                 self.msgid = next;
             }
             self.page = items.into_iter();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_the_range_without_overlap() {
+        let cut = |first: i64, last: i64| windows(first..=last).collect::<Vec<_>>();
+        assert_eq!(cut(0, 86_400), vec![(0, 86_400)]);
+        assert_eq!(
+            cut(100, 200_000),
+            vec![(100, 86_500), (86_501, 172_901), (172_902, 200_000)]
+        );
+        assert_eq!(cut(5, 5), vec![(5, 5)]);
+        assert!(cut(6, 5).is_empty());
+        assert_eq!(cut(i64::MAX - 1, i64::MAX), vec![(i64::MAX - 1, i64::MAX)]);
     }
 }
