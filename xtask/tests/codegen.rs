@@ -228,7 +228,14 @@ fn field_listed_twice() {
             "      account: { type: account }\n      account: { type: string, doc: { zh: x, en: x } }\n",
         ),
     );
-    assert_problem(&e, &["extra.yaml"]);
+    assert_problem(
+        &e,
+        &[
+            "api-spec/extra.yaml",
+            "line 13",
+            "duplicate mapping key: account",
+        ],
+    );
 }
 
 #[test]

@@ -112,6 +112,7 @@ pub enum TypeModel {
     Union(Union),
 }
 
+#[derive(Clone)]
 pub struct Struct {
     pub ident: String,
     pub doc: Vec<String>,
@@ -187,6 +188,7 @@ pub enum Location {
     Multipart,
 }
 
+#[derive(Clone)]
 pub struct Field {
     pub wire: String,
     pub ty: TypeRef,

@@ -229,8 +229,8 @@ pub struct ErrorDef {
     pub fix: Option<String>,
 }
 
-/// A YAML mapping that keeps document order and remembers duplicate keys
-/// (so the validator can name them instead of silently keeping the last).
+/// A YAML mapping that keeps document order (the parser itself refuses a duplicate key,
+/// naming the file and the line).
 #[derive(Debug, Clone)]
 pub struct OrderedMap<T> {
     pub entries: Vec<(String, T)>,
@@ -251,16 +251,6 @@ impl<T> OrderedMap<T> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// Keys that appear more than once, in order of their second appearance.
-    pub fn duplicates(&self) -> Vec<&str> {
-        let mut seen = std::collections::BTreeSet::new();
-        self.entries
-            .iter()
-            .filter(|(k, _)| !seen.insert(k.as_str()))
-            .map(|(k, _)| k.as_str())
-            .collect()
     }
 }
 

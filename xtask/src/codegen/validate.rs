@@ -93,14 +93,6 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
                 format!("`{group}` must equal the file name `{stem}`"),
             );
         }
-        for name in spec.types.duplicates() {
-            r.at(
-                file,
-                &format!("type `{name}`"),
-                None,
-                "defined twice in this file",
-            );
-        }
         for (name, def) in spec.types.iter() {
             let entry = format!("type `{name}`");
             if !is_snake(name) {
@@ -259,9 +251,6 @@ fn check_endpoint(
         ("body", &ep.body),
         ("multipart", &ep.multipart),
     ] {
-        for dup in map.duplicates() {
-            r.at(file, entry, Some(dup), format!("listed twice in `{place}`"));
-        }
         for (name, field) in map.iter() {
             if let Some(first) = seen.insert(name, place) {
                 r.at(file, entry, Some(name), format!(
@@ -340,9 +329,6 @@ fn check_endpoint(
             ),
         },
         ResponseDef::Inline(inline) => {
-            for dup in inline.fields.duplicates() {
-                r.at(file, entry, Some(dup), "listed twice in `response`");
-            }
             for (name, field) in inline.fields.iter() {
                 check_field(r, types, file, entry, name, field);
             }
@@ -585,9 +571,6 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             None => r.at(file, &entry, None, "an alias needs `type`"),
         },
         "struct" => {
-            for dup in def.fields.duplicates() {
-                r.at(file, &entry, Some(dup), "listed twice");
-            }
             for (field, f) in def.fields.iter() {
                 check_field(r, types, file, &entry, field, f);
                 if f.also_in_query {
@@ -705,9 +688,6 @@ fn check_pushes(r: &mut Report, types: &TypeTable, files: &[(String, SpecFile)])
                         None,
                         format!("its Rust name `{rust}` is also the name of {previous}"),
                     );
-                }
-                for dup in push.fields.duplicates() {
-                    r.at(file, &entry, Some(dup), "listed twice");
                 }
                 let mut rust_fields: BTreeMap<String, &str> = BTreeMap::new();
                 for (name, field) in push.fields.iter() {

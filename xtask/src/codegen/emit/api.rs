@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::super::model::{Endpoint, Kind, Model, Module, Response, TypeRef};
+use super::super::model::{Endpoint, Kind, Model, Response, TypeRef};
 use super::super::parse::Scalar;
 use super::items::limits;
 use super::{doc, ident, inner_doc, param_type, rust_type};
@@ -74,7 +74,7 @@ fn example_value(field: &super::super::model::Field) -> String {
     }
 }
 
-fn call_doc(model: &Model, module: &Module, ep: &Endpoint) -> Vec<String> {
+fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
     let mut lines = vec![
         format!("{} — {}.", ep.summary.zh, ep.summary.en),
         String::new(),
@@ -130,7 +130,6 @@ fn call_doc(model: &Model, module: &Module, ep: &Endpoint) -> Vec<String> {
             .into(),
     );
     lines.push("use wx_kefu_api::*;".into());
-    let _ = module;
     match &ep.example {
         Some(example) => lines.extend(example.lines().map(str::to_owned)),
         None => {
@@ -177,52 +176,26 @@ pub fn trait_file(model: &Model) -> TokenStream {
         for ep in &module.endpoints {
             let name = ident(&ep.name);
             let req = ident(&ep.ident);
+            // Seen from module `api`, other modules' types are `super::<module>::<Type>`.
             let response = match &ep.response {
                 Response::Ack => quote!(::wx_kefu_runtime::Ack),
-                Response::Type(TypeRef::Named {
-                    module: rm,
-                    ident: ri,
-                    ..
-                }) => {
-                    let (rm, ri) = (ident(rm), ident(ri));
-                    quote!(super::#rm::#ri)
-                }
                 Response::Type(t) => rust_type(t, "api"),
             };
-            let (params, args, build) = if positional(ep) {
-                let params: Vec<TokenStream> = ep
-                    .request
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let p = ident(&f.wire);
-                        let t = qualify(param_type(&f.ty, "api"));
-                        quote!(#p: #t)
-                    })
-                    .collect();
-                let args: Vec<TokenStream> = ep
-                    .request
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let p = ident(&f.wire);
-                        quote!(#p)
-                    })
-                    .collect();
+            let (params, build) = if positional(ep) {
+                let fields = &ep.request.fields;
+                let params = fields.iter().map(|f| {
+                    let (p, t) = (ident(&f.wire), param_type(&f.ty, "api"));
+                    quote!(#p: #t)
+                });
+                let args = fields.iter().map(|f| ident(&f.wire));
                 (
-                    params,
-                    args.clone(),
+                    params.collect::<Vec<_>>(),
                     quote!(super::#m::#req::new(#(#args),*)),
                 )
             } else {
-                (
-                    vec![quote!(request: super::#m::#req)],
-                    vec![quote!(request)],
-                    quote!(request),
-                )
+                (vec![quote!(request: super::#m::#req)], quote!(request))
             };
-            let _ = args;
-            let d = doc(&call_doc(model, module, ep));
+            let d = doc(&call_doc(model, ep));
             let ret = quote!(impl ::std::future::Future<Output = ::std::result::Result<#response, ::wx_kefu_runtime::Error>> + Send);
             decls.push(quote! {
                 #d
@@ -266,9 +239,4 @@ pub fn trait_file(model: &Model) -> TokenStream {
             }
         }
     }
-}
-
-/// Types emitted "as seen from module `api`" name sibling modules through `super::`; that is what we want here too.
-fn qualify(tokens: TokenStream) -> TokenStream {
-    tokens
 }

@@ -549,13 +549,7 @@ fn union(module: &str, u: &Union) -> TokenStream {
 }
 
 fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
-    let mut request = Struct {
-        ident: ep.ident.clone(),
-        doc: Vec::new(),
-        fields: Vec::new(),
-        request: true,
-    };
-    request.fields = ep.request.fields.iter().map(clone_field).collect();
+    let mut request = ep.request.clone();
     let call = &ep.name;
     request.doc = vec![
         format!("{} — {}.", ep.summary.zh, ep.summary.en),
@@ -644,23 +638,6 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
                 #parts
             }
         }
-    }
-}
-
-fn clone_field(f: &Field) -> Field {
-    Field {
-        wire: f.wire.clone(),
-        ty: f.ty.clone(),
-        location: f.location,
-        required: f.required,
-        doc: f.doc.clone(),
-        rules: f.rules.clone(),
-        errcode: f.errcode,
-        example: f.example.clone(),
-        flatten: f.flatten,
-        sensitive: f.sensitive,
-        enum_values: f.enum_values.clone(),
-        union: f.union.clone(),
     }
 }
 
