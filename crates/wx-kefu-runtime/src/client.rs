@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io::SeekFrom;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -66,7 +66,23 @@ struct Inner {
     mode: TokenMode,
     store: Box<dyn TokenStore>,
     retry: RetryPolicy,
+    /// Finished URLs of the current token; holds the token, so it is never printed.
+    urls: Mutex<UrlCache>,
 }
+
+/// The finished URL (base, path, `access_token`) of each path called with the current
+/// token. A call without other query pairs clones one instead of building it: setting
+/// the path and form-encoding the token were the largest part of the runtime's own cost
+/// per call. Bounded by the number of distinct endpoint paths, and emptied when the
+/// store hands out another token.
+#[derive(Default)]
+struct UrlCache {
+    token: Option<AccessToken>,
+    urls: Vec<(&'static str, reqwest::Url)>,
+}
+
+/// The most URLs a [`UrlCache`] keeps (the kefu API has fewer than 20 paths).
+const URL_CACHE_CAPACITY: usize = 64;
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,9 +249,10 @@ impl ClientBuilder {
         };
         let http = match self.http {
             Some(http) => http,
+            // No total timeout here: `exchange` times every request, this client's and a
+            // caller-supplied one's alike, without reqwest's per-request timer and body wrapper.
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
-                .timeout(self.timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("wx-kefu/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -252,6 +269,7 @@ impl ClientBuilder {
                 mode: self.mode,
                 store,
                 retry: self.retry,
+                urls: Mutex::new(UrlCache::default()),
             }),
         })
     }
@@ -397,24 +415,22 @@ impl Client {
         let RequestParts { query, body } = request.parts();
         let body = prepare(meta.name, body).await.map_err(Failure::unsent)?;
         let token = match meta.auth {
-            true => Some(self.access_token().await.map_err(Failure::unsent)?),
+            true => Some(match inner.store.cached() {
+                Some(token) => token,
+                None => self.access_token().await.map_err(Failure::unsent)?,
+            }),
             false => None,
         };
-        let mut url = inner.url(meta.name, meta.path).map_err(Failure::unsent)?;
-        if !query.is_empty() || token.is_some() {
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in &query {
-                pairs.append_pair(name, value);
-            }
-            if let Some(token) = &token {
-                pairs.append_pair("access_token", token.expose());
-            }
+        let url = match (&token, query.is_empty()) {
+            (Some(token), true) => inner.token_url(meta.name, meta.path, token),
+            _ => inner.query_url(meta.name, meta.path, &query, token.as_ref()),
         }
+        .map_err(Failure::unsent)?;
         let method = match meta.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
         };
-        let builder = inner.http.request(method, url).timeout(inner.timeout);
+        let builder = inner.http.request(method, url);
         let builder = match body {
             Prepared::Empty => builder,
             Prepared::Json(json) => builder.header(CONTENT_TYPE, "application/json").body(json),
@@ -425,15 +441,9 @@ impl Client {
             sent: true,
             token: token.clone(),
         };
-        let response = builder
-            .send()
+        let (status, answer) = exchange(meta.name, builder, inner.timeout)
             .await
-            .map_err(|e| fail(Error::from_transport(meta.name, e)))?;
-        let status = response.status().as_u16();
-        let answer = response
-            .bytes()
-            .await
-            .map_err(|e| fail(Error::from_transport(meta.name, e)))?;
+            .map_err(fail)?;
         let token_text = token.as_ref().map_or("", AccessToken::expose);
         let redact = [
             token_text,
@@ -443,6 +453,31 @@ impl Client {
         let quote = meta.auth;
         decode(meta.name, status, &answer, &redact, quote).map_err(fail)
     }
+}
+
+/// Sends a request and reads its whole answer, within `limit` for both: the client's
+/// one timeout. Running out of time is a [`TransportKind::Timeout`](crate::TransportKind),
+/// as a timeout inside the HTTP client would be: the request may have arrived.
+async fn exchange(
+    endpoint: &'static str,
+    request: reqwest::RequestBuilder,
+    limit: Duration,
+) -> Result<(u16, Bytes)> {
+    let exchange = async {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(endpoint, e))?;
+        let status = response.status().as_u16();
+        let answer = response
+            .bytes()
+            .await
+            .map_err(|e| Error::from_transport(endpoint, e))?;
+        Ok((status, answer))
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or_else(|_| Err(Error::timed_out(endpoint, limit)))
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
@@ -462,6 +497,56 @@ impl Inner {
         match self.base.path().trim_end_matches('/') {
             "" => url.set_path(path),
             prefix => url.set_path(&format!("{prefix}{path}")),
+        }
+        Ok(url)
+    }
+
+    /// The URL of `path` with `query` and then `access_token` (when given) appended.
+    fn query_url(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&'static str, String)],
+        token: Option<&AccessToken>,
+    ) -> Result<reqwest::Url> {
+        let mut url = self.url(endpoint, path)?;
+        if !query.is_empty() || token.is_some() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+            if let Some(token) = token {
+                pairs.append_pair("access_token", token.expose());
+            }
+        }
+        Ok(url)
+    }
+
+    /// The URL of `path` with only `access_token`, from the [`UrlCache`] when it holds it.
+    fn token_url(
+        &self,
+        endpoint: &'static str,
+        path: &'static str,
+        token: &AccessToken,
+    ) -> Result<reqwest::Url> {
+        let cache = || self.urls.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let cache = cache();
+            if cache.token.as_ref() == Some(token)
+                && let Some((_, url)) = cache.urls.iter().find(|(p, _)| *p == path)
+            {
+                return Ok(url.clone());
+            }
+        }
+        let url = self.query_url(endpoint, path, &[], Some(token))?;
+        let mut cache = cache();
+        if cache.token.as_ref() != Some(token) {
+            // Another token: the URLs of the previous one are of no more use.
+            cache.token = Some(token.clone());
+            cache.urls.clear();
+        }
+        if cache.urls.len() < URL_CACHE_CAPACITY && cache.urls.iter().all(|(p, _)| *p != path) {
+            cache.urls.push((path, url.clone()));
         }
         Ok(url)
     }
@@ -512,16 +597,7 @@ impl Inner {
                     self.http.get(url)
                 }
             };
-            let response = request
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| Error::from_transport(endpoint, e))?;
-            let status = response.status().as_u16();
-            let answer = response
-                .bytes()
-                .await
-                .map_err(|e| Error::from_transport(endpoint, e))?;
+            let (status, answer) = exchange(endpoint, request, self.timeout).await?;
             token_answer(endpoint, status, &answer, secret.expose())
         }
         .instrument(span.clone())

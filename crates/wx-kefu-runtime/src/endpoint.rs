@@ -109,8 +109,10 @@ impl FileKind {
 pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Body {
     // Serialising plain generated structs into a Vec cannot fail: no maps with
     // non-string keys and no fallible `Serialize` impls are involved.
-    match serde_json::to_vec(value) {
-        Ok(bytes) => Body::Json(Bytes::from(bytes)),
+    // Most bodies (a text message, an account) fit in 256 bytes: one allocation, no growth.
+    let mut bytes = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut bytes, value) {
+        Ok(()) => Body::Json(Bytes::from(bytes)),
         Err(error) => unreachable!("generated request types always serialise: {error}"),
     }
 }

@@ -12,6 +12,15 @@ use std::sync::Arc;
 use crate::generated::errcode::ErrCode;
 use crate::validate::Invalid;
 
+/// The source of an [`Error::Transport`] when the client's own timeout
+/// ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout)) ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no complete answer within {limit:?}")]
+pub struct TimedOut {
+    /// The time allowed for the request and its answer.
+    pub limit: std::time::Duration,
+}
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -111,9 +120,11 @@ pub enum Error {
         endpoint: &'static str,
         /// How it failed; only [`TransportKind::Connect`] proves the request never left.
         kind: TransportKind,
-        /// The HTTP client's error, with the request URL removed.
+        /// What failed: the HTTP client's error with the request URL removed (a
+        /// [`reqwest::Error`]), or [`TimedOut`] when the client's timeout ran out;
+        /// `source.downcast_ref::<TimedOut>()` tells them apart.
         #[source]
-        source: Arc<reqwest::Error>,
+        source: Arc<dyn StdError + Send + Sync>,
     },
 
     /// WeChat (or a proxy in front of it) answered with an HTTP status other than 2xx.
@@ -214,7 +225,7 @@ fn token_code(code: Option<ErrCode>) -> String {
         .unwrap_or_default()
 }
 
-fn root_cause(error: &reqwest::Error) -> String {
+fn root_cause(error: &(dyn StdError + Send + Sync)) -> String {
     let mut cause: &dyn StdError = error;
     while let Some(next) = cause.source() {
         cause = next;
@@ -245,6 +256,15 @@ impl Error {
             endpoint,
             kind,
             source: Arc::new(error),
+        }
+    }
+
+    /// The client's timeout ran out before the answer was complete.
+    pub(crate) fn timed_out(endpoint: &'static str, limit: std::time::Duration) -> Error {
+        Error::Transport {
+            endpoint,
+            kind: TransportKind::Timeout,
+            source: Arc::new(TimedOut { limit }),
         }
     }
 

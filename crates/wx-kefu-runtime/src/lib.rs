@@ -73,7 +73,7 @@ mod generated;
 
 pub use client::{Client, ClientBuilder};
 pub use endpoint::{Ack, Body, Endpoint, FileKind, Method, MultipartFile, RequestParts};
-pub use error::{Error, Result, StoreErrorKind, TransportKind};
+pub use error::{Error, Result, StoreErrorKind, TimedOut, TransportKind};
 pub use export::{MsgIdPage, export};
 pub use generated::errcode::ErrCode;
 #[cfg(feature = "redis")]

@@ -88,6 +88,14 @@ pub trait TokenStore: Send + Sync {
 
     /// Fetches a new token with `force_refresh` and caches it (an explicit refresh).
     fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>>;
+
+    /// A valid token, if one is at hand without waiting (no I/O, no lock held by a
+    /// fetch): the client asks this first and calls [`get`](TokenStore::get) only on
+    /// `None`. It saves the boxed future of `get` on every call. `None` by default,
+    /// which is always correct.
+    fn cached(&self) -> Option<AccessToken> {
+        None
+    }
 }
 
 /// A source of tokens managed outside this process (e.g. a central token service);
@@ -117,6 +125,10 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 
     fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
         (**self).refresh(fetcher)
+    }
+
+    fn cached(&self) -> Option<AccessToken> {
+        (**self).cached()
     }
 }
 
@@ -265,6 +277,10 @@ impl TokenStore for MemoryTokenStore {
             let fetched = fetcher.fetch(true).await;
             self.finish(fetched)
         })
+    }
+
+    fn cached(&self) -> Option<AccessToken> {
+        Self::fresh(&self.state())
     }
 }
 

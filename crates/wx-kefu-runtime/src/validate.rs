@@ -200,6 +200,14 @@ fn invalid(field: &str, rule: Rule) -> Invalid {
 
 /// The character count (Unicode scalar values) of `value` lies in `min..=max`.
 pub fn chars(field: &str, value: &str, min: Option<u32>, max: Option<u32>) -> Result<(), Invalid> {
+    // A character takes 1 to 4 bytes, so `value` has between len/4 (rounded up) and len
+    // characters: when those settle both bounds, the characters need not be counted.
+    let bytes = value.len();
+    if min.is_none_or(|min| bytes.div_ceil(4) >= min as usize)
+        && max.is_none_or(|max| bytes <= max as usize)
+    {
+        return Ok(());
+    }
     let actual = value.chars().count();
     if let Some(min) = min
         && actual < min as usize
@@ -304,6 +312,31 @@ mod tests {
     use super::*;
 
     static KF: Pattern = Pattern::new(r"^[A-Za-z0-9_]{1,10}@[^@\s]{1,30}$", "prefix@wechat_id");
+
+    #[test]
+    fn chars_decides_as_a_full_count_would() {
+        let pieces = ["", "a", "é", "客", "😀", "ab", "客a", "😀😀", "a客😀é"];
+        let mut values = Vec::new();
+        for a in pieces {
+            for b in pieces {
+                values.push(format!("{a}{b}{a}"));
+            }
+        }
+        for value in &values {
+            let count = value.chars().count();
+            for min in [None, Some(0), Some(1), Some(2), Some(3), Some(5), Some(8)] {
+                for max in [None, Some(0), Some(1), Some(2), Some(4), Some(6), Some(12)] {
+                    let expected = min.is_none_or(|m| count >= m as usize)
+                        && max.is_none_or(|m| count <= m as usize);
+                    assert_eq!(
+                        chars("f", value, min, max).is_ok(),
+                        expected,
+                        "{value:?} {min:?} {max:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn chars_count_characters_not_bytes() {

@@ -219,3 +219,46 @@ async fn a_send_that_never_connects_gives_up_after_the_policy_limit() {
     assert_eq!(dns.lookups.load(SeqCst), 3);
     assert_eq!(mock.business_hits(), 0);
 }
+
+#[tokio::test]
+async fn the_client_timeout_also_bounds_a_caller_supplied_http_client() {
+    // A bare reqwest client has no timeout of its own: the SDK's one timeout covers
+    // the request and the whole answer, and is a `Timeout` like any other.
+    let (mock, base) = start().await;
+    mock.script("read", [Reply::Hang]);
+    init_tracing();
+    let limit = Duration::from_millis(600);
+    let client = wx_kefu_runtime::Client::builder()
+        .base_url(&base)
+        .http_client(reqwest::Client::new())
+        .token_provider(Fixed)
+        .timeout(limit)
+        .retry_policy(RetryPolicy::new().max_attempts(1))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = checked(err(client.call(Read).await));
+    let elapsed = started.elapsed();
+    let Error::Transport {
+        kind: TransportKind::Timeout,
+        source,
+        ..
+    } = &error
+    else {
+        panic!("not a timeout: {error:?}");
+    };
+    assert_eq!(
+        source.downcast_ref::<wx_kefu_runtime::TimedOut>(),
+        Some(&wx_kefu_runtime::TimedOut { limit })
+    );
+    assert_eq!(
+        error.to_string(),
+        "test_read: timed out: no complete answer within 600ms"
+    );
+    assert!(error.is_retryable() && !error.is_not_sent());
+    assert!(
+        elapsed >= limit && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+    assert_eq!(mock.hits("read"), 1);
+}

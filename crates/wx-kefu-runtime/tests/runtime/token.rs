@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::Semaphore;
+use wx_kefu_runtime::meta::EndpointMeta;
 use wx_kefu_runtime::token::BoxFuture;
 use wx_kefu_runtime::{
-    AccessToken, Error, FetchedToken, MemoryTokenStore, Result, TokenFetcher, TokenMode,
-    TokenProvider, TokenStore,
+    AccessToken, Endpoint, Error, FetchedToken, Invalid, MemoryTokenStore, Method, RequestParts,
+    Result, TokenFetcher, TokenMode, TokenProvider, TokenStore,
 };
 
 use crate::common::*;
@@ -425,4 +426,91 @@ async fn builder_errors_and_debug_output_hold_no_secret() {
         format!("{:?}", wx_kefu_runtime::AppSecret::new(SECRET)),
         "AppSecret(***)"
     );
+}
+
+/// Hands out `TOKEN-…-rotating-N` and moves to the next token every `every` calls.
+struct Rotating {
+    asked: AtomicUsize,
+    every: usize,
+}
+
+impl Rotating {
+    fn token_for(&self, ask: usize) -> AccessToken {
+        AccessToken::new(format!("{TOKEN_PREFIX}-rotating-{}", ask / self.every))
+    }
+}
+
+impl TokenProvider for Rotating {
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken>> {
+        let ask = self.asked.fetch_add(1, SeqCst);
+        Box::pin(std::future::ready(Ok(self.token_for(ask))))
+    }
+}
+
+#[tokio::test]
+async fn every_request_carries_the_token_the_store_gave_for_it() {
+    // The client keeps the finished URL per path and token: a new token must show in
+    // the very next request, on every path.
+    async fn echo(
+        axum::extract::Query(query): axum::extract::Query<
+            std::collections::HashMap<String, String>,
+        >,
+    ) -> axum::Json<serde_json::Value> {
+        axum::Json(json!({"errcode": 0, "errmsg": "ok", "value": query["access_token"]}))
+    }
+    let router = axum::Router::new()
+        .route("/echo/a", axum::routing::get(echo))
+        .route("/echo/b", axum::routing::get(echo));
+    let base = serve(router).await;
+    init_tracing();
+    for every in [1, 3] {
+        let provider = Arc::new(Rotating {
+            asked: AtomicUsize::new(0),
+            every,
+        });
+        let client = wx_kefu_runtime::Client::builder()
+            .base_url(&base)
+            .token_provider(provider.clone())
+            .build()
+            .unwrap();
+        for call in 0..12 {
+            let echoed = if call % 2 == 0 {
+                client.call(EchoA).await
+            } else {
+                client.call(EchoB).await
+            };
+            assert_eq!(
+                echoed.unwrap().value,
+                provider.token_for(call).expose(),
+                "call {call}, a new token every {every} calls"
+            );
+        }
+    }
+}
+
+/// `GET /echo/a`.
+struct EchoA;
+/// `GET /echo/b`.
+struct EchoB;
+
+impl Endpoint for EchoA {
+    const META: &'static EndpointMeta = meta!("test_echo_a", Get, "/echo/a", true);
+    type Response = Echo;
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        Ok(())
+    }
+    fn parts(&self) -> RequestParts {
+        RequestParts::default()
+    }
+}
+
+impl Endpoint for EchoB {
+    const META: &'static EndpointMeta = meta!("test_echo_b", Get, "/echo/b", true);
+    type Response = Echo;
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        Ok(())
+    }
+    fn parts(&self) -> RequestParts {
+        RequestParts::default()
+    }
 }
