@@ -14,7 +14,7 @@
 //! With [`ClientBuilder::token_provider`](crate::ClientBuilder::token_provider) the SDK
 //! never fetches a token: a [`TokenProvider`] (a central token service) supplies them.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -153,7 +153,8 @@ pub fn cache_lifetime(expires_in: Duration, margin: Duration) -> Duration {
 /// fetched once for all concurrent callers.
 #[derive(Debug)]
 pub struct MemoryTokenStore {
-    state: Mutex<State>,
+    /// Read on every call, written only when a fetch ends or a token is rejected.
+    state: RwLock<State>,
     /// Held by the one caller fetching; the others queue on it.
     fetching: tokio::sync::Mutex<()>,
     margin: Duration,
@@ -189,15 +190,19 @@ impl MemoryTokenStore {
     /// A store that refreshes `margin` before a token expires (see [`cache_lifetime`]).
     pub fn with_margin(margin: Duration) -> Self {
         MemoryTokenStore {
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
             fetching: tokio::sync::Mutex::new(()),
             margin,
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // The lock guards plain data updated in one step, so a poisoned lock is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    // The lock guards plain data updated in one step, so a poisoned lock is still consistent.
+    fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fresh(state: &State) -> Option<AccessToken> {
@@ -209,7 +214,7 @@ impl MemoryTokenStore {
     }
 
     fn finish(&self, fetched: Result<FetchedToken>) -> Result<AccessToken> {
-        let mut state = self.state();
+        let mut state = self.state_mut();
         state.fetches += 1;
         match fetched {
             Ok(FetchedToken { token, expires_in }) => {
@@ -260,7 +265,7 @@ impl TokenStore for MemoryTokenStore {
 
     fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let mut state = self.state();
+            let mut state = self.state_mut();
             if state
                 .cached
                 .as_ref()
