@@ -56,7 +56,7 @@ impl std::ops::AddAssign for Sample {
 
 /// Blocks each run is cut into, the SDK's and the floor's alternating, so that both
 /// sides of a run see the same machine (the load of a shared machine drifts).
-const BLOCKS: usize = 4;
+const BLOCKS: usize = 10;
 
 /// `runs` runs of `calls` calls per side, each run alternating [`BLOCKS`] blocks of the two.
 async fn alternate<A, FA, B, FB>(
@@ -318,10 +318,19 @@ pub enum Call {
 }
 
 impl Call {
-    fn name(self) -> &'static str {
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
         match self {
             Call::Send => "send_custom_message (text)",
             Call::KfList => "get_kf_list",
+        }
+    }
+
+    /// The name in `--profile` sides (`sdk-send`, `floor-kflist`, …).
+    pub fn profile_name(self) -> &'static str {
+        match self {
+            Call::Send => "send",
+            Call::KfList => "kflist",
         }
     }
 }
@@ -411,12 +420,13 @@ pub async fn profile(clients: &Clients, side: &str, calls: usize) -> Result<(), 
         ),
         None => (side, 1),
     };
-    let sample = match name {
-        "sdk-send" => sdk_run(clients, Call::Send, concurrency, calls).await,
-        "floor-send" => floor_run(clients, Call::Send, concurrency, calls).await,
-        "sdk-kflist" => sdk_run(clients, Call::KfList, concurrency, calls).await,
-        "floor-kflist" => floor_run(clients, Call::KfList, concurrency, calls).await,
-        other => return Err(format!("--profile: unknown side `{other}`")),
+    let call = [Call::Send, Call::KfList]
+        .into_iter()
+        .find(|call| name.ends_with(&format!("-{}", call.profile_name())));
+    let sample = match (name.split_once('-').map(|(side, _)| side), call) {
+        (Some("sdk"), Some(call)) => sdk_run(clients, call, concurrency, calls).await,
+        (Some("floor"), Some(call)) => floor_run(clients, call, concurrency, calls).await,
+        _ => return Err(format!("--profile: unknown side `{name}`")),
     };
     println!(
         "{side}: {calls} calls, {:.0} calls/s, {:.1} µs CPU/call",

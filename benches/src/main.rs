@@ -14,12 +14,15 @@
 //!
 //! Options: `--runs N` (timed runs per figure, default 5), `--quick` (short runs, to try
 //! it out), `--out PATH`, `--skip-codegen-command` (do not time `cargo xtask codegen --check`),
-//! `--profile SIDE[@TASKS]` (only make 200,000 calls of one side, for `perf` or callgrind).
+//! `--profile SIDE[@TASKS]` (only make 200,000 calls of one side, or `--calls N`, for
+//! `perf` or callgrind), `--instructions` (also count instructions per call with
+//! callgrind: the deterministic view; needs valgrind).
 
 mod bodies;
 mod calls;
 mod codegen;
 mod export;
+mod instructions;
 mod measure;
 mod report;
 mod server;
@@ -43,9 +46,13 @@ struct Options {
     /// Only make many calls of one side, for a profiler: `sdk-send`, `floor-send`,
     /// `sdk-kflist`, `floor-kflist`, each optionally with `@TASKS`.
     profile: Option<String>,
+    /// Calls of a `--profile` run (default 200,000, or 20,000 with `--quick`).
+    calls: Option<usize>,
+    /// Also count instructions per call under callgrind.
+    instructions: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command]\n       wx-kefu-bench [--quick] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -54,6 +61,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         out: xtask::codegen::workspace_root().join("target/bench/results.json"),
         skip_codegen_command: false,
         profile: None,
+        calls: None,
+        instructions: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -71,6 +80,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--profile" => {
                 options.profile = Some(args.next().ok_or("--profile needs a side")?.clone())
             }
+            "--calls" => {
+                options.calls = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n > 0)
+                        .ok_or("--calls needs a positive number")?,
+                );
+            }
+            "--instructions" => options.instructions = true,
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -116,7 +134,8 @@ async fn run(options: &Options) -> Result<(), String> {
     server.reset(&control, 0, MsgListMode::Plain).await?;
     let clients = calls::Clients::new(&server).await?;
     if let Some(side) = &options.profile {
-        return calls::profile(&clients, side, scale(200_000, 20_000)).await;
+        let calls = options.calls.unwrap_or(scale(200_000, 20_000));
+        return calls::profile(&clients, side, calls).await;
     }
     let plain = server::plain_page();
     calls::check_same_data(&plain)?;
@@ -159,9 +178,18 @@ async fn run(options: &Options) -> Result<(), String> {
     eprintln!("codegen: {runs} runs …");
     let codegen = codegen::codegen(runs, options.skip_codegen_command)?;
 
+    let instructions = match options.instructions {
+        true => Some(instructions::count(
+            scale(2_000, 500),
+            scale(10_000, 2_500),
+        )?),
+        false => None,
+    };
+
     let results = Results {
         setup,
         per_call,
+        instructions,
         decode,
         export,
         token_herd: herd.clone(),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::calls::{Decode, Herd, PerCall};
 use crate::codegen::Codegen;
 use crate::export::ExportMemory;
+use crate::instructions::Instructions;
 use crate::measure::{Memory, Summary};
 
 /// The target for the per-call ratio.
@@ -22,6 +23,9 @@ pub struct Results {
     pub setup: Setup,
     /// Per-call cost, SDK against floor.
     pub per_call: Vec<PerCall>,
+    /// Instructions per call under callgrind, with `--instructions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<Vec<Instructions>>,
     /// Decoding a 10,000-record page.
     pub decode: Vec<Decode>,
     /// The record export's memory.
@@ -103,6 +107,27 @@ impl Results {
                     summary(&row.cpu_ratio, 2),
                     summary(&row.throughput_ratio, 2),
                     verdict(row.cpu_ratio.median, PER_CALL_TARGET),
+                );
+            }
+            out.push('\n');
+        }
+        if let Some(rows) = &self.instructions {
+            let _ = writeln!(
+                out,
+                "### Per call: instructions (callgrind, the client process; target ratio ≤ {PER_CALL_TARGET:.2})\n\n\
+                 | call | tasks | SDK instructions/call | floor instructions/call | ratio | target |\n\
+                 |---|--:|--:|--:|--:|---|"
+            );
+            for row in rows {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} | {:.3} | {} |",
+                    row.call,
+                    row.concurrency,
+                    row.sdk_per_call,
+                    row.floor_per_call,
+                    row.ratio,
+                    verdict(row.ratio, PER_CALL_TARGET),
                 );
             }
             out.push('\n');

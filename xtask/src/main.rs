@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask codegen` regenerates the code derived from `api-spec/`.
 //! - `cargo xtask codegen --check` writes nothing and fails with a diff when the committed code is stale.
-//! - `cargo xtask bench [--runs N] [--quick]` measures the SDK against a bare HTTP client
+//! - `cargo xtask bench [--runs N] [--quick] [--instructions]` measures the SDK against a bare HTTP client
 //!   (`benches/`, see `BENCHMARKS.md`) and writes `target/bench/results.json`.
 
 use std::process::{Command, ExitCode};
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         ["bench", rest @ ..] => bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick]"
+                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick] [--instructions] [--skip-codegen-command]"
             );
             return ExitCode::from(2);
         }
