@@ -7,7 +7,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, TryFutureExt};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::multipart::{Form, Part};
 use serde::Deserialize;
@@ -479,16 +479,15 @@ fn exchange(
     request: reqwest::RequestBuilder,
     limit: Duration,
 ) -> impl Future<Output = Result<(u16, Bytes)>> {
-    let sent = request.send();
-    let exchange = async move {
-        let response = sent.await.map_err(|e| Error::from_transport(endpoint, e))?;
-        let status = response.status().as_u16();
-        let answer = response
-            .bytes()
-            .await
-            .map_err(|e| Error::from_transport(endpoint, e))?;
-        Ok((status, answer))
-    };
+    // Combinators, not an async block: the response then lives in one place, not in a
+    // local and again in the future that reads its body.
+    let exchange = request
+        .send()
+        .and_then(|response| {
+            let status = response.status().as_u16();
+            response.bytes().map_ok(move |answer| (status, answer))
+        })
+        .map_err(move |e| Error::from_transport(endpoint, e));
     tokio::time::timeout(limit, exchange)
         .map(move |outcome| outcome.unwrap_or_else(|_| Err(Error::timed_out(endpoint, limit))))
 }
