@@ -359,6 +359,14 @@ impl Client {
         self.inner.store.refresh(&fetcher).await.map(drop)
     }
 
+    /// serde's message about `error`, with this client's secret and current token redacted.
+    pub(crate) fn decode_reason(&self, error: &serde_json::Error) -> DecodeReason {
+        let token = self.inner.store.cached();
+        let secret = self.inner.secret.as_ref().map_or("", AppSecret::expose);
+        let token = token.as_ref().map_or("", AccessToken::expose);
+        DecodeReason::new(error, &[secret, token])
+    }
+
     async fn run<E: Endpoint + Sync>(&self, request: &E) -> Result<E::Response> {
         let meta = E::META;
         let span = Span::current();

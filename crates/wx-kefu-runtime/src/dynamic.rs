@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Client;
 use crate::endpoint::Endpoint;
-use crate::error::Error;
+use crate::error::{DecodeReason, Error};
 
 /// Why a dynamic call failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,8 +21,9 @@ pub enum DynamicError {
     Request {
         /// The endpoint's name.
         endpoint: &'static str,
-        /// What serde found wrong.
-        source: serde_json::Error,
+        /// What serde found wrong, with the client's secret and token redacted (serde
+        /// quotes the offending value).
+        source: DecodeReason,
     },
     /// The call itself failed.
     #[error(transparent)]
@@ -38,13 +39,73 @@ where
     E: Endpoint + DeserializeOwned + Send + Sync,
     E::Response: Serialize + Send,
 {
-    let request: E = serde_json::from_value(request).map_err(|source| DynamicError::Request {
+    let malformed = |error: serde_json::Error| DynamicError::Request {
         endpoint: E::META.name,
-        source,
-    })?;
+        source: client.decode_reason(&error),
+    };
+    let request: E = serde_json::from_value(request).map_err(malformed)?;
     let response = client.call(request).await?;
-    serde_json::to_value(&response).map_err(|source| DynamicError::Request {
-        endpoint: E::META.name,
-        source,
-    })
+    serde_json::to_value(&response).map_err(malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::{Ack, RequestParts};
+    use crate::meta::EndpointMeta;
+    use crate::validate::Invalid;
+
+    #[derive(serde::Deserialize)]
+    struct Numbered {
+        #[expect(dead_code, reason = "only decoded")]
+        number: i64,
+    }
+
+    impl Endpoint for Numbered {
+        const META: &'static EndpointMeta = &EndpointMeta {
+            name: "numbered",
+            summary_zh: "",
+            summary_en: "",
+            doc_url: "",
+            group: "test",
+            method: crate::Method::Post,
+            path: "/numbered",
+            idempotent: false,
+            auth: true,
+            fields: &[],
+            spans: &[],
+            errcodes: &[],
+        };
+        type Response = Ack;
+        fn validate(&self) -> Result<(), Invalid> {
+            Ok(())
+        }
+        fn parts(&self) -> RequestParts {
+            RequestParts::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_request_never_quotes_the_secret() {
+        let secret = "SECRET-d7a1-never-print";
+        let client = Client::builder()
+            .app_id("wx")
+            .app_secret(secret)
+            .base_url("http://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let error = call_value::<Numbered>(&client, serde_json::json!({"number": secret}))
+            .await
+            .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(matches!(
+            error,
+            DynamicError::Request {
+                endpoint: "numbered",
+                ..
+            }
+        ));
+        assert!(shown.contains("invalid type: string"), "{shown}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }
