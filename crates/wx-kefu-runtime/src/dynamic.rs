@@ -51,39 +51,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::{Ack, RequestParts};
-    use crate::meta::EndpointMeta;
-    use crate::validate::Invalid;
-
-    #[derive(serde::Deserialize)]
-    struct Numbered {
-        #[expect(dead_code, reason = "only decoded")]
-        number: i64,
-    }
-
-    impl Endpoint for Numbered {
-        const META: &'static EndpointMeta = &EndpointMeta {
-            name: "numbered",
-            summary_zh: "",
-            summary_en: "",
-            doc_url: "",
-            group: "test",
-            method: crate::Method::Post,
-            path: "/numbered",
-            idempotent: false,
-            auth: true,
-            fields: &[],
-            spans: &[],
-            errcodes: &[],
-        };
-        type Response = Ack;
-        fn validate(&self) -> Result<(), Invalid> {
-            Ok(())
-        }
-        fn parts(&self) -> RequestParts {
-            RequestParts::default()
-        }
-    }
+    use crate::endpoint::Numbered;
 
     #[tokio::test]
     async fn a_malformed_request_never_quotes_the_secret() {

@@ -120,3 +120,36 @@ pub fn json_body<T: serde::Serialize + ?Sized>(value: &T) -> Body {
 /// The response of a call that answers only `{"errcode":0,"errmsg":"ok"}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ack {}
+
+/// An endpoint for the runtime's own unit tests: `POST /numbered` with `{"number": i64}`.
+#[cfg(test)]
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Numbered {
+    #[expect(dead_code, reason = "only decoded")]
+    pub(crate) number: i64,
+}
+
+#[cfg(test)]
+impl Endpoint for Numbered {
+    const META: &'static EndpointMeta = &EndpointMeta {
+        name: "numbered",
+        summary_zh: "",
+        summary_en: "",
+        doc_url: "",
+        group: "test",
+        method: Method::Post,
+        path: "/numbered",
+        idempotent: false,
+        auth: true,
+        fields: &[],
+        spans: &[],
+        errcodes: &[],
+    };
+    type Response = Ack;
+    fn validate(&self) -> Result<(), Invalid> {
+        Ok(())
+    }
+    fn parts(&self) -> RequestParts {
+        RequestParts::default()
+    }
+}

@@ -475,9 +475,9 @@ async fn every_request_carries_the_token_the_store_gave_for_it() {
             .unwrap();
         for call in 0..12 {
             let echoed = if call % 2 == 0 {
-                client.call(EchoA).await
+                client.call(EchoAt::<false>).await
             } else {
-                client.call(EchoB).await
+                client.call(EchoAt::<true>).await
             };
             assert_eq!(
                 echoed.unwrap().value,
@@ -488,24 +488,14 @@ async fn every_request_carries_the_token_the_store_gave_for_it() {
     }
 }
 
-/// `GET /echo/a`.
-struct EchoA;
-/// `GET /echo/b`.
-struct EchoB;
+/// `GET /echo/a`, or `GET /echo/b` as `EchoAt<true>`: two paths of one shape.
+struct EchoAt<const B: bool>;
 
-impl Endpoint for EchoA {
-    const META: &'static EndpointMeta = meta!("test_echo_a", Get, "/echo/a", true);
-    type Response = Echo;
-    fn validate(&self) -> std::result::Result<(), Invalid> {
-        Ok(())
-    }
-    fn parts(&self) -> RequestParts {
-        RequestParts::default()
-    }
-}
-
-impl Endpoint for EchoB {
-    const META: &'static EndpointMeta = meta!("test_echo_b", Get, "/echo/b", true);
+impl<const B: bool> Endpoint for EchoAt<B> {
+    const META: &'static EndpointMeta = match B {
+        false => meta!("test_echo_a", Get, "/echo/a", true),
+        true => meta!("test_echo_b", Get, "/echo/b", true),
+    };
     type Response = Echo;
     fn validate(&self) -> std::result::Result<(), Invalid> {
         Ok(())
