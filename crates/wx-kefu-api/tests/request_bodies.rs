@@ -1,14 +1,14 @@
 //! Every request type against the exact JSON WeChat expects (the samples in
-//! `../shared/samples/` and the bodies of API.md), and every endpoint's
+//! `tests/samples/` and the bodies of API.md), and every endpoint's
 //! `Endpoint::parts()`: which fields go to the query, which to the body.
 
 use serde_json::{Value, json};
 use wx_kefu_api::*;
 
-const SEND_TEXT: &str = include_str!("../../../../shared/samples/send-text.json");
-const SEND_MSGMENU: &str = include_str!("../../../../shared/samples/send-msgmenu.json");
+const SEND_TEXT: &str = include_str!("samples/send-text.json");
+const SEND_MSGMENU: &str = include_str!("samples/send-msgmenu.json");
 const SEND_MINIPROGRAMPAGE: &str =
-    include_str!("../../../../shared/samples/send-miniprogrampage.json");
+    include_str!("samples/send-miniprogrampage.json");
 
 fn sample(text: &str) -> Value {
     serde_json::from_str(text).unwrap()

@@ -1,4 +1,4 @@
-//! Every response type against the sample answers in `../shared/samples/`:
+//! Every response type against the sample answers in `tests/samples/`:
 //! the decoded values, not just that decoding succeeds.
 //!
 //! The samples are WeChat's documented shapes; `getonlinekflist-numeric-id.json` carries
@@ -8,17 +8,17 @@ use serde_json::{Value, json};
 use wx_kefu_api::wire::StringOrNumber;
 use wx_kefu_api::*;
 
-const GETKFLIST: &str = include_str!("../../../../shared/samples/getkflist.json");
-const GETONLINEKFLIST: &str = include_str!("../../../../shared/samples/getonlinekflist.json");
+const GETKFLIST: &str = include_str!("samples/getkflist.json");
+const GETONLINEKFLIST: &str = include_str!("samples/getonlinekflist.json");
 const GETONLINEKFLIST_NUMERIC: &str =
-    include_str!("../../../../shared/samples/getonlinekflist-numeric-id.json");
-const GETSESSION: &str = include_str!("../../../../shared/samples/getsession.json");
-const GETSESSIONLIST: &str = include_str!("../../../../shared/samples/getsessionlist.json");
-const GETWAITCASE: &str = include_str!("../../../../shared/samples/getwaitcase.json");
-const GETMSGLIST: &str = include_str!("../../../../shared/samples/getmsglist.json");
-const STABLE_TOKEN: &str = include_str!("../../../../shared/samples/stable_token.json");
-const TOKEN: &str = include_str!("../../../../shared/samples/token.json");
-const OK: &str = include_str!("../../../../shared/samples/ok.json");
+    include_str!("samples/getonlinekflist-numeric-id.json");
+const GETSESSION: &str = include_str!("samples/getsession.json");
+const GETSESSIONLIST: &str = include_str!("samples/getsessionlist.json");
+const GETWAITCASE: &str = include_str!("samples/getwaitcase.json");
+const GETMSGLIST: &str = include_str!("samples/getmsglist.json");
+const STABLE_TOKEN: &str = include_str!("samples/stable_token.json");
+const TOKEN: &str = include_str!("samples/token.json");
+const OK: &str = include_str!("samples/ok.json");
 
 const HEADIMG: &str = "http://mmbiz.qpic.cn/mmbiz/4whpV1VZl2iccsvYbHvnphkyGtnvjfUS8Ym0GSaLic0FD3vN0V8PILcibEGb2fPfEOmw/0";
 

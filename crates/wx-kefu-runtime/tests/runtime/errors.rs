@@ -8,10 +8,10 @@ use wx_kefu_runtime::{Error, TokenMode, TransportKind};
 
 use crate::common::*;
 
-/// `../shared/samples/error-out-of-window.json`.
+/// `crates/wx-kefu-api/tests/samples/error-out-of-window.json`.
 const OUT_OF_WINDOW: &str = r#"{"errcode":45015,"errmsg":"response out of time limit or subscription is canceled rid: 6561a4b2-5e1d7a0c-3f2a9b11"}"#;
 
-/// `../shared/samples/error-not-json.txt`: a body WeChat has really answered.
+/// `crates/wx-kefu-api/tests/samples/error-not-json.txt`: a body WeChat has really answered.
 const NOT_JSON: &str = "{\"errcode\": invalid kf_account, \"errmsg\": \"invalid kf_account\"}\n";
 
 #[tokio::test]
