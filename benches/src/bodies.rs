@@ -57,10 +57,10 @@ fn record(i: usize) -> Record {
     Record::new(
         format!("oDF3iY9WMaswOPWjCIp_f3B{:05}", i % 100_000),
         OperCode::from(OPERCODES[i % OPERCODES.len()]),
-        TEXTS[i % TEXTS.len()],
         START + n / 4,
-        format!("kf{}@gh_bench", i % 7),
     )
+    .text(TEXTS[i % TEXTS.len()])
+    .worker(format!("kf{}@gh_bench", i % 7))
 }
 
 /// The page of `count` records starting at record `first`, with the cursor `next`.
@@ -89,7 +89,7 @@ mod tests {
         let plain = page(0, 8, 9);
         let list: MsgList = serde_json::from_slice(&plain).unwrap();
         assert_eq!((list.recordlist.len(), list.msgid), (8, Some(9)));
-        assert_eq!(list.recordlist[5].text, TEXTS[5]);
+        assert_eq!(list.recordlist[5].text.as_deref(), Some(TEXTS[5]));
         let coded: MsgList = serde_json::from_slice(&with_errcode(&plain)).unwrap();
         assert_eq!(coded, list);
         assert!(with_errcode(&plain).starts_with(br#"{"errcode":0,"errmsg":"ok","recordlist":["#));

@@ -228,7 +228,7 @@ struct MinKfList {
 #[derive(Deserialize)]
 struct MinKf {
     kf_account: String,
-    kf_nick: String,
+    kf_nick: Option<String>,
     kf_id: serde_json::Value,
     kf_headimgurl: Option<String>,
     kf_wx: Option<String>,
@@ -241,6 +241,7 @@ struct MinKf {
 impl MinKf {
     fn digest(&self) -> usize {
         let optional = [
+            &self.kf_nick,
             &self.kf_headimgurl,
             &self.kf_wx,
             &self.invite_wx,
@@ -248,7 +249,6 @@ impl MinKf {
             &self.kf_openid,
         ];
         self.kf_account.len()
-            + self.kf_nick.len()
             + self.kf_id.to_string().len()
             + optional
                 .iter()
@@ -275,9 +275,9 @@ pub struct MinPage {
 struct MinRecord {
     openid: String,
     opercode: i64,
-    text: String,
+    text: Option<String>,
     time: i64,
-    worker: String,
+    worker: Option<String>,
 }
 
 impl MinPage {
@@ -287,7 +287,9 @@ impl MinPage {
             .recordlist
             .iter()
             .map(|r| {
-                let lengths = r.openid.len() + r.text.len() + r.worker.len();
+                let lengths = r.openid.len()
+                    + r.text.as_ref().map_or(0, String::len)
+                    + r.worker.as_ref().map_or(0, String::len);
                 i64::try_from(lengths).unwrap_or(0) + r.opercode + r.time
             })
             .sum();
@@ -301,7 +303,9 @@ pub fn digest(page: &MsgList) -> i64 {
         .recordlist
         .iter()
         .map(|r| {
-            let lengths = r.openid.len() + r.text.len() + r.worker.len();
+            let lengths = r.openid.len()
+                + r.text.as_ref().map_or(0, String::len)
+                + r.worker.as_ref().map_or(0, String::len);
             i64::try_from(lengths).unwrap_or(0) + i64::from(r.opercode) + r.time
         })
         .sum();
@@ -471,16 +475,21 @@ pub fn check_same_data(plain: &Bytes) -> Result<(), String> {
         .kf_list
         .iter()
         .map(|kf| {
-            let optional = [&kf.kf_headimgurl, &kf.kf_wx, &kf.invite_wx, &kf.kf_openid];
+            let optional = [
+                &kf.kf_nick,
+                &kf.kf_headimgurl,
+                &kf.kf_wx,
+                &kf.invite_wx,
+                &kf.kf_openid,
+            ];
             kf.kf_account.len()
-                + kf.kf_nick.len()
                 + serde_json::to_string(&kf.kf_id).map_or(0, |id| id.len())
                 + optional
                     .iter()
                     .flat_map(|o| o.as_ref())
                     .map(String::len)
                     .sum::<usize>()
-                + kf.invite_status.map_or(0, |s| s.as_str().len())
+                + kf.invite_status.as_ref().map_or(0, |s| s.as_str().len())
                 + usize::from(kf.invite_expire_time.is_some())
         })
         .sum();

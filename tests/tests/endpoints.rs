@@ -773,7 +773,7 @@ async fn the_agent_lists() {
     let state = env.mock.accounts();
     for (listed, held) in list.iter().zip(&state) {
         assert_eq!(listed.kf_account, held.kf_account);
-        assert_eq!(listed.kf_nick, held.nickname);
+        assert_eq!(listed.kf_nick.as_ref(), Some(&held.nickname));
         assert_eq!(listed.kf_id.as_i64(), Some(held.kf_id as i64));
         assert_eq!(listed.kf_wx, held.kf_wx);
         assert_eq!(listed.kf_openid, held.kf_openid);
@@ -1040,7 +1040,7 @@ async fn the_waiting_queue_earliest_first_at_most_100() {
     let held = env.mock.waiting();
     for (listed, held) in queue.waitcaselist.iter().zip(&held) {
         assert_eq!(listed.openid, held.openid);
-        assert_eq!(listed.latest_time, held.latest_time);
+        assert_eq!(listed.latest_time, Some(held.latest_time));
     }
     assert_eq!(queue.waitcaselist[0].openid, "o_wait_000");
     assert_eq!(queue.waitcaselist[99].openid, "o_wait_099");
@@ -1421,8 +1421,8 @@ async fn get_msg_list_pages_and_its_refusals() {
         page.recordlist.iter().zip(&held).zip(expected)
     {
         assert_eq!(record.opercode, opercode);
-        assert_eq!(record.text, text);
-        assert_eq!(record.worker, worker);
+        assert_eq!(record.text.as_deref(), Some(text));
+        assert_eq!(record.worker.as_deref(), Some(worker));
         assert_eq!(record.openid, USER);
         assert_eq!(record.time, held.time);
     }
@@ -1432,7 +1432,7 @@ async fn get_msg_list_pages_and_its_refusals() {
         .await
         .unwrap();
     assert_eq!(next.recordlist.len(), 1);
-    assert_eq!(next.recordlist[0].text, "[image]");
+    assert_eq!(next.recordlist[0].text.as_deref(), Some("[image]"));
     assert_eq!(next.msgid, Some(5));
     let end = env
         .client

@@ -199,7 +199,9 @@ async fn emulated() -> TourResult {
         if exported <= 2 {
             println!(
                 "  ..   record {} {:?} {}",
-                record.time, record.opercode, record.text
+                record.time,
+                record.opercode,
+                record.text.as_deref().unwrap_or("")
             );
         }
     }

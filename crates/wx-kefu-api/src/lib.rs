@@ -71,7 +71,7 @@ pub const EXPORT_PAGE_SIZE: u32 = 10_000;
 /// let mut records = std::pin::pin!(export_records(&client, 1_700_000_000, 1_700_259_200));
 /// while let Some(record) = records.next().await {
 ///     let record = record?;
-///     println!("{} {} {}", record.time, record.worker, record.text);
+///     println!("{} {:?} {:?}", record.time, record.worker, record.text);
 /// }
 /// # Ok(())
 /// # }

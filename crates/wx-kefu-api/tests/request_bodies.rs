@@ -7,8 +7,7 @@ use wx_kefu_api::*;
 
 const SEND_TEXT: &str = include_str!("samples/send-text.json");
 const SEND_MSGMENU: &str = include_str!("samples/send-msgmenu.json");
-const SEND_MINIPROGRAMPAGE: &str =
-    include_str!("samples/send-miniprogrampage.json");
+const SEND_MINIPROGRAMPAGE: &str = include_str!("samples/send-miniprogrampage.json");
 
 fn sample(text: &str) -> Value {
     serde_json::from_str(text).unwrap()

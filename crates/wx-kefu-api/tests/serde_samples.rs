@@ -10,8 +10,7 @@ use wx_kefu_api::*;
 
 const GETKFLIST: &str = include_str!("samples/getkflist.json");
 const GETONLINEKFLIST: &str = include_str!("samples/getonlinekflist.json");
-const GETONLINEKFLIST_NUMERIC: &str =
-    include_str!("samples/getonlinekflist-numeric-id.json");
+const GETONLINEKFLIST_NUMERIC: &str = include_str!("samples/getonlinekflist-numeric-id.json");
 const GETSESSION: &str = include_str!("samples/getsession.json");
 const GETSESSIONLIST: &str = include_str!("samples/getsessionlist.json");
 const GETWAITCASE: &str = include_str!("samples/getwaitcase.json");
@@ -57,13 +56,16 @@ fn with_unknown_fields(sample: &str) -> String {
 
 fn expected_kf_list() -> GetKfListResponse {
     GetKfListResponse::new(vec![
-        KfInfo::new("test1@test", "ntest1", StringOrNumber::from("1001"))
+        KfInfo::new("test1@test", StringOrNumber::from("1001"))
+            .kf_nick("ntest1")
             .kf_headimgurl(HEADIMG)
             .kf_wx("kfwx1"),
-        KfInfo::new("test2@test", "ntest2", StringOrNumber::from("1002"))
+        KfInfo::new("test2@test", StringOrNumber::from("1002"))
+            .kf_nick("ntest2")
             .kf_headimgurl(HEADIMG)
             .kf_wx("kfwx2"),
-        KfInfo::new("test3@test", "ntest3", StringOrNumber::from("1003"))
+        KfInfo::new("test3@test", StringOrNumber::from("1003"))
+            .kf_nick("ntest3")
             .kf_headimgurl(HEADIMG)
             .invite_wx("kfwx3")
             .invite_expire_time(123_456_789)
@@ -85,7 +87,7 @@ fn getkflist_optional_fields_absent_and_present() {
     };
     // A bound agent: kf_wx present, no invitation fields.
     assert_eq!(bound.kf_account, "test1@test");
-    assert_eq!(bound.kf_nick, "ntest1");
+    assert_eq!(bound.kf_nick.as_deref(), Some("ntest1"));
     assert_eq!(bound.kf_id.as_str(), "1001");
     assert_eq!(bound.kf_id.as_i64(), Some(1001));
     assert_eq!(bound.kf_wx.as_deref(), Some("kfwx1"));
@@ -107,7 +109,9 @@ fn getkflist_minimal_agent_decodes() {
         decode(r#"{"kf_list":[{"kf_account":"a@b","kf_nick":"n","kf_id":7}]}"#);
     assert_eq!(
         list,
-        GetKfListResponse::new(vec![KfInfo::new("a@b", "n", StringOrNumber::from(7))])
+        GetKfListResponse::new(vec![
+            KfInfo::new("a@b", StringOrNumber::from(7)).kf_nick("n")
+        ])
     );
     // An account with no agents at all.
     let empty: GetKfListResponse = decode(r#"{"kf_list":[]}"#);
@@ -124,10 +128,35 @@ fn invite_status_has_its_three_wire_values() {
         let agent: KfInfo = decode(&format!(
             r#"{{"kf_account":"a@b","kf_nick":"n","kf_id":"1","invite_status":"{wire}"}}"#
         ));
-        assert_eq!(agent.invite_status, Some(status));
         assert_eq!(status.as_str(), wire);
-        assert_eq!(serde_json::to_value(status).unwrap(), json!(wire));
+        assert_eq!(serde_json::to_value(&status).unwrap(), json!(wire));
+        assert_eq!(agent.invite_status, Some(status));
     }
+    // A value WeChat adds later is kept, and the rest of the list still decodes.
+    let list: GetKfListResponse = decode(
+        r#"{"kf_list":[{"kf_account":"a@b","kf_id":"1","invite_status":"revoked"},{"kf_account":"c@d","kf_id":2}]}"#,
+    );
+    let status = list.kf_list[0].invite_status.clone().unwrap();
+    assert_eq!(status, InviteStatus::Unknown("revoked".to_owned()));
+    assert_eq!(status.as_str(), "revoked");
+    assert_eq!(serde_json::to_value(&status).unwrap(), json!("revoked"));
+    assert_eq!(
+        list.kf_list[0].kf_nick, None,
+        "a nickname WeChat leaves out"
+    );
+    assert_eq!(list.kf_list[1].kf_id.as_i64(), Some(2));
+}
+
+#[test]
+fn items_decode_without_the_fields_wechat_may_leave_out() {
+    let wait: GetWaitCaseResponse = decode(r#"{"count":1,"waitcaselist":[{"openid":"OPENID"}]}"#);
+    assert_eq!(wait.waitcaselist[0].latest_time, None);
+    let page: MsgList = decode(
+        r#"{"recordlist":[{"openid":"o","opercode":1000,"time":1},{"openid":"o","opercode":2002,"text":"hi","time":2,"worker":"a@b"}],"number":2,"msgid":3}"#,
+    );
+    assert_eq!(page.recordlist[0].text, None);
+    assert_eq!(page.recordlist[0].worker, None);
+    assert_eq!(page.recordlist[1].worker.as_deref(), Some("a@b"));
 }
 
 #[test]
@@ -265,8 +294,8 @@ fn getwaitcase_count_may_exceed_the_list() {
         GetWaitCaseResponse::new(
             150,
             vec![
-                WaitCase::new("OPENID", 123_456_789),
-                WaitCase::new("OPENID", 123_456_789),
+                WaitCase::new("OPENID").latest_time(123_456_789),
+                WaitCase::new("OPENID").latest_time(123_456_789),
             ]
         )
     );
@@ -299,17 +328,17 @@ fn getmsglist_decodes_records_and_cursor() {
             Record::new(
                 "oDF3iY9WMaswOPWjCIp_f3Bnpljk",
                 OperCode::AgentSent,
-                " 您好，客服test1为您服务。",
-                1_400_563_710,
-                "test1@test",
-            ),
+                1_400_563_710
+            )
+            .text(" 您好，客服test1为您服务。")
+            .worker("test1@test"),
             Record::new(
                 "oDF3iY9WMaswOPWjCIp_f3Bnpljk",
                 OperCode::AgentReceived,
-                "你好，有什么事情？",
-                1_400_563_731,
-                "test1@test",
-            ),
+                1_400_563_731
+            )
+            .text("你好，有什么事情？")
+            .worker("test1@test"),
         ])
         .number(2)
         .msgid(20_165_267)

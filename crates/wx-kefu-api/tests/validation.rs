@@ -139,6 +139,9 @@ async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<String>>>) {
     let path = target.split('?').next().unwrap_or_default().to_owned();
     let answer = if path.ends_with("/stable_token") || path.ends_with("/token") {
         r#"{"access_token":"TEST_TOKEN","expires_in":7200}"#
+    } else if path.ends_with("/getmsglist") {
+        // An answer carrying data must carry it: an empty page.
+        r#"{"errcode":0,"errmsg":"ok","recordlist":[],"number":0}"#
     } else {
         r#"{"errcode":0,"errmsg":"ok"}"#
     };

@@ -10,15 +10,14 @@ use bytes::Bytes;
 use futures_util::{FutureExt, TryFutureExt};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::multipart::{Form, Part};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use crate::decode::{decode, token_answer};
 use crate::endpoint::{Body, Endpoint, Method, MultipartFile, RequestParts};
-use crate::error::{DecodeReason, Error, Result, excerpt, parse_rid, redacted};
+use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
@@ -89,13 +88,30 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("Client")
-            .field("base_url", &inner.base_url)
+            .field("base_url", &shown_url(&inner.base_url))
             .field("appid", &inner.appid)
             .field("secret", &inner.secret)
             .field("token_mode", &inner.mode)
             .field("timeout", &inner.timeout)
             .field("retry", &inner.retry)
             .finish_non_exhaustive()
+    }
+}
+
+/// `url` as `Debug` shows it: the user name and password of a proxy URL
+/// (`http://user:pass@proxy`) are masked, and text that is no URL is not shown at all.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if parsed.username().is_empty() && parsed.password().is_none() => url.to_owned(),
+        Ok(mut parsed) => {
+            // Both only fail for URLs that cannot carry credentials, which these do.
+            let _ = parsed.set_username("***");
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
     }
 }
 
@@ -118,7 +134,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("appid", &self.appid)
             .field("secret", &self.secret)
-            .field("base_url", &self.base_url)
+            .field("base_url", &shown_url(&self.base_url))
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -466,13 +482,18 @@ impl Client {
             .await
             .map_err(fail)?;
         let token_text = token.as_ref().map_or("", AccessToken::expose);
-        let redact = [
-            token_text,
-            inner.secret.as_ref().map_or("", AppSecret::expose),
-        ];
+        let secret = inner.secret.as_ref().map_or("", AppSecret::expose);
         // The token calls' own answers hold a token: never quote them.
         let quote = meta.auth;
-        decode(meta.name, status, &answer, &redact, quote).map_err(fail)
+        let sensitive = request.sensitive();
+        let decoded = if sensitive.is_empty() {
+            decode(meta.name, status, &answer, &[token_text, secret], quote)
+        } else {
+            let mut redact = sensitive;
+            redact.extend([token_text, secret]);
+            decode(meta.name, status, &answer, &redact, quote)
+        };
+        decoded.map_err(fail)
     }
 }
 
@@ -646,63 +667,6 @@ struct StableTokenRequest<'a> {
     force_refresh: bool,
 }
 
-/// Reads the answer of a token call. Its body is never quoted in an error: it holds a token.
-fn token_answer(
-    endpoint: &'static str,
-    status: u16,
-    body: &[u8],
-    secret: &str,
-) -> Result<FetchedToken> {
-    if !(200..300).contains(&status) {
-        return Err(Error::Status {
-            endpoint,
-            status,
-            excerpt: excerpt(body, &[secret]),
-        });
-    }
-    #[derive(Deserialize)]
-    struct Answer {
-        #[serde(default)]
-        errcode: i64,
-        #[serde(default)]
-        errmsg: String,
-        access_token: Option<String>,
-        #[serde(default)]
-        expires_in: i64,
-    }
-    let not_a_token = |message: &str| Error::Token {
-        endpoint,
-        code: None,
-        message: format!(
-            "{message} (HTTP status {status}; the body is withheld as it may hold a token)"
-        ),
-        rid: None,
-        hint: "check that the base URL points at WeChat's API",
-    };
-    let answer: Answer =
-        serde_json::from_slice(body).map_err(|_| not_a_token("the answer is not a token"))?;
-    if answer.errcode != 0 {
-        let code = ErrCode::from_code(answer.errcode);
-        return Err(Error::Token {
-            endpoint,
-            code: Some(code),
-            rid: parse_rid(&answer.errmsg),
-            // WeChat has been seen to echo what it was sent: never keep the secret.
-            message: redacted(answer.errmsg, &[secret]),
-            hint: code
-                .token_fetch_hint()
-                .unwrap_or("see WeChat's global error codes"),
-        });
-    }
-    match answer.access_token {
-        Some(token) if !token.is_empty() => Ok(FetchedToken {
-            token: AccessToken::new(token),
-            expires_in: Duration::from_secs(answer.expires_in.max(0).unsigned_abs()),
-        }),
-        _ => Err(not_a_token("the answer has no access_token")),
-    }
-}
-
 /// The [`TokenFetcher`] a client hands its store.
 struct HttpFetcher<'a>(&'a Inner);
 
@@ -714,86 +678,6 @@ impl TokenFetcher for HttpFetcher<'_> {
     fn mode(&self) -> Option<TokenMode> {
         Some(self.0.mode)
     }
-}
-
-/// Decodes an answer: HTTP status, then `errcode`, then the response type.
-///
-/// A body that opens with `{"errcode":0` is a success and is parsed once; any other body
-/// that mentions `"errcode"` is probed for it first; any other body is parsed once.
-/// `redact` strings are replaced in excerpts and messages; with `quote` false no excerpt
-/// of the body is kept at all.
-pub(crate) fn decode<T: DeserializeOwned>(
-    endpoint: &'static str,
-    status: u16,
-    body: &[u8],
-    redact: &[&str],
-    quote: bool,
-) -> Result<T> {
-    let quoted = |body: &[u8]| match quote {
-        true => excerpt(body, redact),
-        false => "(withheld: the answer of a token call)".to_owned(),
-    };
-    if !(200..300).contains(&status) {
-        return Err(Error::Status {
-            endpoint,
-            status,
-            excerpt: quoted(body),
-        });
-    }
-    if !opens_with_errcode_zero(body) && memchr::memmem::find(body, b"\"errcode\"").is_some() {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[serde(default)]
-            errcode: i64,
-            #[serde(default)]
-            errmsg: Option<String>,
-        }
-        match serde_json::from_slice::<Probe>(body) {
-            Ok(Probe { errcode: 0, .. }) => {}
-            Ok(Probe { errcode, errmsg }) => {
-                let message = redacted(errmsg.unwrap_or_default(), redact);
-                return Err(Error::Api {
-                    endpoint,
-                    code: ErrCode::from_code(errcode),
-                    rid: parse_rid(&message),
-                    message,
-                });
-            }
-            Err(source) => {
-                return Err(Error::Decode {
-                    endpoint,
-                    status,
-                    excerpt: quoted(body),
-                    source: DecodeReason::new(&source, redact),
-                });
-            }
-        }
-    }
-    serde_json::from_slice(body).map_err(|source| Error::Decode {
-        endpoint,
-        status,
-        excerpt: quoted(body),
-        source: DecodeReason::new(&source, redact),
-    })
-}
-
-/// Whether `body` is an object whose first key is `errcode` with the value 0, as WeChat's
-/// successful answers usually begin: then it is a success without a probe, and a large
-/// answer is parsed once instead of twice. (A second `errcode` key later in the same
-/// object would go unnoticed; WeChat sends none.)
-fn opens_with_errcode_zero(body: &[u8]) -> bool {
-    /// What follows `expected` once JSON whitespace is skipped, if it comes next.
-    fn after<'a>(rest: &'a [u8], expected: &[u8]) -> Option<&'a [u8]> {
-        let start = rest
-            .iter()
-            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
-        rest[start..].strip_prefix(expected)
-    }
-    let rest = after(body, b"{")
-        .and_then(|rest| after(rest, b"\"errcode\""))
-        .and_then(|rest| after(rest, b":"))
-        .and_then(|rest| after(rest, b"0"));
-    rest.is_some_and(|rest| after(rest, b",").is_some() || after(rest, b"}").is_some())
 }
 
 async fn multipart(endpoint: &'static str, file: MultipartFile) -> Result<Form> {
@@ -894,6 +778,37 @@ mod tests {
     }
 
     #[test]
+    fn debug_masks_the_credentials_of_a_proxy_url() {
+        let builder = || {
+            Client::builder()
+                .app_id("wx")
+                .app_secret("s")
+                .base_url("http://proxyuser:pr0xy-pass@proxy.test:3128/wx")
+        };
+        let client = builder().build().unwrap();
+        for shown in [format!("{client:?}"), format!("{:?}", builder())] {
+            assert!(!shown.contains("pr0xy-pass"), "{shown}");
+            assert!(!shown.contains("proxyuser"), "{shown}");
+            assert!(
+                shown.contains("http://***:***@proxy.test:3128/wx"),
+                "{shown}"
+            );
+        }
+        let plain = Client::builder()
+            .app_id("wx")
+            .app_secret("s")
+            .base_url("http://127.0.0.1:8080")
+            .build()
+            .unwrap();
+        assert!(format!("{plain:?}").contains("\"http://127.0.0.1:8080\""));
+        assert_eq!(
+            shown_url("http://tok3n@proxy.test/"),
+            "http://***@proxy.test/"
+        );
+        assert_eq!(shown_url("not a url :pass@"), "(not a URL)");
+    }
+
+    #[test]
     fn urls_keep_the_base_path() {
         let url = |base: &str, path: &str| {
             let client = Client::builder()
@@ -918,89 +833,5 @@ mod tests {
             "http://proxy.test/wx/api/cgi-bin/customservice/getkflist"
         );
         assert!(url("http://proxy.test", "cgi-bin").is_err());
-    }
-
-    #[test]
-    fn only_a_leading_errcode_zero_skips_the_probe() {
-        for body in [
-            r#"{"errcode":0,"errmsg":"ok"}"#,
-            r#"{"errcode":0}"#,
-            " {\r\n\t\"errcode\" :\n0 , \"errmsg\":\"ok\"}",
-        ] {
-            assert!(opens_with_errcode_zero(body.as_bytes()), "{body}");
-        }
-        for body in [
-            r#"{"errcode":40001,"errmsg":"invalid credential"}"#,
-            r#"{"errcode":0.0}"#,
-            r#"{"errcode":01}"#,
-            r#"{"errcode":-0}"#,
-            r#"{"errmsg":"ok","errcode":0}"#,
-            r#"{"kf_list":[{"errcode":0}],"errcode":40001}"#,
-            r#"["errcode",0]"#,
-            r#"{"errcode":0"#,
-            "",
-        ] {
-            assert!(!opens_with_errcode_zero(body.as_bytes()), "{body}");
-        }
-    }
-
-    #[derive(Debug, Deserialize, PartialEq)]
-    struct Session {
-        kf_account: String,
-    }
-
-    #[test]
-    fn decoding_sorts_answers() {
-        let ok: Session = decode(
-            "t",
-            200,
-            br#"{"errcode":0,"errmsg":"ok","kf_account":"a@b"}"#,
-            &[],
-            true,
-        )
-        .unwrap();
-        assert_eq!(ok.kf_account, "a@b");
-        let ok: Session = decode("t", 200, br#"{"kf_account":"a@b"}"#, &[], true).unwrap();
-        assert_eq!(ok.kf_account, "a@b");
-        let api = decode::<Session>(
-            "t",
-            200,
-            br#"{"errcode":40001,"errmsg":"invalid credential TOK rid: 65-ab"}"#,
-            &["TOK"],
-            true,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&api, Error::Api { message, rid: Some(rid), .. } if message == "invalid credential *** rid: 65-ab" && rid == "65-ab")
-        );
-        let bad = decode::<Session>(
-            "t",
-            200,
-            br#"{"errcode": invalid kf_account, "errmsg": "x"}"#,
-            &[],
-            true,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&bad, Error::Decode { status: 200, excerpt, .. } if excerpt.starts_with("{\"errcode\": invalid"))
-        );
-        let status = decode::<Session>("t", 502, b"bad gateway", &[], true).unwrap_err();
-        assert!(
-            matches!(&status, Error::Status { status: 502, excerpt, .. } if excerpt == "bad gateway")
-        );
-        let ok: Session = decode(
-            "t",
-            200,
-            b" {\n \"errcode\" : 0 ,\"errmsg\":\"ok\",\"kf_account\":\"a@b\"}",
-            &[],
-            true,
-        )
-        .unwrap();
-        assert_eq!(ok.kf_account, "a@b");
-        let api = decode::<Session>("t", 200, br#"{"errcode":0.5,"errmsg":"x"}"#, &[], true);
-        assert!(matches!(api, Err(Error::Decode { .. })));
-        let withheld =
-            decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false).unwrap_err();
-        assert!(!withheld.to_string().contains('X'));
     }
 }

@@ -42,6 +42,13 @@ pub trait Endpoint {
     /// The query pairs and body of one attempt; called again for every attempt,
     /// because a multipart body cannot be cloned.
     fn parts(&self) -> RequestParts;
+
+    /// The values of the request's sensitive fields (an app secret handed to a token
+    /// call), which no error of the call may quote: they are redacted like the client's
+    /// own secret and token. Empty by default.
+    fn sensitive(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// What one attempt sends: query pairs (without `access_token`) and a body.

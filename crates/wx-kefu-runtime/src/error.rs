@@ -429,6 +429,13 @@ impl DecodeReason {
         }
     }
 
+    /// A reason found by the SDK's own checks rather than by serde.
+    pub(crate) fn custom(message: &str) -> Self {
+        DecodeReason {
+            message: message.to_owned(),
+        }
+    }
+
     /// The decoder's message.
     pub fn message(&self) -> &str {
         &self.message

@@ -4,8 +4,9 @@
 //! WeChat answers at most 24 hours per request and pages by a `msgid` cursor, and its
 //! records carry no id of their own. [`export`] therefore splits the range into windows
 //! of at most [`MAX_WINDOW_SECS`], pages through each window by the returned `msgid`
-//! until a page comes back empty, keeps at most one page in memory, and stops with
-//! [`Error::PagingStalled`] — instead of looping — when the cursor fails to advance.
+//! until a page comes back shorter than the page size ([`page_ends_window`]), keeps at
+//! most one page in memory, and stops with [`Error::PagingStalled`] — instead of
+//! looping — when a full page's cursor fails to advance.
 //!
 //! The module knows no endpoint: the caller supplies a function that builds the request
 //! for a window and cursor, and the response type implements [`MsgIdPage`].
@@ -146,7 +147,7 @@ impl<F, T> Export<F, T> {
                     return Some(Err(error));
                 }
             };
-            if items.is_empty() {
+            if page_ends_window(items.len(), self.page_size) {
                 self.window = None;
                 self.msgid = FIRST_MSGID;
             } else if next <= self.msgid {
@@ -163,6 +164,14 @@ impl<F, T> Export<F, T> {
             self.page = items.into_iter();
         }
     }
+}
+
+/// Whether a page of `len` records, asked for `page_size`, is the last of its window:
+/// a page shorter than asked for ends the window (WeChat fills every page but the last;
+/// WxJava relies on the same), so a window costs no extra call for an empty page.
+/// Only a full page is followed, and only a full page can stall the cursor.
+pub fn page_ends_window(len: usize, page_size: u32) -> bool {
+    usize::try_from(page_size).is_ok_and(|size| len < size)
 }
 
 #[cfg(test)]

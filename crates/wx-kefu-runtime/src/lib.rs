@@ -54,6 +54,7 @@
 //! `latency_ms`; token fetches run in `wx_kefu.token`.
 
 pub mod client;
+mod decode;
 pub mod dynamic;
 pub mod endpoint;
 pub mod error;

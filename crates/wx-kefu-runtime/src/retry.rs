@@ -8,7 +8,9 @@
 //!   a timeout or any failure after sending is returned to the caller;
 //! - 45009, 45011, 45015, 45047, 48001 and the 654xx family are never retried;
 //! - a failure while fetching the access token happens before the call is sent, so it is
-//!   retried under the idempotent rules whatever the call.
+//!   retried under the idempotent rules whatever the call;
+//! - a token store's failure ([`Error::Store`]) is not retried: the store already bounds
+//!   its own waits, so a call fails within the store's timeout.
 //!
 //! The replay after a rejected token (40001, 40014, 42001) is separate: it happens once,
 //! immediately, and does not count as a retry.
@@ -110,6 +112,11 @@ impl RetryPolicy {
 /// call was sent (while fetching the token or preparing the body).
 pub(crate) fn may_retry(error: &Error, idempotent: bool) -> bool {
     if error.code().is_some_and(|code| code.is_never_retried()) {
+        return false;
+    }
+    // A token store bounds its own waits (its timeout, its lock wait) and decides its own
+    // fallback; retrying its failure would multiply that bound by the attempts.
+    if matches!(error, Error::Store { .. }) {
         return false;
     }
     if matches!(

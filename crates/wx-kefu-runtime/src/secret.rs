@@ -48,6 +48,16 @@ impl From<&str> for AppSecret {
     }
 }
 
+/// The longest access token accepted. WeChat asks clients to reserve at least 512
+/// characters for one; four times that leaves room for growth while keeping a URL that
+/// carries it far below HTTP's limits.
+pub const MAX_TOKEN_CHARS: usize = 2048;
+
+/// Whether `byte` may stand in an access token (see [`AccessToken::check`]).
+fn token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-_.~*!$()+,;:@/=".contains(&byte)
+}
+
 /// An access token (`access_token`), cheap to clone.
 ///
 /// Equality compares the token text; it is what compare-and-invalidate uses to tell
@@ -65,6 +75,26 @@ impl AccessToken {
     /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
         AccessToken(Arc::from(token.into()))
+    }
+
+    /// Why `token` cannot be used as an access token, if it cannot: it is empty, longer
+    /// than [`MAX_TOKEN_CHARS`], or holds a character outside the ones WeChat's tokens
+    /// use (ASCII letters, digits and `-_.~*!$()+,;:@/=`). Tokens are checked when they
+    /// arrive, so that a bad one is never cached.
+    pub fn check(token: &str) -> Result<(), String> {
+        if token.is_empty() {
+            return Err("it is empty".to_owned());
+        }
+        if token.len() > MAX_TOKEN_CHARS {
+            return Err(format!(
+                "it is {} characters long, more than the {MAX_TOKEN_CHARS} allowed",
+                token.chars().count()
+            ));
+        }
+        if !token.bytes().all(token_byte) {
+            return Err("it holds characters an access token never has".to_owned());
+        }
+        Ok(())
     }
 
     /// The token's text; only for putting it on the wire or into a token store.

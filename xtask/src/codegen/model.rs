@@ -119,6 +119,9 @@ pub struct Struct {
     pub fields: Vec<Field>,
     /// Sent in a request, so it gets `Validate`.
     pub request: bool,
+    /// An endpoint's whole answer: its required arrays must be present (an answer
+    /// without them is not this endpoint's answer), where nested ones may be left out.
+    pub answer: bool,
 }
 
 impl Struct {
@@ -380,6 +383,7 @@ impl Lower<'_> {
                 ident,
                 doc,
                 request: self.request_types.contains(name),
+                answer: false,
             })),
             "enum" | "open_enum" => Some(TypeModel::Enum(Enum {
                 ident,
@@ -461,6 +465,7 @@ impl Lower<'_> {
                     )],
                     fields,
                     request: false,
+                    answer: true,
                 }));
                 Response::Type(TypeRef::Named {
                     module: module.to_owned(),
@@ -484,6 +489,7 @@ impl Lower<'_> {
                 doc: Vec::new(),
                 fields,
                 request: true,
+                answer: false,
             },
             spans: ep
                 .rules

@@ -281,7 +281,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
 ///
 /// The request of [`KefuApi::invite_kf_worker`](super::KefuApi::invite_kf_worker): `POST /customservice/kfaccount/inviteworker`.
 ///
-/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_inviteworker.html>
+/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html>
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct InviteKfWorker {
@@ -314,7 +314,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
         name: "invite_kf_worker",
         summary_zh: "邀请绑定客服账号",
         summary_en: "Invite a WeChat user to work an agent account",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_inviteworker.html",
+        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html",
         group: "accounts",
         method: ::wx_kefu_runtime::Method::Post,
         path: "/customservice/kfaccount/inviteworker",
@@ -572,7 +572,6 @@ pub struct GetKfListResponse {
     /// 客服列表
     ///
     /// The agent accounts.
-    #[serde(default)]
     pub kf_list: Vec<KfInfo>,
 }
 
@@ -590,7 +589,6 @@ pub struct GetOnlineKfListResponse {
     /// 在线客服列表
     ///
     /// The agents who are online.
-    #[serde(default)]
     pub kf_online_list: Vec<OnlineKfInfo>,
 }
 
@@ -617,8 +615,9 @@ pub struct KfInfo {
     pub kf_account: String,
     /// 客服昵称
     ///
-    /// The nickname.
-    pub kf_nick: String,
+    /// The nickname (WeChat may leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kf_nick: Option<String>,
     /// 客服编号
     ///
     /// The agent's number (a string or a number on the wire).
@@ -645,7 +644,7 @@ pub struct KfInfo {
     pub invite_expire_time: Option<i64>,
     /// 邀请绑定状态
     ///
-    /// The state of a pending invitation to bind a WeChat user to an agent account.
+    /// The state of a pending invitation to bind a WeChat user to an agent account; new values are kept as `Unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_status: Option<super::types::InviteStatus>,
     /// 客服 openid
@@ -659,12 +658,11 @@ impl KfInfo {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new(
         kf_account: impl Into<String>,
-        kf_nick: impl Into<String>,
         kf_id: ::wx_kefu_runtime::wire::StringOrNumber,
     ) -> Self {
         KfInfo {
             kf_account: kf_account.into(),
-            kf_nick: kf_nick.into(),
+            kf_nick: None,
             kf_id,
             kf_headimgurl: None,
             kf_wx: None,
@@ -673,6 +671,12 @@ impl KfInfo {
             invite_status: None,
             kf_openid: None,
         }
+    }
+
+    /// Sets `kf_nick`.
+    pub fn kf_nick(mut self, kf_nick: impl Into<String>) -> Self {
+        self.kf_nick = Some(kf_nick.into());
+        self
     }
 
     /// Sets `kf_headimgurl`.

@@ -123,7 +123,7 @@ pub trait KefuApi {
     /// - 65411 [`ErrCode::InvitationPending`](::wx_kefu_runtime::ErrCode::InvitationPending): The agent account has a pending invitation.
     /// - 65412 [`ErrCode::KfAccountAlreadyBound`](::wx_kefu_runtime::ErrCode::KfAccountAlreadyBound): The agent account is bound already.
     ///
-    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_inviteworker.html>
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html>
     ///
     /// # Example
     /// ```no_run
@@ -355,7 +355,7 @@ pub trait KefuApi {
     /// - 65402 [`ErrCode::KfAccountNotBound`](::wx_kefu_runtime::ErrCode::KfAccountNotBound): The agent account is not bound to a WeChat user yet.
     /// - 65415 [`ErrCode::AgentOffline`](::wx_kefu_runtime::ErrCode::AgentOffline): The agent is not online.
     ///
-    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createsession.html>
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html>
     ///
     /// # Example
     /// ```no_run
@@ -415,7 +415,7 @@ pub trait KefuApi {
     /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
     /// - 65400 [`ErrCode::KefuNotEnabled`](::wx_kefu_runtime::ErrCode::KefuNotEnabled): The new customer-service feature is not enabled.
     ///
-    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsession.html>
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html>
     ///
     /// # Example
     /// ```no_run
@@ -447,7 +447,7 @@ pub trait KefuApi {
     /// - 65401 [`ErrCode::InvalidKfAccount`](::wx_kefu_runtime::ErrCode::InvalidKfAccount): Invalid agent account.
     /// - 65402 [`ErrCode::KfAccountNotBound`](::wx_kefu_runtime::ErrCode::KfAccountNotBound): The agent account is not bound to a WeChat user yet.
     ///
-    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsessionlist.html>
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html>
     ///
     /// # Example
     /// ```no_run

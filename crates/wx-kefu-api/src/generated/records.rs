@@ -162,7 +162,6 @@ pub struct MsgList {
     /// 消息内容
     ///
     /// The records of this page.
-    #[serde(default)]
     pub recordlist: Vec<Record>,
     /// 消息数量
     ///
@@ -215,16 +214,18 @@ pub struct Record {
     pub opercode: super::types::OperCode,
     /// 聊天记录
     ///
-    /// The text; media shows as `[image]`, `[voice]`, `[video]`.
-    pub text: String,
+    /// The text; media shows as `[image]`, `[voice]`, `[video]`; absent on records without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// 操作时间，unix 时间戳
     ///
     /// When it happened (unix seconds).
     pub time: i64,
     /// 完整客服账号
     ///
-    /// The agent account.
-    pub worker: String,
+    /// The agent account; absent on records no agent took part in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 impl Record {
@@ -232,16 +233,26 @@ impl Record {
     pub fn new(
         openid: impl Into<String>,
         opercode: super::types::OperCode,
-        text: impl Into<String>,
         time: i64,
-        worker: impl Into<String>,
     ) -> Self {
         Record {
             openid: openid.into(),
             opercode,
-            text: text.into(),
+            text: None,
             time,
-            worker: worker.into(),
+            worker: None,
         }
+    }
+
+    /// Sets `text`.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Sets `worker`.
+    pub fn worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
     }
 }

@@ -7,7 +7,7 @@
 ///
 /// The request of [`KefuApi::create_kf_session`](super::KefuApi::create_kf_session): `POST /customservice/kfsession/create`.
 ///
-/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createsession.html>
+/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html>
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct CreateKfSession {
@@ -40,7 +40,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
         name: "create_kf_session",
         summary_zh: "创建会话",
         summary_en: "Open a session between an agent and a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createsession.html",
+        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html",
         group: "sessions",
         method: ::wx_kefu_runtime::Method::Post,
         path: "/customservice/kfsession/create",
@@ -203,7 +203,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
 ///
 /// The request of [`KefuApi::get_kf_session`](super::KefuApi::get_kf_session): `GET /customservice/kfsession/getsession`.
 ///
-/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsession.html>
+/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html>
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetKfSession {
@@ -230,7 +230,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
         name: "get_kf_session",
         summary_zh: "获取客户会话状态",
         summary_en: "Get the session of a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsession.html",
+        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html",
         group: "sessions",
         method: ::wx_kefu_runtime::Method::Get,
         path: "/customservice/kfsession/getsession",
@@ -284,7 +284,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
 ///
 /// The request of [`KefuApi::get_kf_session_list`](super::KefuApi::get_kf_session_list): `GET /customservice/kfsession/getsessionlist`.
 ///
-/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsessionlist.html>
+/// Official documentation: <https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html>
 #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetKfSessionList {
@@ -311,7 +311,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
         name: "get_kf_session_list",
         summary_zh: "获取客服会话列表",
         summary_en: "List an agent's sessions",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getsessionlist.html",
+        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html",
         group: "sessions",
         method: ::wx_kefu_runtime::Method::Get,
         path: "/customservice/kfsession/getsessionlist",
@@ -448,7 +448,6 @@ pub struct GetKfSessionListResponse {
     /// 会话列表
     ///
     /// The agent's sessions.
-    #[serde(default)]
     pub sessionlist: Vec<Session>,
 }
 
@@ -474,7 +473,6 @@ pub struct GetWaitCaseResponse {
     /// The first 100 waiting users, earliest first.
     ///
     /// Limits: at most 100 items.
-    #[serde(default)]
     pub waitcaselist: Vec<WaitCase>,
 }
 
@@ -530,16 +528,23 @@ pub struct WaitCase {
     pub openid: String,
     /// 粉丝的最后一条消息的时间
     ///
-    /// When the user last wrote (unix seconds).
-    pub latest_time: i64,
+    /// When the user last wrote (unix seconds), where WeChat sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_time: Option<i64>,
 }
 
 impl WaitCase {
     /// Builds the value from its required fields; optional ones start as `None`.
-    pub fn new(openid: impl Into<String>, latest_time: i64) -> Self {
+    pub fn new(openid: impl Into<String>) -> Self {
         WaitCase {
             openid: openid.into(),
-            latest_time,
+            latest_time: None,
         }
+    }
+
+    /// Sets `latest_time`.
+    pub fn latest_time(mut self, latest_time: i64) -> Self {
+        self.latest_time = Some(latest_time);
+        self
     }
 }

@@ -139,6 +139,10 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
             body: ::wx_kefu_runtime::endpoint::json_body(self),
         }
     }
+
+    fn sensitive(&self) -> Vec<&str> {
+        [Some(self.secret.as_str())].into_iter().flatten().collect()
+    }
 }
 
 /// 获取接口调用凭据 — Get an access token (classic).
@@ -273,6 +277,10 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             query,
             body: ::wx_kefu_runtime::Body::Empty,
         }
+    }
+
+    fn sensitive(&self) -> Vec<&str> {
+        [Some(self.secret.as_str())].into_iter().flatten().collect()
     }
 }
 

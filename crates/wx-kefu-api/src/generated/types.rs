@@ -13,42 +13,56 @@ pub static KF_ACCOUNT_PATTERN: ::wx_kefu_runtime::validate::Pattern = ::wx_kefu_
 
 /// 邀请绑定状态
 ///
-/// The state of a pending invitation to bind a WeChat user to an agent account.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    ::serde::Serialize,
-    ::serde::Deserialize
-)]
+/// The state of a pending invitation to bind a WeChat user to an agent account; new values are kept as `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum InviteStatus {
-    /// 等待确认
+    /// `waiting`: 等待确认
     ///
     /// Sent, not answered yet.
-    #[serde(rename = "waiting")]
     Waiting,
-    /// 被拒绝
+    /// `rejected`: 被拒绝
     ///
     /// Refused by the invited user.
-    #[serde(rename = "rejected")]
     Rejected,
-    /// 已过期
+    /// `expired`: 已过期
     ///
     /// Not answered in time.
-    #[serde(rename = "expired")]
     Expired,
+    /// A value this version does not know, kept as sent.
+    Unknown(String),
+}
+
+impl From<String> for InviteStatus {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "waiting" => InviteStatus::Waiting,
+            "rejected" => InviteStatus::Rejected,
+            "expired" => InviteStatus::Expired,
+            _ => InviteStatus::Unknown(value),
+        }
+    }
+}
+
+impl From<InviteStatus> for String {
+    fn from(value: InviteStatus) -> Self {
+        match value {
+            InviteStatus::Waiting => "waiting".to_owned(),
+            InviteStatus::Rejected => "rejected".to_owned(),
+            InviteStatus::Expired => "expired".to_owned(),
+            InviteStatus::Unknown(other) => other,
+        }
+    }
 }
 
 impl InviteStatus {
     /// The value on the wire.
-    pub const fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             InviteStatus::Waiting => "waiting",
             InviteStatus::Rejected => "rejected",
             InviteStatus::Expired => "expired",
+            InviteStatus::Unknown(other) => other,
         }
     }
 }

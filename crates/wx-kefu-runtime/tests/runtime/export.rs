@@ -192,14 +192,12 @@ async fn three_days_are_exported_in_windows_and_pages_each_record_once() {
             .filter(|r| (r.0, r.1) == (*start, *end))
             .map(|r| r.2)
             .collect();
-        // Full pages of 5, a partial page, then the empty page at 1 + in_window.
-        let mut expected: Vec<i64> = (0..in_window.div_ceil(5))
-            .map(|p| 1 + 5 * p as i64)
-            .collect();
-        expected.push(1 + in_window as i64);
+        // Full pages of 5, then the page shorter than 5 (empty only when the full
+        // pages held every record) that ends the window: no call for an empty page.
+        let expected: Vec<i64> = (0..=in_window / 5).map(|p| 1 + 5 * p as i64).collect();
         assert_eq!(
             pages, expected,
-            "window {start}..={end}: pages by msgid until an empty page"
+            "window {start}..={end}: pages by msgid until a short page"
         );
     }
     assert!(requests.iter().all(|r| r.3 == 5));
@@ -217,6 +215,25 @@ async fn the_export_is_lazy_and_holds_one_page() {
         1,
         "the next page is fetched only when needed"
     );
+}
+
+#[tokio::test]
+async fn a_short_last_page_ends_its_window_whatever_its_msgid() {
+    // Three records a window, pages of 5, and a cursor that never advances: the short
+    // page is the window's last, so nothing stalls and nothing is asked twice.
+    let all: Vec<Record> = [0, 1, 2, DAY + 10, DAY + 11, DAY + 12]
+        .iter()
+        .map(|t| record(T0 + t))
+        .collect();
+    let (_mock, archive, client) = start_archive(all.clone()).await;
+    archive.stuck.store(true, SeqCst);
+    let exported: Vec<Record> = export(&client, T0..=T0 + 2 * DAY, 5, build)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(exported, all);
+    let requests = archive.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "one call per window: {requests:?}");
 }
 
 #[tokio::test]

@@ -146,7 +146,7 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
             serde_args.push(quote!(default));
         } else if !f.required {
             serde_args.push(quote!(default, skip_serializing_if = "Option::is_none"));
-        } else if matches!(f.ty, TypeRef::Array(_)) && !s.request {
+        } else if matches!(f.ty, TypeRef::Array(_)) && !s.request && !s.answer {
             serde_args.push(quote!(default));
         }
         let serde_attr = if serde_args.is_empty() || has_file {
@@ -425,6 +425,26 @@ fn enumeration(e: &Enum) -> TokenStream {
             } else {
                 quote!(value)
             };
+            let as_str = if integer {
+                quote!()
+            } else {
+                let arms = e.values.iter().map(|v| {
+                    let vi = ident(&v.ident);
+                    let wire = &v.wire;
+                    quote!(#name::#vi => #wire,)
+                });
+                quote! {
+                    impl #name {
+                        /// The value on the wire.
+                        pub fn as_str(&self) -> &str {
+                            match self {
+                                #(#arms)*
+                                #name::Unknown(other) => other,
+                            }
+                        }
+                    }
+                }
+            };
             quote! {
                 #docs
                 #[derive(Debug, Clone, #derive_copy PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
@@ -450,6 +470,7 @@ fn enumeration(e: &Enum) -> TokenStream {
                         }
                     }
                 }
+                #as_str
             }
         }
     }
@@ -625,6 +646,29 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
         quote!(::wx_kefu_runtime::RequestParts { query: Vec::new(), body: #body })
     };
     let meta = meta(model, &module.name, ep);
+    // Sensitive fields are strings (the spec's validation says so).
+    let sensitive: Vec<_> = ep
+        .request
+        .fields
+        .iter()
+        .filter(|f| f.sensitive)
+        .map(|f| {
+            let p = ident(&f.wire);
+            match f.required {
+                true => quote!(Some(self.#p.as_str())),
+                false => quote!(self.#p.as_deref()),
+            }
+        })
+        .collect();
+    let sensitive = if sensitive.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn sensitive(&self) -> Vec<&str> {
+                [#(#sensitive),*].into_iter().flatten().collect()
+            }
+        }
+    };
     quote! {
         #strukt
         impl ::wx_kefu_runtime::Endpoint for #name {
@@ -637,6 +681,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
                 #parts
             }
+            #sensitive
         }
     }
 }

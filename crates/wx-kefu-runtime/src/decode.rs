@@ -1,0 +1,374 @@
+//! Reading an answer: HTTP status, then `errcode`, then the endpoint's own shape.
+//!
+//! What counts as success is narrow on purpose, because a proxy, a captive portal or a
+//! load balancer can answer `200` with something else entirely, and a send reported as
+//! delivered when nothing says so is the worst outcome a client can have:
+//!
+//! - the body is one JSON object (WeChat never answers anything else);
+//! - it carries `errcode` 0 exactly once, or no `errcode` at all and every field the
+//!   endpoint's answer requires (`kf_list` for `get_kf_list`). An answer type that
+//!   requires no field (an acknowledgement, `get_kf_session`'s state) needs the
+//!   `errcode` 0: without it nothing in the body says the call succeeded;
+//! - a non-zero `errcode` is an [`Error::Api`]; anything else is an [`Error::Decode`]
+//!   saying what was expected.
+//!
+//! The common answer opening with `{"errcode":0` is parsed once, not probed first, but
+//! only when that fast path cannot disagree with a full parse: the body names `errcode`
+//! once and holds no `\u` escape (which could spell a second `errcode` key).
+//! Other parsers (Python's, JavaScript's, Go's) take the last of repeated keys; this
+//! decoder refuses a body that repeats `errcode`, so it never reads success where they
+//! read an error.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use std::time::Duration;
+
+use crate::error::{DecodeReason, Error, Result, excerpt, parse_rid, redacted};
+use crate::generated::errcode::ErrCode;
+use crate::secret::AccessToken;
+use crate::token::FetchedToken;
+
+/// Decodes an answer of `endpoint` into `T`.
+///
+/// `redact` strings are replaced in excerpts and messages; with `quote` false no excerpt
+/// of the body is kept at all (the token calls' answers hold a token).
+pub(crate) fn decode<T: DeserializeOwned>(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    redact: &[&str],
+    quote: bool,
+) -> Result<T> {
+    let quoted = |body: &[u8]| match quote {
+        true => excerpt(body, redact),
+        false => WITHHELD.to_owned(),
+    };
+    let decode_error = |source: DecodeReason| Error::Decode {
+        endpoint,
+        status,
+        excerpt: quoted(body),
+        source,
+    };
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            endpoint,
+            status,
+            excerpt: quoted(body),
+        });
+    }
+    if first_byte(body) != Some(b'{') {
+        return Err(decode_error(DecodeReason::custom(
+            "the answer is not a JSON object",
+        )));
+    }
+    let errcode = match errcode_in(body) {
+        Ok(errcode) => errcode,
+        Err(source) => return Err(decode_error(DecodeReason::new(&source, redact))),
+    };
+    match errcode {
+        Some(Probe {
+            errcode: Some(0), ..
+        }) => {}
+        Some(Probe {
+            errcode: Some(errcode),
+            errmsg,
+        }) => {
+            let message = redacted(errmsg.unwrap_or_default(), redact);
+            return Err(Error::Api {
+                endpoint,
+                code: ErrCode::from_code(errcode),
+                rid: parse_rid(&message),
+                message,
+            });
+        }
+        // No top-level errcode: the body must show the answer's own required fields.
+        Some(Probe { errcode: None, .. }) | None => {
+            if serde_json::from_slice::<T>(b"{}").is_ok() {
+                return Err(decode_error(DecodeReason::custom(
+                    "the answer has no errcode; an answer without required fields \
+                     succeeds only with errcode 0",
+                )));
+            }
+        }
+    }
+    serde_json::from_slice(body).map_err(|source| decode_error(DecodeReason::new(&source, redact)))
+}
+
+/// Reads the answer of a token call. Its body is never quoted in an error, whatever the
+/// status: it may hold a token. A token that could not be put in a URL (empty, longer
+/// than [`MAX_TOKEN_CHARS`](crate::secret::MAX_TOKEN_CHARS), or with characters a token never has) is refused here, so
+/// it is never cached and cannot break the calls after it.
+pub(crate) fn token_answer(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    secret: &str,
+) -> Result<FetchedToken> {
+    let not_a_token = |message: &str| Error::Token {
+        endpoint,
+        code: None,
+        message: format!(
+            "{message} (HTTP status {status}, {} bytes; the body is withheld as it may hold a token)",
+            body.len()
+        ),
+        rid: None,
+        hint: "check that the base URL points at WeChat's API",
+    };
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            endpoint,
+            status,
+            excerpt: format!("{WITHHELD}, {} bytes", body.len()),
+        });
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        errcode: i64,
+        #[serde(default)]
+        errmsg: String,
+        access_token: Option<String>,
+        #[serde(default)]
+        expires_in: i64,
+    }
+    if first_byte(body) != Some(b'{') {
+        return Err(not_a_token("the answer is not a JSON object"));
+    }
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|_| not_a_token("the answer is not a token"))?;
+    if answer.errcode != 0 {
+        let code = ErrCode::from_code(answer.errcode);
+        return Err(Error::Token {
+            endpoint,
+            code: Some(code),
+            rid: parse_rid(&answer.errmsg),
+            // WeChat has been seen to echo what it was sent: never keep the secret.
+            message: redacted(answer.errmsg, &[secret]),
+            hint: code
+                .token_fetch_hint()
+                .unwrap_or("see WeChat's global error codes"),
+        });
+    }
+    let Some(token) = answer.access_token else {
+        return Err(not_a_token("the answer has no access_token"));
+    };
+    if let Err(problem) = AccessToken::check(&token) {
+        return Err(not_a_token(&format!(
+            "the answer's access_token is unusable: {problem}"
+        )));
+    }
+    Ok(FetchedToken {
+        token: AccessToken::new(token),
+        expires_in: Duration::from_secs(answer.expires_in.max(0).unsigned_abs()),
+    })
+}
+
+/// What an excerpt says instead of quoting the answer of a token call.
+pub(crate) const WITHHELD: &str = "(withheld: the answer of a token call)";
+
+/// The top-level `errcode` and `errmsg` of an answer.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    errcode: Option<i64>,
+    #[serde(default)]
+    errmsg: Option<String>,
+}
+
+/// The answer's top-level `errcode`, read without a full parse where that cannot differ
+/// from one: `None` when the body cannot hold the key anywhere, a `Probe` otherwise.
+/// A body that repeats the key is an error (serde refuses duplicate fields).
+fn errcode_in(body: &[u8]) -> serde_json::Result<Option<Probe>> {
+    // `\u` could spell a key (`"errcod\u0065"`) that a byte search misses.
+    let plain = memchr::memmem::find(body, b"\\u").is_none();
+    let mut mentions = memchr::memmem::find_iter(body, b"\"errcode\"");
+    let first = mentions.next();
+    let again = first.is_some() && mentions.next().is_some();
+    match (plain, first, again) {
+        (true, None, _) => Ok(None),
+        (true, Some(_), false) if opens_with_errcode_zero(body) => Ok(Some(Probe {
+            errcode: Some(0),
+            errmsg: None,
+        })),
+        _ => serde_json::from_slice::<Probe>(body).map(Some),
+    }
+}
+
+/// The first byte of `body` that is not JSON whitespace.
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Whether `body` is an object whose first key is `errcode` with the value 0, as WeChat's
+/// successful answers usually begin. The caller makes sure the key appears only once.
+fn opens_with_errcode_zero(body: &[u8]) -> bool {
+    /// What follows `expected` once JSON whitespace is skipped, if it comes next.
+    fn after<'a>(rest: &'a [u8], expected: &[u8]) -> Option<&'a [u8]> {
+        let start = rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+        rest[start..].strip_prefix(expected)
+    }
+    let rest = after(body, b"{")
+        .and_then(|rest| after(rest, b"\"errcode\""))
+        .and_then(|rest| after(rest, b":"))
+        .and_then(|rest| after(rest, b"0"));
+    rest.is_some_and(|rest| after(rest, b",").is_some() || after(rest, b"}").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_leading_errcode_zero_skips_the_probe() {
+        for body in [
+            r#"{"errcode":0,"errmsg":"ok"}"#,
+            r#"{"errcode":0}"#,
+            " {\r\n\t\"errcode\" :\n0 , \"errmsg\":\"ok\"}",
+        ] {
+            assert!(opens_with_errcode_zero(body.as_bytes()), "{body}");
+        }
+        for body in [
+            r#"{"errcode":40001,"errmsg":"invalid credential"}"#,
+            r#"{"errcode":0.0}"#,
+            r#"{"errcode":01}"#,
+            r#"{"errcode":-0}"#,
+            r#"{"errmsg":"ok","errcode":0}"#,
+            r#"{"kf_list":[{"errcode":0}],"errcode":40001}"#,
+            r#"["errcode",0]"#,
+            r#"{"errcode":0"#,
+            "",
+        ] {
+            assert!(!opens_with_errcode_zero(body.as_bytes()), "{body}");
+        }
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Session {
+        kf_account: String,
+    }
+
+    /// An answer type with no required field, like an acknowledgement.
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct State {
+        #[serde(default)]
+        kf_account: Option<String>,
+    }
+
+    fn decoded<T: DeserializeOwned>(body: &str) -> Result<T> {
+        decode("t", 200, body.as_bytes(), &["TOK"], true)
+    }
+
+    #[test]
+    fn decoding_sorts_answers() {
+        let ok: Session = decoded(r#"{"errcode":0,"errmsg":"ok","kf_account":"a@b"}"#).unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+        let ok: Session = decoded(r#"{"kf_account":"a@b"}"#).unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+        let api =
+            decoded::<Session>(r#"{"errcode":40001,"errmsg":"invalid credential TOK rid: 65-ab"}"#)
+                .unwrap_err();
+        assert!(
+            matches!(&api, Error::Api { message, rid: Some(rid), .. } if message == "invalid credential *** rid: 65-ab" && rid == "65-ab")
+        );
+        let bad =
+            decoded::<Session>(r#"{"errcode": invalid kf_account, "errmsg": "x"}"#).unwrap_err();
+        assert!(
+            matches!(&bad, Error::Decode { status: 200, excerpt, .. } if excerpt.starts_with("{\"errcode\": invalid"))
+        );
+        let status = decode::<Session>("t", 502, b"bad gateway", &[], true).unwrap_err();
+        assert!(
+            matches!(&status, Error::Status { status: 502, excerpt, .. } if excerpt == "bad gateway")
+        );
+        let ok: Session =
+            decoded(" {\n \"errcode\" : 0 ,\"errmsg\":\"ok\",\"kf_account\":\"a@b\"}").unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+        assert!(matches!(
+            decoded::<Session>(r#"{"errcode":0.5,"errmsg":"x"}"#),
+            Err(Error::Decode { .. })
+        ));
+        let withheld =
+            decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false).unwrap_err();
+        assert!(!withheld.to_string().contains('X'));
+    }
+
+    #[test]
+    fn an_answer_that_is_not_the_endpoints_is_never_a_success() {
+        // Objects that say nothing of success: no errcode, none of the answer's fields.
+        for body in [
+            "{}",
+            r#"{"access_token":"ACCESS","expires_in":7200}"#,
+            r#"{"kf_list":[]}"#,
+            r#"{"data":{"errcode":0}}"#,
+            r#"{"errmsg":"ok"}"#,
+        ] {
+            let error = decoded::<State>(body).unwrap_err();
+            assert!(
+                matches!(&error, Error::Decode { source, .. } if source.message().contains("no errcode")),
+                "{body}: {error}"
+            );
+        }
+        // Not an object at all.
+        for body in [
+            "[]",
+            "[[\"a@b\"]]",
+            r#"["errcode",0]"#,
+            "0",
+            "null",
+            "\"ok\"",
+            "",
+        ] {
+            let error = decoded::<Session>(body).unwrap_err();
+            assert!(matches!(&error, Error::Decode { .. }), "{body}: {error}");
+            assert!(decoded::<State>(body).is_err(), "{body}");
+        }
+        // The answer's own field missing, errcode 0 or not.
+        for body in [r#"{"errcode":0,"errmsg":"ok"}"#, r#"{"kf_online_list":[]}"#] {
+            let error = decoded::<Session>(body).unwrap_err();
+            assert!(
+                matches!(&error, Error::Decode { source, .. } if source.message().contains("missing field `kf_account`")),
+                "{body}: {error}"
+            );
+        }
+        // An acknowledgement-like answer succeeds with errcode 0, in any key order.
+        assert_eq!(
+            decoded::<State>(r#"{"errcode":0,"errmsg":"ok"}"#)
+                .unwrap()
+                .kf_account,
+            None
+        );
+        assert_eq!(
+            decoded::<State>(r#"{"errmsg":"ok","errcode":0}"#)
+                .unwrap()
+                .kf_account,
+            None
+        );
+    }
+
+    #[test]
+    fn a_repeated_errcode_is_never_read_as_success() {
+        for body in [
+            r#"{"errcode":0,"errmsg":"ok","errcode":40001}"#,
+            r#"{"errcode":0,"kf_account":"a@b","errcode":40001}"#,
+            r#"{"errcode":0,"errmsg":"ok","errcod\u0065":40001}"#,
+            r#"{"errcod\u0065":0,"errcode":40001}"#,
+            r#"{"errcode":40001,"errcode":0,"kf_account":"a@b"}"#,
+        ] {
+            assert!(decoded::<State>(body).is_err(), "{body}");
+            assert!(decoded::<Session>(body).is_err(), "{body}");
+        }
+        // An escaped key alone is still read as the errcode it spells.
+        let api = decoded::<State>(r#"{"errcod\u0065":45015,"errmsg":"x"}"#).unwrap_err();
+        assert_eq!(api.code().map(ErrCode::code), Some(45015));
+        // A nested errcode is not the answer's.
+        let nested = decoded::<State>(r#"{"kf_account":"a","inner":{"errcode":0}}"#);
+        assert!(nested.is_err());
+        let ok: Session =
+            decoded(r#"{"errcode":0,"kf_account":"a@b","list":[{"errcode":40001}]}"#).unwrap();
+        assert_eq!(ok.kf_account, "a@b");
+    }
+}
