@@ -29,6 +29,10 @@ pub struct LoggedRequest {
     pub errcode: Option<i64>,
     /// The injected fault that applied, if any.
     pub fault: Option<FaultKind>,
+    /// Whether the emulator carried the request out (its handler ran and answered
+    /// errcode 0), whatever the client was answered: a fault after handling loses the
+    /// answer of an applied request. It counts how often a write took effect.
+    pub applied: bool,
 }
 
 impl LoggedRequest {

@@ -331,6 +331,7 @@ pub(crate) async fn serve(
         Some(kind) => Some(fault_reply(kind, shared.clock.now_ms())),
         None => None,
     };
+    let mut applied = false;
     let reply = match reply {
         Some(reply) => reply,
         None => {
@@ -339,6 +340,8 @@ pub(crate) async fn serve(
                 Some(error) => json_reply(Err(WxError::new(47001).hint(error)), now_ms),
                 None => process(&mut shared.lock(), now_ms, &incoming),
             };
+            applied = matches!(&handled, Reply::Json(status, value)
+                if status.is_success() && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0);
             shared.dispatch_events();
             match after {
                 Some(FaultKind::Delay(delay)) => {
@@ -360,6 +363,7 @@ pub(crate) async fn serve(
         status: None,
         errcode: None,
         fault: fault.map(|f| f.kind),
+        applied,
     };
     let dropped = matches!(reply, Reply::Drop);
     let response = match reply {

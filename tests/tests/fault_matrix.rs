@@ -1,0 +1,294 @@
+//! The fault matrix: every endpoint of the spec under every way the network and a server
+//! in front of WeChat can fail, through the emulator. Each case asserts the call's outcome
+//! (a success after the client's retries, or the typed error the failure calls for) and,
+//! for a write, how many times the emulator carried it out: never more than once.
+//!
+//! The endpoints come from the generated `ENDPOINTS`; a valid request for each is in
+//! [`request`], which fails the matrix with a clear message for an endpoint it lacks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, jpeg};
+use serde_json::{Value, json};
+use wx_kefu_api::dynamic::DynamicError;
+use wx_kefu_api::meta::EndpointMeta;
+use wx_kefu_api::*;
+use wx_kefu_mock::Fault;
+
+const ALICE: &str = "alice@gh_matrix";
+const BOB: &str = "bob@gh_matrix";
+const INVITEE: &str = "inv@gh_matrix";
+const GONE: &str = "gone@gh_matrix";
+const USER: &str = "o_matrix_user";
+const SERVED: &str = "o_matrix_served";
+
+/// The client's timeout in the matrix, and the delay that outlasts it.
+const TIMEOUT: Duration = Duration::from_millis(300);
+const SLOW: Duration = Duration::from_millis(900);
+
+/// How a case fails.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Case {
+    /// No fault: the baseline, which shows every request of the matrix is valid.
+    Clean,
+    /// Nothing listens at the base URL.
+    ConnectRefused,
+    /// The connection is reset before the emulator handles the request.
+    ResetBefore,
+    /// The emulator handles the request, then the connection is reset.
+    ResetAfter,
+    /// HTTP 503 from a proxy, before the request reaches the emulator's handler.
+    Status5xx,
+    /// WeChat's "system busy" (`errcode` -1).
+    Busy,
+    /// The answer comes after the client's timeout (the emulator handles it late).
+    Timeout,
+    /// A truncated JSON body, before handling.
+    Truncated,
+    /// A truncated JSON body after the emulator handled the request.
+    TruncatedAfter,
+    /// An HTML page from a proxy.
+    NotJson,
+}
+
+impl Case {
+    /// The fault to inject on the endpoint's path (none for a refused connection).
+    fn fault(self) -> Option<Fault> {
+        let truncated = r#"{"errcode":0,"errmsg":"o"#;
+        let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+        Some(match self {
+            Case::Clean | Case::ConnectRefused => return None,
+            Case::ResetBefore => Fault::drop_connection(),
+            Case::ResetAfter => Fault::drop_connection().after_handling(),
+            Case::Status5xx => Fault::status(503),
+            Case::Busy => Fault::errcode(-1),
+            Case::Timeout => Fault::delay(SLOW),
+            Case::Truncated => Fault::status_with_body(200, truncated),
+            Case::TruncatedAfter => Fault::status_with_body(200, truncated).after_handling(),
+            Case::NotJson => Fault::status_with_body(200, html),
+        })
+    }
+}
+
+/// What a case must end in.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ok,
+    Transport(TransportKind),
+    Status(u16),
+    Api(i64),
+    Decode,
+}
+
+/// The outcome the runtime's rules call for: reads (and the token calls) are retried
+/// past a passing failure; a write is retried only when it provably never left.
+fn expected(case: Case, meta: &EndpointMeta) -> Outcome {
+    let read = meta.idempotent;
+    match case {
+        Case::Clean => Outcome::Ok,
+        Case::ConnectRefused => Outcome::Transport(TransportKind::Connect),
+        Case::Truncated | Case::TruncatedAfter | Case::NotJson => Outcome::Decode,
+        _ if read => Outcome::Ok,
+        Case::ResetBefore | Case::ResetAfter => Outcome::Transport(TransportKind::Interrupted),
+        Case::Status5xx => Outcome::Status(503),
+        Case::Busy => Outcome::Api(-1),
+        Case::Timeout => Outcome::Transport(TransportKind::Timeout),
+    }
+}
+
+fn outcome(result: &Result<Value, DynamicError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        Err(DynamicError::Call(error)) => match error {
+            Error::Transport { kind, .. } => Outcome::Transport(*kind),
+            Error::Status { status, .. } => Outcome::Status(*status),
+            Error::Api { code, .. } => Outcome::Api(code.code()),
+            Error::Decode { .. } => Outcome::Decode,
+            other => panic!("an untyped outcome: {other:?}"),
+        },
+        Err(other) => panic!("the matrix's request is malformed: {other}"),
+    }
+}
+
+/// A state in which every endpoint's request of [`request`] succeeds.
+fn seed(env: &Env) {
+    let mock = &env.mock;
+    mock.add_online_agent(ALICE, "Alice").unwrap();
+    mock.add_online_agent(BOB, "Bob").unwrap();
+    mock.add_account(INVITEE, "Invitee").unwrap();
+    mock.add_account(GONE, "Gone").unwrap();
+    mock.user_message(USER, "hi");
+    mock.user_message(SERVED, "hello");
+    mock.enqueue_waiting(SERVED).unwrap();
+    mock.accept_waiting(BOB, SERVED).unwrap();
+}
+
+/// A valid request for the endpoint, as the JSON its dynamic call takes.
+fn request(env: &Env, name: &str, avatar: &str) -> Value {
+    let now = env.mock.now();
+    let credentials = json!({
+        "grant_type": "client_credential",
+        "appid": env.mock.appid(),
+        "secret": env.mock.secret(),
+    });
+    match name {
+        "add_kf_account" => json!({"kf_account": "new@gh_matrix", "nickname": "New"}),
+        "update_kf_account" => json!({"kf_account": ALICE, "nickname": "Alice 2"}),
+        "del_kf_account" => json!({"kf_account": GONE}),
+        "invite_kf_worker" => json!({"kf_account": INVITEE, "invite_wx": "wx_invitee"}),
+        "upload_kf_head_img" => json!({"kf_account": ALICE, "media": avatar}),
+        "get_kf_list" | "get_online_kf_list" | "get_wait_case" => json!({}),
+        "send_custom_message" => {
+            json!({"touser": USER, "msgtype": "text", "text": {"content": "hello"}})
+        }
+        "typing" => json!({"touser": USER, "command": "Typing"}),
+        "get_msg_list" => {
+            json!({"starttime": now - 3600, "endtime": now, "msgid": 1, "number": 100})
+        }
+        "create_kf_session" => json!({"kf_account": ALICE, "openid": USER}),
+        "close_session" => json!({"kf_account": BOB, "openid": SERVED}),
+        "get_kf_session" => json!({"openid": SERVED}),
+        "get_kf_session_list" => json!({"kf_account": BOB}),
+        "get_stable_access_token" | "get_access_token" => credentials,
+        other => panic!(
+            "the fault matrix has no valid request for `{other}`: add one to `request` in tests/tests/fault_matrix.rs"
+        ),
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn run(case: Case) {
+    let avatar = std::env::temp_dir().join(format!(
+        "wx-kefu-matrix-{}-{case:?}.jpg",
+        std::process::id()
+    ));
+    std::fs::write(&avatar, jpeg(4096)).unwrap();
+    let avatar_path = avatar.to_str().unwrap();
+    let mut failures = Vec::new();
+    for meta in ENDPOINTS.iter().copied() {
+        let env = Env::start_with(|b| b.timeout(TIMEOUT)).await;
+        seed(&env);
+        let args = request(&env, meta.name, avatar_path);
+        let client = match case {
+            Case::ConnectRefused => {
+                let base = format!("http://127.0.0.1:{}", dead_port());
+                env.client_with(|b| b.base_url(base).timeout(TIMEOUT))
+            }
+            _ => {
+                // The token first, so that the fault meets the endpoint's own request.
+                env.client.access_token().await.unwrap();
+                env.client.clone()
+            }
+        };
+        if let Some(fault) = case.fault() {
+            env.mock.inject(fault.times(1).on_path(meta.path));
+        }
+        let result = call_json(&client, meta.name, args).await;
+        if let Err(DynamicError::Call(error)) = &result {
+            env.keep(error.clone());
+        }
+        let got = outcome(&result);
+        let want = expected(case, meta);
+        if got != want {
+            failures.push(format!("{}: {want:?} expected, got {result:?}", meta.name));
+        }
+        if case == Case::Timeout {
+            // The late request is handled after the client gave up; let it land.
+            tokio::time::sleep(SLOW + Duration::from_millis(200)).await;
+        }
+        let applied = env
+            .mock
+            .requests_to(meta.path)
+            .iter()
+            .filter(|r| r.applied)
+            .count();
+        if !meta.idempotent {
+            let most = match case {
+                Case::ConnectRefused
+                | Case::ResetBefore
+                | Case::Status5xx
+                | Case::Busy
+                | Case::Truncated
+                | Case::NotJson => 0,
+                Case::Clean | Case::ResetAfter | Case::Timeout | Case::TruncatedAfter => 1,
+            };
+            // A late request may or may not be carried out (the emulator, like a server,
+            // may drop the work of a client that hung up); never twice.
+            let fits = match case {
+                Case::Timeout => applied <= most,
+                _ => applied == most,
+            };
+            if !fits {
+                failures.push(format!(
+                    "{}: carried out {applied} times, expected {}{most}",
+                    meta.name,
+                    if case == Case::Timeout {
+                        "at most "
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        env.finish().await;
+    }
+    let _ = std::fs::remove_file(&avatar);
+    assert!(failures.is_empty(), "{case:?}:\n{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_fault_every_request_succeeds_once() {
+    run(Case::Clean).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_refused() {
+    run(Case::ConnectRefused).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_before_handling() {
+    run(Case::ResetBefore).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_after_handling() {
+    run(Case::ResetAfter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_5xx() {
+    run(Case::Status5xx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_busy() {
+    run(Case::Busy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout() {
+    run(Case::Timeout).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_body() {
+    run(Case::Truncated).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_body_after_handling() {
+    run(Case::TruncatedAfter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_json_body() {
+    run(Case::NotJson).await;
+}
