@@ -781,6 +781,171 @@ async fn html_and_garbage_bodies_are_typed_errors_with_an_excerpt() {
 }
 
 #[tokio::test]
+async fn answers_that_are_not_the_endpoints_answer_are_never_a_success() {
+    let env = with_user(|b| b.retry_policy(RetryPolicy::never())).await;
+    // What a proxy, a captive portal or a load balancer may answer with HTTP 200.
+    let impostors = [
+        "{}",
+        "[]",
+        r#"[{"errcode":0}]"#,
+        r#"{"access_token":"ACCESS_TOKEN_FROM_ELSEWHERE","expires_in":7200}"#,
+        r#"{"kf_list":[]}"#,
+        r#"{"status":"ok"}"#,
+        r#"{"data":{"errcode":0,"errmsg":"ok"}}"#,
+        "null",
+        "true",
+        r#""ok""#,
+        r#"{"errcode":0,"errmsg":"ok","errcode":40001}"#,
+        r#"{"errcode":0,"errmsg":"ok","errcod\u0065":45015}"#,
+    ];
+    // A token in a body that is not a token call's answer is not quoted either.
+    env.forbid("ACCESS_TOKEN_FROM_ELSEWHERE");
+    for body in impostors {
+        env.mock
+            .inject(Fault::status_with_body(200, body).on_path(SEND));
+        let error = env.err(env.client.send_custom_message(text("hello")).await);
+        assert!(
+            matches!(
+                &error,
+                Error::Decode {
+                    endpoint: "send_custom_message",
+                    ..
+                }
+            ),
+            "send answered {body}: {error:?}"
+        );
+    }
+    // A read whose answer lacks its data, even with errcode 0.
+    for body in [
+        "{}",
+        r#"{"errcode":0,"errmsg":"ok"}"#,
+        r#"{"kf_online_list":[]}"#,
+        "[[]]",
+    ] {
+        env.mock
+            .inject(Fault::status_with_body(200, body).on_path(KF_LIST));
+        let error = env.err(env.client.get_kf_list().await);
+        assert!(
+            matches!(&error, Error::Decode { endpoint: "get_kf_list", source, .. }
+                if body.starts_with('[') || source.message().contains("kf_list") || source.message().contains("no errcode")),
+            "get_kf_list answered {body}: {error:?}"
+        );
+    }
+    // The genuine answers still succeed, and nothing was sent by the impostors.
+    assert_eq!(sent(&env), 0);
+    env.client.send_custom_message(text("hello")).await.unwrap();
+    env.client.get_kf_list().await.unwrap();
+    assert_eq!(sent(&env), 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn an_absurd_token_is_refused_and_the_next_call_fetches_a_good_one() {
+    let env = Env::start().await;
+    let huge = "A".repeat(100_000);
+    for bad in [
+        format!(r#"{{"access_token":"{huge}","expires_in":7200}}"#),
+        r#"{"access_token":"has space&and#more","expires_in":7200}"#.to_owned(),
+        r#"{"access_token":"","expires_in":7200}"#.to_owned(),
+        r#"{"access_token":"line\u000abreak","expires_in":7200}"#.to_owned(),
+    ] {
+        // A cold client each time: the bad answer is the first token it sees.
+        let cold = env.client_with(|b| b);
+        env.mock.clear_requests();
+        env.mock.inject(
+            Fault::status_with_body(200, bad.clone())
+                .on_path(STABLE_TOKEN)
+                .times(3),
+        );
+        let error = env.err(cold.get_kf_list().await);
+        assert!(
+            matches!(&error, Error::Token { endpoint: "stable_token", message, .. } if message.contains("unusable")),
+            "{bad:.80}: {error:?}"
+        );
+        assert!(!error.to_string().contains("AAAAAAAA"));
+        assert!(env.mock.requests_to(KF_LIST).is_empty(), "no call went out");
+        // Nothing was cached: the next call fetches a good token and succeeds.
+        env.mock.clear_faults();
+        let fetches = env.mock.requests_to(STABLE_TOKEN).len();
+        cold.get_kf_list().await.unwrap();
+        assert_eq!(env.mock.requests_to(STABLE_TOKEN).len(), fetches + 1);
+        assert_eq!(env.outcomes(KF_LIST), [Some(0)]);
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_providers_unusable_token_fails_the_call_with_a_typed_error() {
+    let env = Env::start().await;
+    let central = Arc::new(Central {
+        tokens: Mutex::new(vec!["B".repeat(100_000), env.mock.access_token()]),
+        current: AtomicUsize::new(0),
+        rejected: Mutex::new(Vec::new()),
+    });
+    let provided = Client::builder()
+        .base_url(env.mock.base_url())
+        .token_provider(Arc::clone(&central))
+        .retry_policy(common::fast_retries())
+        .build()
+        .unwrap();
+    let error = env.err(provided.get_kf_list().await);
+    assert!(
+        matches!(&error, Error::Token { endpoint: "token_provider", message, .. } if message.contains("unusable")),
+        "{error:?}"
+    );
+    assert!(env.mock.requests_to(KF_LIST).is_empty());
+    // The provider moves on; the client is not broken by what it was handed before.
+    central.current.store(1, Ordering::SeqCst);
+    provided.get_kf_list().await.unwrap();
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn another_secret_echoed_by_a_token_call_never_reaches_an_error() {
+    let env = Env::start().await;
+    let other = "0ther-Secret-9f2c1b";
+    env.forbid(other);
+    let echo = format!(
+        r#"{{"errcode":40125,"errmsg":"invalid appsecret {other} rid: 6561a4b2-5e1d7a0c-3f2a9b11"}}"#
+    );
+    // The classic token call as an endpoint, with a secret that is not the client's.
+    env.mock
+        .inject(Fault::status_with_body(200, echo.clone()).on_path(CLASSIC_TOKEN));
+    let error = env.err(
+        env.client
+            .get_access_token("client_credential", env.mock.appid(), other)
+            .await,
+    );
+    assert_eq!(error.code().map(ErrCode::code), Some(40125), "{error:?}");
+    assert!(!format!("{error} {error:?}").contains(other));
+    // A client on a token provider has no secret of its own at all.
+    let central = Arc::new(Central {
+        tokens: Mutex::new(vec![env.mock.access_token()]),
+        current: AtomicUsize::new(0),
+        rejected: Mutex::new(Vec::new()),
+    });
+    let provided = Client::builder()
+        .base_url(env.mock.base_url())
+        .token_provider(Arc::clone(&central))
+        .build()
+        .unwrap();
+    env.mock
+        .inject(Fault::status_with_body(200, echo).on_path(STABLE_TOKEN));
+    let error = env.err(
+        provided
+            .get_stable_access_token(GetStableAccessToken::new(
+                "client_credential",
+                env.mock.appid(),
+                other,
+            ))
+            .await,
+    );
+    assert_eq!(error.code().map(ErrCode::code), Some(40125), "{error:?}");
+    assert!(!format!("{error} {error:?}").contains(other));
+    env.finish().await;
+}
+
+#[tokio::test]
 async fn answers_with_new_fields_and_codes_still_decode() {
     let env = Env::start().await;
     let list = r#"{"kf_list":[{"kf_account":"a@gh_x","kf_nick":"A","kf_id":1001,"kf_new":{"x":1}}],"new_top":[1,2]}"#;

@@ -122,3 +122,82 @@ fn catalogue_flags_drive_the_retry_rules() {
         assert!(!code.zh().is_empty() && !code.en().is_empty(), "{code:?}");
     }
 }
+
+/// The official page of each kefu call, as WeChat's service-account index names it
+/// (developers.weixin.qq.com/doc/service/api/…, checked 2026-12): several pages are not
+/// named after their path (`inviteworker` → `api_invitekfworker`). A wrong link reaches
+/// rustdoc, the README and the CLI's help. Calls added later are not pinned here.
+#[test]
+fn doc_links_name_the_official_pages() {
+    let pages = [
+        (
+            "/customservice/kfaccount/add",
+            "servicermanage/api_addkfaccount",
+        ),
+        (
+            "/customservice/kfaccount/update",
+            "servicermanage/api_updatekfaccount",
+        ),
+        (
+            "/customservice/kfaccount/del",
+            "servicermanage/api_delkfaccount",
+        ),
+        (
+            "/customservice/kfaccount/inviteworker",
+            "servicermanage/api_invitekfworker",
+        ),
+        (
+            "/customservice/kfaccount/uploadheadimg",
+            "servicermanage/api_uploadkfheadimg",
+        ),
+        (
+            "/cgi-bin/customservice/getkflist",
+            "servicermanage/api_getkflist",
+        ),
+        (
+            "/cgi-bin/customservice/getonlinekflist",
+            "servicermanage/api_getonlinekflist",
+        ),
+        (
+            "/cgi-bin/message/custom/send",
+            "message/api_sendcustommessage",
+        ),
+        ("/cgi-bin/message/custom/typing", "message/api_typing"),
+        (
+            "/customservice/msgrecord/getmsglist",
+            "message/api_getmsglist",
+        ),
+        (
+            "/customservice/kfsession/create",
+            "messctrl/api_createkfsession",
+        ),
+        (
+            "/customservice/kfsession/close",
+            "messctrl/api_closesession",
+        ),
+        (
+            "/customservice/kfsession/getsession",
+            "messctrl/api_getkfsession",
+        ),
+        (
+            "/customservice/kfsession/getsessionlist",
+            "messctrl/api_getkfsessionlist",
+        ),
+        (
+            "/customservice/kfsession/getwaitcase",
+            "messctrl/api_getwaitcase",
+        ),
+    ];
+    for (path, page) in pages {
+        let meta = ENDPOINTS
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("no endpoint at {path}"));
+        assert_eq!(
+            meta.doc_url,
+            format!("https://developers.weixin.qq.com/doc/service/api/customer/{page}.html"),
+            "{}",
+            meta.name
+        );
+    }
+}

@@ -243,6 +243,13 @@ impl Error {
     /// the secret), is removed here.
     pub(crate) fn from_transport(endpoint: &'static str, error: reqwest::Error) -> Error {
         let error = error.without_url();
+        if error.is_builder() {
+            // Nothing went on the wire: the request could not be made (e.g. a URL too
+            // long for HTTP). Not a network failure, and not worth retrying.
+            return Error::config(format!(
+                "{endpoint}: the request could not be built: {error}"
+            ));
+        }
         let kind = if error.is_connect() {
             TransportKind::Connect
         } else if error.is_timeout() {
@@ -387,8 +394,17 @@ pub(crate) fn parse_rid(errmsg: &str) -> Option<String> {
 }
 
 /// A bounded, printable excerpt of a body: at most [`EXCERPT_CHARS`] characters, cut on a
-/// character boundary, whitespace flattened, and every `redact` string replaced by `***`.
+/// character boundary, whitespace flattened, and every `redact` string replaced by `***`;
+/// nothing at all of a body with an `"access_token"` key.
 pub(crate) fn excerpt(body: &[u8], redact: &[&str]) -> String {
+    // A body with an `access_token` key may carry a token this client does not know
+    // (a token answer routed to the wrong call): quote none of it.
+    if memchr::memmem::find(body, b"\"access_token\"").is_some() {
+        return format!(
+            "(withheld: the body holds an access_token; {} bytes)",
+            body.len()
+        );
+    }
     // Redact before cutting, over enough bytes that a token (up to 512 characters)
     // starting inside the excerpt is replaced whole.
     let head = &body[..body.len().min(EXCERPT_CHARS * 4 + 2048)];
@@ -479,5 +495,7 @@ mod tests {
         );
         assert_eq!(text, "<html> GET /x?access_token=*** 502</html>");
         assert_eq!(excerpt(&[0xff, 0xfe, b'a'], &[]), "\u{fffd}\u{fffd}a");
+        let token_answer = br#"{"access_token":"SOMEONE-ELSES","expires_in":7200}"#;
+        assert!(!excerpt(token_answer, &[]).contains("SOMEONE"));
     }
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
@@ -297,7 +298,21 @@ pub(crate) const EXTERNAL: &str = "token_provider";
 
 impl TokenStore for External {
     fn get<'a>(&'a self, _fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
-        self.0.token()
+        // A provider's token is checked like a fetched one: one that could not be put in
+        // a URL fails this call with a typed error, not every call as a transport error.
+        Box::pin(self.0.token().map(|token| {
+            let token = token?;
+            match AccessToken::check(token.expose()) {
+                Ok(()) => Ok(token),
+                Err(problem) => Err(Error::Token {
+                    endpoint: EXTERNAL,
+                    code: None,
+                    message: format!("the provider's token is unusable: {problem}"),
+                    rid: None,
+                    hint: "check the token provider",
+                }),
+            }
+        }))
     }
 
     fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {

@@ -504,3 +504,49 @@ impl<const B: bool> Endpoint for EchoAt<B> {
         RequestParts::default()
     }
 }
+
+/// A store that is down: every `get` fails as unavailable, and is counted.
+#[derive(Default)]
+struct DownStore {
+    gets: AtomicUsize,
+}
+
+impl TokenStore for DownStore {
+    fn get<'a>(&'a self, _fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        self.gets.fetch_add(1, SeqCst);
+        Box::pin(async {
+            Err(Error::Store {
+                store: "down",
+                kind: wx_kefu_runtime::StoreErrorKind::Unavailable,
+                message: "no answer within 1 s".into(),
+                source: None,
+            })
+        })
+    }
+
+    fn invalidate<'a>(&'a self, _failed: &'a AccessToken) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        self.get(fetcher)
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_fails_the_call_once_not_once_per_attempt() {
+    // The store bounds its own waits (its timeout); retrying its failure would multiply
+    // that bound by the retry policy's attempts.
+    let (mock, base) = start().await;
+    let store = Arc::new(DownStore::default());
+    let client = builder(&base)
+        .token_store(store.clone())
+        .retry_policy(wx_kefu_runtime::RetryPolicy::new().max_attempts(5))
+        .build()
+        .unwrap();
+    let error = checked(err(client.call(Read).await));
+    assert!(matches!(error, Error::Store { .. }), "{error:?}");
+    assert!(error.is_not_sent());
+    assert_eq!(store.gets.load(SeqCst), 1, "the store was asked once");
+    assert_eq!(mock.all_hits(), 0);
+}
