@@ -4,6 +4,8 @@
 //! - `cargo xtask codegen --check` writes nothing and fails with a diff when the committed code is stale.
 //! - `cargo xtask bench [--runs N] [--quick] [--instructions]` measures the SDK against a bare HTTP client
 //!   (`benches/`, see `BENCHMARKS.md`) and writes `target/bench/results.json`.
+//! - `cargo xtask fuzz [--bodies N] [--seed S]` drives mutated answers and pushes through every
+//!   decoder (`fuzz/`); it fails on a panic or a body wrongly read as a success.
 
 use std::process::{Command, ExitCode};
 
@@ -16,9 +18,10 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["bench", rest @ ..] => bench(rest),
+        ["fuzz", rest @ ..] => release_run("wx-kefu-fuzz", "the fuzz run", rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick] [--instructions] [--skip-codegen-command]"
+                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick] [--instructions] [--skip-codegen-command]\n       cargo xtask fuzz [--bodies N] [--seed S]"
             );
             return ExitCode::from(2);
         }
@@ -36,15 +39,20 @@ fn main() -> ExitCode {
 /// package (`benches/`, `wx-kefu-bench`), so xtask stays quick to compile and does not
 /// depend on the SDK.
 fn bench(args: &[&str]) -> Result<(), String> {
+    release_run("wx-kefu-bench", "the bench", args)
+}
+
+/// Builds and runs an unpublished tool package of the workspace in release mode.
+fn release_run(package: &str, what: &str, args: &[&str]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
-        .args(["run", "--release", "--package", "wx-kefu-bench", "--"])
+        .args(["run", "--release", "--package", package, "--"])
         .args(args)
         .current_dir(codegen::workspace_root())
         .status()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     match status.success() {
         true => Ok(()),
-        false => Err(format!("the bench failed ({status})")),
+        false => Err(format!("{what} failed ({status})")),
     }
 }

@@ -62,6 +62,14 @@ pub(crate) fn decode<T: DeserializeOwned>(
             "the answer is not a JSON object",
         )));
     }
+    // JSON is UTF-8. serde checks the strings it decodes, but not those it skips: without
+    // this a body with broken text in an ignored field would pass where any other parser
+    // refuses it.
+    let Ok(body) = std::str::from_utf8(body) else {
+        return Err(decode_error(DecodeReason::custom(
+            "the answer is not UTF-8",
+        )));
+    };
     let errcode = match errcode_in(body) {
         Ok(errcode) => errcode,
         Err(source) => return Err(decode_error(DecodeReason::new(&source, redact))),
@@ -92,7 +100,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
             }
         }
     }
-    serde_json::from_slice(body).map_err(|source| decode_error(DecodeReason::new(&source, redact)))
+    serde_json::from_str(body).map_err(|source| decode_error(DecodeReason::new(&source, redact)))
 }
 
 /// Reads the answer of a token call. Its body is never quoted in an error, whatever the
@@ -135,8 +143,11 @@ pub(crate) fn token_answer(
     if first_byte(body) != Some(b'{') {
         return Err(not_a_token("the answer is not a JSON object"));
     }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(not_a_token("the answer is not UTF-8"));
+    };
     let answer: Answer =
-        serde_json::from_slice(body).map_err(|_| not_a_token("the answer is not a token"))?;
+        serde_json::from_str(text).map_err(|_| not_a_token("the answer is not a token"))?;
     if answer.errcode != 0 {
         let code = ErrCode::from_code(answer.errcode);
         return Err(Error::Token {
@@ -164,6 +175,12 @@ pub(crate) fn token_answer(
     })
 }
 
+/// [`token_answer`] for the fuzz harness: the token's lifetime, or the error.
+#[doc(hidden)]
+pub fn token_answer_for_fuzzing(status: u16, body: &[u8]) -> Result<Duration> {
+    token_answer("stable_token", status, body, "").map(|fetched| fetched.expires_in)
+}
+
 /// What an excerpt says instead of quoting the answer of a token call.
 pub(crate) const WITHHELD: &str = "(withheld: the answer of a token call)";
 
@@ -179,7 +196,8 @@ struct Probe {
 /// The answer's top-level `errcode`, read without a full parse where that cannot differ
 /// from one: `None` when the body cannot hold the key anywhere, a `Probe` otherwise.
 /// A body that repeats the key is an error (serde refuses duplicate fields).
-fn errcode_in(body: &[u8]) -> serde_json::Result<Option<Probe>> {
+fn errcode_in(text: &str) -> serde_json::Result<Option<Probe>> {
+    let body = text.as_bytes();
     // `\u` could spell a key (`"errcod\u0065"`) that a byte search misses.
     let plain = memchr::memmem::find(body, b"\\u").is_none();
     let mut mentions = memchr::memmem::find_iter(body, b"\"errcode\"");
@@ -191,7 +209,7 @@ fn errcode_in(body: &[u8]) -> serde_json::Result<Option<Probe>> {
             errcode: Some(0),
             errmsg: None,
         })),
-        _ => serde_json::from_slice::<Probe>(body).map(Some),
+        _ => serde_json::from_str::<Probe>(text).map(Some),
     }
 }
 
@@ -346,6 +364,16 @@ mod tests {
                 .unwrap()
                 .kf_account,
             None
+        );
+    }
+
+    #[test]
+    fn broken_text_in_a_skipped_field_is_not_a_success() {
+        let body = b"{\"errcode\":0,\"errmsg\":\"o\xffk\"}";
+        let error = decode::<State>("t", 200, body, &[], true).unwrap_err();
+        assert!(
+            matches!(&error, Error::Decode { source, .. } if source.message().contains("UTF-8")),
+            "{error:?}"
         );
     }
 

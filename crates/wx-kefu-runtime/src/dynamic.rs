@@ -48,6 +48,28 @@ where
     serde_json::to_value(&response).map_err(malformed)
 }
 
+/// Decodes an answer of `E` exactly as [`Client::call`] does (status, `errcode`, the
+/// response type) and encodes it as JSON. For the fuzz harness, through the generated
+/// `decode_json`; nothing is redacted, as no secret is involved.
+#[doc(hidden)]
+pub fn decode_value<E>(status: u16, body: &[u8]) -> Result<serde_json::Value, Error>
+where
+    E: Endpoint,
+    E::Response: Serialize,
+{
+    let meta = E::META;
+    let response: E::Response = crate::decode::decode(meta.name, status, body, &[], meta.auth)?;
+    serde_json::to_value(&response).map_err(|error| Error::Decode {
+        endpoint: meta.name,
+        status,
+        excerpt: String::new(),
+        source: DecodeReason::new(&error, &[]),
+    })
+}
+
+#[doc(hidden)]
+pub use crate::decode::token_answer_for_fuzzing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

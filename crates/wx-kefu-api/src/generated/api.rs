@@ -905,3 +905,153 @@ pub async fn call_json(
         }
     }
 }
+
+/// Decodes `body`, answered with HTTP `status` to the endpoint named `name`, exactly as
+/// a call decodes its answer, and encodes the result as JSON: for the fuzz harness
+/// (`cargo xtask fuzz`). `None` when no endpoint has that name.
+#[doc(hidden)]
+pub fn decode_json(
+    name: &str,
+    status: u16,
+    body: &[u8],
+) -> Option<::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::Error>> {
+    match name {
+        "add_kf_account" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::AddKfAccount,
+                >(status, body),
+            )
+        }
+
+        "update_kf_account" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::UpdateKfAccount,
+                >(status, body),
+            )
+        }
+
+        "del_kf_account" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::DelKfAccount,
+                >(status, body),
+            )
+        }
+
+        "invite_kf_worker" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::InviteKfWorker,
+                >(status, body),
+            )
+        }
+
+        "upload_kf_head_img" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::UploadKfHeadImg,
+                >(status, body),
+            )
+        }
+
+        "get_kf_list" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::GetKfList,
+                >(status, body),
+            )
+        }
+
+        "get_online_kf_list" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::accounts::GetOnlineKfList,
+                >(status, body),
+            )
+        }
+
+        "send_custom_message" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::messages::SendCustomMessage,
+                >(status, body),
+            )
+        }
+
+        "typing" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::messages::Typing,
+                >(status, body),
+            )
+        }
+
+        "get_msg_list" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::records::GetMsgList,
+                >(status, body),
+            )
+        }
+
+        "create_kf_session" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::sessions::CreateKfSession,
+                >(status, body),
+            )
+        }
+
+        "close_session" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::sessions::CloseSession,
+                >(status, body),
+            )
+        }
+
+        "get_kf_session" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::sessions::GetKfSession,
+                >(status, body),
+            )
+        }
+
+        "get_kf_session_list" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::sessions::GetKfSessionList,
+                >(status, body),
+            )
+        }
+
+        "get_wait_case" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::sessions::GetWaitCase,
+                >(status, body),
+            )
+        }
+
+        "get_stable_access_token" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::tokens::GetStableAccessToken,
+                >(status, body),
+            )
+        }
+
+        "get_access_token" => {
+            Some(
+                ::wx_kefu_runtime::dynamic::decode_value::<
+                    super::tokens::GetAccessToken,
+                >(status, body),
+            )
+        }
+
+        _ => None,
+    }
+}

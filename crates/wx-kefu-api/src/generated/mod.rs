@@ -24,6 +24,9 @@ pub mod tokens;
 /// Types shared by the endpoints.
 pub mod types;
 pub use api::{KefuApi, call_json};
+
+#[doc(hidden)]
+pub use api::decode_json;
 pub use accounts::*;
 pub use messages::*;
 pub use records::*;

@@ -40,6 +40,8 @@ pub fn module_index(model: &Model) -> TokenStream {
         mod api;
         #(#mods)*
         pub use api::{KefuApi, call_json};
+        #[doc(hidden)]
+        pub use api::decode_json;
         #(#uses)*
         /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
         /// (the emulator's request checks, the CLI's commands and help).
@@ -171,6 +173,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     let mut decls = Vec::new();
     let mut impls = Vec::new();
     let mut arms = Vec::new();
+    let mut decode_arms = Vec::new();
     for module in &model.modules {
         let m = ident(&module.name);
         for ep in &module.endpoints {
@@ -208,6 +211,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
             });
             let wire_name = &ep.name;
             arms.push(quote!(#wire_name => ::wx_kefu_runtime::dynamic::call_value::<super::#m::#req>(client, request).await,));
+            decode_arms.push(quote!(#wire_name => Some(::wx_kefu_runtime::dynamic::decode_value::<super::#m::#req>(status, body)),));
         }
     }
     quote! {
@@ -236,6 +240,20 @@ pub fn trait_file(model: &Model) -> TokenStream {
             match name {
                 #(#arms)*
                 other => Err(::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(other.to_owned())),
+            }
+        }
+        /// Decodes `body`, answered with HTTP `status` to the endpoint named `name`, exactly as
+        /// a call decodes its answer, and encodes the result as JSON: for the fuzz harness
+        /// (`cargo xtask fuzz`). `None` when no endpoint has that name.
+        #[doc(hidden)]
+        pub fn decode_json(
+            name: &str,
+            status: u16,
+            body: &[u8],
+        ) -> Option<::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::Error>> {
+            match name {
+                #(#decode_arms)*
+                _ => None,
             }
         }
     }
