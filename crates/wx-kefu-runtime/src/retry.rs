@@ -162,6 +162,91 @@ mod tests {
     }
 
     #[test]
+    fn the_backoff_cap_doubles_per_retry() {
+        // Uniform in 0..=cap: 200 draws all at or below half the cap would be a 2^-200 event.
+        let policy = RetryPolicy::new()
+            .max_attempts(10)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_secs(60));
+        let longest = |retry| {
+            (0..200)
+                .filter_map(|_| policy.backoff(retry, Duration::ZERO))
+                .max()
+                .unwrap()
+        };
+        assert!(longest(1) > Duration::from_millis(50));
+        assert!(
+            longest(3) > Duration::from_millis(200),
+            "retry 3 may wait up to 400 ms"
+        );
+        assert!(
+            longest(5) > Duration::from_millis(800),
+            "retry 5 may wait up to 1.6 s"
+        );
+        assert!(longest(5) <= Duration::from_millis(1600));
+    }
+
+    #[test]
+    fn the_attempt_cap_and_the_deadline_are_exact() {
+        let policy = RetryPolicy::new().max_attempts(4);
+        assert_eq!(policy.attempts(), 4);
+        assert_eq!(RetryPolicy::new().attempts(), 3);
+        assert_eq!(RetryPolicy::never().attempts(), 1);
+        assert_eq!(RetryPolicy::new().max_attempts(0).attempts(), 1);
+        // Retries 1..=3 make attempts 2..=4; a fourth retry would be a fifth attempt.
+        assert!(policy.backoff(3, Duration::ZERO).is_some());
+        assert!(policy.backoff(4, Duration::ZERO).is_none());
+        // With no wait at all, a retry that would start exactly at the deadline does not.
+        let instant = RetryPolicy::new()
+            .initial_backoff(Duration::ZERO)
+            .deadline(Duration::from_secs(1));
+        assert_eq!(
+            instant.backoff(1, Duration::from_millis(999)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(instant.backoff(1, Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn may_retry_follows_the_rules() {
+        let transport = |kind| Error::Transport {
+            endpoint: "t",
+            kind,
+            source: std::sync::Arc::new(crate::error::TimedOut {
+                limit: Duration::ZERO,
+            }),
+        };
+        let connect = transport(crate::TransportKind::Connect);
+        let timeout = transport(crate::TransportKind::Timeout);
+        assert!(may_retry(&connect, false), "a connect failure never left");
+        assert!(may_retry(&timeout, true));
+        assert!(!may_retry(&timeout, false), "a write may have arrived");
+        let busy = Error::Api {
+            endpoint: "t",
+            code: crate::ErrCode::from_code(-1),
+            message: String::new(),
+            rid: None,
+        };
+        assert!(may_retry(&busy, true));
+        assert!(!may_retry(&busy, false));
+        let window = Error::Api {
+            endpoint: "t",
+            code: crate::ErrCode::from_code(45015),
+            message: String::new(),
+            rid: None,
+        };
+        assert!(!may_retry(&window, true));
+        let store = Error::Store {
+            store: "redis",
+            kind: crate::StoreErrorKind::Unavailable,
+            message: String::new(),
+            source: None,
+        };
+        assert!(store.is_retryable(), "passing, for a caller's own retries");
+        assert!(!may_retry(&store, true), "the store bounds its own waits");
+    }
+
+    #[test]
     fn jitter_spreads() {
         let cap = Duration::from_secs(1);
         let waits: Vec<_> = (0..50).map(|_| jitter(cap)).collect();

@@ -550,3 +550,69 @@ async fn a_store_that_is_down_fails_the_call_once_not_once_per_attempt() {
     assert_eq!(store.gets.load(SeqCst), 1, "the store was asked once");
     assert_eq!(mock.all_hits(), 0);
 }
+
+/// A store that keeps a token at hand and records what the client hands it.
+#[derive(Default)]
+struct Watching {
+    gets: AtomicUsize,
+    modes: std::sync::Mutex<Vec<Option<TokenMode>>>,
+    at_hand: Option<AccessToken>,
+}
+
+impl TokenStore for Watching {
+    fn get<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        self.gets.fetch_add(1, SeqCst);
+        self.modes.lock().unwrap().push(fetcher.mode());
+        Box::pin(async move { fetcher.fetch(false).await.map(|fetched| fetched.token) })
+    }
+
+    fn invalidate<'a>(&'a self, _failed: &'a AccessToken) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
+        self.get(fetcher)
+    }
+
+    fn cached(&self) -> Option<AccessToken> {
+        self.at_hand.clone()
+    }
+}
+
+#[tokio::test]
+async fn the_clients_fetcher_tells_a_store_its_token_mode() {
+    // A shared store relies on it to never fetch a classic token without its lock.
+    let (_mock, base) = start().await;
+    for mode in [TokenMode::Stable, TokenMode::Classic] {
+        let store = Arc::new(Watching::default());
+        let client = builder(&base)
+            .token_mode(mode)
+            .token_store(store.clone())
+            .build()
+            .unwrap();
+        client.access_token().await.unwrap();
+        assert_eq!(*store.modes.lock().unwrap(), [Some(mode)]);
+    }
+}
+
+#[tokio::test]
+async fn a_store_behind_an_arc_keeps_its_fast_path() {
+    // `cached` is what saves a call its boxed `get`; an `Arc` must pass it on.
+    let (mock, base) = start().await;
+    let store = Arc::new(Watching {
+        at_hand: Some(AccessToken::new(token(1))),
+        ..Watching::default()
+    });
+    let client = builder(&base).token_store(store.clone()).build().unwrap();
+    assert_eq!(client.access_token().await.unwrap().expose(), token(1));
+    assert_eq!(
+        TokenStore::cached(&store).map(|t| t.expose().to_owned()),
+        Some(token(1))
+    );
+    assert_eq!(
+        store.gets.load(SeqCst),
+        0,
+        "the token at hand was taken without `get`"
+    );
+    assert_eq!(mock.token_hits(), 0);
+}
