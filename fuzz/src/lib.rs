@@ -24,6 +24,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use wx_kefu_api::inbound::crypto::AesKey;
 use wx_kefu_api::inbound::{Query, Reply, Webhook, signature};
@@ -44,6 +47,9 @@ pub struct Report {
     pub bodies: u64,
     /// Bodies per target, in [`TARGETS`] order.
     pub per_target: [u64; TARGETS.len()],
+    /// Bodies each target accepted (a success, a token, a push answered), in [`TARGETS`]
+    /// order: a harness whose bodies all fail early would test little.
+    pub accepted: [u64; TARGETS.len()],
     /// Panics caught.
     pub panics: u64,
     /// Bodies that were accepted where the oracle says they must not be.
@@ -218,9 +224,11 @@ struct Harness {
     report: Report,
     /// The sample answers as JSON values, for structural mutation.
     values: Vec<Value>,
-    /// Per endpoint: its name, and whether its answer needs `errcode` (none of its
-    /// fields is required), as its own decoder says of `{}`.
-    endpoints: Vec<(&'static str, bool)>,
+    /// Per endpoint: its name, whether its answer needs `errcode` (none of its fields is
+    /// required, as its own decoder says of `{}`), and the samples that are its answers.
+    endpoints: Vec<(&'static str, bool, Vec<usize>)>,
+    /// The samples that are token answers.
+    token_seeds: Vec<usize>,
     plain: Webhook,
     safe: Webhook,
     key: AesKey,
@@ -229,17 +237,28 @@ struct Harness {
 
 impl Harness {
     fn new(seed: u64) -> Result<Harness, String> {
-        let values = ANSWERS
+        let values: Vec<Value> = ANSWERS
             .iter()
             .filter_map(|a| serde_json::from_str(a).ok())
+            .collect();
+        let encoded: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| serde_json::to_vec(v).unwrap_or_default())
             .collect();
         let endpoints = wx_kefu_api::ENDPOINTS
             .iter()
             .map(|meta| {
-                let needs_errcode =
-                    matches!(wx_kefu_api::decode_json(meta.name, 200, b"{}"), Some(Ok(_)));
-                (meta.name, needs_errcode)
+                let decodes = |body: &[u8]| {
+                    matches!(wx_kefu_api::decode_json(meta.name, 200, body), Some(Ok(_)))
+                };
+                let seeds = (0..encoded.len())
+                    .filter(|&i| decodes(&encoded[i]))
+                    .collect();
+                (meta.name, decodes(b"{}"), seeds)
             })
+            .collect();
+        let token_seeds = (0..encoded.len())
+            .filter(|&i| wx_kefu_api::dynamic::token_answer_for_fuzzing(200, &encoded[i]).is_ok())
             .collect();
         let plain = Webhook::builder()
             .token(TOKEN)
@@ -261,6 +280,7 @@ impl Harness {
             report: Report::default(),
             values,
             endpoints,
+            token_seeds,
             plain,
             safe,
             key,
@@ -284,7 +304,19 @@ impl Harness {
     // ---- bodies ----
 
     /// An answer-shaped body: a mutated sample, a mutated structure, or random bytes.
-    fn answer_body(&mut self) -> Vec<u8> {
+    fn answer_body(&mut self, seeds: &[usize]) -> Vec<u8> {
+        if !seeds.is_empty() && self.rng.chance(2) {
+            // One of the endpoint's own answers, edited once: near what a real answer is.
+            let mut value = self.values[*self.rng.pick(seeds)].clone();
+            if self.rng.chance(2) {
+                self.mutate_value(&mut value, 0);
+            }
+            let bytes = serde_json::to_vec(&value).unwrap_or_default();
+            return match self.rng.chance(3) {
+                true => self.mutate_bytes_once(bytes, JSON_FRAGMENTS),
+                false => bytes,
+            };
+        }
         match self.rng.below(10) {
             0 => self.random_bytes(),
             1..=4 => {
@@ -314,28 +346,34 @@ impl Harness {
     /// A few byte-level edits: flips, fragments spliced in, cuts, repeats.
     fn mutate_bytes(&mut self, mut body: Vec<u8>, fragments: &[&str]) -> Vec<u8> {
         for _ in 0..=self.rng.below(4) {
-            let at = self.rng.below(body.len() + 1);
-            match self.rng.below(7) {
-                0 if !body.is_empty() => {
-                    let i = self.rng.below(body.len());
-                    body[i] ^= 1 << self.rng.below(8);
-                }
-                1 | 2 => {
-                    let fragment = self.rng.pick(fragments).as_bytes();
-                    body.splice(at..at, fragment.iter().copied());
-                }
-                3 => body.truncate(at),
-                4 if !body.is_empty() => {
-                    let end = at + self.rng.below(body.len() - at.min(body.len()) + 1);
-                    body.drain(at..end.min(body.len()));
-                }
-                5 if at < body.len() => {
-                    let end = (at + 1 + self.rng.below(64)).min(body.len());
-                    let slice = body[at..end].to_vec();
-                    body.splice(at..at, slice);
-                }
-                _ => body.insert(at, self.rng.next() as u8),
+            body = self.mutate_bytes_once(body, fragments);
+        }
+        body
+    }
+
+    /// One byte-level edit.
+    fn mutate_bytes_once(&mut self, mut body: Vec<u8>, fragments: &[&str]) -> Vec<u8> {
+        let at = self.rng.below(body.len() + 1);
+        match self.rng.below(7) {
+            0 if !body.is_empty() => {
+                let i = self.rng.below(body.len());
+                body[i] ^= 1 << self.rng.below(8);
             }
+            1 | 2 => {
+                let fragment = self.rng.pick(fragments).as_bytes();
+                body.splice(at..at, fragment.iter().copied());
+            }
+            3 => body.truncate(at),
+            4 if !body.is_empty() => {
+                let end = at + self.rng.below(body.len() - at.min(body.len()) + 1);
+                body.drain(at..end.min(body.len()));
+            }
+            5 if at < body.len() => {
+                let end = (at + 1 + self.rng.below(64)).min(body.len());
+                let slice = body[at..end].to_vec();
+                body.splice(at..at, slice);
+            }
+            _ => body.insert(at, self.rng.next() as u8),
         }
         body
     }
@@ -422,8 +460,8 @@ impl Harness {
     // ---- targets ----
 
     fn answers(&mut self) {
-        let body = self.answer_body();
-        let (name, needs_errcode) = *self.rng.pick(&self.endpoints);
+        let (name, needs_errcode, seeds) = self.rng.pick(&self.endpoints).clone();
+        let body = self.answer_body(&seeds);
         let status = match self.rng.below(20) {
             0 => *self.rng.pick(&[0, 199, 204, 302, 404, 500, 502, 599, 999]),
             _ => 200,
@@ -432,6 +470,7 @@ impl Harness {
         match outcome {
             Err(message) => self.panicked("answers", &message, &body),
             Ok(Some(Ok(_))) => {
+                self.report.accepted[0] += 1;
                 if let Err(why) = answer_justified(status, &body, needs_errcode) {
                     self.report.false_successes += 1;
                     self.finding("answers", &format!("{name} succeeded, but {why}"), &body);
@@ -443,13 +482,15 @@ impl Harness {
     }
 
     fn token(&mut self) {
-        let body = self.answer_body();
+        let seeds = self.token_seeds.clone();
+        let body = self.answer_body(&seeds);
         let status = if self.rng.chance(20) { 503 } else { 200 };
         let outcome =
             guarded(|| wx_kefu_api::dynamic::token_answer_for_fuzzing(status, &body).map(drop));
         match outcome {
             Err(message) => self.panicked("token", &message, &body),
             Ok(Ok(())) => {
+                self.report.accepted[1] += 1;
                 if let Err(why) = token_justified(status, &body) {
                     self.report.false_successes += 1;
                     self.finding("token", &format!("a token was accepted, but {why}"), &body);
@@ -471,6 +512,7 @@ impl Harness {
         match self.rng.below(8) {
             0 => self.random_bytes(),
             1 => push.into_bytes(),
+            2..=4 => self.mutate_bytes_once(push.into_bytes(), XML_FRAGMENTS),
             _ => self.mutate_bytes(push.into_bytes(), XML_FRAGMENTS),
         }
     }
@@ -500,7 +542,8 @@ impl Harness {
         });
         match outcome {
             Err(message) => self.panicked("push (plain)", &message, &body),
-            Ok(true) if forged => {
+            Ok(true) if !forged => self.report.accepted[2] += 1,
+            Ok(true) => {
                 self.report.false_successes += 1;
                 self.finding("push (plain)", "accepted with a forged signature", &body);
             }
@@ -556,7 +599,8 @@ impl Harness {
         });
         match outcome {
             Err(message) => self.panicked("push (safe)", &message, &envelope),
-            Ok(true) if forged => {
+            Ok(true) if !forged => self.report.accepted[3] += 1,
+            Ok(true) => {
                 self.report.false_successes += 1;
                 self.finding(
                     "push (safe)",
@@ -583,14 +627,23 @@ fn forge(good: &str, rng: &mut Rng) -> String {
     }
 }
 
-/// The top-level `errcode` a reference parser reads (the last of repeated keys), if the
-/// body is a JSON object.
-fn reference_object(body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+/// The top-level members of a JSON object as a reference parser reads them: the last of
+/// repeated keys wins (as in Python, JavaScript and Go), and members are kept raw, so that
+/// what the grammar allows but a value type might refuse (`1e400`, a lone `\ud800`) does
+/// not count against a body.
+fn reference_object(body: &[u8]) -> Result<BTreeMap<String, Box<RawValue>>, &'static str> {
+    match serde_json::from_slice::<Box<RawValue>>(body) {
+        Ok(raw) if raw.get().starts_with('{') => {
+            serde_json::from_str(raw.get()).map_err(|_| "a reference parser reads no JSON object")
+        }
         Ok(_) => Err("a reference parser reads no JSON object"),
         Err(_) => Err("a reference parser reads no JSON"),
     }
+}
+
+/// A raw member as an integer, if it is one.
+fn integer(raw: &RawValue) -> Option<i64> {
+    serde_json::from_str::<i64>(raw.get()).ok()
 }
 
 /// Why a successful decode of an answer is wrong, if it is.
@@ -600,7 +653,7 @@ fn answer_justified(status: u16, body: &[u8], needs_errcode: bool) -> Result<(),
     }
     let map = reference_object(body)?;
     match map.get("errcode") {
-        Some(code) if code.as_i64() == Some(0) => Ok(()),
+        Some(code) if integer(code) == Some(0) => Ok(()),
         Some(_) => Err("a reference parser reads an errcode other than 0"),
         None if needs_errcode => Err("it has no errcode and the answer has no required field"),
         None => Ok(()),
@@ -615,12 +668,15 @@ fn token_justified(status: u16, body: &[u8]) -> Result<(), &'static str> {
     let map = reference_object(body)?;
     if map
         .get("errcode")
-        .is_some_and(|code| code.as_i64() != Some(0))
+        .is_some_and(|code| integer(code) != Some(0))
     {
         return Err("a reference parser reads an errcode other than 0");
     }
-    match map.get("access_token").and_then(Value::as_str) {
-        Some(token) if wx_kefu_api::AccessToken::check(token).is_ok() => Ok(()),
+    let token = map
+        .get("access_token")
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+    match token {
+        Some(token) if wx_kefu_api::AccessToken::check(&token).is_ok() => Ok(()),
         Some(_) => Err("its access_token is unusable"),
         None => Err("a reference parser finds no access_token"),
     }
@@ -666,6 +722,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(report.bodies, 20_000);
+        // Each target accepts a share of its bodies: the mutations stay near real ones.
+        for (target, accepted) in TARGETS.iter().zip(report.accepted) {
+            assert!(
+                accepted > 200,
+                "{target}: only {accepted} of 5,000 accepted"
+            );
+        }
         assert!(report.clean(), "{:#?}", report.findings);
     }
 
@@ -678,6 +741,8 @@ mod tests {
         assert!(answer_justified(200, b"[]", false).is_err());
         assert!(answer_justified(502, br#"{"errcode":0}"#, false).is_err());
         assert!(answer_justified(200, br#"{"kf_list":[]}"#, false).is_ok());
+        assert!(answer_justified(200, br#"{"errcode":null,"kf_list":[]}"#, false).is_err());
+        assert!(answer_justified(200, br#"{"errcode":0,"x":1e400,"y":"\ud800"}"#, true).is_ok());
         assert!(answer_justified(200, br#"{"errmsg":"ok","errcode":0}"#, true).is_ok());
         let huge = format!(r#"{{"access_token":"{}"}}"#, "A".repeat(100_000));
         assert!(token_justified(200, huge.as_bytes()).is_err());
@@ -688,7 +753,9 @@ mod tests {
     fn the_same_seed_drives_the_same_bodies() {
         let bodies = |seed| {
             let mut harness = Harness::new(seed).unwrap();
-            (0..50).map(|_| harness.answer_body()).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| harness.answer_body(&[0, 1]))
+                .collect::<Vec<_>>()
         };
         assert_eq!(bodies(7), bodies(7));
         assert_ne!(bodies(7), bodies(8));

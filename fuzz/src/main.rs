@@ -32,8 +32,8 @@ fn main() -> ExitCode {
         }
     };
     println!("wx-kefu fuzz: seed {}", config.seed);
-    for (target, count) in TARGETS.iter().zip(report.per_target) {
-        println!("  {target:<14} {count:>10} bodies");
+    for ((target, count), accepted) in TARGETS.iter().zip(report.per_target).zip(report.accepted) {
+        println!("  {target:<14} {count:>10} bodies, {accepted:>9} accepted");
     }
     println!(
         "  {:<14} {:>10} bodies in {:.1} s, {:.0} bodies/s",

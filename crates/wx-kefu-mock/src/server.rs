@@ -191,7 +191,14 @@ fn answer(
     if !state.kefu_enabled && matches!(meta.group, "accounts" | "sessions" | "records") {
         return Err(WxError::new(65400));
     }
-    let route = handlers::route(meta).ok_or_else(|| WxError::new(-1).hint("not emulated"))?;
+    // An endpoint of the spec without behaviour here: a clear answer that no client retries
+    // (48001, "api unauthorized", is never retried), never -1, which reads as passing.
+    let route = handlers::route(meta).ok_or_else(|| {
+        WxError::new(48001).hint(format!(
+            "not emulated: wx-kefu-mock has no behaviour for `{}` yet (add a handler in crates/wx-kefu-mock/src/handlers.rs)",
+            meta.name
+        ))
+    })?;
     let checked = spec::check(meta, incoming, route.check)?;
     (route.handle)(state, now_ms, &checked)
 }

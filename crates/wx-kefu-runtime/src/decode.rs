@@ -187,10 +187,16 @@ pub(crate) const WITHHELD: &str = "(withheld: the answer of a token call)";
 /// The top-level `errcode` and `errmsg` of an answer.
 #[derive(Deserialize)]
 struct Probe {
-    #[serde(default)]
+    /// Absent is `None`; present, it must be an integer (`null` is no success).
+    #[serde(default, deserialize_with = "present")]
     errcode: Option<i64>,
     #[serde(default)]
     errmsg: Option<String>,
+}
+
+/// A field that, when present, holds a value (not `null`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    i64::deserialize(deserializer).map(Some)
 }
 
 /// The answer's top-level `errcode`, read without a full parse where that cannot differ
@@ -385,6 +391,8 @@ mod tests {
             r#"{"errcode":0,"errmsg":"ok","errcod\u0065":40001}"#,
             r#"{"errcod\u0065":0,"errcode":40001}"#,
             r#"{"errcode":40001,"errcode":0,"kf_account":"a@b"}"#,
+            r#"{"errcode":null,"kf_account":"a@b"}"#,
+            r#"{"errcode":"0","kf_account":"a@b"}"#,
         ] {
             assert!(decoded::<State>(body).is_err(), "{body}");
             assert!(decoded::<Session>(body).is_err(), "{body}");
