@@ -590,3 +590,34 @@ fn error_messages_snapshot() {
     ];
     insta::assert_snapshot!("error_messages", cases.join("\n---\n"));
 }
+
+#[test]
+fn enum_values_are_written_alike_and_mistakes_say_how() {
+    let open_enum = |repr: &str, value: &str| {
+        format!(
+            "
+group: extra
+title: {{ zh: 额外, en: Extra }}
+types:
+  colour_x:
+    kind: open_enum
+    repr: {repr}
+    doc: {{ zh: 颜色, en: A colour }}
+    values:
+      red: {{ {value}zh: 红, en: Red }}
+"
+        )
+    };
+    // A number where the wire is text.
+    let e = problem("extra.yaml", &open_enum("string", "value: 1, "));
+    assert_problem(&e, &["api-spec/extra.yaml", "`value: \"WIRE\"`", "repr: integer"]);
+    // No number where the wire is a number.
+    let e = problem("extra.yaml", &open_enum("integer", ""));
+    assert_problem(&e, &["api-spec/extra.yaml", "`value: 1`"]);
+    let e = problem("extra.yaml", &open_enum("integer", "value: red, "));
+    assert_problem(&e, &["`value: 1`"]);
+    // A parse error names the file, not `<input>`.
+    let e = problem("extra.yaml", "group: extra\ntypes: [\n");
+    assert_problem(&e, &["api-spec/extra.yaml"]);
+    assert!(!e.contains("<input>"), "{e}");
+}

@@ -176,16 +176,13 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("get_msg_list", "records", "list"),
 ];
 
-/// Spec group → command, with its help.
-const GROUPS: &[(&str, &str, &str)] = &[
-    ("accounts", "account", "客服账号 — Agent accounts"),
-    (
-        "sessions",
-        "session",
-        "会话控制 — Sessions between users and agents",
-    ),
-    ("messages", "message", "客服消息 — Messages and typing"),
-    ("records", "records", "聊天记录 — Chat records"),
+/// Spec group → command, in the order of the help. A group not listed here is its own
+/// command (`kebab-case`); every group's help is its title in the spec.
+const COMMANDS: &[(&str, &str)] = &[
+    ("accounts", "account"),
+    ("sessions", "session"),
+    ("messages", "message"),
+    ("records", "records"),
 ];
 
 /// Commands an endpoint may not take, because hand-written commands use them.
@@ -218,10 +215,10 @@ fn place(endpoints: &[&'static EndpointMeta]) -> Vec<Placement> {
 /// `group verb` for an endpoint not in the naming table: the group's command (or the
 /// spec group itself) and the spec name in kebab case.
 fn fallback_name(meta: &'static EndpointMeta) -> (&'static str, &'static str) {
-    let group = GROUPS
+    let group = COMMANDS
         .iter()
-        .find(|(spec, _, _)| *spec == meta.group)
-        .map_or_else(|| leak(kebab(meta.group)), |(_, command, _)| *command);
+        .find(|(spec, _)| *spec == meta.group)
+        .map_or_else(|| leak(kebab(meta.group)), |(_, command)| *command);
     let group = match RESERVED.contains(&group) {
         true => leak(format!("{group}-api")),
         false => group,
@@ -292,6 +289,27 @@ pub fn command() -> Command {
     tree(&placements())
 }
 
+/// The help of a group command: the spec's title of the group its endpoints belong to.
+fn group_title(placements: &[Placement], command: &str) -> String {
+    let spec_group = placements
+        .iter()
+        .find(|p| p.group == command)
+        .map(|p| p.meta.group)
+        .or_else(|| {
+            COMMANDS
+                .iter()
+                .find(|(_, c)| *c == command)
+                .map(|(spec, _)| *spec)
+        });
+    wx_kefu_api::GROUPS
+        .iter()
+        .find(|g| Some(g.name) == spec_group)
+        .map_or_else(
+            || command.to_owned(),
+            |g| format!("{} — {}", g.title_zh, g.title_en),
+        )
+}
+
 /// The command tree with these endpoints.
 fn tree(placements: &[Placement]) -> Command {
     let mut groups: Vec<&'static str> = Vec::new();
@@ -305,17 +323,14 @@ fn tree(placements: &[Placement]) -> Command {
     }
     // The known groups in the table's order, then any new ones in spec order.
     groups.sort_by_key(|group| {
-        GROUPS
+        COMMANDS
             .iter()
-            .position(|(_, command, _)| command == group)
-            .unwrap_or(GROUPS.len())
+            .position(|(_, command)| command == group)
+            .unwrap_or(COMMANDS.len())
     });
     let mut root = Global::augment_args(Command::new("wx-kefu"));
     for group in groups {
-        let about = GROUPS
-            .iter()
-            .find(|(_, command, _)| *command == group)
-            .map_or(group, |(_, _, about)| *about);
+        let about = group_title(placements, group);
         let mut command = Command::new(group)
             .about(about)
             .subcommand_required(true)

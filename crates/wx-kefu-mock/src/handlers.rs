@@ -481,18 +481,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_endpoint_of_the_spec_is_emulated_once() {
-        for meta in wx_kefu_api::ENDPOINTS {
+    fn every_route_is_an_endpoint_of_the_spec_and_routed_once() {
+        // An endpoint of the spec without a route is answered "not emulated" (48001); see
+        // `server::tests`. A route must name an endpoint of the spec, once.
+        for route in ROUTES {
+            let in_spec = wx_kefu_api::ENDPOINTS
+                .iter()
+                .any(|meta| meta.name == route.meta.name && meta.path == route.meta.path);
+            assert!(in_spec, "{} is not an endpoint of the spec", route.meta.name);
             let routes = ROUTES
                 .iter()
-                .filter(|r| r.meta.name == meta.name && r.meta.path == meta.path)
+                .filter(|r| r.meta.name == route.meta.name)
                 .count();
-            assert_eq!(
-                routes, 1,
-                "{} ({}) needs exactly one route",
-                meta.name, meta.path
-            );
+            assert_eq!(routes, 1, "{} has {routes} routes", route.meta.name);
         }
-        assert_eq!(ROUTES.len(), wx_kefu_api::ENDPOINTS.len());
     }
 }

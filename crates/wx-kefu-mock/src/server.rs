@@ -409,3 +409,48 @@ pub(crate) async fn serve(
 pub(crate) fn local_addr(listener: &MockListener) -> io::Result<SocketAddr> {
     listener.0.local_addr()
 }
+
+#[cfg(test)]
+mod tests {
+    use wx_kefu_runtime::meta::EndpointMeta;
+
+    use super::*;
+    use crate::state::State;
+
+    /// An endpoint the emulator has no behaviour for, as a new spec entry would be.
+    static UNEMULATED: EndpointMeta = EndpointMeta {
+        name: "batchget_user_info",
+        summary_zh: "批量获取用户基本信息",
+        summary_en: "Get several users' profiles",
+        doc_url: "",
+        group: "users",
+        method: Method::Post,
+        path: "/cgi-bin/user/info/batchget",
+        idempotent: true,
+        auth: true,
+        fields: &[],
+        spans: &[],
+        errcodes: &[],
+    };
+
+    #[test]
+    fn an_endpoint_without_behaviour_is_refused_by_name_and_never_as_passing() {
+        let mut state = State::new("wx".into(), "secret".into());
+        let token = state.issue_token(0);
+        let incoming = Incoming {
+            method: "POST".into(),
+            path: UNEMULATED.path.into(),
+            query: vec![("access_token".into(), token)],
+            query_error: None,
+            content_type: Some("application/json".into()),
+            body: b"{}".as_slice().into(),
+            multipart: None,
+        };
+        let Err(error) = answer(&mut state, 0, &UNEMULATED, &incoming) else {
+            panic!("answered as emulated");
+        };
+        assert_eq!(error.code, 48001, "never -1, which clients retry");
+        let hint = error.hint.unwrap_or_default();
+        assert!(hint.contains("not emulated") && hint.contains("batchget_user_info"), "{hint}");
+    }
+}

@@ -50,6 +50,29 @@ impl EndpointMeta {
     }
 }
 
+/// A group of endpoints (one spec file), e.g. `accounts`, with its title.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct GroupMeta {
+    /// The spec group, as in [`EndpointMeta::group`].
+    pub name: &'static str,
+    /// The title in Chinese, e.g. `客服管理`.
+    pub title_zh: &'static str,
+    /// The title in English, e.g. `Agent accounts`.
+    pub title_en: &'static str,
+}
+
+impl GroupMeta {
+    /// A group; used by generated code.
+    pub const fn new(name: &'static str, title_zh: &'static str, title_en: &'static str) -> Self {
+        GroupMeta {
+            name,
+            title_zh,
+            title_en,
+        }
+    }
+}
+
 /// Where a request field travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Location {

@@ -392,10 +392,16 @@ impl Lower<'_> {
                 values: def
                     .values
                     .iter()
-                    .map(|(wire, v)| EnumValue {
-                        ident: wire.to_upper_camel_case(),
-                        wire: wire.clone(),
-                        number: v.value,
+                    .map(|(key, v)| EnumValue {
+                        ident: key.to_upper_camel_case(),
+                        wire: match &v.value {
+                            Some(Scalar::Str(wire)) => wire.clone(),
+                            _ => key.clone(),
+                        },
+                        number: match v.value {
+                            Some(Scalar::Int(n)) => Some(n),
+                            _ => None,
+                        },
                         doc: Text {
                             zh: v.zh.clone(),
                             en: v.en.clone(),

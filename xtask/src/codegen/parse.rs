@@ -189,7 +189,9 @@ pub struct TypeDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnumValueDef {
-    pub value: Option<i64>,
+    /// The wire value: an integer for `repr: integer`; for string enums the key itself
+    /// unless a string is given here (then the key is only the Rust name).
+    pub value: Option<Scalar>,
     pub zh: String,
     pub en: String,
 }
@@ -279,5 +281,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrderedMap<T> {
 
 /// Parses one file; the error names the file and, where the parser knows it, the line.
 pub fn parse_file(file: &str, text: &str) -> Result<SpecFile, String> {
-    serde_saphyr::from_str(text).map_err(|e| format!("{file}: {e}"))
+    // The parser names its source `<input>`; the file's name is what a reader can open.
+    serde_saphyr::from_str(text).map_err(|e| format!("{file}: {}", e.to_string().replace("<input>", file)))
 }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    EndpointDef, FieldDef, PushDef, PushFieldDef, PushScalar, ResponseDef, SpecFile, TypeDef,
+    EndpointDef, FieldDef, PushDef, PushFieldDef, PushScalar, ResponseDef, Scalar, SpecFile,
+    TypeDef,
 };
 
 pub const PRIMITIVES: &[&str] = &[
@@ -599,13 +600,20 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
                 );
             }
             for (value, v) in def.values.iter() {
-                if integer != v.value.is_some() {
-                    r.at(
+                match (&v.value, integer) {
+                    (Some(Scalar::Int(_)), true) | (None | Some(Scalar::Str(_)), false) => {}
+                    (_, true) => r.at(
                         file,
                         &entry,
                         Some(value),
-                        "integer enums give each value a `value:`, string enums none",
-                    );
+                        "a `repr: integer` enum gives each value its number: `value: 1`",
+                    ),
+                    (Some(Scalar::Int(_)), false) => r.at(
+                        file,
+                        &entry,
+                        Some(value),
+                        "a string enum's `value` is the wire text (`value: \"WIRE\"`), or leave it out to use the key; numbers need `repr: integer`",
+                    ),
                 }
             }
         }

@@ -5,23 +5,11 @@
 
 #[rustfmt::skip]
 mod api;
-
-/// 客服管理 — Agent accounts.
 pub mod accounts;
-
-/// 客服消息 — Messages.
 pub mod messages;
-
-/// 聊天记录 — Chat records.
 pub mod records;
-
-/// 会话控制 — Sessions.
 pub mod sessions;
-
-/// 接口调用凭证 — Access tokens.
 pub mod tokens;
-
-/// Types shared by the endpoints.
 pub mod types;
 pub use api::{KefuApi, call_json};
 
@@ -54,4 +42,22 @@ pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[
     <sessions::GetWaitCase as ::wx_kefu_runtime::Endpoint>::META,
     <tokens::GetStableAccessToken as ::wx_kefu_runtime::Endpoint>::META,
     <tokens::GetAccessToken as ::wx_kefu_runtime::Endpoint>::META,
+];
+
+/// Every group of endpoints (a spec file) with its title, in spec order: for tools
+/// that present the calls by group (the CLI's commands).
+pub static GROUPS: &[::wx_kefu_runtime::meta::GroupMeta] = &[
+    ::wx_kefu_runtime::meta::GroupMeta::new(
+        "accounts",
+        "客服管理",
+        "Agent accounts",
+    ),
+    ::wx_kefu_runtime::meta::GroupMeta::new("messages", "客服消息", "Messages"),
+    ::wx_kefu_runtime::meta::GroupMeta::new("records", "聊天记录", "Chat records"),
+    ::wx_kefu_runtime::meta::GroupMeta::new("sessions", "会话控制", "Sessions"),
+    ::wx_kefu_runtime::meta::GroupMeta::new(
+        "tokens",
+        "接口调用凭证",
+        "Access tokens",
+    ),
 ];

@@ -14,15 +14,25 @@ pub fn module_index(model: &Model) -> TokenStream {
         String::new(),
         "Regenerate with `cargo xtask codegen`; never edit by hand.".into(),
     ]);
+    // Each module's own `//!` line says what it is; a doc here would print it twice.
     let mods = model.modules.iter().map(|m| {
         let name = ident(&m.name);
-        let d = doc(&[m
-            .title
-            .as_ref()
-            .map(|t| format!("{} — {}.", t.zh, t.en))
-            .unwrap_or_else(|| "Types shared by the endpoints.".into())]);
-        quote!(#d pub mod #name;)
+        quote!(pub mod #name;)
     });
+    let groups = model
+        .modules
+        .iter()
+        .filter(|m| !m.endpoints.is_empty())
+        .map(|m| {
+            let name = &m.name;
+            let (zh, en) = m
+                .title
+                .as_ref()
+                .map_or((m.name.as_str(), m.name.as_str()), |t| {
+                    (t.zh.as_str(), t.en.as_str())
+                });
+            quote!(::wx_kefu_runtime::meta::GroupMeta::new(#name, #zh, #en))
+        });
     let uses = model.modules.iter().map(|m| {
         let name = ident(&m.name);
         quote!(pub use #name::*;)
@@ -46,6 +56,9 @@ pub fn module_index(model: &Model) -> TokenStream {
         /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
         /// (the emulator's request checks, the CLI's commands and help).
         pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[#(#all),*];
+        /// Every group of endpoints (a spec file) with its title, in spec order: for tools
+        /// that present the calls by group (the CLI's commands).
+        pub static GROUPS: &[::wx_kefu_runtime::meta::GroupMeta] = &[#(#groups),*];
     }
 }
 
