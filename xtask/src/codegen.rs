@@ -103,7 +103,34 @@ pub fn generate() -> Result<Vec<File>, String> {
         path: "README.md".into(),
         text: emit::readme::patch(&readme, &table)?,
     });
+    let surface = surface(&files);
+    files.push(File {
+        path: SURFACE.into(),
+        text: surface,
+    });
     Ok(files)
+}
+
+/// The api crate's surface, one call a line, kept beside the code it describes: `codegen
+/// --check` keeps it current, and its diff in a change shows every call added, changed
+/// or lost.
+const SURFACE: &str = "crates/wx-kefu-api/src/generated/surface.txt";
+
+fn surface(files: &[File]) -> String {
+    let api = files
+        .iter()
+        .find(|f| f.path.ends_with("wx-kefu-api/src/generated/api.rs"))
+        .map_or("", |f| f.text.as_str());
+    let mut text = String::from(
+        "# The calls of wx-kefu-api, written by `cargo xtask codegen`: signature, method, path and retries.\n",
+    );
+    for line in api.lines().map(str::trim) {
+        if line.starts_with("fn ") || line.contains("· ") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// Compares generated files with the tree at `root`: a stale, missing or orphaned file is an

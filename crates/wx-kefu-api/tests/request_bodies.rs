@@ -305,11 +305,14 @@ fn every_endpoint_has_the_documented_method_and_path() {
         ("get_stable_access_token", Post, "/cgi-bin/stable_token"),
         ("get_access_token", Get, "/cgi-bin/token"),
     ];
-    let actual: Vec<_> = ENDPOINTS
-        .iter()
-        .map(|meta| (meta.name, meta.method, meta.path))
-        .collect();
-    assert_eq!(actual, expected);
+    // The documented calls are there, as documented; calls added later are not pinned.
+    for (name, method, path) in expected {
+        let meta = ENDPOINTS
+            .iter()
+            .find(|meta| meta.name == name)
+            .unwrap_or_else(|| panic!("no endpoint {name}"));
+        assert_eq!((meta.method, meta.path), (method, path), "{name}");
+    }
     for meta in ENDPOINTS {
         let is_token_call = meta.group == "tokens";
         assert_eq!(meta.auth, !is_token_call, "{}: auth", meta.name);

@@ -488,7 +488,11 @@ mod tests {
             let in_spec = wx_kefu_api::ENDPOINTS
                 .iter()
                 .any(|meta| meta.name == route.meta.name && meta.path == route.meta.path);
-            assert!(in_spec, "{} is not an endpoint of the spec", route.meta.name);
+            assert!(
+                in_spec,
+                "{} is not an endpoint of the spec",
+                route.meta.name
+            );
             let routes = ROUTES
                 .iter()
                 .filter(|r| r.meta.name == route.meta.name)

@@ -451,6 +451,9 @@ mod tests {
         };
         assert_eq!(error.code, 48001, "never -1, which clients retry");
         let hint = error.hint.unwrap_or_default();
-        assert!(hint.contains("not emulated") && hint.contains("batchget_user_info"), "{hint}");
+        assert!(
+            hint.contains("not emulated") && hint.contains("batchget_user_info"),
+            "{hint}"
+        );
     }
 }

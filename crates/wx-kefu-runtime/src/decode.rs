@@ -215,7 +215,11 @@ fn errcode_in(text: &str) -> serde_json::Result<Option<Probe>> {
             errcode: Some(0),
             errmsg: None,
         })),
-        _ => serde_json::from_str::<Probe>(text).map(Some),
+        _ => {
+            #[cfg(test)]
+            tests::PROBES.with(|probes| probes.set(probes.get() + 1));
+            serde_json::from_str::<Probe>(text).map(Some)
+        }
     }
 }
 
@@ -371,6 +375,40 @@ mod tests {
                 .kf_account,
             None
         );
+    }
+
+    thread_local! {
+        /// How many bodies this thread probed for `errcode` with a full parse.
+        pub(super) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The probes `f` made.
+    fn probes(f: impl FnOnce()) -> usize {
+        let before = PROBES.with(std::cell::Cell::get);
+        f();
+        PROBES.with(std::cell::Cell::get) - before
+    }
+
+    #[test]
+    fn common_answers_are_parsed_once_and_doubtful_ones_probed() {
+        // The fast paths are what make a typical answer cost one parse: an answer opening
+        // with errcode 0, and one that names no errcode at all.
+        let once = |body: &'static str| probes(|| drop(decoded::<State>(body)));
+        assert_eq!(once(r#"{"errcode":0,"errmsg":"ok"}"#), 0);
+        assert_eq!(once(r#"{"kf_account":"a@b"}"#), 0);
+        // Whatever could hide a second errcode, or opens otherwise, gets the full probe.
+        assert_eq!(once(r#"{"errmsg":"ok","errcode":0}"#), 1);
+        assert_eq!(once(r#"{"errcode":0,"errcode":40001}"#), 1);
+        assert_eq!(once(r#"{"errcode":0,"x":"\u0041"}"#), 1);
+        assert_eq!(once(r#"{"x":"\u0041"}"#), 1);
+    }
+
+    #[test]
+    fn the_fuzzing_entry_reads_token_answers_as_the_client_does() {
+        let fetched = token_answer_for_fuzzing(200, br#"{"access_token":"T0K","expires_in":7200}"#);
+        assert_eq!(fetched.unwrap(), Duration::from_secs(7200));
+        assert!(token_answer_for_fuzzing(200, b"{}").is_err());
+        assert!(token_answer_for_fuzzing(502, br#"{"access_token":"T0K"}"#).is_err());
     }
 
     #[test]

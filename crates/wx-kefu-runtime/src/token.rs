@@ -331,6 +331,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fetcher_says_no_token_mode_unless_it_knows_one() {
+        struct Fixed;
+        impl TokenFetcher for Fixed {
+            fn fetch(&self, _: bool) -> BoxFuture<'_, Result<FetchedToken>> {
+                Box::pin(std::future::ready(Err(Error::config("none"))))
+            }
+        }
+        assert_eq!(TokenFetcher::mode(&Fixed), None);
+    }
+
+    #[test]
     fn lifetimes_keep_a_margin_and_stay_positive() {
         let margin = DEFAULT_MARGIN;
         assert_eq!(

@@ -282,5 +282,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrderedMap<T> {
 /// Parses one file; the error names the file and, where the parser knows it, the line.
 pub fn parse_file(file: &str, text: &str) -> Result<SpecFile, String> {
     // The parser names its source `<input>`; the file's name is what a reader can open.
-    serde_saphyr::from_str(text).map_err(|e| format!("{file}: {}", e.to_string().replace("<input>", file)))
+    serde_saphyr::from_str(text)
+        .map_err(|e| format!("{file}: {}", e.to_string().replace("<input>", file)))
 }

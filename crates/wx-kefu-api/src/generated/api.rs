@@ -1055,3 +1055,68 @@ pub fn decode_json(
         _ => None,
     }
 }
+
+/// A request of the endpoint named `name`, built from the spec's examples as the JSON
+/// [`call_json`] takes: valid by the spec's rules, for tools and tests that need a
+/// request of any endpoint. `None` when no endpoint has that name.
+#[doc(hidden)]
+pub fn example_request(name: &str) -> Option<&'static str> {
+    match name {
+        "add_kf_account" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"nickname\":\"客服1\"}")
+        }
+
+        "update_kf_account" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"nickname\":\"客服1\"}")
+        }
+
+        "del_kf_account" => Some("{\"kf_account\":\"test1@gh_test\"}"),
+        "invite_kf_worker" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"invite_wx\":\"kfwx1\"}")
+        }
+
+        "upload_kf_head_img" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"media\":\"avatar.jpg\"}")
+        }
+
+        "get_kf_list" => Some("{}"),
+        "get_online_kf_list" => Some("{}"),
+        "send_custom_message" => {
+            Some(
+                "{\"touser\":\"OPENID\",\"msgtype\":\"text\",\"text\":{\"content\":\"您好\"}}",
+            )
+        }
+
+        "typing" => Some("{\"touser\":\"OPENID\",\"command\":\"Typing\"}"),
+        "get_msg_list" => {
+            Some(
+                "{\"starttime\":1464710400,\"endtime\":1464796800,\"msgid\":1,\"number\":10000}",
+            )
+        }
+
+        "create_kf_session" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"openid\":\"OPENID\"}")
+        }
+
+        "close_session" => {
+            Some("{\"kf_account\":\"test1@gh_test\",\"openid\":\"OPENID\"}")
+        }
+
+        "get_kf_session" => Some("{\"openid\":\"OPENID\"}"),
+        "get_kf_session_list" => Some("{\"kf_account\":\"test1@gh_test\"}"),
+        "get_wait_case" => Some("{}"),
+        "get_stable_access_token" => {
+            Some(
+                "{\"grant_type\":\"client_credential\",\"appid\":\"APPID\",\"secret\":\"APPSECRET\"}",
+            )
+        }
+
+        "get_access_token" => {
+            Some(
+                "{\"grant_type\":\"client_credential\",\"appid\":\"APPID\",\"secret\":\"APPSECRET\"}",
+            )
+        }
+
+        _ => None,
+    }
+}

@@ -14,7 +14,7 @@ pub mod types;
 pub use api::{KefuApi, call_json};
 
 #[doc(hidden)]
-pub use api::decode_json;
+pub use api::{decode_json, example_request};
 pub use accounts::*;
 pub use messages::*;
 pub use records::*;

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::super::model::{Endpoint, Kind, Model, Response, TypeRef};
+use super::super::model::{Endpoint, Field, Model, Response, Rules, TypeModel, TypeRef};
 use super::super::parse::Scalar;
 use super::items::limits;
 use super::{doc, ident, inner_doc, param_type, rust_type};
@@ -51,7 +51,7 @@ pub fn module_index(model: &Model) -> TokenStream {
         #(#mods)*
         pub use api::{KefuApi, call_json};
         #[doc(hidden)]
-        pub use api::decode_json;
+        pub use api::{decode_json, example_request};
         #(#uses)*
         /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
         /// (the emulator's request checks, the CLI's commands and help).
@@ -67,26 +67,195 @@ fn positional(ep: &Endpoint) -> bool {
     ep.request.fields.iter().all(|f| f.required)
 }
 
-fn example_value(field: &super::super::model::Field) -> String {
-    match (&field.ty, &field.example) {
-        (TypeRef::File, _) => "Upload::path(\"avatar.jpg\")".into(),
-        (
-            TypeRef::Named {
-                ident,
-                kind: Kind::Enum,
-                ..
+/// A named type of the model.
+fn named<'m>(model: &'m Model, module: &str, ident: &str) -> Option<&'m TypeModel> {
+    model
+        .modules
+        .iter()
+        .filter(|m| m.name == module)
+        .flat_map(|m| m.types.iter())
+        .find(|t| match t {
+            TypeModel::Struct(s) => s.ident == ident,
+            TypeModel::Enum(e) => e.ident == ident,
+            TypeModel::Union(u) => u.ident == ident,
+        })
+}
+
+/// An example value of a field as Rust code for the doc example: its `example:` where the
+/// spec gives one, otherwise one built from its type (a struct from its required fields,
+/// an array of one item, an enum's first value), so the example always compiles.
+fn example_rust(model: &Model, field: &Field) -> String {
+    example_rust_of(
+        model,
+        &field.ty,
+        field.example.as_ref(),
+        &field.wire,
+        &field.rules,
+    )
+}
+
+fn example_rust_of(
+    model: &Model,
+    ty: &TypeRef,
+    example: Option<&Scalar>,
+    wire: &str,
+    rules: &Rules,
+) -> String {
+    match ty {
+        TypeRef::File => "Upload::path(\"avatar.jpg\")".into(),
+        TypeRef::Array(item) => {
+            let one = example_rust_of(model, item, None, wire, &Rules::default());
+            let n = rules.min_items.unwrap_or(1).max(1);
+            format!("vec![{}]", vec![one; n as usize].join(", "))
+        }
+        TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
+            Some(TypeModel::Enum(e)) => {
+                let value = example
+                    .and_then(|x| match x {
+                        Scalar::Str(w) => e.values.iter().find(|v| v.wire == *w),
+                        Scalar::Int(n) => e.values.iter().find(|v| v.number == Some(*n)),
+                    })
+                    .or(e.values.first());
+                value.map_or_else(
+                    || format!("{ident}::default()"),
+                    |v| format!("{ident}::{}", v.ident),
+                )
+            }
+            Some(TypeModel::Struct(s)) => {
+                let args: Vec<String> = s
+                    .fields
+                    .iter()
+                    .filter(|f| f.required)
+                    .map(|f| example_rust(model, f))
+                    .collect();
+                format!("{ident}::new({})", args.join(", "))
+            }
+            Some(TypeModel::Union(u)) => match u.variants.first() {
+                Some(v) => format!(
+                    "{ident}::{}({})",
+                    v.ident,
+                    example_rust_of(model, &v.ty, None, &v.wire, &Rules::default())
+                ),
+                None => format!("{ident}::default()"),
             },
-            Some(Scalar::Str(v)),
-        ) => format!(
-            "{ident}::{}",
-            heck::ToUpperCamelCase::to_upper_camel_case(v.as_str())
-        ),
-        (_, Some(Scalar::Int(n))) => n.to_string(),
-        (TypeRef::Integer, Some(Scalar::Str(s))) => s.clone(),
-        (_, Some(Scalar::Str(s))) => format!("{s:?}"),
-        (TypeRef::Integer, None) => "0".into(),
-        (_, None) => format!("{:?}", field.wire.to_uppercase()),
+            None => format!("{ident}::default()"),
+        },
+        TypeRef::StringOrNumber => match example {
+            Some(Scalar::Int(n)) => format!("StringOrNumber::from({n})"),
+            Some(Scalar::Str(s)) => format!("StringOrNumber::from({s:?})"),
+            None => "StringOrNumber::from(\"1\")".into(),
+        },
+        TypeRef::Integer => match example {
+            Some(Scalar::Int(n)) => n.to_string(),
+            Some(Scalar::Str(s)) => s.clone(),
+            None => rules.min.unwrap_or(0).to_string(),
+        },
+        TypeRef::Bool => "false".into(),
+        TypeRef::String => match example {
+            Some(Scalar::Str(s)) => format!("{s:?}"),
+            Some(Scalar::Int(n)) => format!("\"{n}\""),
+            None => format!("{:?}", wire.to_uppercase()),
+        },
     }
+}
+
+/// The same example as JSON, the request a dynamic call takes: for tools and tests that
+/// need a valid request of any endpoint (the fault matrix), through `example_request`.
+fn example_json(
+    model: &Model,
+    ty: &TypeRef,
+    example: Option<&Scalar>,
+    wire: &str,
+    rules: &Rules,
+) -> String {
+    match ty {
+        TypeRef::File => "\"avatar.jpg\"".into(),
+        TypeRef::Array(item) => {
+            let one = example_json(model, item, None, wire, &Rules::default());
+            let n = rules.min_items.unwrap_or(1).max(1);
+            format!("[{}]", vec![one; n as usize].join(","))
+        }
+        TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
+            Some(TypeModel::Enum(e)) => {
+                let value = example
+                    .and_then(|x| match x {
+                        Scalar::Str(w) => e.values.iter().find(|v| v.wire == *w),
+                        Scalar::Int(n) => e.values.iter().find(|v| v.number == Some(*n)),
+                    })
+                    .or(e.values.first());
+                match value {
+                    Some(v) => v
+                        .number
+                        .map_or_else(|| json_string(&v.wire), |n| n.to_string()),
+                    None => "null".into(),
+                }
+            }
+            Some(TypeModel::Struct(s)) => object_json(model, &s.fields),
+            Some(TypeModel::Union(u)) => match u.variants.first() {
+                Some(v) => format!(
+                    "{{{}:{},{}:{}}}",
+                    json_string(&u.tag),
+                    json_string(&v.wire),
+                    json_string(&v.wire),
+                    example_json(model, &v.ty, None, &v.wire, &Rules::default())
+                ),
+                None => "null".into(),
+            },
+            None => "null".into(),
+        },
+        TypeRef::StringOrNumber => match example {
+            Some(Scalar::Int(n)) => n.to_string(),
+            Some(Scalar::Str(s)) => json_string(s),
+            None => "\"1\"".into(),
+        },
+        TypeRef::Integer => match example {
+            Some(Scalar::Int(n)) => n.to_string(),
+            Some(Scalar::Str(s)) => s.clone(),
+            None => rules.min.unwrap_or(0).to_string(),
+        },
+        TypeRef::Bool => "false".into(),
+        TypeRef::String => match example {
+            Some(Scalar::Str(s)) => json_string(s),
+            Some(Scalar::Int(n)) => format!("\"{n}\""),
+            None => json_string(&wire.to_uppercase()),
+        },
+    }
+}
+
+/// The required fields of a struct (or a request) as a JSON object; a flattened union's
+/// tag and payload sit beside the other fields.
+fn object_json(model: &Model, fields: &[Field]) -> String {
+    let members: Vec<String> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| {
+            let value = example_json(model, &f.ty, f.example.as_ref(), &f.wire, &f.rules);
+            match f.flatten {
+                // `{"tag":…,"x":{…}}` without its braces.
+                true => value
+                    .strip_prefix('{')
+                    .and_then(|v| v.strip_suffix('}'))
+                    .unwrap_or(&value)
+                    .to_owned(),
+                false => format!("{}:{value}", json_string(&f.wire)),
+            }
+        })
+        .collect();
+    format!("{{{}}}", members.join(","))
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
@@ -152,7 +321,7 @@ fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
                 ep.request
                     .fields
                     .iter()
-                    .map(example_value)
+                    .map(|f| example_rust(model, f))
                     .collect::<Vec<_>>()
                     .join(", ")
             } else {
@@ -161,7 +330,7 @@ fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
                     .fields
                     .iter()
                     .filter(|f| f.required)
-                    .map(example_value)
+                    .map(|f| example_rust(model, f))
                     .collect();
                 format!("{}::new({})", ep.ident, required.join(", "))
             };
@@ -187,6 +356,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     let mut impls = Vec::new();
     let mut arms = Vec::new();
     let mut decode_arms = Vec::new();
+    let mut example_arms = Vec::new();
     for module in &model.modules {
         let m = ident(&module.name);
         for ep in &module.endpoints {
@@ -225,6 +395,8 @@ pub fn trait_file(model: &Model) -> TokenStream {
             let wire_name = &ep.name;
             arms.push(quote!(#wire_name => ::wx_kefu_runtime::dynamic::call_value::<super::#m::#req>(client, request).await,));
             decode_arms.push(quote!(#wire_name => Some(::wx_kefu_runtime::dynamic::decode_value::<super::#m::#req>(status, body)),));
+            let example = object_json(model, &ep.request.fields);
+            example_arms.push(quote!(#wire_name => Some(#example),));
         }
     }
     quote! {
@@ -266,6 +438,16 @@ pub fn trait_file(model: &Model) -> TokenStream {
         ) -> Option<::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::Error>> {
             match name {
                 #(#decode_arms)*
+                _ => None,
+            }
+        }
+        /// A request of the endpoint named `name`, built from the spec's examples as the JSON
+        /// [`call_json`] takes: valid by the spec's rules, for tools and tests that need a
+        /// request of any endpoint. `None` when no endpoint has that name.
+        #[doc(hidden)]
+        pub fn example_request(name: &str) -> Option<&'static str> {
+            match name {
+                #(#example_arms)*
                 _ => None,
             }
         }
