@@ -34,7 +34,9 @@
 //! ```
 //!
 //! The types and calls are generated from `api-spec/` (see the `generated` sources);
-//! this file only re-exports the runtime and adds the record export.
+//! this file only re-exports what an application uses of the runtime and adds the record
+//! export. The runtime's own modules stay reachable for tools (`wx_kefu_api::meta`, …) but
+//! are left off this page.
 
 #[rustfmt::skip]
 mod generated;
@@ -44,7 +46,28 @@ use futures_util::Stream;
 pub use generated::*;
 #[cfg(feature = "inbound")]
 pub use wx_kefu_inbound as inbound;
-pub use wx_kefu_runtime::*;
+// What an application uses: the client, its settings, its errors, tokens and uploads.
+pub use wx_kefu_runtime::error::DecodeReason;
+pub use wx_kefu_runtime::token::BoxFuture;
+pub use wx_kefu_runtime::validate::Rule;
+pub use wx_kefu_runtime::{
+    AccessToken, Ack, AppSecret, Client, ClientBuilder, Endpoint, ErrCode, Error, FetchedToken,
+    Invalid, MemoryTokenStore, MsgIdPage, Result, RetryPolicy, StoreErrorKind, TimedOut,
+    TokenFetcher, TokenMode, TokenProvider, TokenStore, TransportKind, Upload,
+};
+#[cfg(feature = "redis")]
+pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};
+// The runtime's modules and the pieces generated code and tools build on (the CLI, the
+// emulator, a custom `Endpoint`): reachable, but not what a user of the calls needs to see.
+// `reqwest` is the version `ClientBuilder::http_client` takes.
+#[doc(hidden)]
+pub use wx_kefu_runtime::{
+    Body, FileKind, Method, MultipartFile, RequestParts, client, dynamic, endpoint, error, export,
+    meta, reqwest, retry, secret, token, upload, validate, wire,
+};
+#[doc(hidden)]
+#[cfg(feature = "redis")]
+pub use wx_kefu_runtime::{redis, redis_store};
 
 impl MsgIdPage for MsgList {
     type Item = Record;

@@ -471,34 +471,12 @@ fn field_arg(field: &'static FieldMeta) -> Arg {
     }
 }
 
-/// The field's rules, for help.
+/// The field's rules for help: in the words of the call's documentation (the metadata's
+/// `limits`, written by the generator from the same rule), and an enum's values.
 fn rules_text(field: &FieldMeta) -> String {
-    let rules = &field.rules;
     let mut parts = Vec::new();
-    match (rules.min_chars, rules.max_chars) {
-        (Some(min), Some(max)) => parts.push(format!("{min}–{max} characters")),
-        (Some(min), None) => parts.push(format!("at least {min} characters")),
-        (None, Some(max)) => parts.push(format!("at most {max} characters")),
-        (None, None) => {}
-    }
-    match (rules.min, rules.max) {
-        (Some(min), Some(max)) => parts.push(format!("{min}–{max}")),
-        (Some(min), None) => parts.push(format!("at least {min}")),
-        (None, Some(max)) => parts.push(format!("at most {max}")),
-        (None, None) => {}
-    }
-    match (rules.min_items, rules.max_items) {
-        (Some(min), Some(max)) if min == max => parts.push(format!("exactly {min} item(s)")),
-        (Some(min), Some(max)) => parts.push(format!("{min}–{max} items")),
-        (Some(min), None) => parts.push(format!("at least {min} items")),
-        (None, Some(max)) => parts.push(format!("at most {max} items")),
-        (None, None) => {}
-    }
-    if let Some(max) = rules.max_bytes {
-        parts.push(format!("at most {} bytes", max));
-    }
-    if let Some(pattern) = rules.pattern {
-        parts.push(format!("pattern {pattern}"));
+    if !field.limits.is_empty() {
+        parts.push(field.limits.to_owned());
     }
     if let FieldType::Enum(values) = field.ty {
         parts.push(values.join(" | "));
@@ -515,58 +493,36 @@ pub fn global(matches: &clap::ArgMatches) -> Result<Global, clap::Error> {
 mod tests {
     use super::*;
     use wx_kefu_api::Method;
-    use wx_kefu_api::meta::Rules;
 
     const fn field(wire: &'static str, ty: FieldType, required: bool) -> FieldMeta {
-        FieldMeta {
-            wire,
-            rust: wire,
-            location: Location::Body,
-            ty,
-            required,
-            rules: Rules::NONE,
-            doc: "A field.",
-        }
+        FieldMeta::new(wire, ty).required(required).doc("A field.")
     }
 
     /// An endpoint the naming table does not know, with every kind of field.
-    static NEW: EndpointMeta = EndpointMeta {
-        name: "transfer_kf_session",
-        summary_zh: "转接会话",
-        summary_en: "Hand a session to another agent",
-        doc_url: "https://example.invalid/doc",
-        group: "sessions",
-        method: Method::Post,
-        path: "/customservice/kfsession/transfer",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            field("openid", FieldType::String, true),
-            field("count", FieldType::Integer, true),
-            field("mode", FieldType::Enum(&["fast", "slow"]), false),
-            field("urgent", FieldType::Bool, false),
-            field("json", FieldType::Object, false),
-            field("tags", FieldType::Array, true),
-        ],
-        spans: &[],
-        errcodes: &[],
-    };
+    static NEW: EndpointMeta = EndpointMeta::new(
+        "transfer_kf_session",
+        Method::Post,
+        "/customservice/kfsession/transfer",
+    )
+    .summary("转接会话", "Hand a session to another agent")
+    .doc_url("https://example.invalid/doc")
+    .group("sessions")
+    .fields(&[
+        field("openid", FieldType::String, true),
+        field("count", FieldType::Integer, true),
+        field("mode", FieldType::Enum(&["fast", "slow"]), false),
+        field("urgent", FieldType::Bool, false),
+        field("json", FieldType::Object, false),
+        field("tags", FieldType::Array, true),
+    ]);
 
     /// An endpoint of a group the CLI has never heard of.
-    static ODD: EndpointMeta = EndpointMeta {
-        name: "get_kf_stats",
-        summary_zh: "客服统计",
-        summary_en: "Agent statistics",
-        doc_url: "https://example.invalid/stats",
-        group: "statistics",
-        method: Method::Get,
-        path: "/customservice/stats",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
+    static ODD: EndpointMeta =
+        EndpointMeta::new("get_kf_stats", Method::Get, "/customservice/stats")
+            .summary("客服统计", "Agent statistics")
+            .doc_url("https://example.invalid/stats")
+            .group("statistics")
+            .idempotent(true);
 
     #[test]
     fn the_real_tree_is_valid() {

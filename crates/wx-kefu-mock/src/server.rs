@@ -418,20 +418,14 @@ mod tests {
     use crate::state::State;
 
     /// An endpoint the emulator has no behaviour for, as a new spec entry would be.
-    static UNEMULATED: EndpointMeta = EndpointMeta {
-        name: "batchget_user_info",
-        summary_zh: "批量获取用户基本信息",
-        summary_en: "Get several users' profiles",
-        doc_url: "",
-        group: "users",
-        method: Method::Post,
-        path: "/cgi-bin/user/info/batchget",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
+    static UNEMULATED: EndpointMeta = EndpointMeta::new(
+        "batchget_user_info",
+        Method::Post,
+        "/cgi-bin/user/info/batchget",
+    )
+    .summary("批量获取用户基本信息", "Get several users' profiles")
+    .group("users")
+    .idempotent(true);
 
     #[test]
     fn an_endpoint_without_behaviour_is_refused_by_name_and_never_as_passing() {

@@ -197,7 +197,8 @@ impl ClientBuilder {
 
     /// Uses this HTTP client (its pool, proxy, TLS settings and default headers, such as a
     /// `User-Agent`) instead of building one. Turn its redirects off
-    /// (`redirect::Policy::none()`): WeChat's API never redirects.
+    /// (`redirect::Policy::none()`): WeChat's API never redirects. Build it with the reqwest
+    /// this crate re-exports (`wx_kefu_runtime::reqwest`, also `wx_kefu_api::reqwest`).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self

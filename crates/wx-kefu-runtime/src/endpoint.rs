@@ -138,20 +138,8 @@ pub(crate) struct Numbered {
 
 #[cfg(test)]
 impl Endpoint for Numbered {
-    const META: &'static EndpointMeta = &EndpointMeta {
-        name: "numbered",
-        summary_zh: "",
-        summary_en: "",
-        doc_url: "",
-        group: "test",
-        method: Method::Post,
-        path: "/numbered",
-        idempotent: false,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
+    const META: &'static EndpointMeta =
+        &EndpointMeta::new("numbered", Method::Post, "/numbered").group("test");
     type Response = Ack;
     fn validate(&self) -> Result<(), Invalid> {
         Ok(())

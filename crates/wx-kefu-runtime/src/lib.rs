@@ -12,12 +12,10 @@
 //! struct Rename { nickname: String }
 //!
 //! impl Endpoint for Rename {
-//!     const META: &'static EndpointMeta = &EndpointMeta {
-//!         name: "rename", summary_zh: "改名", summary_en: "Rename",
-//!         doc_url: "https://developers.weixin.qq.com/doc/", group: "demo",
-//!         method: Method::Post, path: "/demo/rename", idempotent: false, auth: true,
-//!         fields: &[], spans: &[], errcodes: &[],
-//!     };
+//!     const META: &'static EndpointMeta = &EndpointMeta::new("rename", Method::Post, "/demo/rename")
+//!         .summary("改名", "Rename")
+//!         .doc_url("https://developers.weixin.qq.com/doc/")
+//!         .group("demo");
 //!     type Response = Ack;
 //!     fn validate(&self) -> Result<(), Invalid> {
 //!         validate::chars("nickname", &self.nickname, Some(1), Some(16))

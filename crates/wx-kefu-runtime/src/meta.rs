@@ -7,7 +7,11 @@
 use crate::endpoint::Method;
 
 /// One endpoint of the API as the spec describes it.
-#[derive(Debug)]
+///
+/// Generated code builds it with [`EndpointMeta::new`] and the setters, in a `const`;
+/// new fields may come in any release, so it cannot be built field by field.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct EndpointMeta {
     /// The Rust name of the call, e.g. `add_kf_account`.
     pub name: &'static str,
@@ -36,6 +40,73 @@ pub struct EndpointMeta {
 }
 
 impl EndpointMeta {
+    /// An endpoint: not idempotent, authenticated, no fields, no summary or group yet.
+    pub const fn new(name: &'static str, method: Method, path: &'static str) -> Self {
+        EndpointMeta {
+            name,
+            summary_zh: "",
+            summary_en: "",
+            doc_url: "",
+            group: "",
+            method,
+            path,
+            idempotent: false,
+            auth: true,
+            fields: &[],
+            spans: &[],
+            errcodes: &[],
+        }
+    }
+
+    /// Sets the summaries.
+    pub const fn summary(mut self, zh: &'static str, en: &'static str) -> Self {
+        self.summary_zh = zh;
+        self.summary_en = en;
+        self
+    }
+
+    /// Sets the official documentation page.
+    pub const fn doc_url(mut self, doc_url: &'static str) -> Self {
+        self.doc_url = doc_url;
+        self
+    }
+
+    /// Sets the spec group.
+    pub const fn group(mut self, group: &'static str) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// Sets whether repeating the call is harmless.
+    pub const fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Sets whether the call carries the access token.
+    pub const fn auth(mut self, auth: bool) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Sets the request's fields.
+    pub const fn fields(mut self, fields: &'static [FieldMeta]) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Sets the cross-field rules.
+    pub const fn spans(mut self, spans: &'static [SpanRule]) -> Self {
+        self.spans = spans;
+        self
+    }
+
+    /// Sets the errcodes of broken field rules.
+    pub const fn errcodes(mut self, errcodes: &'static [(&'static str, i64)]) -> Self {
+        self.errcodes = errcodes;
+        self
+    }
+
     /// The field with this wire name, if any.
     pub fn field(&self, wire: &str) -> Option<&'static FieldMeta> {
         self.fields.iter().find(|f| f.wire == wire)
@@ -115,7 +186,8 @@ pub enum FieldType {
 }
 
 /// One request field.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct FieldMeta {
     /// The name on the wire.
     pub wire: &'static str,
@@ -129,12 +201,69 @@ pub struct FieldMeta {
     pub required: bool,
     /// The validation rules of the field.
     pub rules: Rules,
+    /// The rules in words, exactly as the call's documentation says them (`1–16
+    /// characters`, a pattern's hint rather than its regex); empty without rules.
+    pub limits: &'static str,
     /// The English description from the spec.
     pub doc: &'static str,
 }
 
-/// The validation rules of one field; unset rules are `None`.
-#[derive(Debug, Default)]
+impl FieldMeta {
+    /// A required field in the JSON body, named the same in Rust, without rules.
+    pub const fn new(wire: &'static str, ty: FieldType) -> Self {
+        FieldMeta {
+            wire,
+            rust: wire,
+            location: Location::Body,
+            ty,
+            required: true,
+            rules: Rules::NONE,
+            limits: "",
+            doc: "",
+        }
+    }
+
+    /// Sets the Rust name.
+    pub const fn rust(mut self, rust: &'static str) -> Self {
+        self.rust = rust;
+        self
+    }
+
+    /// Sets where the field travels.
+    pub const fn location(mut self, location: Location) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Sets whether the field must be present.
+    pub const fn required(mut self, required: bool) -> Self {
+        self.required = required;
+        self
+    }
+
+    /// Sets the rules.
+    pub const fn rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Sets the rules in words.
+    pub const fn limits(mut self, limits: &'static str) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the description.
+    pub const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+}
+
+/// The validation rules of one field; unset rules are `None`. Built from [`Rules::NONE`]
+/// with the setters.
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct Rules {
     /// Fewest characters (Unicode scalar values, not bytes).
     pub min_chars: Option<u32>,
@@ -166,10 +295,59 @@ impl Rules {
         max_items: None,
         max_bytes: None,
     };
+
+    /// Sets the fewest characters.
+    pub const fn min_chars(mut self, n: u32) -> Self {
+        self.min_chars = Some(n);
+        self
+    }
+
+    /// Sets the most characters.
+    pub const fn max_chars(mut self, n: u32) -> Self {
+        self.max_chars = Some(n);
+        self
+    }
+
+    /// Sets the pattern.
+    pub const fn pattern(mut self, pattern: &'static str) -> Self {
+        self.pattern = Some(pattern);
+        self
+    }
+
+    /// Sets the smallest integer.
+    pub const fn min(mut self, n: i64) -> Self {
+        self.min = Some(n);
+        self
+    }
+
+    /// Sets the largest integer.
+    pub const fn max(mut self, n: i64) -> Self {
+        self.max = Some(n);
+        self
+    }
+
+    /// Sets the fewest items.
+    pub const fn min_items(mut self, n: u32) -> Self {
+        self.min_items = Some(n);
+        self
+    }
+
+    /// Sets the most items.
+    pub const fn max_items(mut self, n: u32) -> Self {
+        self.max_items = Some(n);
+        self
+    }
+
+    /// Sets the largest file.
+    pub const fn max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = Some(n);
+        self
+    }
 }
 
 /// A cross-field rule: `0 <= end - start <= max`.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SpanRule {
     /// The wire name of the start field.
     pub start: &'static str,
@@ -177,4 +355,11 @@ pub struct SpanRule {
     pub end: &'static str,
     /// The largest allowed difference.
     pub max: i64,
+}
+
+impl SpanRule {
+    /// A rule `0 <= end - start <= max`.
+    pub const fn new(start: &'static str, end: &'static str, max: i64) -> Self {
+        SpanRule { start, end, max }
+    }
 }

@@ -286,20 +286,9 @@ struct Echo {
 }
 
 impl Endpoint for Read {
-    const META: &'static EndpointMeta = &EndpointMeta {
-        name: "test_read",
-        summary_zh: "",
-        summary_en: "",
-        doc_url: "",
-        group: "test",
-        method: Method::Get,
-        path: "/test/read",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
+    const META: &'static EndpointMeta = &EndpointMeta::new("test_read", Method::Get, "/test/read")
+        .group("test")
+        .idempotent(true);
     type Response = Echo;
     fn validate(&self) -> Result<(), Invalid> {
         Ok(())

@@ -223,6 +223,32 @@ pub struct Rules {
     pub file_kind: Option<String>,
 }
 
+impl Rules {
+    /// Whether no rule is set: the field is checked for its type alone.
+    pub fn is_empty(&self) -> bool {
+        let Rules {
+            min_chars,
+            max_chars,
+            pattern,
+            min,
+            max,
+            min_items,
+            max_items,
+            max_bytes,
+            file_kind,
+        } = self;
+        min_chars.is_none()
+            && max_chars.is_none()
+            && pattern.is_none()
+            && min.is_none()
+            && max.is_none()
+            && min_items.is_none()
+            && max_items.is_none()
+            && max_bytes.is_none()
+            && file_kind.is_none()
+    }
+}
+
 pub struct ErrorCode {
     pub code: i64,
     pub ident: String,

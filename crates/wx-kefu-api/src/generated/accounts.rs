@@ -36,47 +36,49 @@ impl AddKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "add_kf_account",
-        summary_zh: "添加客服账号",
-        summary_en: "Add an agent account",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_addkfaccount.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfaccount/add",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "nickname",
-                rust: "nickname",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(16u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The agent's nickname, 1-16 characters (characters, not bytes).",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("nickname", 65403i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "add_kf_account",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfaccount/add",
+        )
+        .summary("添加客服账号", "Add an agent account")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_addkfaccount.html",
+        )
+        .group("accounts")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "nickname",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(16u32),
+                    )
+                    .limits("1–16 characters")
+                    .doc(
+                        "The agent's nickname, 1-16 characters (characters, not bytes).",
+                    ),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -134,47 +136,49 @@ impl UpdateKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "update_kf_account",
-        summary_zh: "设置客服信息",
-        summary_en: "Update an agent account's nickname",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_updatekfaccount.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfaccount/update",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "nickname",
-                rust: "nickname",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(16u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The agent's nickname, 1-16 characters (characters, not bytes).",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("nickname", 65403i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "update_kf_account",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfaccount/update",
+        )
+        .summary("设置客服信息", "Update an agent account's nickname")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_updatekfaccount.html",
+        )
+        .group("accounts")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "nickname",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(16u32),
+                    )
+                    .limits("1–16 characters")
+                    .doc(
+                        "The agent's nickname, 1-16 characters (characters, not bytes).",
+                    ),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -225,34 +229,37 @@ impl DelKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "del_kf_account",
-        summary_zh: "删除客服账号",
-        summary_en: "Delete an agent account",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_delkfaccount.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfaccount/del",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::BodyAndQuery,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "del_kf_account",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfaccount/del",
+        )
+        .summary("删除客服账号", "Delete an agent account")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_delkfaccount.html",
+        )
+        .group("accounts")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::BodyAndQuery)
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -310,47 +317,50 @@ impl InviteKfWorker {
 }
 
 impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "invite_kf_worker",
-        summary_zh: "邀请绑定客服账号",
-        summary_en: "Invite a WeChat user to work an agent account",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfaccount/inviteworker",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "invite_wx",
-                rust: "invite_wx",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(64u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The WeChat ID of the person invited to work the account.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("invite_wx", 65409i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "invite_kf_worker",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfaccount/inviteworker",
+        )
+        .summary(
+            "邀请绑定客服账号",
+            "Invite a WeChat user to work an agent account",
+        )
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html",
+        )
+        .group("accounts")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "invite_wx",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(64u32),
+                    )
+                    .limits("1–64 characters")
+                    .doc("The WeChat ID of the person invited to work the account."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("invite_wx", 65409i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -408,46 +418,45 @@ impl UploadKfHeadImg {
 }
 
 impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "upload_kf_head_img",
-        summary_zh: "上传客服头像",
-        summary_en: "Upload an agent's avatar",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_uploadkfheadimg.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfaccount/uploadheadimg",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "media",
-                rust: "media",
-                location: ::wx_kefu_runtime::meta::Location::Multipart,
-                ty: ::wx_kefu_runtime::meta::FieldType::File,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    max_bytes: Some(5242880u64),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The avatar image (JPEG, at most 5 MB).",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("media", 61457i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "upload_kf_head_img",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfaccount/uploadheadimg",
+        )
+        .summary("上传客服头像", "Upload an agent's avatar")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_uploadkfheadimg.html",
+        )
+        .group("accounts")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "media",
+                        ::wx_kefu_runtime::meta::FieldType::File,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Multipart)
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.max_bytes(5242880u64))
+                    .limits("at most 5242880 bytes; a JPEG file")
+                    .doc("The avatar image (JPEG, at most 5 MB)."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("media", 61457i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -493,21 +502,21 @@ impl GetKfList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_kf_list",
-        summary_zh: "获取客服基本信息",
-        summary_en: "List all agent accounts",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getkflist.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/cgi-bin/customservice/getkflist",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_kf_list",
+            ::wx_kefu_runtime::Method::Get,
+            "/cgi-bin/customservice/getkflist",
+        )
+        .summary("获取客服基本信息", "List all agent accounts")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getkflist.html",
+        )
+        .group("accounts")
+        .idempotent(true)
+        .auth(true)
+        .fields(&[])
+        .spans(&[])
+        .errcodes(&[]);
     type Response = GetKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
@@ -537,21 +546,21 @@ impl GetOnlineKfList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_online_kf_list",
-        summary_zh: "获取在线客服基本信息",
-        summary_en: "List the agents who are online",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getonlinekflist.html",
-        group: "accounts",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/cgi-bin/customservice/getonlinekflist",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_online_kf_list",
+            ::wx_kefu_runtime::Method::Get,
+            "/cgi-bin/customservice/getonlinekflist",
+        )
+        .summary("获取在线客服基本信息", "List the agents who are online")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getonlinekflist.html",
+        )
+        .group("accounts")
+        .idempotent(true)
+        .auth(true)
+        .fields(&[])
+        .spans(&[])
+        .errcodes(&[]);
     type Response = GetOnlineKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())

@@ -59,82 +59,76 @@ impl SendCustomMessage {
 }
 
 impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "send_custom_message",
-        summary_zh: "发送客服消息",
-        summary_en: "Send a message to a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html",
-        group: "messages",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/cgi-bin/message/custom/send",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "touser",
-                rust: "touser",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(128u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The user's openid under this official account.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "message",
-                rust: "message",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Union {
-                    tag: "msgtype",
-                    variants: &[
-                        "text",
-                        "image",
-                        "voice",
-                        "video",
-                        "music",
-                        "news",
-                        "mpnews",
-                        "mpnewsarticle",
-                        "msgmenu",
-                        "wxcard",
-                        "miniprogrampage",
-                    ],
-                },
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "A message's content: `msgtype` names the kind and the content sits under the key of that name.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "customservice",
-                rust: "customservice",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Object,
-                required: false,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Send as a specific agent.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "aimsgcontext",
-                rust: "aimsgcontext",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Object,
-                required: false,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Marks the message as AI-generated.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[
-            ("touser", 40003i64),
-            ("text.content", 45002i64),
-            ("news.articles", 45008i64),
-            ("customservice.kf_account", 65404i64),
-        ],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "send_custom_message",
+            ::wx_kefu_runtime::Method::Post,
+            "/cgi-bin/message/custom/send",
+        )
+        .summary("发送客服消息", "Send a message to a user")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html",
+        )
+        .group("messages")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "touser",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(128u32),
+                    )
+                    .limits("1–128 characters")
+                    .doc("The user's openid under this official account."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "message",
+                        ::wx_kefu_runtime::meta::FieldType::Union {
+                            tag: "msgtype",
+                            variants: &[
+                                "text",
+                                "image",
+                                "voice",
+                                "video",
+                                "music",
+                                "news",
+                                "mpnews",
+                                "mpnewsarticle",
+                                "msgmenu",
+                                "wxcard",
+                                "miniprogrampage",
+                            ],
+                        },
+                    )
+                    .doc(
+                        "A message's content: `msgtype` names the kind and the content sits under the key of that name.",
+                    ),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "customservice",
+                        ::wx_kefu_runtime::meta::FieldType::Object,
+                    )
+                    .required(false)
+                    .doc("Send as a specific agent."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "aimsgcontext",
+                        ::wx_kefu_runtime::meta::FieldType::Object,
+                    )
+                    .required(false)
+                    .doc("Marks the message as AI-generated."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(
+            &[
+                ("touser", 40003i64),
+                ("text.content", 45002i64),
+                ("news.articles", 45008i64),
+                ("customservice.kf_account", 65404i64),
+            ],
+        );
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::chars(
@@ -200,46 +194,42 @@ impl Typing {
 }
 
 impl ::wx_kefu_runtime::Endpoint for Typing {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "typing",
-        summary_zh: "客服输入状态",
-        summary_en: "Show or cancel \"typing…\" to a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/message/api_typing.html",
-        group: "messages",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/cgi-bin/message/custom/typing",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "touser",
-                rust: "touser",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(128u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The user's openid under this official account.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "command",
-                rust: "command",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Enum(
-                    &["Typing", "CancelTyping"],
-                ),
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Show or cancel \"typing…\" for the user.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("touser", 40003i64), ("command", 45072i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "typing",
+            ::wx_kefu_runtime::Method::Post,
+            "/cgi-bin/message/custom/typing",
+        )
+        .summary("客服输入状态", "Show or cancel \"typing…\" to a user")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/message/api_typing.html",
+        )
+        .group("messages")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "touser",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(128u32),
+                    )
+                    .limits("1–128 characters")
+                    .doc("The user's openid under this official account."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "command",
+                        ::wx_kefu_runtime::meta::FieldType::Enum(
+                            &["Typing", "CancelTyping"],
+                        ),
+                    )
+                    .doc("Show or cancel \"typing…\" for the user."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("touser", 40003i64), ("command", 45072i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::chars(
@@ -263,6 +253,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
 ///
 /// A message's content: `msgtype` names the kind and the content sits under the key of that name.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Message {
     /// `text`: 文本消息
     ///

@@ -50,77 +50,56 @@ impl GetMsgList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetMsgList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_msg_list",
-        summary_zh: "获取聊天记录",
-        summary_en: "Get chat records",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/message/api_getmsglist.html",
-        group: "records",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/msgrecord/getmsglist",
-        idempotent: true,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "starttime",
-                rust: "starttime",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Integer,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min: Some(0i64),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "Window start (unix seconds).",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "endtime",
-                rust: "endtime",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Integer,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min: Some(0i64),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "Window end (unix seconds); at most 24 hours after the start.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "msgid",
-                rust: "msgid",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Integer,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min: Some(1i64),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "Where to continue; 1 for the first page, then the returned `msgid`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "number",
-                rust: "number",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Integer,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min: Some(1i64),
-                    max: Some(10000i64),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "Records per page, at most 10000.",
-            },
-        ],
-        spans: &[
-            ::wx_kefu_runtime::meta::SpanRule {
-                start: "starttime",
-                end: "endtime",
-                max: 86400i64,
-            },
-        ],
-        errcodes: &[("msgid", 65416i64), ("number", 65416i64), ("endtime", 65417i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_msg_list",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/msgrecord/getmsglist",
+        )
+        .summary("获取聊天记录", "Get chat records")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/message/api_getmsglist.html",
+        )
+        .group("records")
+        .idempotent(true)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "starttime",
+                        ::wx_kefu_runtime::meta::FieldType::Integer,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(0i64))
+                    .limits("at least 0")
+                    .doc("Window start (unix seconds)."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "endtime",
+                        ::wx_kefu_runtime::meta::FieldType::Integer,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(0i64))
+                    .limits("at least 0")
+                    .doc("Window end (unix seconds); at most 24 hours after the start."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "msgid",
+                        ::wx_kefu_runtime::meta::FieldType::Integer,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(1i64))
+                    .limits("at least 1")
+                    .doc(
+                        "Where to continue; 1 for the first page, then the returned `msgid`.",
+                    ),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "number",
+                        ::wx_kefu_runtime::meta::FieldType::Integer,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(1i64).max(10000i64))
+                    .limits("1–10000")
+                    .doc("Records per page, at most 10000."),
+            ],
+        )
+        .spans(
+            &[::wx_kefu_runtime::meta::SpanRule::new("starttime", "endtime", 86400i64)],
+        )
+        .errcodes(&[("msgid", 65416i64), ("number", 65416i64), ("endtime", 65417i64)]);
     type Response = MsgList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::range(

@@ -36,47 +36,47 @@ impl CreateKfSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "create_kf_session",
-        summary_zh: "创建会话",
-        summary_en: "Open a session between an agent and a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html",
-        group: "sessions",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfsession/create",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "openid",
-                rust: "openid",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(128u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The user's openid under this official account.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("openid", 40003i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "create_kf_session",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfsession/create",
+        )
+        .summary("创建会话", "Open a session between an agent and a user")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html",
+        )
+        .group("sessions")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "openid",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(128u32),
+                    )
+                    .limits("1–128 characters")
+                    .doc("The user's openid under this official account."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -134,47 +134,47 @@ impl CloseSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for CloseSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "close_session",
-        summary_zh: "关闭会话",
-        summary_en: "Close a session",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_closesession.html",
-        group: "sessions",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/customservice/kfsession/close",
-        idempotent: false,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "openid",
-                rust: "openid",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(128u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The user's openid under this official account.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64), ("openid", 40003i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "close_session",
+            ::wx_kefu_runtime::Method::Post,
+            "/customservice/kfsession/close",
+        )
+        .summary("关闭会话", "Close a session")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_closesession.html",
+        )
+        .group("sessions")
+        .idempotent(false)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "openid",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(128u32),
+                    )
+                    .limits("1–128 characters")
+                    .doc("The user's openid under this official account."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -226,35 +226,36 @@ impl GetKfSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_kf_session",
-        summary_zh: "获取客户会话状态",
-        summary_en: "Get the session of a user",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html",
-        group: "sessions",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/customservice/kfsession/getsession",
-        idempotent: true,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "openid",
-                rust: "openid",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    max_chars: Some(128u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The user's openid under this official account.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("openid", 40003i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_kf_session",
+            ::wx_kefu_runtime::Method::Get,
+            "/customservice/kfsession/getsession",
+        )
+        .summary("获取客户会话状态", "Get the session of a user")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html",
+        )
+        .group("sessions")
+        .idempotent(true)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "openid",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .min_chars(1u32)
+                            .max_chars(128u32),
+                    )
+                    .limits("1–128 characters")
+                    .doc("The user's openid under this official account."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("openid", 40003i64)]);
     type Response = SessionState;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::chars(
@@ -307,34 +308,37 @@ impl GetKfSessionList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_kf_session_list",
-        summary_zh: "获取客服会话列表",
-        summary_en: "List an agent's sessions",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html",
-        group: "sessions",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/customservice/kfsession/getsessionlist",
-        idempotent: true,
-        auth: true,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "kf_account",
-                rust: "kf_account",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    pattern: Some("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "A full agent account, `prefix@official-account-wechat-id`.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("kf_account", 65404i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_kf_session_list",
+            ::wx_kefu_runtime::Method::Get,
+            "/customservice/kfsession/getsessionlist",
+        )
+        .summary("获取客服会话列表", "List an agent's sessions")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html",
+        )
+        .group("sessions")
+        .idempotent(true)
+        .auth(true)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "kf_account",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                    )
+                    .limits(
+                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                    )
+                    .doc("A full agent account, `prefix@official-account-wechat-id`."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("kf_account", 65404i64)]);
     type Response = GetKfSessionListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::pattern(
@@ -375,21 +379,21 @@ impl GetWaitCase {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_wait_case",
-        summary_zh: "获取未接入会话列表",
-        summary_en: "List the users waiting for an agent",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getwaitcase.html",
-        group: "sessions",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/customservice/kfsession/getwaitcase",
-        idempotent: true,
-        auth: true,
-        fields: &[],
-        spans: &[],
-        errcodes: &[],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_wait_case",
+            ::wx_kefu_runtime::Method::Get,
+            "/customservice/kfsession/getwaitcase",
+        )
+        .summary("获取未接入会话列表", "List the users waiting for an agent")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getwaitcase.html",
+        )
+        .group("sessions")
+        .idempotent(true)
+        .auth(true)
+        .fields(&[])
+        .spans(&[])
+        .errcodes(&[]);
     type Response = GetWaitCaseResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())

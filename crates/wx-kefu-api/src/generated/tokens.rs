@@ -68,64 +68,49 @@ impl ::std::fmt::Debug for GetStableAccessToken {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_stable_access_token",
-        summary_zh: "获取稳定版接口调用凭据",
-        summary_en: "Get the stable access token",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken.html",
-        group: "tokens",
-        method: ::wx_kefu_runtime::Method::Post,
-        path: "/cgi-bin/stable_token",
-        idempotent: true,
-        auth: false,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "grant_type",
-                rust: "grant_type",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Always `client_credential`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "appid",
-                rust: "appid",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The account's AppID.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "secret",
-                rust: "secret",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The account's AppSecret.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "force_refresh",
-                rust: "force_refresh",
-                location: ::wx_kefu_runtime::meta::Location::Body,
-                ty: ::wx_kefu_runtime::meta::FieldType::Bool,
-                required: false,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Invalidate the current token and issue a new one.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("appid", 40013i64), ("secret", 40125i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_stable_access_token",
+            ::wx_kefu_runtime::Method::Post,
+            "/cgi-bin/stable_token",
+        )
+        .summary("获取稳定版接口调用凭据", "Get the stable access token")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken.html",
+        )
+        .group("tokens")
+        .idempotent(true)
+        .auth(false)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "grant_type",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .doc("Always `client_credential`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "appid",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                    .limits("at least 1 character")
+                    .doc("The account's AppID."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "secret",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                    .limits("at least 1 character")
+                    .doc("The account's AppSecret."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "force_refresh",
+                        ::wx_kefu_runtime::meta::FieldType::Bool,
+                    )
+                    .required(false)
+                    .doc("Invalidate the current token and issue a new one."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("appid", 40013i64), ("secret", 40125i64)]);
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
@@ -200,55 +185,46 @@ impl ::std::fmt::Debug for GetAccessToken {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta {
-        name: "get_access_token",
-        summary_zh: "获取接口调用凭据",
-        summary_en: "Get an access token (classic)",
-        doc_url: "https://developers.weixin.qq.com/doc/service/api/base/api_getaccesstoken.html",
-        group: "tokens",
-        method: ::wx_kefu_runtime::Method::Get,
-        path: "/cgi-bin/token",
-        idempotent: true,
-        auth: false,
-        fields: &[
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "grant_type",
-                rust: "grant_type",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules::NONE,
-                doc: "Always `client_credential`.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "appid",
-                rust: "appid",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The account's AppID.",
-            },
-            ::wx_kefu_runtime::meta::FieldMeta {
-                wire: "secret",
-                rust: "secret",
-                location: ::wx_kefu_runtime::meta::Location::Query,
-                ty: ::wx_kefu_runtime::meta::FieldType::String,
-                required: true,
-                rules: ::wx_kefu_runtime::meta::Rules {
-                    min_chars: Some(1u32),
-                    ..::wx_kefu_runtime::meta::Rules::NONE
-                },
-                doc: "The account's AppSecret.",
-            },
-        ],
-        spans: &[],
-        errcodes: &[("appid", 40013i64), ("secret", 40125i64)],
-    };
-
+    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+            "get_access_token",
+            ::wx_kefu_runtime::Method::Get,
+            "/cgi-bin/token",
+        )
+        .summary("获取接口调用凭据", "Get an access token (classic)")
+        .doc_url(
+            "https://developers.weixin.qq.com/doc/service/api/base/api_getaccesstoken.html",
+        )
+        .group("tokens")
+        .idempotent(true)
+        .auth(false)
+        .fields(
+            &[
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "grant_type",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .doc("Always `client_credential`."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "appid",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                    .limits("at least 1 character")
+                    .doc("The account's AppID."),
+                ::wx_kefu_runtime::meta::FieldMeta::new(
+                        "secret",
+                        ::wx_kefu_runtime::meta::FieldType::String,
+                    )
+                    .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                    .limits("at least 1 character")
+                    .doc("The account's AppSecret."),
+            ],
+        )
+        .spans(&[])
+        .errcodes(&[("appid", 40013i64), ("secret", 40125i64)]);
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;

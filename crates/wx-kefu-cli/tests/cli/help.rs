@@ -107,3 +107,29 @@ fn arguments_and_their_rules_come_from_the_fields() {
     let version = emu.run(&["--version"]);
     assert!(version.ok().stdout.starts_with("wx-kefu "));
 }
+
+#[test]
+fn a_fields_help_says_its_rules_as_the_documentation_does() {
+    // One rule, one wording: the help takes the words the generator wrote for the docs
+    // (the pattern's hint, "1–16 characters"), never the raw regex.
+    let emu = Emu::start();
+    let add = ENDPOINTS
+        .iter()
+        .find(|meta| meta.name == "add_kf_account")
+        .unwrap();
+    let help = emu.run(&["account", "add", "--help"]);
+    help.ok();
+    let text = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for field in add.fields {
+        assert!(!field.limits.is_empty(), "{} has rules", field.wire);
+        let limits = field
+            .limits
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(text.contains(&limits), "{limits}: {text}");
+        if let Some(pattern) = field.rules.pattern {
+            assert!(!text.contains(pattern), "the raw pattern: {text}");
+        }
+    }
+}

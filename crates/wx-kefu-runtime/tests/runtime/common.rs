@@ -297,20 +297,9 @@ pub fn builder(base: &str) -> ClientBuilder {
 
 macro_rules! meta {
     ($name:literal, $method:ident, $path:literal, $idempotent:literal) => {
-        &EndpointMeta {
-            name: $name,
-            summary_zh: "",
-            summary_en: "",
-            doc_url: "",
-            group: "test",
-            method: Method::$method,
-            path: $path,
-            idempotent: $idempotent,
-            auth: true,
-            fields: &[],
-            spans: &[],
-            errcodes: &[],
-        }
+        &EndpointMeta::new($name, Method::$method, $path)
+            .group("test")
+            .idempotent($idempotent)
     };
 }
 pub(crate) use meta;

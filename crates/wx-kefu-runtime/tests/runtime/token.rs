@@ -121,7 +121,12 @@ async fn herd(
     fetcher.gate.add_permits(1);
     let mut results = Vec::new();
     for task in tasks {
-        results.push(task.await.unwrap());
+        // A waiter that fetches again instead of taking the shared outcome would wait on
+        // the gate for ever: fail in seconds rather than hang the suite.
+        let result = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("a waiter hung instead of sharing the fetch it waited on");
+        results.push(result.unwrap());
     }
     results
 }

@@ -541,6 +541,7 @@ fn union(module: &str, u: &Union) -> TokenStream {
     quote! {
         #docs
         #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
         pub enum #name { #(#variants)* }
         impl #name {
             #names_doc
@@ -686,12 +687,13 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     }
 }
 
+/// The rules as `Rules::NONE.min_chars(1)…`: the metadata's one spelling of each rule.
 fn rules_tokens(r: &Rules) -> TokenStream {
     let mut set = Vec::new();
     let mut put = |name: &str, value: Option<TokenStream>| {
         if let Some(v) = value {
             let n = format_ident!("{}", name);
-            set.push(quote!(#n: Some(#v),));
+            set.push(quote!(.#n(#v)));
         }
     };
     put("min_chars", r.min_chars.map(|v| quote!(#v)));
@@ -705,14 +707,20 @@ fn rules_tokens(r: &Rules) -> TokenStream {
     put("min_items", r.min_items.map(|v| quote!(#v)));
     put("max_items", r.max_items.map(|v| quote!(#v)));
     put("max_bytes", r.max_bytes.map(|v| quote!(#v)));
-    if set.is_empty() {
-        quote!(::wx_kefu_runtime::meta::Rules::NONE)
-    } else {
-        quote!(::wx_kefu_runtime::meta::Rules { #(#set)* ..::wx_kefu_runtime::meta::Rules::NONE })
-    }
+    quote!(::wx_kefu_runtime::meta::Rules::NONE #(#set)*)
 }
 
-fn field_type_tokens(f: &Field) -> TokenStream {
+/// Whether the open enum `module::ident` travels as an integer (else as a string).
+fn open_enum_is_integer(model: &Model, module: &str, ident: &str) -> bool {
+    model
+        .modules
+        .iter()
+        .filter(|m| m.name == module)
+        .flat_map(|m| m.types.iter())
+        .any(|t| matches!(t, TypeModel::Enum(e) if e.ident == ident && e.open == Some(true)))
+}
+
+fn field_type_tokens(model: &Model, f: &Field) -> TokenStream {
     let m = quote!(::wx_kefu_runtime::meta::FieldType);
     match &f.ty {
         TypeRef::String => quote!(#m::String),
@@ -732,8 +740,12 @@ fn field_type_tokens(f: &Field) -> TokenStream {
         }
         TypeRef::Named {
             kind: Kind::OpenEnum,
-            ..
-        } => quote!(#m::Integer),
+            module,
+            ident,
+        } => match open_enum_is_integer(model, module, ident) {
+            true => quote!(#m::Integer),
+            false => quote!(#m::String),
+        },
         TypeRef::Named {
             kind: Kind::Union, ..
         } => {
@@ -830,23 +842,22 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
             Location::BodyAndQuery => quote!(BodyAndQuery),
             Location::Multipart => quote!(Multipart),
         };
-        let ty = field_type_tokens(f);
-        let required = f.required;
-        let rules = rules_tokens(&f.rules);
+        let ty = field_type_tokens(model, f);
+        let rust = (rust != *wire).then(|| quote!(.rust(#rust)));
+        let location = (f.location != Location::Body)
+            .then(|| quote!(.location(::wx_kefu_runtime::meta::Location::#location)));
+        let optional = (!f.required).then(|| quote!(.required(false)));
+        let rules = (!f.rules.is_empty()).then(|| {
+            let rules = rules_tokens(&f.rules);
+            let text = limits(f);
+            quote!(.rules(#rules).limits(#text))
+        });
         let fdoc = f.doc.as_ref().map(|d| d.en.clone()).unwrap_or_default();
-        quote!(::wx_kefu_runtime::meta::FieldMeta {
-            wire: #wire,
-            rust: #rust,
-            location: ::wx_kefu_runtime::meta::Location::#location,
-            ty: #ty,
-            required: #required,
-            rules: #rules,
-            doc: #fdoc,
-        })
+        quote!(::wx_kefu_runtime::meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc))
     });
     let spans = ep.spans.iter().map(|s| {
         let (start, end, max) = (&s.start, &s.end, s.max);
-        quote!(::wx_kefu_runtime::meta::SpanRule { start: #start, end: #end, max: #max })
+        quote!(::wx_kefu_runtime::meta::SpanRule::new(#start, #end, #max))
     });
     let mut codes = Vec::new();
     errcodes(model, &ep.request.fields, "", 0, &mut codes);
@@ -856,18 +867,13 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         }
     }
     let codes = codes.iter().map(|(p, c)| quote!((#p, #c)));
-    quote!(::wx_kefu_runtime::meta::EndpointMeta {
-        name: #name,
-        summary_zh: #zh,
-        summary_en: #en,
-        doc_url: #url,
-        group: #module,
-        method: #method,
-        path: #path,
-        idempotent: #idempotent,
-        auth: #auth,
-        fields: &[#(#fields),*],
-        spans: &[#(#spans),*],
-        errcodes: &[#(#codes),*],
-    })
+    quote!(::wx_kefu_runtime::meta::EndpointMeta::new(#name, #method, #path)
+        .summary(#zh, #en)
+        .doc_url(#url)
+        .group(#module)
+        .idempotent(#idempotent)
+        .auth(#auth)
+        .fields(&[#(#fields),*])
+        .spans(&[#(#spans),*])
+        .errcodes(&[#(#codes),*]))
 }
