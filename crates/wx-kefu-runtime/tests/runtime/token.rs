@@ -194,6 +194,23 @@ async fn invalidation_only_forgets_the_token_still_cached() {
     assert_eq!(fetcher.calls.load(SeqCst), 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_memory_store_hands_out_a_fresh_token_without_waiting() {
+    // `cached` is the client's fast path: a fresh token, or nothing once it is due.
+    let store = MemoryTokenStore::new();
+    assert_eq!(store.cached(), None, "nothing fetched yet");
+    let fetcher = Gated::new(false, Duration::from_secs(7200), true);
+    let token = store.get(&*fetcher).await.unwrap();
+    assert_eq!(store.cached(), Some(token.clone()));
+    store.invalidate(&token).await;
+    assert_eq!(store.cached(), None, "a rejected token is not at hand");
+    let token = store.get(&*fetcher).await.unwrap();
+    tokio::time::advance(Duration::from_secs(7200 - 300 - 1)).await;
+    assert_eq!(store.cached(), Some(token));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(store.cached(), None, "due for refresh 5 minutes before expiry");
+}
+
 #[tokio::test]
 async fn a_rejected_token_is_replaced_and_the_call_replayed_once() {
     let (mock, base) = start().await;
