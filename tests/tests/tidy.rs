@@ -82,3 +82,201 @@ fn the_build_and_the_tests_read_nothing_outside_the_repository() {
         sources.len()
     );
 }
+
+/// The text of a file, or an empty string.
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The shipped crates: what users build.
+const SHIPPED: [&str; 5] = [
+    "wx-kefu-runtime",
+    "wx-kefu-inbound",
+    "wx-kefu-api",
+    "wx-kefu-mock",
+    "wx-kefu-cli",
+];
+
+/// The Rust sources of a crate's `src/`, generated ones included.
+fn sources_of(krate: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    files(
+        &root().join("crates").join(krate).join("src"),
+        &[".rs"],
+        &mut out,
+    );
+    out.sort();
+    out
+}
+
+/// A file's code before its test module (the repository's convention puts it last),
+/// without comment lines.
+fn shipped_code(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .map(|(n, line)| (n + 1, line))
+}
+
+/// The runtime knows no endpoint: no path of the API appears in it, but for the two token
+/// calls (authentication is its job; `spec_runtime_agreement` checks them against the spec).
+#[test]
+fn the_runtime_names_no_endpoint_path() {
+    let mut found = Vec::new();
+    for file in sources_of("wx-kefu-runtime") {
+        let text = read(&file);
+        for (number, line) in shipped_code(&text) {
+            for prefix in ["\"/cgi-bin/", "\"/customservice/", "\"/wxa/", "\"/sns/"] {
+                let allowed =
+                    line.contains("STABLE_TOKEN_PATH") || line.contains("CLASSIC_TOKEN_PATH");
+                if line.contains(prefix) && !allowed {
+                    found.push(format!("{}:{number}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "endpoint paths in the runtime:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Every module says what it is for in its first line.
+#[test]
+fn every_module_opens_with_its_purpose() {
+    let mut sources = Vec::new();
+    for dir in ["crates", "xtask/src", "benches/src", "fuzz/src", "tests"] {
+        files(&root().join(dir), &[".rs"], &mut sources);
+    }
+    let missing: Vec<String> = sources
+        .iter()
+        .filter(|file| {
+            // Integration tests' helper modules and test files alike open with `//!`.
+            let text = read(file);
+            let first = text
+                .lines()
+                .find(|line| !line.trim().is_empty() && !line.starts_with("// @generated"));
+            !first.is_some_and(|line| line.starts_with("//!"))
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules without a `//!` line:\n{}",
+        missing.join("\n")
+    );
+    assert!(sources.len() > 80, "the scan found too few files");
+}
+
+/// A shipped crate does not `unwrap`: a failure is a typed error or an `expect` that says
+/// why it cannot happen. Tests, examples and dev tools are free to.
+#[test]
+fn shipped_crates_do_not_unwrap() {
+    let mut found = Vec::new();
+    for krate in SHIPPED {
+        for file in sources_of(krate) {
+            let text = read(&file);
+            for (number, line) in shipped_code(&text) {
+                if line.contains(".unwrap()") {
+                    found.push(format!("{}:{number}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unwrap in shipped code:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The dependency graph runs one way: runtime and inbound depend on no other crate of the
+/// workspace; the api on those two; the emulator on the api; the CLI on the api and the
+/// emulator. Nothing depends on the CLI.
+#[test]
+fn the_crates_depend_on_each_other_one_way() {
+    let allowed: [(&str, &[&str]); 5] = [
+        ("wx-kefu-runtime", &[]),
+        ("wx-kefu-inbound", &[]),
+        ("wx-kefu-api", &["wx-kefu-runtime", "wx-kefu-inbound"]),
+        (
+            "wx-kefu-mock",
+            &["wx-kefu-runtime", "wx-kefu-inbound", "wx-kefu-api"],
+        ),
+        ("wx-kefu-cli", &["wx-kefu-api", "wx-kefu-mock"]),
+    ];
+    for (krate, may) in allowed {
+        let manifest = read(&root().join("crates").join(krate).join("Cargo.toml"));
+        // The normal dependencies: from `[dependencies]` to the next table.
+        let dependencies: String = manifest
+            .lines()
+            .skip_while(|line| line.trim() != "[dependencies]")
+            .skip(1)
+            .take_while(|line| !line.trim_start().starts_with('['))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for other in SHIPPED.iter().filter(|other| **other != krate) {
+            let uses = dependencies.lines().any(|line| {
+                line.trim_start().starts_with(&format!("{other} "))
+                    || line.trim_start().starts_with(&format!("{other}."))
+                    || line.trim_start().starts_with(&format!("{other}="))
+            });
+            assert!(
+                !uses || may.contains(other),
+                "{krate} depends on {other}, against the one-way graph"
+            );
+            // The scan sees the dependencies it allows, too.
+            if krate == "wx-kefu-api" && *other == "wx-kefu-runtime" {
+                assert!(uses, "the api's dependency on the runtime went unseen");
+            }
+        }
+    }
+}
+
+/// Tests, examples and benches talk to the emulator or their own servers on 127.0.0.1:
+/// no base URL they set points anywhere else.
+#[test]
+fn tests_and_examples_stay_on_loopback() {
+    let mut sources = Vec::new();
+    for dir in ["crates", "tests", "benches", "fuzz"] {
+        files(&root().join(dir), &[".rs"], &mut sources);
+    }
+    let mut found = Vec::new();
+    for file in &sources {
+        let path = file.display().to_string();
+        let is_test =
+            path.contains("/tests/") || path.contains("/examples/") || path.contains("/benches/");
+        let text = read(file);
+        // Unit tests sit at the end of a file, after `#[cfg(test)]`.
+        let tests_from = if is_test {
+            0
+        } else {
+            text.find("#[cfg(test)]").unwrap_or(text.len())
+        };
+        for (number, line) in text[tests_from..].lines().enumerate() {
+            let Some(at) = line.find(".base_url(\"") else {
+                continue;
+            };
+            let url = &line[at + ".base_url(\"".len()..];
+            let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|prefix| url.starts_with(prefix));
+            // A URL that only shows how a proxy's credentials are masked is never dialled.
+            let never_dialled = url.contains("proxy.test");
+            if !local && !never_dialled {
+                found.push(format!(
+                    "{path}: line {} of the tests: {}",
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "base URLs off the loopback:\n{}",
+        found.join("\n")
+    );
+}

@@ -208,7 +208,11 @@ async fn the_memory_store_hands_out_a_fresh_token_without_waiting() {
     tokio::time::advance(Duration::from_secs(7200 - 300 - 1)).await;
     assert_eq!(store.cached(), Some(token));
     tokio::time::advance(Duration::from_secs(2)).await;
-    assert_eq!(store.cached(), None, "due for refresh 5 minutes before expiry");
+    assert_eq!(
+        store.cached(),
+        None,
+        "due for refresh 5 minutes before expiry"
+    );
 }
 
 #[tokio::test]
