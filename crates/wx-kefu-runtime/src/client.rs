@@ -2,31 +2,25 @@
 //! [`Endpoint`] into HTTP attempts (validation, body, token, retries, decoding, tracing).
 
 use std::fmt;
-use std::io::SeekFrom;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, TryFutureExt};
 use reqwest::header::CONTENT_TYPE;
-use reqwest::multipart::{Form, Part};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use reqwest::multipart::Form;
 use tokio::time::Instant;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
-use crate::decode::{decode, token_answer};
-use crate::endpoint::{Body, Endpoint, Method, MultipartFile, RequestParts};
+use crate::decode::decode;
+use crate::endpoint::{Body, Endpoint, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
-use crate::token::{
-    self, BoxFuture, CLASSIC_TOKEN_PATH, FetchedToken, MemoryTokenStore, STABLE_TOKEN_PATH,
-    TokenFetcher, TokenMode, TokenProvider, TokenStore,
-};
-use crate::upload::Source;
-use crate::validate::{Invalid, Rule};
+use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
+use crate::upload::multipart;
 
 /// WeChat's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
@@ -55,15 +49,16 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
+/// What clones of a [`Client`] share. The token fetch (`token.rs`) reads its settings.
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
     base_url: String,
     /// `base_url` parsed once: a call only sets the path of a copy.
     base: reqwest::Url,
-    timeout: Duration,
-    appid: Option<String>,
-    secret: Option<AppSecret>,
-    mode: TokenMode,
+    pub(crate) timeout: Duration,
+    pub(crate) appid: Option<String>,
+    pub(crate) secret: Option<AppSecret>,
+    pub(crate) mode: TokenMode,
     store: Box<dyn TokenStore>,
     retry: RetryPolicy,
     /// Finished URLs of the current token; holds the token, so it is never printed.
@@ -505,7 +500,7 @@ impl Client {
 /// Not an `async fn`: `send` only prepares the request (it goes out when first polled),
 /// and calling it here keeps the 272-byte request builder out of the future, which every
 /// call carries.
-fn exchange(
+pub(crate) fn exchange(
     endpoint: &'static str,
     request: reqwest::RequestBuilder,
     limit: Duration,
@@ -523,14 +518,14 @@ fn exchange(
         .map(move |outcome| outcome.unwrap_or_else(|_| Err(Error::timed_out(endpoint, limit))))
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
+pub(crate) fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Inner {
     /// The base URL with `path` appended to its own path. Parsing only the path, not the
     /// whole URL, saves most of the cost of building a URL per call.
-    fn url(&self, endpoint: &'static str, path: &str) -> Result<reqwest::Url> {
+    pub(crate) fn url(&self, endpoint: &'static str, path: &str) -> Result<reqwest::Url> {
         if !path.starts_with('/') {
             return Err(Error::config(format!(
                 "{endpoint}: the path `{path}` does not form a URL with the base URL"
@@ -592,163 +587,6 @@ impl Inner {
         }
         Ok(url)
     }
-
-    /// Fetches a token from WeChat (stable or classic call).
-    async fn fetch_token(&self, force_refresh: bool) -> Result<FetchedToken> {
-        let (endpoint, path) = match self.mode {
-            TokenMode::Stable => ("stable_token", STABLE_TOKEN_PATH),
-            TokenMode::Classic => ("token", CLASSIC_TOKEN_PATH),
-        };
-        let (Some(appid), Some(secret)) = (&self.appid, &self.secret) else {
-            return Err(Error::config(format!(
-                "{endpoint}: no app id and secret to fetch a token with"
-            )));
-        };
-        let span = tracing::info_span!(
-            "wx_kefu.token",
-            endpoint,
-            path,
-            force_refresh,
-            errcode = Empty,
-            rid = Empty,
-            latency_ms = Empty,
-        );
-        let started = Instant::now();
-        let result = async {
-            let mut url = self.url(endpoint, path)?;
-            let request = match self.mode {
-                TokenMode::Stable => {
-                    let body = StableTokenRequest {
-                        grant_type: "client_credential",
-                        appid,
-                        secret: secret.expose(),
-                        force_refresh,
-                    };
-                    let body = serde_json::to_vec(&body)
-                        .map_err(|e| Error::config(format!("{endpoint}: {e}")))?;
-                    self.http
-                        .post(url)
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(body)
-                }
-                TokenMode::Classic => {
-                    url.query_pairs_mut()
-                        .append_pair("grant_type", "client_credential")
-                        .append_pair("appid", appid)
-                        .append_pair("secret", secret.expose());
-                    self.http.get(url)
-                }
-            };
-            let (status, answer) = exchange(endpoint, request, self.timeout).await?;
-            token_answer(endpoint, status, &answer, secret.expose())
-        }
-        .instrument(span.clone())
-        .await;
-        span.record("latency_ms", elapsed_ms(started));
-        if let Err(error) = &result {
-            if let Some(code) = error.code() {
-                span.record("errcode", code.code());
-            }
-            if let Some(rid) = error.rid() {
-                span.record("rid", rid);
-            }
-            span.in_scope(|| tracing::warn!(error = %error, "token fetch failed"));
-        } else {
-            span.in_scope(|| tracing::debug!("token fetched"));
-        }
-        result
-    }
-}
-
-#[derive(serde::Serialize)]
-struct StableTokenRequest<'a> {
-    grant_type: &'static str,
-    appid: &'a str,
-    secret: &'a str,
-    force_refresh: bool,
-}
-
-/// The [`TokenFetcher`] a client hands its store.
-struct HttpFetcher<'a>(&'a Inner);
-
-impl TokenFetcher for HttpFetcher<'_> {
-    fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>> {
-        Box::pin(self.0.fetch_token(force_refresh))
-    }
-
-    fn mode(&self) -> Option<TokenMode> {
-        Some(self.0.mode)
-    }
-}
-
-async fn multipart(endpoint: &'static str, file: MultipartFile) -> Result<Form> {
-    let MultipartFile {
-        field,
-        file: upload,
-        max_bytes,
-        kind,
-    } = file;
-    let invalid = |rule| Error::Invalid {
-        endpoint,
-        source: Invalid {
-            field: field.to_owned(),
-            rule,
-        },
-    };
-    let check = |len: u64, head: &[u8]| {
-        if len > max_bytes {
-            Err(invalid(Rule::FileTooLarge {
-                max: max_bytes,
-                actual: len,
-            }))
-        } else if !kind.matches(head) {
-            Err(invalid(Rule::FileType {
-                expected: kind.name(),
-            }))
-        } else {
-            Ok(())
-        }
-    };
-    let part = match upload.source {
-        Source::Bytes(bytes) => {
-            let len = bytes.len() as u64;
-            check(len, &bytes)?;
-            Part::stream_with_length(reqwest::Body::from(bytes), len)
-        }
-        Source::Path(path) => {
-            let io = |error: std::io::Error| Error::Upload {
-                endpoint,
-                source: Arc::new(std::io::Error::new(
-                    error.kind(),
-                    format!("{}: {error}", path.display()),
-                )),
-            };
-            let mut reader = tokio::fs::File::open(&path).await.map_err(io)?;
-            let len = reader.metadata().await.map_err(io)?.len();
-            let mut head = [0_u8; 16];
-            let mut filled = 0;
-            while filled < head.len() {
-                match reader.read(&mut head[filled..]).await.map_err(io)? {
-                    0 => break,
-                    n => filled += n,
-                }
-            }
-            check(len, &head[..filled])?;
-            reader.seek(SeekFrom::Start(0)).await.map_err(io)?;
-            let stream = tokio_util::io::ReaderStream::new(reader.take(len));
-            Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
-        }
-    };
-    let content_type = upload.content_type;
-    let part = part
-        .file_name(upload.filename)
-        .mime_str(&content_type)
-        .map_err(|_| {
-            Error::config(format!(
-                "{endpoint}: `{content_type}` is not a valid content type"
-            ))
-        })?;
-    Ok(Form::new().part(field, part))
 }
 
 #[cfg(test)]

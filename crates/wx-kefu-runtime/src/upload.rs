@@ -3,8 +3,16 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use std::io::SeekFrom;
+use std::sync::Arc;
+
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use reqwest::multipart::{Form, Part};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+
+use crate::endpoint::MultipartFile;
+use crate::error::{Error, Result};
+use crate::validate::{Invalid, Rule};
 
 /// A file to upload, with its file name and content type.
 ///
@@ -114,4 +122,75 @@ impl<'de> serde::Deserialize<'de> for Upload {
         let path = String::deserialize(deserializer)?;
         Ok(Upload::path(path))
     }
+}
+/// The `multipart/form-data` body of one attempt: the file's size and kind are checked
+/// (by its first bytes) before anything is sent; a path is streamed, not read into memory.
+pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Result<Form> {
+    let MultipartFile {
+        field,
+        file: upload,
+        max_bytes,
+        kind,
+    } = file;
+    let invalid = |rule| Error::Invalid {
+        endpoint,
+        source: Invalid {
+            field: field.to_owned(),
+            rule,
+        },
+    };
+    let check = |len: u64, head: &[u8]| {
+        if len > max_bytes {
+            Err(invalid(Rule::FileTooLarge {
+                max: max_bytes,
+                actual: len,
+            }))
+        } else if !kind.matches(head) {
+            Err(invalid(Rule::FileType {
+                expected: kind.name(),
+            }))
+        } else {
+            Ok(())
+        }
+    };
+    let part = match upload.source {
+        Source::Bytes(bytes) => {
+            let len = bytes.len() as u64;
+            check(len, &bytes)?;
+            Part::stream_with_length(reqwest::Body::from(bytes), len)
+        }
+        Source::Path(path) => {
+            let io = |error: std::io::Error| Error::Upload {
+                endpoint,
+                source: Arc::new(std::io::Error::new(
+                    error.kind(),
+                    format!("{}: {error}", path.display()),
+                )),
+            };
+            let mut reader = tokio::fs::File::open(&path).await.map_err(io)?;
+            let len = reader.metadata().await.map_err(io)?.len();
+            let mut head = [0_u8; 16];
+            let mut filled = 0;
+            while filled < head.len() {
+                match reader.read(&mut head[filled..]).await.map_err(io)? {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            check(len, &head[..filled])?;
+            reader.seek(SeekFrom::Start(0)).await.map_err(io)?;
+            let stream = tokio_util::io::ReaderStream::new(reader.take(len));
+            Part::stream_with_length(reqwest::Body::wrap_stream(stream), len)
+        }
+    };
+    let content_type = upload.content_type;
+    let part = part
+        .file_name(upload.filename)
+        .mime_str(&content_type)
+        .map_err(|_| {
+            Error::config(format!(
+                "{endpoint}: `{content_type}` is not a valid content type"
+            ))
+        })?;
+    Ok(Form::new().part(field, part))
 }
