@@ -114,7 +114,7 @@ async fn stable_token_happy_path_and_errors() {
     );
     assert_eq!(env.mock.requests_to(STABLE_TOKEN).len(), before + 1);
 
-    // Wrong secret, wrong appid, wrong grant_type: each answered once, not retried.
+    // Wrong secret, wrong appid: each answered once, not retried.
     env.forbid("0123456789abcdef0123456789abcdef");
     let before = env.mock.requests_to(STABLE_TOKEN).len();
     env.api_err(
@@ -137,13 +137,15 @@ async fn stable_token_happy_path_and_errors() {
             .await,
         ErrCode::InvalidAppid,
     );
-    env.api_err(
+    assert_eq!(env.mock.requests_to(STABLE_TOKEN).len(), before + 2);
+    // A grant_type other than client_credential (WeChat's 40002) is refused before sending.
+    env.invalid(
         env.client
             .get_stable_access_token(GetStableAccessToken::new("password", &appid, &secret))
             .await,
-        ErrCode::InvalidGrantType,
+        "get_stable_access_token",
+        "grant_type",
     );
-    assert_eq!(env.mock.requests_to(STABLE_TOKEN).len(), before + 3);
 
     // Empty credentials are refused before sending.
     env.invalid(
@@ -210,13 +212,14 @@ async fn classic_token_happy_path_and_errors() {
             .await,
         ErrCode::InvalidAppid,
     );
-    env.api_err(
+    env.invalid(
         env.client
             .get_access_token("authorization_code", &appid, &secret)
             .await,
-        ErrCode::InvalidGrantType,
+        "get_access_token",
+        "grant_type",
     );
-    assert_eq!(env.mock.requests_to(CLASSIC_TOKEN).len(), 5);
+    assert_eq!(env.mock.requests_to(CLASSIC_TOKEN).len(), 4);
     assert_eq!(env.mock.classic_token_fetches(), 2);
     env.invalid(
         env.client

@@ -74,9 +74,7 @@ fn err(code: i64) -> WxError {
 // ---- access tokens ----
 
 fn credentials(state: &State, req: &Checked) -> Result<(), WxError> {
-    if req.str("grant_type") != "client_credential" {
-        return Err(err(40002));
-    }
+    // `grant_type` is checked by the spec's rule (errcode 40002).
     if req.str("appid") != state.appid {
         return Err(err(40013));
     }

@@ -152,10 +152,7 @@ fn format_error(hint: impl Into<String>) -> WxError {
 
 /// The errcode for a missing required field: the field's own, else one WeChat uses.
 fn missing(meta: &EndpointMeta, field: &FieldMeta) -> WxError {
-    let code = meta.errcode_for(field.wire).unwrap_or(match field.wire {
-        "grant_type" => 40002,
-        _ => 47001,
-    });
+    let code = meta.errcode_for(field.wire).unwrap_or(47001);
     WxError::new(code).hint(format!("`{}` is required", field.wire))
 }
 
@@ -275,6 +272,7 @@ fn check_type(meta: &EndpointMeta, field: &FieldMeta, value: &Value) -> Result<(
 /// A union tagged by a sibling field: the tag names a variant, whose payload object sits
 /// under the key of the same name; payloads of other variants are not allowed.
 fn check_union(
+    meta: &EndpointMeta,
     fields: &Map<String, Value>,
     field: &FieldMeta,
     tag: &str,
@@ -287,8 +285,12 @@ fn check_union(
         Some(_) => return Err(format_error(format!("`{tag}` must be a string"))),
     };
     if !variants.contains(&chosen) {
-        // `link` exists for mini programs only; anything else is not a message type at all.
-        let code = if chosen == "link" { 45162 } else { 40008 };
+        // The spec says what WeChat answers: a tag it refuses here (`msgtype=link`), or any
+        // tag that names no variant (`msgtype`).
+        let code = meta
+            .errcode_for(&format!("{tag}={chosen}"))
+            .or_else(|| meta.errcode_for(tag))
+            .unwrap_or(47001);
         return Err(
             WxError::new(code).hint(format!("`{tag}` must be one of {}", variants.join(", ")))
         );
@@ -386,7 +388,7 @@ pub(crate) fn check(
         match field.ty {
             FieldType::File => checked.file = Some(multipart_file(incoming, field)?),
             FieldType::Union { tag, variants } => {
-                check_union(&checked.fields, field, tag, variants)?
+                check_union(meta, &checked.fields, field, tag, variants)?
             }
             _ => match checked.fields.get(field.wire) {
                 None | Some(Value::Null) if field.required => return Err(missing(meta, field)),

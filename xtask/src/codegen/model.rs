@@ -151,6 +151,10 @@ pub struct Union {
     pub tag: String,
     pub variants: Vec<Variant>,
     pub request: bool,
+    /// What WeChat answers a tag that names no variant.
+    pub errcode: Option<i64>,
+    /// Tags WeChat knows but refuses here, with their errcodes.
+    pub refused: Vec<(String, i64)>,
 }
 
 pub struct Variant {
@@ -370,7 +374,10 @@ impl Lower<'_> {
             required: f.required.unwrap_or(true),
             doc: f.doc.clone().or_else(|| named.and_then(|d| d.doc.clone())),
             rules,
-            errcode: f.errcode.or(named.and_then(|d| d.errcode)),
+            // A union's errcode is its tag's, not the field's (see `Union::errcode`).
+            errcode: f
+                .errcode
+                .or(named.filter(|d| d.kind != "union").and_then(|d| d.errcode)),
             example: f
                 .example
                 .clone()
@@ -450,6 +457,12 @@ impl Lower<'_> {
                     })
                     .collect(),
                 request: self.request_types.contains(name),
+                errcode: def.errcode,
+                refused: def
+                    .refused
+                    .iter()
+                    .map(|(tag, code)| (tag.clone(), *code))
+                    .collect(),
             })),
             _ => None,
         }

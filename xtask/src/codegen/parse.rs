@@ -184,6 +184,9 @@ pub struct TypeDef {
     pub values: OrderedMap<EnumValueDef>,
     #[serde(default)]
     pub variants: OrderedMap<VariantDef>,
+    /// A union's tags that WeChat knows but refuses here, with the errcode it answers.
+    #[serde(default)]
+    pub refused: OrderedMap<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -157,6 +157,17 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
     for (file, spec) in files {
         for (name, def) in spec.types.iter() {
             check_type(&mut r, &types, file, name, def);
+            let refused = def.refused.iter().map(|(_, code)| *code);
+            for code in def.errcode.into_iter().chain(refused) {
+                if !codes.contains(&code) {
+                    r.at(
+                        file,
+                        &format!("type `{name}`"),
+                        None,
+                        format!("errcode {code} is not in the catalogue (errors.yaml)"),
+                    );
+                }
+            }
         }
         for ep in &spec.endpoints {
             let entry = format!("endpoint `{}`", ep.name);
@@ -556,6 +567,17 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
     not_for("repr", def.repr.is_some() && kind != "open_enum", r);
     not_for("tag", def.tag.is_some() && kind != "union", r);
     not_for("variants", !def.variants.is_empty() && kind != "union", r);
+    not_for("refused", !def.refused.is_empty() && kind != "union", r);
+    for (tag, _) in def.refused.iter() {
+        if def.variants.iter().any(|(variant, _)| variant == tag) {
+            r.at(
+                file,
+                &entry,
+                Some(tag),
+                "a refused tag cannot also be a variant",
+            );
+        }
+    }
     match kind {
         "alias" => match def.ty.as_deref() {
             Some("string") | Some("integer") => {

@@ -504,6 +504,7 @@ pub trait KefuApi {
     /// - The client fetches tokens itself; call this only to manage tokens outside the client.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `grant_type`: `client_credential`
     /// - `appid`: at least 1 character
     /// - `secret`: at least 1 character
     ///
@@ -543,6 +544,7 @@ pub trait KefuApi {
     /// - Each fetch invalidates the previous token after about 5 minutes; prefer the stable token.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `grant_type`: `client_credential`
     /// - `appid`: at least 1 character
     /// - `secret`: at least 1 character
     ///

@@ -124,6 +124,8 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         .errcodes(
             &[
                 ("touser", 40003i64),
+                ("msgtype", 40008i64),
+                ("msgtype=link", 45162i64),
                 ("text.content", 45002i64),
                 ("news.articles", 45008i64),
                 ("customservice.kf_account", 65404i64),

@@ -3,6 +3,22 @@
 //!
 //! Generated from `api-spec/tokens.yaml`.
 
+/// The pattern of `grant_type` in `get_stable_access_token`.
+///
+/// Accepts: `client_credential`.
+pub static GET_STABLE_ACCESS_TOKEN_GRANT_TYPE_PATTERN: ::wx_kefu_runtime::validate::Pattern = ::wx_kefu_runtime::validate::Pattern::new(
+    "^client_credential$",
+    "`client_credential`",
+);
+
+/// The pattern of `grant_type` in `get_access_token`.
+///
+/// Accepts: `client_credential`.
+pub static GET_ACCESS_TOKEN_GRANT_TYPE_PATTERN: ::wx_kefu_runtime::validate::Pattern = ::wx_kefu_runtime::validate::Pattern::new(
+    "^client_credential$",
+    "`client_credential`",
+);
+
 /// 获取稳定版接口调用凭据 — Get the stable access token.
 ///
 /// The request of [`KefuApi::get_stable_access_token`](super::KefuApi::get_stable_access_token): `POST /cgi-bin/stable_token`.
@@ -14,6 +30,8 @@ pub struct GetStableAccessToken {
     /// 填 client_credential
     ///
     /// Always `client_credential`.
+    ///
+    /// Limits: `client_credential`.
     pub grant_type: String,
     /// 账号的唯一凭证 AppID
     ///
@@ -86,6 +104,11 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
                         "grant_type",
                         ::wx_kefu_runtime::meta::FieldType::String,
                     )
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^client_credential$"),
+                    )
+                    .limits("`client_credential`")
                     .doc("Always `client_credential`."),
                 ::wx_kefu_runtime::meta::FieldMeta::new(
                         "appid",
@@ -110,9 +133,16 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
             ],
         )
         .spans(&[])
-        .errcodes(&[("appid", 40013i64), ("secret", 40125i64)]);
+        .errcodes(
+            &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
+        );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
+        ::wx_kefu_runtime::validate::pattern(
+            "grant_type",
+            &self.grant_type,
+            &super::tokens::GET_STABLE_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
+        )?;
         ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
         ::wx_kefu_runtime::validate::chars("secret", &self.secret, Some(1u32), None)?;
         Ok(())
@@ -141,6 +171,8 @@ pub struct GetAccessToken {
     /// 填 client_credential
     ///
     /// Always `client_credential`.
+    ///
+    /// Limits: `client_credential`.
     #[serde(skip_serializing)]
     pub grant_type: String,
     /// 账号的唯一凭证 AppID
@@ -204,6 +236,11 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
                         ::wx_kefu_runtime::meta::FieldType::String,
                     )
                     .location(::wx_kefu_runtime::meta::Location::Query)
+                    .rules(
+                        ::wx_kefu_runtime::meta::Rules::NONE
+                            .pattern("^client_credential$"),
+                    )
+                    .limits("`client_credential`")
                     .doc("Always `client_credential`."),
                 ::wx_kefu_runtime::meta::FieldMeta::new(
                         "appid",
@@ -224,9 +261,16 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             ],
         )
         .spans(&[])
-        .errcodes(&[("appid", 40013i64), ("secret", 40125i64)]);
+        .errcodes(
+            &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
+        );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
+        ::wx_kefu_runtime::validate::pattern(
+            "grant_type",
+            &self.grant_type,
+            &super::tokens::GET_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
+        )?;
         ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
         ::wx_kefu_runtime::validate::chars("secret", &self.secret, Some(1u32), None)?;
         Ok(())

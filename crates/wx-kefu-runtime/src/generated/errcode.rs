@@ -23,6 +23,10 @@ pub enum ErrCode {
     ///
     /// Invalid openid, or the user does not follow this account.
     InvalidOpenid,
+    /// 40008: 不合法的消息类型
+    ///
+    /// The msgtype names no kind of message.
+    InvalidMessageType,
     /// 40013: 不合法的 AppID
     ///
     /// Invalid AppID.
@@ -246,6 +250,7 @@ impl ErrCode {
         ErrCode::InvalidCredential,
         ErrCode::InvalidGrantType,
         ErrCode::InvalidOpenid,
+        ErrCode::InvalidMessageType,
         ErrCode::InvalidAppid,
         ErrCode::InvalidAccessToken,
         ErrCode::InvalidAppsecret,
@@ -307,6 +312,7 @@ impl ErrCode {
             40001i64 => ErrCode::InvalidCredential,
             40002i64 => ErrCode::InvalidGrantType,
             40003i64 => ErrCode::InvalidOpenid,
+            40008i64 => ErrCode::InvalidMessageType,
             40013i64 => ErrCode::InvalidAppid,
             40014i64 => ErrCode::InvalidAccessToken,
             40125i64 => ErrCode::InvalidAppsecret,
@@ -371,6 +377,7 @@ impl ErrCode {
             ErrCode::InvalidCredential => 40001i64,
             ErrCode::InvalidGrantType => 40002i64,
             ErrCode::InvalidOpenid => 40003i64,
+            ErrCode::InvalidMessageType => 40008i64,
             ErrCode::InvalidAppid => 40013i64,
             ErrCode::InvalidAccessToken => 40014i64,
             ErrCode::InvalidAppsecret => 40125i64,
@@ -438,6 +445,7 @@ impl ErrCode {
 
             ErrCode::InvalidGrantType => "不合法的凭证类型",
             ErrCode::InvalidOpenid => "不合法的 OpenID",
+            ErrCode::InvalidMessageType => "不合法的消息类型",
             ErrCode::InvalidAppid => "不合法的 AppID",
             ErrCode::InvalidAccessToken => "不合法的 access_token",
             ErrCode::InvalidAppsecret => "不合法的 AppSecret",
@@ -529,6 +537,7 @@ impl ErrCode {
                 "Invalid openid, or the user does not follow this account."
             }
 
+            ErrCode::InvalidMessageType => "The msgtype names no kind of message.",
             ErrCode::InvalidAppid => "Invalid AppID.",
             ErrCode::InvalidAccessToken => "Invalid access token.",
             ErrCode::InvalidAppsecret => "Invalid AppSecret.",

@@ -793,6 +793,17 @@ fn errcodes(
                         errcodes(model, &s.fields, &path, depth + 1, out)
                     }
                     TypeModel::Union(u) if &u.ident == named => {
+                        let tag = if path.is_empty() {
+                            u.tag.clone()
+                        } else {
+                            format!("{path}.{}", u.tag)
+                        };
+                        if let Some(code) = u.errcode {
+                            out.push((tag.clone(), code));
+                        }
+                        for (refused, code) in &u.refused {
+                            out.push((format!("{tag}={refused}"), *code));
+                        }
                         for v in &u.variants {
                             if let TypeRef::Named { ident: vi, .. } = &v.ty {
                                 for m2 in &model.modules {
