@@ -6,11 +6,11 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wx_kefu_api as api;
-use wx_kefu_api::Endpoint;
+use wx_kefu_api::{Body, Endpoint, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
 use crate::answer::{Outcome, WxError, ok};
-use crate::spec::{self, Checked, TypedCheck};
+use crate::spec::Checked;
 use crate::state::{
     CLASSIC_DAILY_QUOTA, CLASSIC_GRACE_MS, FORCE_REFRESH_DAILY_QUOTA, FORCE_REFRESH_INTERVAL_MS,
     INVITE_LIFETIME_S, InvitationStatus, Invite, MockError, OPERCODE_AGENT_SENT,
@@ -18,49 +18,107 @@ use crate::state::{
     TYPING_NEEDS_INTERACTION_MS, random_hex, secs,
 };
 
-/// The logic of one endpoint: the state, the time (unix ms) and the checked request.
+/// One endpoint's behaviour, erased to run on the fields the structural checks passed:
+/// [`run`] rebuilds the typed request, checks it as the SDK would, and hands it to the
+/// endpoint's function.
 pub(crate) type Handler = fn(&mut State, i64, &Checked) -> Outcome;
 
-/// An endpoint of the spec with its typed check and its logic.
+/// An endpoint of the spec with its behaviour.
 pub(crate) struct Route {
     pub(crate) meta: &'static EndpointMeta,
-    pub(crate) check: TypedCheck,
     pub(crate) handle: Handler,
 }
 
-/// A route whose request is JSON or query fields, checked by the SDK's request type `T`.
-const fn typed<T: Endpoint + DeserializeOwned>(handle: Handler) -> Route {
-    Route {
-        meta: T::META,
-        check: spec::typed::<T>,
-        handle,
-    }
+/// A route: the SDK's request type of the endpoint, and the function that gives it
+/// WeChat's behaviour on that typed request (`fn(&mut State, now_ms, &Request) -> Outcome`);
+/// optionally how the request is rebuilt from what arrived (default: its JSON fields).
+macro_rules! route {
+    ($request:ty, $behaviour:expr) => {
+        route!($request, $behaviour, from_fields::<$request>)
+    };
+    ($request:ty, $behaviour:expr, $build:expr) => {
+        Route {
+            meta: <$request as Endpoint>::META,
+            handle: |state, now, checked| run::<$request>(state, now, checked, $build, $behaviour),
+        }
+    };
 }
 
-/// Every emulated endpoint.
+/// Every emulated endpoint: one line each; an endpoint of the spec not listed here is
+/// answered "not emulated".
 pub(crate) static ROUTES: &[Route] = &[
-    typed::<api::GetStableAccessToken>(get_stable_access_token),
-    typed::<api::GetAccessToken>(get_access_token),
-    typed::<api::AddKfAccount>(add_kf_account),
-    typed::<api::UpdateKfAccount>(update_kf_account),
-    typed::<api::DelKfAccount>(del_kf_account),
-    typed::<api::InviteKfWorker>(invite_kf_worker),
-    Route {
-        meta: <api::UploadKfHeadImg as Endpoint>::META,
-        check: spec::upload,
-        handle: upload_kf_head_img,
-    },
-    typed::<api::GetKfList>(get_kf_list),
-    typed::<api::GetOnlineKfList>(get_online_kf_list),
-    typed::<api::CreateKfSession>(create_kf_session),
-    typed::<api::CloseSession>(close_session),
-    typed::<api::GetKfSession>(get_kf_session),
-    typed::<api::GetKfSessionList>(get_kf_session_list),
-    typed::<api::GetWaitCase>(get_wait_case),
-    typed::<api::GetMsgList>(get_msg_list),
-    typed::<api::SendCustomMessage>(send_custom_message),
-    typed::<api::Typing>(typing),
+    route!(api::GetStableAccessToken, get_stable_access_token),
+    route!(api::GetAccessToken, get_access_token),
+    route!(api::AddKfAccount, add_kf_account),
+    route!(api::UpdateKfAccount, update_kf_account),
+    route!(api::DelKfAccount, del_kf_account),
+    route!(api::InviteKfWorker, invite_kf_worker),
+    route!(api::UploadKfHeadImg, upload_kf_head_img, avatar_request),
+    route!(api::GetKfList, get_kf_list),
+    route!(api::GetOnlineKfList, get_online_kf_list),
+    route!(api::CreateKfSession, create_kf_session),
+    route!(api::CloseSession, close_session),
+    route!(api::GetKfSession, get_kf_session),
+    route!(api::GetKfSessionList, get_kf_session_list),
+    route!(api::GetWaitCase, get_wait_case),
+    route!(api::GetMsgList, get_msg_list),
+    route!(api::SendCustomMessage, send_custom_message),
+    route!(api::Typing, typing),
 ];
+
+/// Rebuilds the typed request, checks it with the SDK's own `validate()` (a broken rule is
+/// answered with the errcode the spec gives it) and, for an upload, its file against the
+/// size and kind the request's multipart part declares; then runs the behaviour.
+fn run<T: Endpoint>(
+    state: &mut State,
+    now: i64,
+    checked: &Checked,
+    build: fn(&Checked) -> Result<T, WxError>,
+    behaviour: fn(&mut State, i64, &T) -> Outcome,
+) -> Outcome {
+    let meta = T::META;
+    let request = build(checked)?;
+    request.validate().map_err(|invalid| {
+        WxError::new(meta.errcode_for(&invalid.field).unwrap_or(47001)).hint(invalid.to_string())
+    })?;
+    if let (Body::Multipart(part), Some(file)) = (request.parts().body, &checked.file) {
+        let code = meta.errcode_for(part.field).unwrap_or(47001);
+        let size = file.data.len() as u64;
+        if size > part.max_bytes {
+            return Err(WxError::new(code).hint(format!(
+                "`{}` is {size} bytes, more than the {} allowed",
+                part.field, part.max_bytes
+            )));
+        }
+        if !part.kind.matches(&file.data) {
+            return Err(WxError::new(code).hint(format!(
+                "`{}` is not a {} file",
+                part.field,
+                part.kind.name()
+            )));
+        }
+    }
+    behaviour(state, now, &request)
+}
+
+/// A JSON or query request, from its fields.
+fn from_fields<T: DeserializeOwned>(checked: &Checked) -> Result<T, WxError> {
+    serde_json::from_value(Value::Object(checked.fields.clone()))
+        .map_err(|error| WxError::new(47001).hint(error.to_string()))
+}
+
+/// The avatar upload, from its fields and the multipart file: the file field is read as
+/// a path by serde, then given the bytes that arrived.
+fn avatar_request(checked: &Checked) -> Result<api::UploadKfHeadImg, WxError> {
+    let file = checked.file.as_ref().ok_or_else(|| err(41005))?;
+    let filename = file.filename.clone().unwrap_or_else(|| "media".to_owned());
+    let mut fields = checked.fields.clone();
+    fields.insert("media".to_owned(), Value::String(filename.clone()));
+    let mut request: api::UploadKfHeadImg = serde_json::from_value(Value::Object(fields))
+        .map_err(|error| WxError::new(47001).hint(error.to_string()))?;
+    request.media = Upload::bytes(file.data.clone(), filename);
+    Ok(request)
+}
 
 /// The route of an endpoint.
 pub(crate) fn route(meta: &EndpointMeta) -> Option<&'static Route> {
@@ -73,12 +131,12 @@ fn err(code: i64) -> WxError {
 
 // ---- access tokens ----
 
-fn credentials(state: &State, req: &Checked) -> Result<(), WxError> {
+fn credentials(state: &State, appid: &str, secret: &str) -> Result<(), WxError> {
     // `grant_type` is checked by the spec's rule (errcode 40002).
-    if req.str("appid") != state.appid {
+    if appid != state.appid {
         return Err(err(40013));
     }
-    if req.str("secret") != state.secret {
+    if secret != state.secret {
         return Err(err(40125));
     }
     Ok(())
@@ -91,10 +149,14 @@ fn token_answer(state: &State, token: String, now: i64) -> Outcome {
 
 /// `POST /cgi-bin/stable_token`: the same token while it has more than 5 minutes left;
 /// `force_refresh` replaces it at once (at most 20 a day, 30 s apart).
-fn get_stable_access_token(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    credentials(state, req)?;
+fn get_stable_access_token(
+    state: &mut State,
+    now: i64,
+    req: &api::GetStableAccessToken,
+) -> Outcome {
+    credentials(state, &req.appid, &req.secret)?;
     let current = state.current_stable.clone();
-    let token = if req.bool("force_refresh") {
+    let token = if req.force_refresh == Some(true) {
         if state
             .last_force_ms
             .is_some_and(|last| now - last < FORCE_REFRESH_INTERVAL_MS)
@@ -130,8 +192,8 @@ fn get_stable_access_token(state: &mut State, now: i64, req: &Checked) -> Outcom
 }
 
 /// `GET /cgi-bin/token`: a new token each time; the previous one works 5 more minutes.
-fn get_access_token(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    credentials(state, req)?;
+fn get_access_token(state: &mut State, now: i64, req: &api::GetAccessToken) -> Outcome {
+    credentials(state, &req.appid, &req.secret)?;
     if !state.classic_quota.take(CLASSIC_DAILY_QUOTA, now) {
         return Err(err(45009));
     }
@@ -154,8 +216,8 @@ fn get_access_token(state: &mut State, now: i64, req: &Checked) -> Outcome {
 
 // ---- agent accounts ----
 
-fn add_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    match state.add_account(req.str("kf_account"), req.str("nickname")) {
+fn add_kf_account(state: &mut State, _now: i64, req: &api::AddKfAccount) -> Outcome {
+    match state.add_account(&req.kf_account, &req.nickname) {
         Ok(()) => ok(),
         Err(MockError::AccountExists(_)) => Err(err(65406)),
         Err(MockError::TooManyAccounts) => Err(err(65405)),
@@ -163,16 +225,16 @@ fn add_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
     }
 }
 
-fn update_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
+fn update_kf_account(state: &mut State, _now: i64, req: &api::UpdateKfAccount) -> Outcome {
     let account = state
-        .account_mut(req.str("kf_account"))
+        .account_mut(&req.kf_account)
         .ok_or_else(|| err(65401))?;
-    account.nickname = req.str("nickname").to_owned();
+    account.nickname = req.nickname.clone();
     ok()
 }
 
-fn del_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    let kf_account = req.str("kf_account");
+fn del_kf_account(state: &mut State, _now: i64, req: &api::DelKfAccount) -> Outcome {
+    let kf_account = req.kf_account.as_str();
     let index = state
         .accounts
         .iter()
@@ -191,9 +253,9 @@ fn del_kf_account(state: &mut State, _now: i64, req: &Checked) -> Outcome {
     ok()
 }
 
-fn invite_kf_worker(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    let kf_account = req.str("kf_account");
-    let wx = req.str("invite_wx");
+fn invite_kf_worker(state: &mut State, now: i64, req: &api::InviteKfWorker) -> Outcome {
+    let kf_account = req.kf_account.as_str();
+    let wx = req.invite_wx.as_str();
     let account = state.account(kf_account).ok_or_else(|| err(65401))?;
     if account.kf_wx.is_some() {
         return Err(err(65412));
@@ -228,18 +290,22 @@ fn invite_kf_worker(state: &mut State, now: i64, req: &Checked) -> Outcome {
     ok()
 }
 
-fn upload_kf_head_img(state: &mut State, _now: i64, req: &Checked) -> Outcome {
+fn upload_kf_head_img(state: &mut State, _now: i64, req: &api::UploadKfHeadImg) -> Outcome {
     let account = state
-        .account_mut(req.str("kf_account"))
+        .account_mut(&req.kf_account)
         .ok_or_else(|| err(65401))?;
-    let size = req.file.as_ref().map_or(0, |file| file.data.len());
+    let size = req
+        .media
+        .size()
+        .and_then(|size| usize::try_from(size).ok())
+        .unwrap_or(0);
     account.headimgurl = Some(format!("http://mmbiz.qpic.cn/mmbiz/{}/0", random_hex(3)));
     account.avatar_bytes = Some(size);
     ok()
 }
 
 /// `kf_list`, with `kf_id` as a string, as in WeChat's sample.
-fn get_kf_list(state: &mut State, now: i64, _req: &Checked) -> Outcome {
+fn get_kf_list(state: &mut State, now: i64, _req: &api::GetKfList) -> Outcome {
     let list: Vec<Value> = state
         .accounts
         .iter()
@@ -270,7 +336,7 @@ fn get_kf_list(state: &mut State, now: i64, _req: &Checked) -> Outcome {
 }
 
 /// `kf_online_list`, with `kf_id` as a number, as the newer documentation types it.
-fn get_online_kf_list(state: &mut State, _now: i64, _req: &Checked) -> Outcome {
+fn get_online_kf_list(state: &mut State, _now: i64, _req: &api::GetOnlineKfList) -> Outcome {
     let list: Vec<Value> = state
         .accounts
         .iter()
@@ -310,9 +376,8 @@ fn known_user(state: &State, openid: &str) -> Result<(), WxError> {
     }
 }
 
-fn create_kf_session(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    let kf_account = req.str("kf_account");
-    let openid = req.str("openid");
+fn create_kf_session(state: &mut State, now: i64, req: &api::CreateKfSession) -> Outcome {
+    let (kf_account, openid) = (req.kf_account.as_str(), req.openid.as_str());
     bound_agent(state, kf_account)?;
     if !state.account(kf_account).is_some_and(|a| a.online) {
         return Err(err(65415));
@@ -327,9 +392,8 @@ fn create_kf_session(state: &mut State, now: i64, req: &Checked) -> Outcome {
     ok()
 }
 
-fn close_session(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    let kf_account = req.str("kf_account");
-    let openid = req.str("openid");
+fn close_session(state: &mut State, _now: i64, req: &api::CloseSession) -> Outcome {
+    let (kf_account, openid) = (req.kf_account.as_str(), req.openid.as_str());
     state.account(kf_account).ok_or_else(|| err(65401))?;
     known_user(state, openid)?;
     match state.sessions.get(openid) {
@@ -342,8 +406,8 @@ fn close_session(state: &mut State, _now: i64, req: &Checked) -> Outcome {
     }
 }
 
-fn get_kf_session(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    let openid = req.str("openid");
+fn get_kf_session(state: &mut State, _now: i64, req: &api::GetKfSession) -> Outcome {
+    let openid = req.openid.as_str();
     known_user(state, openid)?;
     let (kf_account, createtime) = state
         .sessions
@@ -352,8 +416,8 @@ fn get_kf_session(state: &mut State, _now: i64, req: &Checked) -> Outcome {
     Ok(json!({ "createtime": createtime, "errcode": 0, "errmsg": "ok", "kf_account": kf_account }))
 }
 
-fn get_kf_session_list(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    let kf_account = req.str("kf_account");
+fn get_kf_session_list(state: &mut State, _now: i64, req: &api::GetKfSessionList) -> Outcome {
+    let kf_account = req.kf_account.as_str();
     bound_agent(state, kf_account)?;
     let mut sessions: Vec<(&String, &Session)> = state
         .sessions
@@ -369,7 +433,7 @@ fn get_kf_session_list(state: &mut State, _now: i64, req: &Checked) -> Outcome {
 }
 
 /// At most 100 waiting users, earliest first, with the true count.
-fn get_wait_case(state: &mut State, _now: i64, _req: &Checked) -> Outcome {
+fn get_wait_case(state: &mut State, _now: i64, _req: &api::GetWaitCase) -> Outcome {
     let list: Vec<Value> = state
         .waiting
         .iter()
@@ -382,11 +446,11 @@ fn get_wait_case(state: &mut State, _now: i64, _req: &Checked) -> Outcome {
 // ---- chat records ----
 
 /// Records with `msgid` at or after the one asked, in the window, up to `number`; the
-/// returned `msgid` is where the next page starts, and an empty page ends the window.
-fn get_msg_list(state: &mut State, _now: i64, req: &Checked) -> Outcome {
-    let (start, end) = (req.int("starttime"), req.int("endtime"));
-    let from = req.int("msgid");
-    let number = usize::try_from(req.int("number")).unwrap_or(0);
+/// returned `msgid` is where the next page starts; a page shorter than `number` is the last.
+fn get_msg_list(state: &mut State, _now: i64, req: &api::GetMsgList) -> Outcome {
+    let (start, end) = (req.starttime, req.endtime);
+    let from = req.msgid;
+    let number = usize::try_from(req.number).unwrap_or(0);
     let page: Vec<_> = state
         .records
         .iter()
@@ -412,24 +476,17 @@ fn get_msg_list(state: &mut State, _now: i64, req: &Checked) -> Outcome {
 // ---- messages ----
 
 /// How a sent message reads in the chat records.
-fn record_text(req: &Checked) -> String {
-    match req.str("msgtype") {
-        "text" => req
-            .get(&["text", "content"])
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        other => format!("[{other}]"),
+fn record_text(message: &api::Message) -> String {
+    match message {
+        api::Message::Text(text) => text.content.clone(),
+        other => format!("[{}]", other.tag()),
     }
 }
 
-fn send_custom_message(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    let openid = req.str("touser");
+fn send_custom_message(state: &mut State, now: i64, req: &api::SendCustomMessage) -> Outcome {
+    let openid = req.touser.as_str();
     known_user(state, openid)?;
-    let worker = match req
-        .get(&["customservice", "kf_account"])
-        .and_then(Value::as_str)
-    {
+    let worker = match req.customservice.as_ref().map(|c| c.kf_account.as_str()) {
         Some(kf_account) => {
             state.account(kf_account).ok_or_else(|| err(65401))?;
             kf_account.to_owned()
@@ -449,27 +506,32 @@ fn send_custom_message(state: &mut State, now: i64, req: &Checked) -> Outcome {
         SendRefused::OverCount => err(45047),
     })?;
     user.typing_until_ms = None;
-    state.record(openid, OPERCODE_AGENT_SENT, &record_text(req), worker, now);
+    state.record(
+        openid,
+        OPERCODE_AGENT_SENT,
+        &record_text(&req.message),
+        worker,
+        now,
+    );
     ok()
 }
 
-fn typing(state: &mut State, now: i64, req: &Checked) -> Outcome {
-    let openid = req.str("touser");
+fn typing(state: &mut State, now: i64, req: &api::Typing) -> Outcome {
+    let openid = req.touser.as_str();
     known_user(state, openid)?;
     let user = state.user_mut(openid);
     let recent = |at: i64| now - at <= TYPING_NEEDS_INTERACTION_MS;
     if !user.last_interaction_ms.is_some_and(recent) {
         return Err(err(45080));
     }
-    match req.str("command") {
-        "Typing" => {
+    match req.command {
+        api::TypingCommand::Typing => {
             if user.is_typing(now) {
                 return Err(err(45081));
             }
             user.typing_until_ms = Some(now + TYPING_LASTS_MS);
         }
-        "CancelTyping" => user.typing_until_ms = None,
-        _ => return Err(err(45072)),
+        api::TypingCommand::CancelTyping => user.typing_until_ms = None,
     }
     ok()
 }

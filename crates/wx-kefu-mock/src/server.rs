@@ -199,7 +199,7 @@ fn answer(
             meta.name
         ))
     })?;
-    let checked = spec::check(meta, incoming, route.check)?;
+    let checked = spec::check(meta, incoming)?;
     (route.handle)(state, now_ms, &checked)
 }
 

@@ -8,9 +8,7 @@
 //! (44002, 47001, the field's own errcode) rather than a serde message.
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use wx_kefu_api::{Body, Endpoint, Upload};
 use wx_kefu_runtime::meta::{EndpointMeta, FieldMeta, FieldType, Location};
 
 use crate::answer::WxError;
@@ -56,94 +54,12 @@ pub(crate) struct Checked {
     pub(crate) file: Option<FilePart>,
 }
 
-impl Checked {
-    /// A string field, or `""` when absent (only optional fields can be absent).
-    pub(crate) fn str(&self, key: &str) -> &str {
-        self.fields
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
-    /// An integer field, or 0 when absent.
-    pub(crate) fn int(&self, key: &str) -> i64 {
-        self.fields
-            .get(key)
-            .and_then(Value::as_i64)
-            .unwrap_or_default()
-    }
-
-    /// A boolean field, or `false` when absent.
-    pub(crate) fn bool(&self, key: &str) -> bool {
-        self.fields
-            .get(key)
-            .and_then(Value::as_bool)
-            .unwrap_or_default()
-    }
-
-    /// A nested value by a path of keys.
-    pub(crate) fn get(&self, path: &[&str]) -> Option<&Value> {
-        let (first, rest) = path.split_first()?;
-        rest.iter()
-            .try_fold(self.fields.get(*first)?, |value, key| value.get(key))
-    }
-}
-
 /// The endpoint served at `path`.
 pub(crate) fn endpoint(path: &str) -> Option<&'static EndpointMeta> {
     wx_kefu_api::ENDPOINTS
         .iter()
         .copied()
         .find(|meta| meta.path == path)
-}
-
-/// Checks a request against the endpoint's typed rules, after the structural checks.
-pub(crate) type TypedCheck = fn(&Checked) -> Result<(), WxError>;
-
-/// The typed check of a JSON or query endpoint: deserialise into the SDK's request type
-/// and run its `validate()`.
-pub(crate) fn typed<T: Endpoint + DeserializeOwned>(checked: &Checked) -> Result<(), WxError> {
-    let request: T = serde_json::from_value(Value::Object(checked.fields.clone()))
-        .map_err(|error| format_error(error.to_string()))?;
-    request.validate().map_err(|invalid| {
-        WxError::new(T::META.errcode_for(&invalid.field).unwrap_or(47001)).hint(invalid.to_string())
-    })
-}
-
-/// The typed check of the avatar upload: the SDK's request type checks the account, and
-/// the multipart file it would send names the field, the size limit and the file kind.
-pub(crate) fn upload(checked: &Checked) -> Result<(), WxError> {
-    type Request = wx_kefu_api::UploadKfHeadImg;
-    let meta = <Request as Endpoint>::META;
-    let Some(file) = &checked.file else {
-        return Err(WxError::new(41005));
-    };
-    let filename = file.filename.clone().unwrap_or_else(|| "media".to_owned());
-    let request = Request::new(
-        checked.str("kf_account"),
-        Upload::bytes(file.data.clone(), filename),
-    );
-    request.validate().map_err(|invalid| {
-        WxError::new(meta.errcode_for(&invalid.field).unwrap_or(47001)).hint(invalid.to_string())
-    })?;
-    if let Body::Multipart(spec) = request.parts().body {
-        let code = meta.errcode_for(spec.field).unwrap_or(47001);
-        let size = file.data.len() as u64;
-        if size > spec.max_bytes {
-            return Err(WxError::new(code).hint(format!(
-                "`{}` is {size} bytes, more than the {} allowed",
-                spec.field, spec.max_bytes
-            )));
-        }
-        if !spec.kind.matches(&file.data) {
-            return Err(WxError::new(code).hint(format!(
-                "`{}` is not a {} file",
-                spec.field,
-                spec.kind.name()
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn format_error(hint: impl Into<String>) -> WxError {
@@ -313,11 +229,7 @@ fn check_union(
 }
 
 /// The structural checks of a request, then `typed`.
-pub(crate) fn check(
-    meta: &EndpointMeta,
-    incoming: &Incoming,
-    typed: TypedCheck,
-) -> Result<Checked, WxError> {
+pub(crate) fn check(meta: &EndpointMeta, incoming: &Incoming) -> Result<Checked, WxError> {
     let mut checked = Checked::default();
 
     if let Some(error) = &incoming.query_error {
@@ -398,6 +310,5 @@ pub(crate) fn check(
         }
     }
 
-    typed(&checked)?;
     Ok(checked)
 }

@@ -99,6 +99,14 @@ impl Upload {
         self
     }
 
+    /// The size of an upload made from bytes; `None` for a path, which is read when sent.
+    pub fn size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Bytes(bytes) => Some(bytes.len() as u64),
+            Source::Path(_) => None,
+        }
+    }
+
     /// The file name sent with the part.
     pub fn filename(&self) -> &str {
         &self.filename
