@@ -345,10 +345,19 @@ fn unknown_kind_and_misplaced_keys_on_types() {
         "extra.yaml",
         "types:\n  thing:\n    kind: record\n    doc: { zh: x, en: x }\n",
     );
+    // Kinds, methods and file kinds are typed when the file is read: the parser names the
+    // line and every accepted value.
     assert_problem(
         &e,
-        &["api-spec/extra.yaml: type `thing`: unknown kind `record`"],
+        &[
+            "api-spec/extra.yaml",
+            "line 3",
+            "unknown variant `record`",
+            "alias, struct, enum, open_enum, union",
+        ],
     );
+    let e = problem("extra.yaml", &endpoint_with("method: POST", "method: PUT"));
+    assert_problem(&e, &["api-spec/extra.yaml", "unknown variant `PUT`", "GET, POST"]);
     let e = problem(
         "extra.yaml",
         "types:\n  thing:\n    kind: struct\n    doc: { zh: x, en: x }\n    tag: kind\n",

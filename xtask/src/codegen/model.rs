@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    EndpointDef, FieldDef, PushDef, PushScalar, ResponseDef, Scalar, SpecFile, Text, TypeDef,
+    EndpointDef, FieldDef, PushDef, PushScalar, Repr, ResponseDef, Scalar, SpecFile, Text, TypeDef,
+    TypeKind,
 };
+pub use super::parse::{FileKind, HttpMethod};
 use super::validate::TypeTable;
 
 pub struct Model {
@@ -82,7 +84,7 @@ pub struct Endpoint {
     pub ident: String,
     pub summary: Text,
     pub doc_url: String,
-    pub method: String,
+    pub method: HttpMethod,
     pub path: String,
     pub idempotent: bool,
     pub auth: bool,
@@ -224,7 +226,7 @@ pub struct Rules {
     pub min_items: Option<u32>,
     pub max_items: Option<u32>,
     pub max_bytes: Option<u64>,
-    pub file_kind: Option<String>,
+    pub file_kind: Option<FileKind>,
 }
 
 impl Rules {
@@ -288,22 +290,32 @@ impl Lower<'_> {
             "bool" => TypeRef::Bool,
             "string_or_number" => TypeRef::StringOrNumber,
             "file" => TypeRef::File,
-            "array" => TypeRef::Array(Box::new(self.type_ref(items.unwrap_or("string"), None))),
+            // `validate` has refused what these `expect`s name: the model never guesses.
+            "array" => TypeRef::Array(Box::new(
+                self.type_ref(items.expect("validated: an array names its items"), None),
+            )),
             named => match self.types.get(named) {
-                Some((file, def)) => match def.kind.as_str() {
-                    "alias" => self.type_ref(def.ty.as_deref().unwrap_or("string"), None),
-                    kind => TypeRef::Named {
+                Some((file, def)) => {
+                    let kind = match def.kind {
+                        TypeKind::Alias => {
+                            let base = def
+                                .ty
+                                .as_deref()
+                                .expect("validated: an alias names its type");
+                            return self.type_ref(base, None);
+                        }
+                        TypeKind::Struct => Kind::Struct,
+                        TypeKind::Enum => Kind::Enum,
+                        TypeKind::OpenEnum => Kind::OpenEnum,
+                        TypeKind::Union => Kind::Union,
+                    };
+                    TypeRef::Named {
                         module: module_of(file),
                         ident: named.to_upper_camel_case(),
-                        kind: match kind {
-                            "struct" => Kind::Struct,
-                            "enum" => Kind::Enum,
-                            "open_enum" => Kind::OpenEnum,
-                            _ => Kind::Union,
-                        },
-                    },
-                },
-                None => TypeRef::String,
+                        kind,
+                    }
+                }
+                None => panic!("validated: `{named}` is a primitive or a named type"),
             },
         }
     }
@@ -321,7 +333,7 @@ impl Lower<'_> {
         let alias = self
             .types
             .get(f.ty.as_str())
-            .filter(|(_, d)| d.kind == "alias")
+            .filter(|(_, d)| d.kind == TypeKind::Alias)
             .map(|(file, d)| (*file, *d));
         let named = self.types.get(f.ty.as_str()).map(|(_, d)| *d);
         let pattern = if let Some(source) = &f.pattern {
@@ -360,7 +372,7 @@ impl Lower<'_> {
             min_items: f.min_items,
             max_items: f.max_items,
             max_bytes: f.max_bytes,
-            file_kind: f.file_kind.clone(),
+            file_kind: f.file_kind,
         };
         let location = if f.also_in_query {
             Location::BodyAndQuery
@@ -375,9 +387,9 @@ impl Lower<'_> {
             doc: f.doc.clone().or_else(|| named.and_then(|d| d.doc.clone())),
             rules,
             // A union's errcode is its tag's, not the field's (see `Union::errcode`).
-            errcode: f
-                .errcode
-                .or(named.filter(|d| d.kind != "union").and_then(|d| d.errcode)),
+            errcode: f.errcode.or(named
+                .filter(|d| d.kind != TypeKind::Union)
+                .and_then(|d| d.errcode)),
             example: f
                 .example
                 .clone()
@@ -385,10 +397,10 @@ impl Lower<'_> {
             flatten: f.flatten,
             sensitive: f.sensitive,
             enum_values: named
-                .filter(|d| d.kind == "enum")
+                .filter(|d| d.kind == TypeKind::Enum)
                 .map(|d| d.values.iter().map(|(k, _)| k.clone()).collect())
                 .unwrap_or_default(),
-            union: named.filter(|d| d.kind == "union").map(|d| {
+            union: named.filter(|d| d.kind == TypeKind::Union).map(|d| {
                 (
                     d.tag.clone().unwrap_or_default(),
                     d.variants.iter().map(|(k, _)| k.clone()).collect(),
@@ -406,8 +418,9 @@ impl Lower<'_> {
     ) -> Option<TypeModel> {
         let ident = name.to_upper_camel_case();
         let doc = doc_lines(&def.doc);
-        match def.kind.as_str() {
-            "struct" => Some(TypeModel::Struct(Struct {
+        match def.kind {
+            TypeKind::Alias => None,
+            TypeKind::Struct => Some(TypeModel::Struct(Struct {
                 fields: def
                     .fields
                     .iter()
@@ -418,10 +431,10 @@ impl Lower<'_> {
                 request: self.request_types.contains(name),
                 answer: false,
             })),
-            "enum" | "open_enum" => Some(TypeModel::Enum(Enum {
+            TypeKind::Enum | TypeKind::OpenEnum => Some(TypeModel::Enum(Enum {
                 ident,
                 doc,
-                open: (def.kind == "open_enum").then(|| def.repr.as_deref() == Some("integer")),
+                open: (def.kind == TypeKind::OpenEnum).then(|| def.repr == Some(Repr::Integer)),
                 values: def
                     .values
                     .iter()
@@ -442,7 +455,7 @@ impl Lower<'_> {
                     })
                     .collect(),
             })),
-            "union" => Some(TypeModel::Union(Union {
+            TypeKind::Union => Some(TypeModel::Union(Union {
                 ident,
                 doc,
                 tag: def.tag.clone().unwrap_or_default(),
@@ -464,7 +477,6 @@ impl Lower<'_> {
                     .map(|(tag, code)| (tag.clone(), *code))
                     .collect(),
             })),
-            _ => None,
         }
     }
 
@@ -524,7 +536,7 @@ impl Lower<'_> {
             ident: ident.clone(),
             summary: ep.summary.clone(),
             doc_url: ep.doc.clone(),
-            method: ep.method.clone(),
+            method: ep.method,
             path: ep.path.clone(),
             idempotent: ep.idempotent,
             auth: ep.auth,
@@ -600,7 +612,7 @@ fn push_kind(types: &TypeTable, push: &PushDef, suffix: &str) -> PushKind {
             .map(|(wire, f)| {
                 let alias = types
                     .get(f.ty.as_str())
-                    .filter(|(_, d)| d.kind == "alias")
+                    .filter(|(_, d)| d.kind == TypeKind::Alias)
                     .map(|(_, d)| *d);
                 let base = alias.and_then(|d| d.ty.as_deref()).unwrap_or(&f.ty);
                 let ty = match base {
@@ -683,7 +695,7 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
             .map(|ep| lower.endpoint(&name, ep, &mut module_types, &mut patterns))
             .collect();
         for (type_name, def) in spec.types.iter() {
-            if def.kind == "alias"
+            if def.kind == TypeKind::Alias
                 && let Some(source) = &def.pattern
             {
                 patterns.push(PatternDef {

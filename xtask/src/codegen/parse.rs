@@ -86,7 +86,7 @@ pub struct EndpointDef {
     pub name: String,
     pub summary: Text,
     pub doc: String,
-    pub method: String,
+    pub method: HttpMethod,
     pub path: String,
     pub idempotent: bool,
     #[serde(default = "yes")]
@@ -143,7 +143,7 @@ pub struct FieldDef {
     pub min_items: Option<u32>,
     pub max_items: Option<u32>,
     pub max_bytes: Option<u64>,
-    pub file_kind: Option<String>,
+    pub file_kind: Option<FileKind>,
     pub errcode: Option<i64>,
     pub example: Option<Scalar>,
     #[serde(default)]
@@ -152,6 +152,69 @@ pub struct FieldDef {
     pub flatten: bool,
     #[serde(default)]
     pub sensitive: bool,
+}
+
+/// An endpoint's HTTP method. Anything else is a parse error naming the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A file field's kind, checked by its first bytes (`jpeg`) or not at all (`any`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Jpeg,
+    Any,
+}
+
+/// The kind of a named type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeKind {
+    Alias,
+    Struct,
+    Enum,
+    OpenEnum,
+    Union,
+}
+
+impl TypeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeKind::Alias => "alias",
+            TypeKind::Struct => "struct",
+            TypeKind::Enum => "enum",
+            TypeKind::OpenEnum => "open_enum",
+            TypeKind::Union => "union",
+        }
+    }
+}
+
+/// How an open enum travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repr {
+    Integer,
+    String,
 }
 
 /// An example value.
@@ -163,10 +226,10 @@ pub enum Scalar {
 }
 
 /// A named type. Which keys apply depends on `kind`; the validator says which do not.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypeDef {
-    pub kind: String,
+    pub kind: TypeKind,
     pub doc: Option<Text>,
     #[serde(rename = "type")]
     pub ty: Option<String>,
@@ -176,7 +239,7 @@ pub struct TypeDef {
     pub max_chars: Option<u32>,
     pub errcode: Option<i64>,
     pub example: Option<Scalar>,
-    pub repr: Option<String>,
+    pub repr: Option<Repr>,
     pub tag: Option<String>,
     #[serde(default)]
     pub fields: OrderedMap<FieldDef>,

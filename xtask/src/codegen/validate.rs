@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    EndpointDef, FieldDef, PushDef, PushFieldDef, PushScalar, ResponseDef, Scalar, SpecFile,
-    TypeDef,
+    EndpointDef, FieldDef, HttpMethod, PushDef, PushFieldDef, PushScalar, Repr, ResponseDef,
+    Scalar, SpecFile, TypeDef, TypeKind,
 };
 
 pub const PRIMITIVES: &[&str] = &[
@@ -19,7 +19,6 @@ pub const PRIMITIVES: &[&str] = &[
     "array",
 ];
 pub const FLAGS: &[&str] = &["token_invalid", "transient", "never_retry", "out_of_window"];
-const KINDS: &[&str] = &["alias", "struct", "enum", "open_enum", "union"];
 /// The types of a push's fields (besides aliases of `string` and `integer`).
 pub const PUSH_PRIMITIVES: &[&str] = &["string", "integer", "float"];
 /// The fields every push has, which the inbound runtime reads itself.
@@ -102,7 +101,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
             if let Some((other, _)) = types.insert(name, (file, def)) {
                 r.at(file, &entry, None, format!("also defined in {other}"));
             }
-            if def.kind != "alias" {
+            if def.kind != TypeKind::Alias {
                 claim(&mut r, file, &entry, name.to_upper_camel_case());
             }
         }
@@ -192,19 +191,11 @@ fn check_endpoint(
     r: &mut Report,
     types: &TypeTable,
     codes: &BTreeSet<i64>,
-    paths: &mut BTreeMap<(String, String), String>,
+    paths: &mut BTreeMap<(HttpMethod, String), String>,
     file: &str,
     entry: &str,
     ep: &EndpointDef,
 ) {
-    if ep.method != "GET" && ep.method != "POST" {
-        r.at(
-            file,
-            entry,
-            None,
-            format!("method `{}` is not GET or POST", ep.method),
-        );
-    }
     let path_ok = ep.path.starts_with('/')
         && ep.path.len() > 1
         && !ep.path.ends_with('/')
@@ -224,7 +215,7 @@ fn check_endpoint(
             ),
         );
     }
-    if let Some(other) = paths.insert((ep.method.clone(), ep.path.clone()), ep.name.clone()) {
+    if let Some(other) = paths.insert((ep.method, ep.path.clone()), ep.name.clone()) {
         r.at(
             file,
             entry,
@@ -240,7 +231,7 @@ fn check_endpoint(
             format!("doc must be an official page under {DOC_PREFIX}"),
         );
     }
-    if ep.method == "GET" && (!ep.body.is_empty() || !ep.multipart.is_empty()) {
+    if ep.method == HttpMethod::Get && (!ep.body.is_empty() || !ep.multipart.is_empty()) {
         r.at(
             file,
             entry,
@@ -326,7 +317,7 @@ fn check_endpoint(
     match &ep.response {
         ResponseDef::Named(name) if name == "ack" => {}
         ResponseDef::Named(name) => match types.get(name.as_str()) {
-            Some((_, def)) if def.kind == "struct" => {}
+            Some((_, def)) if def.kind == TypeKind::Struct => {}
             Some(_) => r.at(
                 file,
                 entry,
@@ -361,7 +352,9 @@ fn check_endpoint(
 fn query_type_ok(types: &TypeTable, field: &FieldDef) -> bool {
     match field.ty.as_str() {
         "string" | "integer" => true,
-        other => types.get(other).is_some_and(|(_, d)| d.kind == "alias"),
+        other => types
+            .get(other)
+            .is_some_and(|(_, d)| d.kind == TypeKind::Alias),
     }
 }
 
@@ -371,7 +364,7 @@ pub fn base_primitive<'a>(types: &'a TypeTable, ty: &'a str) -> Option<&'a str> 
         return Some(ty);
     }
     match types.get(ty) {
-        Some((_, def)) if def.kind == "alias" => def.ty.as_deref(),
+        Some((_, def)) if def.kind == TypeKind::Alias => def.ty.as_deref(),
         _ => None,
     }
 }
@@ -451,7 +444,7 @@ fn check_field(
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
     let union = types
         .get(f.ty.as_str())
-        .is_some_and(|(_, d)| d.kind == "union");
+        .is_some_and(|(_, d)| d.kind == TypeKind::Union);
     misplaced("flatten", !f.flatten || union, r);
     if union && !f.flatten {
         r.at(file, entry, Some(name), "a union field must be `flatten: true` (its tag and payload sit beside the other fields)");
@@ -470,17 +463,6 @@ fn check_field(
         && a > b
     {
         r.at(file, entry, Some(name), "`min_items` is above `max_items`");
-    }
-    if let Some(kind) = &f.file_kind
-        && kind != "jpeg"
-        && kind != "any"
-    {
-        r.at(
-            file,
-            entry,
-            Some(name),
-            format!("unknown file_kind `{kind}` (jpeg or any)"),
-        );
     }
     if let Some(pattern) = &f.pattern {
         check_pattern(r, file, entry, Some(name), pattern, f.hint.as_deref());
@@ -525,15 +507,6 @@ fn check_pattern(
 
 fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &TypeDef) {
     let entry = format!("type `{name}`");
-    if !KINDS.contains(&def.kind.as_str()) {
-        r.at(
-            file,
-            &entry,
-            None,
-            format!("unknown kind `{}` (known: {})", def.kind, KINDS.join(", ")),
-        );
-        return;
-    }
     if def.doc.is_none() {
         r.at(
             file,
@@ -542,32 +515,60 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             "every type needs a `doc` with zh and en",
         );
     }
-    let kind = def.kind.as_str();
+    let kind = def.kind;
     let not_for = |key: &str, present: bool, r: &mut Report| {
         if present {
             r.at(
                 file,
                 &entry,
                 None,
-                format!("`{key}` does not apply to a {kind}"),
+                format!("`{key}` does not apply to a {}", kind.as_str()),
             );
         }
     };
-    not_for("type", def.ty.is_some() && kind != "alias", r);
-    not_for("pattern", def.pattern.is_some() && kind != "alias", r);
-    not_for("min_chars", def.min_chars.is_some() && kind != "alias", r);
-    not_for("max_chars", def.max_chars.is_some() && kind != "alias", r);
-    not_for("example", def.example.is_some() && kind != "alias", r);
-    not_for("fields", !def.fields.is_empty() && kind != "struct", r);
+    not_for("type", def.ty.is_some() && kind != TypeKind::Alias, r);
     not_for(
-        "values",
-        !def.values.is_empty() && kind != "enum" && kind != "open_enum",
+        "pattern",
+        def.pattern.is_some() && kind != TypeKind::Alias,
         r,
     );
-    not_for("repr", def.repr.is_some() && kind != "open_enum", r);
-    not_for("tag", def.tag.is_some() && kind != "union", r);
-    not_for("variants", !def.variants.is_empty() && kind != "union", r);
-    not_for("refused", !def.refused.is_empty() && kind != "union", r);
+    not_for(
+        "min_chars",
+        def.min_chars.is_some() && kind != TypeKind::Alias,
+        r,
+    );
+    not_for(
+        "max_chars",
+        def.max_chars.is_some() && kind != TypeKind::Alias,
+        r,
+    );
+    not_for(
+        "example",
+        def.example.is_some() && kind != TypeKind::Alias,
+        r,
+    );
+    not_for(
+        "fields",
+        !def.fields.is_empty() && kind != TypeKind::Struct,
+        r,
+    );
+    not_for(
+        "values",
+        !def.values.is_empty() && kind != TypeKind::Enum && kind != TypeKind::OpenEnum,
+        r,
+    );
+    not_for("repr", def.repr.is_some() && kind != TypeKind::OpenEnum, r);
+    not_for("tag", def.tag.is_some() && kind != TypeKind::Union, r);
+    not_for(
+        "variants",
+        !def.variants.is_empty() && kind != TypeKind::Union,
+        r,
+    );
+    not_for(
+        "refused",
+        !def.refused.is_empty() && kind != TypeKind::Union,
+        r,
+    );
     for (tag, _) in def.refused.iter() {
         if def.variants.iter().any(|(variant, _)| variant == tag) {
             r.at(
@@ -579,7 +580,7 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
         }
     }
     match kind {
-        "alias" => match def.ty.as_deref() {
+        TypeKind::Alias => match def.ty.as_deref() {
             Some("string") | Some("integer") => {
                 if let Some(pattern) = &def.pattern {
                     check_pattern(r, file, &entry, None, pattern, def.hint.as_deref());
@@ -593,7 +594,7 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             ),
             None => r.at(file, &entry, None, "an alias needs `type`"),
         },
-        "struct" => {
+        TypeKind::Struct => {
             for (field, f) in def.fields.iter() {
                 check_field(r, types, file, &entry, field, f);
                 if f.also_in_query {
@@ -606,14 +607,12 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
                 }
             }
         }
-        "enum" | "open_enum" => {
+        TypeKind::Enum | TypeKind::OpenEnum => {
             if def.values.is_empty() {
                 r.at(file, &entry, None, "an enum needs `values`");
             }
-            let integer = def.repr.as_deref() == Some("integer");
-            if kind == "open_enum"
-                && !matches!(def.repr.as_deref(), Some("integer") | Some("string"))
-            {
+            let integer = def.repr == Some(Repr::Integer);
+            if kind == TypeKind::OpenEnum && def.repr.is_none() {
                 r.at(
                     file,
                     &entry,
@@ -639,7 +638,7 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
                 }
             }
         }
-        "union" => {
+        TypeKind::Union => {
             if def.tag.is_none() {
                 r.at(
                     file,
@@ -650,7 +649,7 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             }
             for (variant, v) in def.variants.iter() {
                 match types.get(v.ty.as_str()) {
-                    Some((_, d)) if d.kind == "struct" => {}
+                    Some((_, d)) if d.kind == TypeKind::Struct => {}
                     _ => r.at(
                         file,
                         &entry,
@@ -660,7 +659,6 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
                 }
             }
         }
-        _ => {}
     }
 }
 
@@ -802,7 +800,9 @@ fn check_push_field(
             "every push has it and the runtime reads it: leave it out",
         );
     }
-    let alias = types.get(f.ty.as_str()).filter(|(_, d)| d.kind == "alias");
+    let alias = types
+        .get(f.ty.as_str())
+        .filter(|(_, d)| d.kind == TypeKind::Alias);
     let base = if PUSH_PRIMITIVES.contains(&f.ty.as_str()) {
         Some(f.ty.as_str())
     } else {

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::super::model::{
-    Endpoint, Enum, Field, Kind, Location, Model, Module, Response, Rules, Struct, TypeModel,
-    TypeRef, Union,
+    Endpoint, Enum, Field, FileKind, HttpMethod, Kind, Location, Model, Module, Response, Rules,
+    Struct, TypeModel, TypeRef, Union,
 };
 use super::{doc, ident, inner_doc, param_converts, param_type, rust_type};
 
@@ -100,10 +100,9 @@ pub fn limits(field: &Field) -> String {
     if let Some(bytes) = r.max_bytes {
         parts.push(format!("at most {bytes} bytes"));
     }
-    if let Some(kind) = &r.file_kind
-        && kind != "any"
-    {
-        parts.push(format!("a {} file", kind.to_uppercase()));
+    match r.file_kind {
+        Some(FileKind::Jpeg) => parts.push("a JPEG file".to_owned()),
+        Some(FileKind::Any) | None => {}
     }
     parts.join("; ")
 }
@@ -622,9 +621,9 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
         let p = ident(&f.wire);
         let wire = &f.wire;
         let max = f.rules.max_bytes.unwrap_or(u64::MAX);
-        let kind = match f.rules.file_kind.as_deref() {
-            Some("jpeg") => quote!(::wx_kefu_runtime::FileKind::Jpeg),
-            _ => quote!(::wx_kefu_runtime::FileKind::Any),
+        let kind = match f.rules.file_kind {
+            Some(FileKind::Jpeg) => quote!(::wx_kefu_runtime::FileKind::Jpeg),
+            Some(FileKind::Any) | None => quote!(::wx_kefu_runtime::FileKind::Any),
         };
         quote!(::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
             field: #wire,
@@ -632,7 +631,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             max_bytes: #max,
             kind: #kind,
         }))
-    } else if ep.method == "GET" {
+    } else if ep.method == HttpMethod::Get {
         quote!(::wx_kefu_runtime::Body::Empty)
     } else {
         quote!(::wx_kefu_runtime::endpoint::json_body(self))
@@ -838,7 +837,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         &ep.doc_url,
         &ep.path,
     );
-    let method = if ep.method == "GET" {
+    let method = if ep.method == HttpMethod::Get {
         quote!(::wx_kefu_runtime::Method::Get)
     } else {
         quote!(::wx_kefu_runtime::Method::Post)
