@@ -357,7 +357,10 @@ fn unknown_kind_and_misplaced_keys_on_types() {
         ],
     );
     let e = problem("extra.yaml", &endpoint_with("method: POST", "method: PUT"));
-    assert_problem(&e, &["api-spec/extra.yaml", "unknown variant `PUT`", "GET, POST"]);
+    assert_problem(
+        &e,
+        &["api-spec/extra.yaml", "unknown variant `PUT`", "GET, POST"],
+    );
     let e = problem(
         "extra.yaml",
         "types:\n  thing:\n    kind: struct\n    doc: { zh: x, en: x }\n    tag: kind\n",

@@ -3,6 +3,8 @@
 //!
 //! Generated from `api-spec/accounts.yaml`.
 
+use ::wx_kefu_runtime::meta;
+
 /// 添加客服账号 — Add an agent account.
 ///
 /// The request of [`KefuApi::add_kf_account`](super::KefuApi::add_kf_account): `POST /customservice/kfaccount/add`.
@@ -36,7 +38,7 @@ impl AddKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "add_kf_account",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfaccount/add",
@@ -46,38 +48,24 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_addkfaccount.html",
         )
         .group("accounts")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "nickname",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(16u32),
-                    )
+                meta::FieldMeta::new("nickname", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(16u32))
                     .limits("1–16 characters")
                     .doc(
                         "The agent's nickname, 1-16 characters (characters, not bytes).",
                     ),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -136,7 +124,7 @@ impl UpdateKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "update_kf_account",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfaccount/update",
@@ -146,38 +134,24 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_updatekfaccount.html",
         )
         .group("accounts")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "nickname",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(16u32),
-                    )
+                meta::FieldMeta::new("nickname", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(16u32))
                     .limits("1–16 characters")
                     .doc(
                         "The agent's nickname, 1-16 characters (characters, not bytes).",
                     ),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -229,7 +203,7 @@ impl DelKfAccount {
 }
 
 impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "del_kf_account",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfaccount/del",
@@ -239,18 +213,12 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_delkfaccount.html",
         )
         .group("accounts")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::BodyAndQuery)
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
+                    .location(meta::Location::BodyAndQuery)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
@@ -258,7 +226,6 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -317,7 +284,7 @@ impl InviteKfWorker {
 }
 
 impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "invite_kf_worker",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfaccount/inviteworker",
@@ -330,36 +297,22 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html",
         )
         .group("accounts")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "invite_wx",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(64u32),
-                    )
+                meta::FieldMeta::new("invite_wx", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(64u32))
                     .limits("1–64 characters")
                     .doc("The WeChat ID of the person invited to work the account."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("invite_wx", 65409i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -418,7 +371,7 @@ impl UploadKfHeadImg {
 }
 
 impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "upload_kf_head_img",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfaccount/uploadheadimg",
@@ -428,34 +381,24 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_uploadkfheadimg.html",
         )
         .group("accounts")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
+                    .location(meta::Location::Query)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "media",
-                        ::wx_kefu_runtime::meta::FieldType::File,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Multipart)
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.max_bytes(5242880u64))
+                meta::FieldMeta::new("media", meta::FieldType::File)
+                    .location(meta::Location::Multipart)
+                    .rules(meta::Rules::NONE.max_bytes(5242880u64))
                     .limits("at most 5242880 bytes; a JPEG file")
                     .doc("The avatar image (JPEG, at most 5 MB)."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("media", 61457i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -502,7 +445,7 @@ impl GetKfList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_kf_list",
             ::wx_kefu_runtime::Method::Get,
             "/cgi-bin/customservice/getkflist",
@@ -512,11 +455,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfList {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getkflist.html",
         )
         .group("accounts")
-        .idempotent(true)
-        .auth(true)
-        .fields(&[])
-        .spans(&[])
-        .errcodes(&[]);
+        .idempotent(true);
     type Response = GetKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
@@ -546,7 +485,7 @@ impl GetOnlineKfList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_online_kf_list",
             ::wx_kefu_runtime::Method::Get,
             "/cgi-bin/customservice/getonlinekflist",
@@ -556,11 +495,7 @@ impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getonlinekflist.html",
         )
         .group("accounts")
-        .idempotent(true)
-        .auth(true)
-        .fields(&[])
-        .spans(&[])
-        .errcodes(&[]);
+        .idempotent(true);
     type Response = GetOnlineKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())

@@ -3,6 +3,8 @@
 //!
 //! Generated from `api-spec/messages.yaml`.
 
+use ::wx_kefu_runtime::meta;
+
 /// 发送客服消息 — Send a message to a user.
 ///
 /// The request of [`KefuApi::send_custom_message`](super::KefuApi::send_custom_message): `POST /cgi-bin/message/custom/send`.
@@ -59,7 +61,7 @@ impl SendCustomMessage {
 }
 
 impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "send_custom_message",
             ::wx_kefu_runtime::Method::Post,
             "/cgi-bin/message/custom/send",
@@ -69,24 +71,15 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
             "https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html",
         )
         .group("messages")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "touser",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(128u32),
-                    )
+                meta::FieldMeta::new("touser", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
+                meta::FieldMeta::new(
                         "message",
-                        ::wx_kefu_runtime::meta::FieldType::Union {
+                        meta::FieldType::Union {
                             tag: "msgtype",
                             variants: &[
                                 "text",
@@ -106,21 +99,14 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
                     .doc(
                         "A message's content: `msgtype` names the kind and the content sits under the key of that name.",
                     ),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "customservice",
-                        ::wx_kefu_runtime::meta::FieldType::Object,
-                    )
+                meta::FieldMeta::new("customservice", meta::FieldType::Object)
                     .required(false)
                     .doc("Send as a specific agent."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "aimsgcontext",
-                        ::wx_kefu_runtime::meta::FieldType::Object,
-                    )
+                meta::FieldMeta::new("aimsgcontext", meta::FieldType::Object)
                     .required(false)
                     .doc("Marks the message as AI-generated."),
             ],
         )
-        .spans(&[])
         .errcodes(
             &[
                 ("touser", 40003i64),
@@ -196,7 +182,7 @@ impl Typing {
 }
 
 impl ::wx_kefu_runtime::Endpoint for Typing {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "typing",
             ::wx_kefu_runtime::Method::Post,
             "/cgi-bin/message/custom/typing",
@@ -206,31 +192,19 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
             "https://developers.weixin.qq.com/doc/service/api/customer/message/api_typing.html",
         )
         .group("messages")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "touser",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(128u32),
-                    )
+                meta::FieldMeta::new("touser", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
+                meta::FieldMeta::new(
                         "command",
-                        ::wx_kefu_runtime::meta::FieldType::Enum(
-                            &["Typing", "CancelTyping"],
-                        ),
+                        meta::FieldType::Enum(&["Typing", "CancelTyping"]),
                     )
                     .doc("Show or cancel \"typing…\" for the user."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("touser", 40003i64), ("command", 45072i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -3,6 +3,8 @@
 //!
 //! Generated from `api-spec/records.yaml`.
 
+use ::wx_kefu_runtime::meta;
+
 /// 获取聊天记录 — Get chat records.
 ///
 /// The request of [`KefuApi::get_msg_list`](super::KefuApi::get_msg_list): `POST /customservice/msgrecord/getmsglist`.
@@ -50,7 +52,7 @@ impl GetMsgList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetMsgList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_msg_list",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/msgrecord/getmsglist",
@@ -61,44 +63,29 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
         )
         .group("records")
         .idempotent(true)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "starttime",
-                        ::wx_kefu_runtime::meta::FieldType::Integer,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(0i64))
+                meta::FieldMeta::new("starttime", meta::FieldType::Integer)
+                    .rules(meta::Rules::NONE.min(0i64))
                     .limits("at least 0")
                     .doc("Window start (unix seconds)."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "endtime",
-                        ::wx_kefu_runtime::meta::FieldType::Integer,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(0i64))
+                meta::FieldMeta::new("endtime", meta::FieldType::Integer)
+                    .rules(meta::Rules::NONE.min(0i64))
                     .limits("at least 0")
                     .doc("Window end (unix seconds); at most 24 hours after the start."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "msgid",
-                        ::wx_kefu_runtime::meta::FieldType::Integer,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(1i64))
+                meta::FieldMeta::new("msgid", meta::FieldType::Integer)
+                    .rules(meta::Rules::NONE.min(1i64))
                     .limits("at least 1")
                     .doc(
                         "Where to continue; 1 for the first page, then the returned `msgid`.",
                     ),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "number",
-                        ::wx_kefu_runtime::meta::FieldType::Integer,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min(1i64).max(10000i64))
+                meta::FieldMeta::new("number", meta::FieldType::Integer)
+                    .rules(meta::Rules::NONE.min(1i64).max(10000i64))
                     .limits("1–10000")
                     .doc("Records per page, at most 10000."),
             ],
         )
-        .spans(
-            &[::wx_kefu_runtime::meta::SpanRule::new("starttime", "endtime", 86400i64)],
-        )
+        .spans(&[meta::SpanRule::new("starttime", "endtime", 86400i64)])
         .errcodes(&[("msgid", 65416i64), ("number", 65416i64), ("endtime", 65417i64)]);
     type Response = MsgList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -3,6 +3,8 @@
 //!
 //! Generated from `api-spec/sessions.yaml`.
 
+use ::wx_kefu_runtime::meta;
+
 /// 创建会话 — Open a session between an agent and a user.
 ///
 /// The request of [`KefuApi::create_kf_session`](super::KefuApi::create_kf_session): `POST /customservice/kfsession/create`.
@@ -36,7 +38,7 @@ impl CreateKfSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "create_kf_session",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfsession/create",
@@ -46,36 +48,22 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html",
         )
         .group("sessions")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "openid",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(128u32),
-                    )
+                meta::FieldMeta::new("openid", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -134,7 +122,7 @@ impl CloseSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for CloseSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "close_session",
             ::wx_kefu_runtime::Method::Post,
             "/customservice/kfsession/close",
@@ -144,36 +132,22 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_closesession.html",
         )
         .group("sessions")
-        .idempotent(false)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "openid",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(128u32),
-                    )
+                meta::FieldMeta::new("openid", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -226,7 +200,7 @@ impl GetKfSession {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfSession {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_kf_session",
             ::wx_kefu_runtime::Method::Get,
             "/customservice/kfsession/getsession",
@@ -237,24 +211,15 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
         )
         .group("sessions")
         .idempotent(true)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "openid",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .min_chars(1u32)
-                            .max_chars(128u32),
-                    )
+                meta::FieldMeta::new("openid", meta::FieldType::String)
+                    .location(meta::Location::Query)
+                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("openid", 40003i64)]);
     type Response = SessionState;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -308,7 +273,7 @@ impl GetKfSessionList {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_kf_session_list",
             ::wx_kefu_runtime::Method::Get,
             "/customservice/kfsession/getsessionlist",
@@ -319,17 +284,12 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
         )
         .group("sessions")
         .idempotent(true)
-        .auth(true)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "kf_account",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
+                meta::FieldMeta::new("kf_account", meta::FieldType::String)
+                    .location(meta::Location::Query)
                     .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
+                        meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
                         "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
@@ -337,7 +297,6 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .spans(&[])
         .errcodes(&[("kf_account", 65404i64)]);
     type Response = GetKfSessionListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -379,7 +338,7 @@ impl GetWaitCase {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_wait_case",
             ::wx_kefu_runtime::Method::Get,
             "/customservice/kfsession/getwaitcase",
@@ -389,11 +348,7 @@ impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getwaitcase.html",
         )
         .group("sessions")
-        .idempotent(true)
-        .auth(true)
-        .fields(&[])
-        .spans(&[])
-        .errcodes(&[]);
+        .idempotent(true);
     type Response = GetWaitCaseResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())

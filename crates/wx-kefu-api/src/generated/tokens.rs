@@ -3,6 +3,8 @@
 //!
 //! Generated from `api-spec/tokens.yaml`.
 
+use ::wx_kefu_runtime::meta;
+
 /// The pattern of `grant_type` in `get_stable_access_token`.
 ///
 /// Accepts: `client_credential`.
@@ -86,7 +88,7 @@ impl ::std::fmt::Debug for GetStableAccessToken {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_stable_access_token",
             ::wx_kefu_runtime::Method::Post,
             "/cgi-bin/stable_token",
@@ -100,39 +102,23 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
         .auth(false)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "grant_type",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^client_credential$"),
-                    )
+                meta::FieldMeta::new("grant_type", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.pattern("^client_credential$"))
                     .limits("`client_credential`")
                     .doc("Always `client_credential`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "appid",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                meta::FieldMeta::new("appid", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32))
                     .limits("at least 1 character")
                     .doc("The account's AppID."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "secret",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                meta::FieldMeta::new("secret", meta::FieldType::String)
+                    .rules(meta::Rules::NONE.min_chars(1u32))
                     .limits("at least 1 character")
                     .doc("The account's AppSecret."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "force_refresh",
-                        ::wx_kefu_runtime::meta::FieldType::Bool,
-                    )
+                meta::FieldMeta::new("force_refresh", meta::FieldType::Bool)
                     .required(false)
                     .doc("Invalidate the current token and issue a new one."),
             ],
         )
-        .spans(&[])
         .errcodes(
             &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
         );
@@ -217,7 +203,7 @@ impl ::std::fmt::Debug for GetAccessToken {
 }
 
 impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
-    const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &::wx_kefu_runtime::meta::EndpointMeta::new(
+    const META: &'static meta::EndpointMeta = &meta::EndpointMeta::new(
             "get_access_token",
             ::wx_kefu_runtime::Method::Get,
             "/cgi-bin/token",
@@ -231,36 +217,23 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
         .auth(false)
         .fields(
             &[
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "grant_type",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
-                    .rules(
-                        ::wx_kefu_runtime::meta::Rules::NONE
-                            .pattern("^client_credential$"),
-                    )
+                meta::FieldMeta::new("grant_type", meta::FieldType::String)
+                    .location(meta::Location::Query)
+                    .rules(meta::Rules::NONE.pattern("^client_credential$"))
                     .limits("`client_credential`")
                     .doc("Always `client_credential`."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "appid",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                meta::FieldMeta::new("appid", meta::FieldType::String)
+                    .location(meta::Location::Query)
+                    .rules(meta::Rules::NONE.min_chars(1u32))
                     .limits("at least 1 character")
                     .doc("The account's AppID."),
-                ::wx_kefu_runtime::meta::FieldMeta::new(
-                        "secret",
-                        ::wx_kefu_runtime::meta::FieldType::String,
-                    )
-                    .location(::wx_kefu_runtime::meta::Location::Query)
-                    .rules(::wx_kefu_runtime::meta::Rules::NONE.min_chars(1u32))
+                meta::FieldMeta::new("secret", meta::FieldType::String)
+                    .location(meta::Location::Query)
+                    .rules(meta::Rules::NONE.min_chars(1u32))
                     .limits("at least 1 character")
                     .doc("The account's AppSecret."),
             ],
         )
-        .spans(&[])
         .errcodes(
             &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
         );

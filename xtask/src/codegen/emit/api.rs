@@ -393,14 +393,15 @@ pub fn trait_file(model: &Model) -> TokenStream {
                 }
             });
             let wire_name = &ep.name;
-            arms.push(quote!(#wire_name => ::wx_kefu_runtime::dynamic::call_value::<super::#m::#req>(client, request).await,));
-            decode_arms.push(quote!(#wire_name => Some(::wx_kefu_runtime::dynamic::decode_value::<super::#m::#req>(status, body)),));
+            arms.push(quote!(#wire_name => call_value::<super::#req>(client, request).await,));
+            decode_arms.push(quote!(#wire_name => decode_value::<super::#req>(status, body),));
             let example = object_json(model, &ep.request.fields);
-            example_arms.push(quote!(#wire_name => Some(#example),));
+            example_arms.push(quote!((#wire_name, #example),));
         }
     }
     quote! {
         #header
+        use ::wx_kefu_runtime::dynamic::{call_value, decode_value};
         /// Every call of the customer-service API, implemented for [`Client`](::wx_kefu_runtime::Client).
         ///
         /// Bring it into scope with `use wx_kefu_api::KefuApi;` (or `use wx_kefu_api::*;`).
@@ -436,20 +437,19 @@ pub fn trait_file(model: &Model) -> TokenStream {
             status: u16,
             body: &[u8],
         ) -> Option<::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::Error>> {
-            match name {
+            Some(match name {
                 #(#decode_arms)*
-                _ => None,
-            }
+                _ => return None,
+            })
         }
-        /// A request of the endpoint named `name`, built from the spec's examples as the JSON
-        /// [`call_json`] takes: valid by the spec's rules, for tools and tests that need a
-        /// request of any endpoint. `None` when no endpoint has that name.
+        /// Every endpoint's example request, built from the spec's examples as the JSON
+        /// [`call_json`] takes: valid by the spec's rules.
+        static EXAMPLE_REQUESTS: &[(&str, &str)] = &[#(#example_arms)*];
+        /// A request of the endpoint named `name` that passes its checks, for tools and tests
+        /// that need a request of any endpoint. `None` when no endpoint has that name.
         #[doc(hidden)]
         pub fn example_request(name: &str) -> Option<&'static str> {
-            match name {
-                #(#example_arms)*
-                _ => None,
-            }
+            EXAMPLE_REQUESTS.iter().find(|(n, _)| *n == name).map(|(_, example)| *example)
         }
     }
 }

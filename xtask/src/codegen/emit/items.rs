@@ -39,8 +39,15 @@ pub fn module_file(model: &Model, module: &Module) -> TokenStream {
         TypeModel::Enum(e) => enumeration(e),
         TypeModel::Union(u) => union(&module.name, u),
     });
+    // The endpoints' metadata is written against `meta::…`.
+    let uses = (!module.endpoints.is_empty()).then(|| {
+        quote!(
+            use ::wx_kefu_runtime::meta;
+        )
+    });
     quote! {
         #header
+        #uses
         #(#patterns)*
         #(#endpoints)*
         #(#types)*
@@ -672,7 +679,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     quote! {
         #strukt
         impl ::wx_kefu_runtime::Endpoint for #name {
-            const META: &'static ::wx_kefu_runtime::meta::EndpointMeta = &#meta;
+            const META: &'static meta::EndpointMeta = &#meta;
             type Response = #response;
             fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
                 #checks
@@ -706,7 +713,7 @@ fn rules_tokens(r: &Rules) -> TokenStream {
     put("min_items", r.min_items.map(|v| quote!(#v)));
     put("max_items", r.max_items.map(|v| quote!(#v)));
     put("max_bytes", r.max_bytes.map(|v| quote!(#v)));
-    quote!(::wx_kefu_runtime::meta::Rules::NONE #(#set)*)
+    quote!(meta::Rules::NONE #(#set)*)
 }
 
 /// Whether the open enum `module::ident` travels as an integer (else as a string).
@@ -720,7 +727,7 @@ fn open_enum_is_integer(model: &Model, module: &str, ident: &str) -> bool {
 }
 
 fn field_type_tokens(model: &Model, f: &Field) -> TokenStream {
-    let m = quote!(::wx_kefu_runtime::meta::FieldType);
+    let m = quote!(meta::FieldType);
     match &f.ty {
         TypeRef::String => quote!(#m::String),
         TypeRef::Integer => quote!(#m::Integer),
@@ -854,8 +861,8 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         };
         let ty = field_type_tokens(model, f);
         let rust = (rust != *wire).then(|| quote!(.rust(#rust)));
-        let location = (f.location != Location::Body)
-            .then(|| quote!(.location(::wx_kefu_runtime::meta::Location::#location)));
+        let location =
+            (f.location != Location::Body).then(|| quote!(.location(meta::Location::#location)));
         let optional = (!f.required).then(|| quote!(.required(false)));
         let rules = (!f.rules.is_empty()).then(|| {
             let rules = rules_tokens(&f.rules);
@@ -863,11 +870,11 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
             quote!(.rules(#rules).limits(#text))
         });
         let fdoc = f.doc.as_ref().map(|d| d.en.clone()).unwrap_or_default();
-        quote!(::wx_kefu_runtime::meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc))
+        quote!(meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc))
     });
     let spans = ep.spans.iter().map(|s| {
         let (start, end, max) = (&s.start, &s.end, s.max);
-        quote!(::wx_kefu_runtime::meta::SpanRule::new(#start, #end, #max))
+        quote!(meta::SpanRule::new(#start, #end, #max))
     });
     let mut codes = Vec::new();
     errcodes(model, &ep.request.fields, "", 0, &mut codes);
@@ -877,13 +884,23 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         }
     }
     let codes = codes.iter().map(|(p, c)| quote!((#p, #c)));
-    quote!(::wx_kefu_runtime::meta::EndpointMeta::new(#name, #method, #path)
+    // What `EndpointMeta::new` sets already (not idempotent, authenticated, nothing else)
+    // is not said again.
+    let idempotent = idempotent.then(|| quote!(.idempotent(true)));
+    let auth = (!auth).then(|| quote!(.auth(false)));
+    let fields: Vec<_> = fields.collect();
+    let fields = (!fields.is_empty()).then(|| quote!(.fields(&[#(#fields),*])));
+    let spans: Vec<_> = spans.collect();
+    let spans = (!spans.is_empty()).then(|| quote!(.spans(&[#(#spans),*])));
+    let codes: Vec<_> = codes.collect();
+    let codes = (!codes.is_empty()).then(|| quote!(.errcodes(&[#(#codes),*])));
+    quote!(meta::EndpointMeta::new(#name, #method, #path)
         .summary(#zh, #en)
         .doc_url(#url)
         .group(#module)
-        .idempotent(#idempotent)
-        .auth(#auth)
-        .fields(&[#(#fields),*])
-        .spans(&[#(#spans),*])
-        .errcodes(&[#(#codes),*]))
+        #idempotent
+        #auth
+        #fields
+        #spans
+        #codes)
 }
