@@ -70,6 +70,18 @@ pub mod wire;
 #[rustfmt::skip]
 mod generated;
 
+/// What generated code calls, in one place: the checks of `validate()`, the body and wire
+/// helpers, the dynamic calls. Not for applications, and free to change in any release:
+/// the api crate pins this crate's exact version. (A hand-written [`Endpoint`] may use the
+/// same functions from their modules, where they are documented.)
+#[doc(hidden)]
+pub mod support {
+    pub use crate::dynamic::{call_value, decode_value};
+    pub use crate::endpoint::json_body;
+    pub use crate::validate::{Validate, chars, items, nested, pattern, range, span};
+    pub use crate::wire::{Tagged, serialize_tagged};
+}
+
 pub use client::{Client, ClientBuilder};
 pub use endpoint::{Ack, Body, Endpoint, FileKind, Method, MultipartFile, RequestParts};
 pub use error::{Error, Result, StoreErrorKind, TimedOut, TransportKind};

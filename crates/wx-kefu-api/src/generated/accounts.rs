@@ -69,12 +69,12 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
         .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "nickname",
             &self.nickname,
             Some(1u32),
@@ -86,7 +86,7 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -155,12 +155,12 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
         .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "nickname",
             &self.nickname,
             Some(1u32),
@@ -172,7 +172,7 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -229,7 +229,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
         .errcodes(&[("kf_account", 65404i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
@@ -246,7 +246,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
 
         ::wx_kefu_runtime::RequestParts {
             query,
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -316,12 +316,12 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
         .errcodes(&[("kf_account", 65404i64), ("invite_wx", 65409i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "invite_wx",
             &self.invite_wx,
             Some(1u32),
@@ -333,7 +333,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -402,7 +402,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
         .errcodes(&[("kf_account", 65404i64), ("media", 61457i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,

@@ -119,24 +119,24 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         );
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "touser",
             &self.touser,
             Some(1u32),
             Some(128u32),
         )?;
-        ::wx_kefu_runtime::validate::Validate::validate(&self.message)?;
+        ::wx_kefu_runtime::support::Validate::validate(&self.message)?;
         if let Some(value) = &self.customservice {
-            ::wx_kefu_runtime::validate::nested(
+            ::wx_kefu_runtime::support::nested(
                 "customservice",
-                ::wx_kefu_runtime::validate::Validate::validate(value),
+                ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
 
         if let Some(value) = &self.aimsgcontext {
-            ::wx_kefu_runtime::validate::nested(
+            ::wx_kefu_runtime::support::nested(
                 "aimsgcontext",
-                ::wx_kefu_runtime::validate::Validate::validate(value),
+                ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
 
@@ -146,7 +146,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -208,7 +208,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
         .errcodes(&[("touser", 40003i64), ("command", 45072i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "touser",
             &self.touser,
             Some(1u32),
@@ -220,7 +220,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -317,7 +317,7 @@ impl ::serde::Serialize for Message {
     ) -> Result<S::Ok, S::Error> {
         match self {
             Message::Text(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "text",
@@ -326,7 +326,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::Image(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "image",
@@ -335,7 +335,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::Voice(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "voice",
@@ -344,7 +344,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::Video(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "video",
@@ -353,7 +353,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::Music(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "music",
@@ -362,7 +362,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::News(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "news",
@@ -371,7 +371,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::MpNews(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "mpnews",
@@ -380,7 +380,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::MpNewsArticle(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "mpnewsarticle",
@@ -389,7 +389,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::MsgMenu(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "msgmenu",
@@ -398,7 +398,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::WxCard(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "wxcard",
@@ -407,7 +407,7 @@ impl ::serde::Serialize for Message {
             }
 
             Message::MiniProgramPage(payload) => {
-                ::wx_kefu_runtime::wire::serialize_tagged(
+                ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
                     "msgtype",
                     "miniprogrampage",
@@ -422,7 +422,7 @@ impl<'de> ::serde::Deserialize<'de> for Message {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Self, D::Error> {
-        let tagged = ::wx_kefu_runtime::wire::Tagged::deserialize(
+        let tagged = ::wx_kefu_runtime::support::Tagged::deserialize(
             deserializer,
             "msgtype",
         )?;
@@ -509,83 +509,83 @@ impl From<MiniProgramPage> for Message {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Message {
+impl ::wx_kefu_runtime::support::Validate for Message {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         match self {
             Message::Text(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "text",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::Image(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "image",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::Voice(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "voice",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::Video(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "video",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::Music(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "music",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::News(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "news",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::MpNews(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "mpnews",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::MpNewsArticle(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "mpnewsarticle",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::MsgMenu(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "msgmenu",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::WxCard(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "wxcard",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
 
             Message::MiniProgramPage(payload) => {
-                ::wx_kefu_runtime::validate::nested(
+                ::wx_kefu_runtime::support::nested(
                     "miniprogrampage",
-                    ::wx_kefu_runtime::validate::Validate::validate(payload),
+                    ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
         }
@@ -613,9 +613,9 @@ impl Text {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Text {
+impl ::wx_kefu_runtime::support::Validate for Text {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars("content", &self.content, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -641,14 +641,9 @@ impl Image {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Image {
+impl ::wx_kefu_runtime::support::Validate for Image {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
-            "media_id",
-            &self.media_id,
-            Some(1u32),
-            None,
-        )?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -674,14 +669,9 @@ impl Voice {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Voice {
+impl ::wx_kefu_runtime::support::Validate for Voice {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
-            "media_id",
-            &self.media_id,
-            Some(1u32),
-            None,
-        )?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -740,15 +730,10 @@ impl Video {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Video {
+impl ::wx_kefu_runtime::support::Validate for Video {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
-            "media_id",
-            &self.media_id,
-            Some(1u32),
-            None,
-        )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
             Some(1u32),
@@ -823,21 +808,16 @@ impl Music {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Music {
+impl ::wx_kefu_runtime::support::Validate for Music {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
-            "musicurl",
-            &self.musicurl,
-            Some(1u32),
-            None,
-        )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars("musicurl", &self.musicurl, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars(
             "hqmusicurl",
             &self.hqmusicurl,
             Some(1u32),
             None,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
             Some(1u32),
@@ -868,18 +848,18 @@ impl News {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for News {
+impl ::wx_kefu_runtime::support::Validate for News {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::items(
+        ::wx_kefu_runtime::support::items(
             "articles",
             self.articles.len(),
             Some(1u32),
             Some(1u32),
         )?;
         for item in &self.articles {
-            ::wx_kefu_runtime::validate::nested(
+            ::wx_kefu_runtime::support::nested(
                 "articles",
-                ::wx_kefu_runtime::validate::Validate::validate(item),
+                ::wx_kefu_runtime::support::Validate::validate(item),
             )?;
         }
 
@@ -928,7 +908,7 @@ impl Article {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for Article {
+impl ::wx_kefu_runtime::support::Validate for Article {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }
@@ -957,14 +937,9 @@ impl MpNews {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for MpNews {
+impl ::wx_kefu_runtime::support::Validate for MpNews {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
-            "media_id",
-            &self.media_id,
-            Some(1u32),
-            None,
-        )?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -992,9 +967,9 @@ impl MpNewsArticle {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for MpNewsArticle {
+impl ::wx_kefu_runtime::support::Validate for MpNewsArticle {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "article_id",
             &self.article_id,
             Some(1u32),
@@ -1051,13 +1026,13 @@ impl MsgMenu {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for MsgMenu {
+impl ::wx_kefu_runtime::support::Validate for MsgMenu {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::items("list", self.list.len(), Some(1u32), None)?;
+        ::wx_kefu_runtime::support::items("list", self.list.len(), Some(1u32), None)?;
         for item in &self.list {
-            ::wx_kefu_runtime::validate::nested(
+            ::wx_kefu_runtime::support::nested(
                 "list",
-                ::wx_kefu_runtime::validate::Validate::validate(item),
+                ::wx_kefu_runtime::support::Validate::validate(item),
             )?;
         }
 
@@ -1095,10 +1070,10 @@ impl MenuItem {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for MenuItem {
+impl ::wx_kefu_runtime::support::Validate for MenuItem {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars("id", &self.id, Some(1u32), None)?;
-        ::wx_kefu_runtime::validate::chars("content", &self.content, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("id", &self.id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -1124,9 +1099,9 @@ impl WxCard {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for WxCard {
+impl ::wx_kefu_runtime::support::Validate for WxCard {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars("card_id", &self.card_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("card_id", &self.card_id, Some(1u32), None)?;
         Ok(())
     }
 }
@@ -1178,16 +1153,11 @@ impl MiniProgramPage {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for MiniProgramPage {
+impl ::wx_kefu_runtime::support::Validate for MiniProgramPage {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::validate::chars(
-            "pagepath",
-            &self.pagepath,
-            Some(1u32),
-            None,
-        )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("pagepath", &self.pagepath, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
             Some(1u32),
@@ -1220,9 +1190,9 @@ impl CustomService {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for CustomService {
+impl ::wx_kefu_runtime::support::Validate for CustomService {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
@@ -1252,9 +1222,9 @@ impl AiMsgContext {
     }
 }
 
-impl ::wx_kefu_runtime::validate::Validate for AiMsgContext {
+impl ::wx_kefu_runtime::support::Validate for AiMsgContext {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::range(
+        ::wx_kefu_runtime::support::range(
             "is_ai_msg",
             self.is_ai_msg,
             Some(0i64),

@@ -89,21 +89,21 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
         .errcodes(&[("msgid", 65416i64), ("number", 65416i64), ("endtime", 65417i64)]);
     type Response = MsgList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::range(
+        ::wx_kefu_runtime::support::range(
             "starttime",
             self.starttime,
             Some(0i64),
             None,
         )?;
-        ::wx_kefu_runtime::validate::range("endtime", self.endtime, Some(0i64), None)?;
-        ::wx_kefu_runtime::validate::range("msgid", self.msgid, Some(1i64), None)?;
-        ::wx_kefu_runtime::validate::range(
+        ::wx_kefu_runtime::support::range("endtime", self.endtime, Some(0i64), None)?;
+        ::wx_kefu_runtime::support::range("msgid", self.msgid, Some(1i64), None)?;
+        ::wx_kefu_runtime::support::range(
             "number",
             self.number,
             Some(1i64),
             Some(10000i64),
         )?;
-        ::wx_kefu_runtime::validate::span(
+        ::wx_kefu_runtime::support::span(
             "starttime",
             self.starttime,
             "endtime",
@@ -116,7 +116,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }

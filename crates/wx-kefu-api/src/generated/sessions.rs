@@ -67,12 +67,12 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
         .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "openid",
             &self.openid,
             Some(1u32),
@@ -84,7 +84,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -151,12 +151,12 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
         .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "openid",
             &self.openid,
             Some(1u32),
@@ -168,7 +168,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 }
@@ -223,7 +223,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
         .errcodes(&[("openid", 40003i64)]);
     type Response = SessionState;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::chars(
+        ::wx_kefu_runtime::support::chars(
             "openid",
             &self.openid,
             Some(1u32),
@@ -300,7 +300,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
         .errcodes(&[("kf_account", 65404i64)]);
     type Response = GetKfSessionListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "kf_account",
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,

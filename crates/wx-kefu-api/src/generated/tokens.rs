@@ -124,20 +124,20 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
         );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "grant_type",
             &self.grant_type,
             &super::tokens::GET_STABLE_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::validate::chars("secret", &self.secret, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1u32), None)?;
         Ok(())
     }
 
     fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
         ::wx_kefu_runtime::RequestParts {
             query: Vec::new(),
-            body: ::wx_kefu_runtime::endpoint::json_body(self),
+            body: ::wx_kefu_runtime::support::json_body(self),
         }
     }
 
@@ -239,13 +239,13 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
         );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::validate::pattern(
+        ::wx_kefu_runtime::support::pattern(
             "grant_type",
             &self.grant_type,
             &super::tokens::GET_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
         )?;
-        ::wx_kefu_runtime::validate::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::validate::chars("secret", &self.secret, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1u32), None)?;
         Ok(())
     }
 

@@ -401,7 +401,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     }
     quote! {
         #header
-        use ::wx_kefu_runtime::dynamic::{call_value, decode_value};
+        use ::wx_kefu_runtime::support::{call_value, decode_value};
         /// Every call of the customer-service API, implemented for [`Client`](::wx_kefu_runtime::Client).
         ///
         /// Bring it into scope with `use wx_kefu_api::KefuApi;` (or `use wx_kefu_api::*;`).

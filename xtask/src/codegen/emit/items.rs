@@ -226,7 +226,7 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
     let validate = if s.request && endpoint.is_none() {
         let checks = checks(&s.fields, &[]);
         quote! {
-            impl ::wx_kefu_runtime::validate::Validate for #name {
+            impl ::wx_kefu_runtime::support::Validate for #name {
                 fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
                     #checks
                     Ok(())
@@ -277,7 +277,7 @@ fn checks(fields: &[Field], spans: &[super::super::model::Span]) -> TokenStream 
     for span in spans {
         let (start, end, max) = (&span.start, &span.end, span.max);
         let (s, e) = (ident(start), ident(end));
-        out.push(quote!(::wx_kefu_runtime::validate::span(#start, self.#s, #end, self.#e, #max)?;));
+        out.push(quote!(::wx_kefu_runtime::support::span(#start, self.#s, #end, self.#e, #max)?;));
     }
     quote!(#(#out)*)
 }
@@ -304,22 +304,24 @@ fn value_checks(
         TypeRef::String => {
             if r.min_chars.is_some() || r.max_chars.is_some() {
                 let (a, b) = (opt(r.min_chars), opt(r.max_chars));
-                out.push(quote!(::wx_kefu_runtime::validate::chars(#path, #value, #a, #b)?;));
+                out.push(quote!(::wx_kefu_runtime::support::chars(#path, #value, #a, #b)?;));
             }
             if let Some((module, name, _, _)) = &r.pattern {
                 let m = ident(module);
                 let name = format_ident!("{}", name);
-                out.push(quote!(::wx_kefu_runtime::validate::pattern(#path, #value, &super::#m::#name)?;));
+                out.push(
+                    quote!(::wx_kefu_runtime::support::pattern(#path, #value, &super::#m::#name)?;),
+                );
             }
         }
         TypeRef::Integer if (r.min.is_some() || r.max.is_some()) => {
             let (a, b) = (opt(r.min), opt(r.max));
-            out.push(quote!(::wx_kefu_runtime::validate::range(#path, #copied, #a, #b)?;));
+            out.push(quote!(::wx_kefu_runtime::support::range(#path, #copied, #a, #b)?;));
         }
         TypeRef::Array(item) => {
             if r.min_items.is_some() || r.max_items.is_some() {
                 let (a, b) = (opt(r.min_items), opt(r.max_items));
-                out.push(quote!(::wx_kefu_runtime::validate::items(#path, #place.len(), #a, #b)?;));
+                out.push(quote!(::wx_kefu_runtime::support::items(#path, #place.len(), #a, #b)?;));
             }
             if matches!(
                 **item,
@@ -330,7 +332,7 @@ fn value_checks(
             ) {
                 out.push(quote! {
                     for item in #value {
-                        ::wx_kefu_runtime::validate::nested(#path, ::wx_kefu_runtime::validate::Validate::validate(item))?;
+                        ::wx_kefu_runtime::support::nested(#path, ::wx_kefu_runtime::support::Validate::validate(item))?;
                     }
                 });
             }
@@ -340,9 +342,9 @@ fn value_checks(
             ..
         } => {
             if f.flatten {
-                out.push(quote!(::wx_kefu_runtime::validate::Validate::validate(#value)?;));
+                out.push(quote!(::wx_kefu_runtime::support::Validate::validate(#value)?;));
             } else {
-                out.push(quote!(::wx_kefu_runtime::validate::nested(#path, ::wx_kefu_runtime::validate::Validate::validate(#value))?;));
+                out.push(quote!(::wx_kefu_runtime::support::nested(#path, ::wx_kefu_runtime::support::Validate::validate(#value))?;));
             }
         }
         _ => {}
@@ -508,7 +510,7 @@ fn union(module: &str, u: &Union) -> TokenStream {
     let ser_arms = u.variants.iter().map(|v| {
         let vi = ident(&v.ident);
         let wire = &v.wire;
-        quote!(#name::#vi(payload) => ::wx_kefu_runtime::wire::serialize_tagged(serializer, #tag, #wire, payload),)
+        quote!(#name::#vi(payload) => ::wx_kefu_runtime::support::serialize_tagged(serializer, #tag, #wire, payload),)
     });
     let de_arms = u.variants.iter().map(|v| {
         let vi = ident(&v.ident);
@@ -530,10 +532,10 @@ fn union(module: &str, u: &Union) -> TokenStream {
         let arms = u.variants.iter().map(|v| {
             let vi = ident(&v.ident);
             let wire = &v.wire;
-            quote!(#name::#vi(payload) => ::wx_kefu_runtime::validate::nested(#wire, ::wx_kefu_runtime::validate::Validate::validate(payload)),)
+            quote!(#name::#vi(payload) => ::wx_kefu_runtime::support::nested(#wire, ::wx_kefu_runtime::support::Validate::validate(payload)),)
         });
         quote! {
-            impl ::wx_kefu_runtime::validate::Validate for #name {
+            impl ::wx_kefu_runtime::support::Validate for #name {
                 fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
                     match self { #(#arms)* }
                 }
@@ -564,7 +566,7 @@ fn union(module: &str, u: &Union) -> TokenStream {
         }
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let tagged = ::wx_kefu_runtime::wire::Tagged::deserialize(deserializer, #tag)?;
+                let tagged = ::wx_kefu_runtime::support::Tagged::deserialize(deserializer, #tag)?;
                 match tagged.name.as_str() {
                     #(#de_arms)*
                     _ => Err(tagged.unknown(#name::TAGS)),
@@ -641,7 +643,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     } else if ep.method == HttpMethod::Get {
         quote!(::wx_kefu_runtime::Body::Empty)
     } else {
-        quote!(::wx_kefu_runtime::endpoint::json_body(self))
+        quote!(::wx_kefu_runtime::support::json_body(self))
     };
     let parts = if has_query {
         quote! {
