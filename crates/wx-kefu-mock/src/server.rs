@@ -195,7 +195,7 @@ fn answer(
     // (48001, "api unauthorized", is never retried), never -1, which reads as passing.
     let route = handlers::route(meta).ok_or_else(|| {
         WxError::new(48001).hint(format!(
-            "not emulated: wx-kefu-mock has no behaviour for `{}` yet (add a handler in crates/wx-kefu-mock/src/handlers.rs)",
+            "not emulated: wx-kefu-mock has no behaviour for `{}` yet (add its route! line in crates/wx-kefu-mock/src/handlers.rs)",
             meta.name
         ))
     })?;
