@@ -3,7 +3,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::super::model::{Endpoint, Field, Model, Response, Rules, TypeModel, TypeRef};
+use super::super::model::{
+    Endpoint, Enum, EnumValue, Field, Model, Response, Rules, TypeModel, TypeRef,
+};
 use super::super::parse::Scalar;
 use super::items::limits;
 use super::{doc, ident, inner_doc, param_type, rust_type};
@@ -94,6 +96,16 @@ fn example_rust(model: &Model, field: &Field) -> String {
     )
 }
 
+/// The enum value an example names, or the enum's first value.
+fn example_value<'e>(e: &'e Enum, example: Option<&Scalar>) -> Option<&'e EnumValue> {
+    example
+        .and_then(|x| match x {
+            Scalar::Str(w) => e.values.iter().find(|v| v.wire == *w),
+            Scalar::Int(n) => e.values.iter().find(|v| v.number == Some(*n)),
+        })
+        .or(e.values.first())
+}
+
 fn example_rust_of(
     model: &Model,
     ty: &TypeRef,
@@ -110,12 +122,7 @@ fn example_rust_of(
         }
         TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
             Some(TypeModel::Enum(e)) => {
-                let value = example
-                    .and_then(|x| match x {
-                        Scalar::Str(w) => e.values.iter().find(|v| v.wire == *w),
-                        Scalar::Int(n) => e.values.iter().find(|v| v.number == Some(*n)),
-                    })
-                    .or(e.values.first());
+                let value = example_value(e, example);
                 value.map_or_else(
                     || format!("{ident}::default()"),
                     |v| format!("{ident}::{}", v.ident),
@@ -177,12 +184,7 @@ fn example_json(
         }
         TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
             Some(TypeModel::Enum(e)) => {
-                let value = example
-                    .and_then(|x| match x {
-                        Scalar::Str(w) => e.values.iter().find(|v| v.wire == *w),
-                        Scalar::Int(n) => e.values.iter().find(|v| v.number == Some(*n)),
-                    })
-                    .or(e.values.first());
+                let value = example_value(e, example);
                 match value {
                     Some(v) => v
                         .number
