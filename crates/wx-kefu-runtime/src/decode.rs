@@ -22,6 +22,8 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use std::any::TypeId;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::error::{DecodeReason, Error, Result, excerpt, parse_rid, redacted};
@@ -33,7 +35,7 @@ use crate::token::FetchedToken;
 ///
 /// `redact` strings are replaced in excerpts and messages; with `quote` false no excerpt
 /// of the body is kept at all (the token calls' answers hold a token).
-pub(crate) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned + 'static>(
     endpoint: &'static str,
     status: u16,
     body: &[u8],
@@ -92,7 +94,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
         // No top-level errcode: the body must show the answer's own required fields.
         Some(Probe { errcode: None, .. }) | None => {
-            if serde_json::from_slice::<T>(b"{}").is_ok() {
+            if needs_errcode::<T>() {
                 return Err(decode_error(DecodeReason::custom(
                     "the answer has no errcode; an answer without required fields \
                      succeeds only with errcode 0",
@@ -179,6 +181,28 @@ pub(crate) fn token_answer(
 #[doc(hidden)]
 pub fn token_answer_for_fuzzing(status: u16, body: &[u8]) -> Result<Duration> {
     token_answer("stable_token", status, body, "").map(|fetched| fetched.expires_in)
+}
+
+/// Whether an answer of type `T` needs `errcode` 0 to be a success: it requires no field of
+/// its own, so it decodes from `{}`. Asked once per type (a failed decode builds an error,
+/// which no call should pay for every time), then read from a small table.
+fn needs_errcode<T: DeserializeOwned + 'static>() -> bool {
+    static KNOWN: RwLock<Vec<(TypeId, bool)>> = RwLock::new(Vec::new());
+    let id = TypeId::of::<T>();
+    let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, needs)) = known.iter().find(|(t, _)| *t == id) {
+        return *needs;
+    }
+    drop(known);
+    #[cfg(test)]
+    tests::SHAPE_PROBES.with(|probes| probes.set(probes.get() + 1));
+    let needs = serde_json::from_slice::<T>(b"{}").is_ok();
+    let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
+    // Bounded by the answer types of a program; the cap only guards against misuse.
+    if known.len() < 1024 && known.iter().all(|(t, _)| *t != id) {
+        known.push((id, needs));
+    }
+    needs
 }
 
 /// What an excerpt says instead of quoting the answer of a token call.
@@ -287,7 +311,7 @@ mod tests {
         kf_account: Option<String>,
     }
 
-    fn decoded<T: DeserializeOwned>(body: &str) -> Result<T> {
+    fn decoded<T: DeserializeOwned + 'static>(body: &str) -> Result<T> {
         decode("t", 200, body.as_bytes(), &["TOK"], true)
     }
 
@@ -380,6 +404,30 @@ mod tests {
     thread_local! {
         /// How many bodies this thread probed for `errcode` with a full parse.
         pub(super) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// How many answer types this thread asked whether they need `errcode`.
+        pub(super) static SHAPE_PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn whether_an_answer_needs_errcode_is_asked_once_per_type() {
+        #[derive(Debug, Deserialize)]
+        struct OnlyHere {
+            #[serde(rename = "x")]
+            _x: i64,
+        }
+        let asked = || SHAPE_PROBES.with(std::cell::Cell::get);
+        let before = asked();
+        for _ in 0..3 {
+            decoded::<OnlyHere>(r#"{"x":1}"#).unwrap();
+        }
+        assert_eq!(
+            asked() - before,
+            1,
+            "a data answer without errcode costs no error per call"
+        );
+        assert!(!needs_errcode::<OnlyHere>());
+        assert!(needs_errcode::<State>());
+        assert!(needs_errcode::<crate::Ack>());
     }
 
     /// The probes `f` made.

@@ -34,7 +34,7 @@ pub trait Endpoint {
     /// The spec's static description of this endpoint (name, path, fields, rules).
     const META: &'static EndpointMeta;
     /// The decoded response of a successful call.
-    type Response: DeserializeOwned;
+    type Response: DeserializeOwned + 'static;
 
     /// Checks the spec's rules; called before any request leaves the process.
     fn validate(&self) -> Result<(), Invalid>;
