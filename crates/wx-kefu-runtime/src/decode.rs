@@ -14,7 +14,7 @@
 //!
 //! The common answer opening with `{"errcode":0` is parsed once, not probed first, but
 //! only when that fast path cannot disagree with a full parse: the body names `errcode`
-//! once and holds no `\u` escape (which could spell a second `errcode` key).
+//! once and holds no backslash (an escape such as `\u0065` could spell a second `errcode`).
 //! Other parsers (Python's, JavaScript's, Go's) take the last of repeated keys; this
 //! decoder refuses a body that repeats `errcode`, so it never reads success where they
 //! read an error.
@@ -23,7 +23,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use std::any::TypeId;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{LazyLock, PoisonError, RwLock};
+
+use memchr::memmem;
 use std::time::Duration;
 
 use crate::error::{DecodeReason, Error, Result, excerpt, parse_rid, redacted};
@@ -227,10 +229,14 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i
 /// from one: `None` when the body cannot hold the key anywhere, a `Probe` otherwise.
 /// A body that repeats the key is an error (serde refuses duplicate fields).
 fn errcode_in(text: &str) -> serde_json::Result<Option<Probe>> {
+    /// The key, searched with a finder built once (building one costs more than a search).
+    static ERRCODE: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"errcode\""));
     let body = text.as_bytes();
-    // `\u` could spell a key (`"errcod\u0065"`) that a byte search misses.
-    let plain = memchr::memmem::find(body, b"\\u").is_none();
-    let mut mentions = memchr::memmem::find_iter(body, b"\"errcode\"");
+    // An escape could spell a key (`"errcod\u0065"`) that a byte search misses; WeChat's
+    // answers rarely hold one, so any backslash sends the body to the full probe.
+    let plain = memchr::memchr(b'\\', body).is_none();
+    let mut mentions = ERRCODE.find_iter(body);
     let first = mentions.next();
     let again = first.is_some() && mentions.next().is_some();
     match (plain, first, again) {
