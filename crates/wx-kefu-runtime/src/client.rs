@@ -481,6 +481,8 @@ impl Client {
         let secret = inner.secret.as_ref().map_or("", AppSecret::expose);
         // The token calls' own answers hold a token: never quote them.
         let quote = meta.auth;
+        // The request's own secrets (an app secret handed to a token call) are redacted too;
+        // most requests hold none, and their call builds no list for it.
         let sensitive = request.sensitive();
         let decoded = if sensitive.is_empty() {
             decode(meta.name, status, &answer, &[token_text, secret], quote)

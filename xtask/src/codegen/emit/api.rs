@@ -83,17 +83,36 @@ fn named<'m>(model: &'m Model, module: &str, ident: &str) -> Option<&'m TypeMode
         })
 }
 
-/// An example value of a field as Rust code for the doc example: its `example:` where the
-/// spec gives one, otherwise one built from its type (a struct from its required fields,
-/// an array of one item, an enum's first value), so the example always compiles.
-fn example_rust(model: &Model, field: &Field) -> String {
-    example_rust_of(
-        model,
-        &field.ty,
-        field.example.as_ref(),
-        &field.wire,
-        &field.rules,
-    )
+/// An example value, chosen once from the spec's `example:`s and the types (a struct from
+/// its required fields, an array of its fewest items, an enum's first value), then written
+/// as Rust for the doc example or as JSON for `example_request`: both always valid.
+enum Example {
+    Text(String),
+    /// An integer literal (the spec may write it as text).
+    Integer(String),
+    Bool,
+    File,
+    StringOrNumber(Scalar),
+    Array(Vec<Example>),
+    /// A struct's Rust name and its required fields by wire name.
+    Struct {
+        ident: String,
+        fields: Vec<(String, Example)>,
+    },
+    /// An enum value: its Rust path and its wire value as JSON.
+    Enum {
+        path: String,
+        wire: String,
+    },
+    /// A union's case: its Rust path, the tag field, the tag's value and the payload.
+    Union {
+        path: String,
+        tag: String,
+        wire: String,
+        payload: Box<Example>,
+    },
+    /// A named type the model lacks (`validate` refuses such a spec).
+    Unknown(String),
 }
 
 /// The enum value an example names, or the enum's first value.
@@ -106,144 +125,162 @@ fn example_value<'e>(e: &'e Enum, example: Option<&Scalar>) -> Option<&'e EnumVa
         .or(e.values.first())
 }
 
-fn example_rust_of(
-    model: &Model,
-    ty: &TypeRef,
-    example: Option<&Scalar>,
-    wire: &str,
-    rules: &Rules,
-) -> String {
-    match ty {
-        TypeRef::File => "Upload::path(\"avatar.jpg\")".into(),
-        TypeRef::Array(item) => {
-            let one = example_rust_of(model, item, None, wire, &Rules::default());
-            let n = rules.min_items.unwrap_or(1).max(1);
-            format!("vec![{}]", vec![one; n as usize].join(", "))
+impl Example {
+    /// The example of a struct (or a request) with these fields.
+    fn of_struct(model: &Model, ident: &str, fields: &[Field]) -> Example {
+        Example::Struct {
+            ident: ident.to_owned(),
+            fields: fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| (f.wire.clone(), Example::of_field(model, f)))
+                .collect(),
         }
-        TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
-            Some(TypeModel::Enum(e)) => {
-                let value = example_value(e, example);
-                value.map_or_else(
-                    || format!("{ident}::default()"),
-                    |v| format!("{ident}::{}", v.ident),
+    }
+
+    fn of_field(model: &Model, f: &Field) -> Example {
+        Example::of(model, &f.ty, f.example.as_ref(), &f.wire, &f.rules)
+    }
+
+    fn of(
+        model: &Model,
+        ty: &TypeRef,
+        example: Option<&Scalar>,
+        wire: &str,
+        rules: &Rules,
+    ) -> Example {
+        match ty {
+            TypeRef::File => Example::File,
+            TypeRef::Bool => Example::Bool,
+            TypeRef::Array(item) => {
+                let n = rules.min_items.unwrap_or(1).max(1);
+                Example::Array(
+                    (0..n)
+                        .map(|_| Example::of(model, item, None, wire, &Rules::default()))
+                        .collect(),
                 )
             }
-            Some(TypeModel::Struct(s)) => {
-                let args: Vec<String> = s
-                    .fields
-                    .iter()
-                    .filter(|f| f.required)
-                    .map(|f| example_rust(model, f))
-                    .collect();
-                format!("{ident}::new({})", args.join(", "))
+            TypeRef::StringOrNumber => {
+                Example::StringOrNumber(example.cloned().unwrap_or(Scalar::Str("1".into())))
             }
-            Some(TypeModel::Union(u)) => match u.variants.first() {
-                Some(v) => format!(
-                    "{ident}::{}({})",
-                    v.ident,
-                    example_rust_of(model, &v.ty, None, &v.wire, &Rules::default())
-                ),
-                None => format!("{ident}::default()"),
+            TypeRef::Integer => Example::Integer(match example {
+                Some(Scalar::Int(n)) => n.to_string(),
+                Some(Scalar::Str(s)) => s.clone(),
+                None => rules.min.unwrap_or(0).to_string(),
+            }),
+            TypeRef::String => Example::Text(match example {
+                Some(Scalar::Str(s)) => s.clone(),
+                Some(Scalar::Int(n)) => n.to_string(),
+                None => wire.to_uppercase(),
+            }),
+            TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
+                Some(TypeModel::Enum(e)) => match example_value(e, example) {
+                    Some(v) => Example::Enum {
+                        path: format!("{ident}::{}", v.ident),
+                        wire: v
+                            .number
+                            .map_or_else(|| json_string(&v.wire), |n| n.to_string()),
+                    },
+                    None => Example::Unknown(ident.clone()),
+                },
+                Some(TypeModel::Struct(s)) => Example::of_struct(model, ident, &s.fields),
+                Some(TypeModel::Union(u)) => match u.variants.first() {
+                    Some(v) => Example::Union {
+                        path: format!("{ident}::{}", v.ident),
+                        tag: u.tag.clone(),
+                        wire: v.wire.clone(),
+                        payload: Box::new(Example::of(
+                            model,
+                            &v.ty,
+                            None,
+                            &v.wire,
+                            &Rules::default(),
+                        )),
+                    },
+                    None => Example::Unknown(ident.clone()),
+                },
+                None => Example::Unknown(ident.clone()),
             },
-            None => format!("{ident}::default()"),
-        },
-        TypeRef::StringOrNumber => match example {
-            Some(Scalar::Int(n)) => format!("StringOrNumber::from({n})"),
-            Some(Scalar::Str(s)) => format!("StringOrNumber::from({s:?})"),
-            None => "StringOrNumber::from(\"1\")".into(),
-        },
-        TypeRef::Integer => match example {
-            Some(Scalar::Int(n)) => n.to_string(),
-            Some(Scalar::Str(s)) => s.clone(),
-            None => rules.min.unwrap_or(0).to_string(),
-        },
-        TypeRef::Bool => "false".into(),
-        TypeRef::String => match example {
-            Some(Scalar::Str(s)) => format!("{s:?}"),
-            Some(Scalar::Int(n)) => format!("\"{n}\""),
-            None => format!("{:?}", wire.to_uppercase()),
-        },
-    }
-}
-
-/// The same example as JSON, the request a dynamic call takes: for tools and tests that
-/// need a valid request of any endpoint (the fault matrix), through `example_request`.
-fn example_json(
-    model: &Model,
-    ty: &TypeRef,
-    example: Option<&Scalar>,
-    wire: &str,
-    rules: &Rules,
-) -> String {
-    match ty {
-        TypeRef::File => "\"avatar.jpg\"".into(),
-        TypeRef::Array(item) => {
-            let one = example_json(model, item, None, wire, &Rules::default());
-            let n = rules.min_items.unwrap_or(1).max(1);
-            format!("[{}]", vec![one; n as usize].join(","))
         }
-        TypeRef::Named { module, ident, .. } => match named(model, module, ident) {
-            Some(TypeModel::Enum(e)) => {
-                let value = example_value(e, example);
-                match value {
-                    Some(v) => v
-                        .number
-                        .map_or_else(|| json_string(&v.wire), |n| n.to_string()),
-                    None => "null".into(),
-                }
-            }
-            Some(TypeModel::Struct(s)) => object_json(model, &s.fields),
-            Some(TypeModel::Union(u)) => match u.variants.first() {
-                Some(v) => format!(
-                    "{{{}:{},{}:{}}}",
-                    json_string(&u.tag),
-                    json_string(&v.wire),
-                    json_string(&v.wire),
-                    example_json(model, &v.ty, None, &v.wire, &Rules::default())
-                ),
-                None => "null".into(),
-            },
-            None => "null".into(),
-        },
-        TypeRef::StringOrNumber => match example {
-            Some(Scalar::Int(n)) => n.to_string(),
-            Some(Scalar::Str(s)) => json_string(s),
-            None => "\"1\"".into(),
-        },
-        TypeRef::Integer => match example {
-            Some(Scalar::Int(n)) => n.to_string(),
-            Some(Scalar::Str(s)) => s.clone(),
-            None => rules.min.unwrap_or(0).to_string(),
-        },
-        TypeRef::Bool => "false".into(),
-        TypeRef::String => match example {
-            Some(Scalar::Str(s)) => json_string(s),
-            Some(Scalar::Int(n)) => format!("\"{n}\""),
-            None => json_string(&wire.to_uppercase()),
-        },
     }
-}
 
-/// The required fields of a struct (or a request) as a JSON object; a flattened union's
-/// tag and payload sit beside the other fields.
-fn object_json(model: &Model, fields: &[Field]) -> String {
-    let members: Vec<String> = fields
-        .iter()
-        .filter(|f| f.required)
-        .map(|f| {
-            let value = example_json(model, &f.ty, f.example.as_ref(), &f.wire, &f.rules);
-            match f.flatten {
-                // `{"tag":…,"x":{…}}` without its braces.
-                true => value
-                    .strip_prefix('{')
-                    .and_then(|v| v.strip_suffix('}'))
-                    .unwrap_or(&value)
-                    .to_owned(),
-                false => format!("{}:{value}", json_string(&f.wire)),
+    /// As Rust, the argument of a call or a constructor.
+    fn rust(&self) -> String {
+        match self {
+            Example::Text(s) => format!("{s:?}"),
+            Example::Integer(n) => n.clone(),
+            Example::Bool => "false".into(),
+            Example::File => "Upload::path(\"avatar.jpg\")".into(),
+            Example::StringOrNumber(Scalar::Int(n)) => format!("StringOrNumber::from({n})"),
+            Example::StringOrNumber(Scalar::Str(s)) => format!("StringOrNumber::from({s:?})"),
+            Example::Array(items) => format!("vec![{}]", Example::rust_list(items.iter())),
+            Example::Struct { ident, fields } => {
+                format!(
+                    "{ident}::new({})",
+                    Example::rust_list(fields.iter().map(|(_, e)| e))
+                )
             }
-        })
-        .collect();
-    format!("{{{}}}", members.join(","))
+            Example::Enum { path, .. } => path.clone(),
+            Example::Union { path, payload, .. } => format!("{path}({})", payload.rust()),
+            Example::Unknown(ident) => format!("{ident}::default()"),
+        }
+    }
+
+    fn rust_list<'a>(items: impl Iterator<Item = &'a Example>) -> String {
+        items.map(Example::rust).collect::<Vec<_>>().join(", ")
+    }
+
+    /// As JSON, the wire form a dynamic call takes.
+    fn json(&self) -> String {
+        match self {
+            Example::Text(s) => json_string(s),
+            Example::Integer(n) => n.clone(),
+            Example::Bool => "false".into(),
+            Example::File => "\"avatar.jpg\"".into(),
+            Example::StringOrNumber(Scalar::Int(n)) => n.to_string(),
+            Example::StringOrNumber(Scalar::Str(s)) => json_string(s),
+            Example::Array(items) => {
+                format!(
+                    "[{}]",
+                    items
+                        .iter()
+                        .map(Example::json)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+            Example::Struct { fields, .. } => {
+                let members: Vec<String> = fields
+                    .iter()
+                    .map(|(wire, value)| match value {
+                        // A union field is flattened: its tag and payload sit beside the others.
+                        Example::Union { .. } => value.union_members(),
+                        _ => format!("{}:{}", json_string(wire), value.json()),
+                    })
+                    .collect();
+                format!("{{{}}}", members.join(","))
+            }
+            Example::Enum { wire, .. } => wire.clone(),
+            Example::Union { .. } => format!("{{{}}}", self.union_members()),
+            Example::Unknown(_) => "null".into(),
+        }
+    }
+
+    /// A union's `"tag":"wire","wire":{…}`.
+    fn union_members(&self) -> String {
+        match self {
+            Example::Union {
+                tag, wire, payload, ..
+            } => format!(
+                "{}:{},{}:{}",
+                json_string(tag),
+                json_string(wire),
+                json_string(wire),
+                payload.json()
+            ),
+            other => other.json(),
+        }
+    }
 }
 
 fn json_string(text: &str) -> String {
@@ -319,22 +356,12 @@ fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
     match &ep.example {
         Some(example) => lines.extend(example.lines().map(str::to_owned)),
         None => {
-            let args = if positional(ep) {
-                ep.request
-                    .fields
-                    .iter()
-                    .map(|f| example_rust(model, f))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            } else {
-                let required: Vec<String> = ep
-                    .request
-                    .fields
-                    .iter()
-                    .filter(|f| f.required)
-                    .map(|f| example_rust(model, f))
-                    .collect();
-                format!("{}::new({})", ep.ident, required.join(", "))
+            let request = Example::of_struct(model, &ep.ident, &ep.request.fields);
+            let args = match (&request, positional(ep)) {
+                (Example::Struct { fields, .. }, true) => {
+                    Example::rust_list(fields.iter().map(|(_, e)| e))
+                }
+                _ => request.rust(),
             };
             match &ep.response {
                 Response::Ack => lines.push(format!("client.{}({args}).await?;", ep.name)),
@@ -397,7 +424,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
             let wire_name = &ep.name;
             arms.push(quote!(#wire_name => call_value::<super::#req>(client, request).await,));
             decode_arms.push(quote!(#wire_name => decode_value::<super::#req>(status, body),));
-            let example = object_json(model, &ep.request.fields);
+            let example = Example::of_struct(model, &ep.ident, &ep.request.fields).json();
             example_arms.push(quote!((#wire_name, #example),));
         }
     }
