@@ -54,6 +54,11 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(
         excerpt: quoted(body),
         source,
     };
+    // serde quotes the value it could not take; in a token call's answer that may be a token.
+    let reason = |source: &serde_json::Error| match quote {
+        true => DecodeReason::new(source, redact),
+        false => DecodeReason::withheld(source),
+    };
     if !(200..300).contains(&status) {
         return Err(Error::Status {
             endpoint,
@@ -76,7 +81,7 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(
     };
     let errcode = match errcode_in(body) {
         Ok(errcode) => errcode,
-        Err(source) => return Err(decode_error(DecodeReason::new(&source, redact))),
+        Err(source) => return Err(decode_error(reason(&source))),
     };
     match errcode {
         Some(Probe {
@@ -104,7 +109,7 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(
             }
         }
     }
-    serde_json::from_str(body).map_err(|source| decode_error(DecodeReason::new(&source, redact)))
+    serde_json::from_str(body).map_err(|source| decode_error(reason(&source)))
 }
 
 /// Reads the answer of a token call. Its body is never quoted in an error, whatever the
@@ -352,6 +357,22 @@ mod tests {
         let withheld =
             decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false).unwrap_err();
         assert!(!withheld.to_string().contains('X'));
+        // Nor does the decoder's message, which quotes the value it could not take.
+        #[derive(Debug, Deserialize)]
+        struct Lifetime {
+            #[serde(rename = "expires_in")]
+            _expires_in: i64,
+        }
+        let body = br#"{"expires_in":"T0KEN-FROM-ELSEWHERE"}"#;
+        let quoted = decode::<Lifetime>("t", 200, body, &[], true).unwrap_err();
+        assert!(
+            quoted.to_string().contains("T0KEN"),
+            "the check below means something"
+        );
+        let withheld = decode::<Lifetime>("t", 200, body, &[], false).unwrap_err();
+        let shown = format!("{withheld} {withheld:?}");
+        assert!(!shown.contains("T0KEN"), "{shown}");
+        assert!(shown.contains("line 1"), "{shown}");
     }
 
     #[test]

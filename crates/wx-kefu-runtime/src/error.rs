@@ -445,6 +445,19 @@ impl DecodeReason {
         }
     }
 
+    /// serde's finding without its message, which quotes the value it could not take: for
+    /// answers that may hold a token.
+    pub(crate) fn withheld(error: &serde_json::Error) -> Self {
+        DecodeReason {
+            message: format!(
+                "{:?} error at line {} column {} (the decoder's message is withheld: it may quote a token)",
+                error.classify(),
+                error.line(),
+                error.column()
+            ),
+        }
+    }
+
     /// A reason found by the SDK's own checks rather than by serde.
     pub(crate) fn custom(message: &str) -> Self {
         DecodeReason {
