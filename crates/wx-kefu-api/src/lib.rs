@@ -51,9 +51,10 @@ pub use wx_kefu_runtime::error::DecodeReason;
 pub use wx_kefu_runtime::token::BoxFuture;
 pub use wx_kefu_runtime::validate::Rule;
 pub use wx_kefu_runtime::{
-    AccessToken, Ack, AppSecret, Client, ClientBuilder, Endpoint, ErrCode, Error, FetchedToken,
-    Invalid, MemoryTokenStore, MsgIdPage, Result, RetryPolicy, StoreErrorKind, TimedOut,
-    TokenFetcher, TokenMode, TokenProvider, TokenStore, TransportKind, Upload,
+    AccessToken, Ack, AppSecret, Client, ClientBuilder, Download, Endpoint, ErrCode, Error,
+    FetchedToken, Invalid, MediaFile, MemoryTokenStore, MsgIdPage, Result, RetryPolicy,
+    StoreErrorKind, TimedOut, TokenFetcher, TokenMode, TokenProvider, TokenStore, TransportKind,
+    Upload,
 };
 #[cfg(feature = "redis")]
 pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};
@@ -62,8 +63,8 @@ pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};
 // `reqwest` is the version `ClientBuilder::http_client` takes.
 #[doc(hidden)]
 pub use wx_kefu_runtime::{
-    Body, FileKind, Method, MultipartFile, RequestParts, client, dynamic, endpoint, error, export,
-    meta, reqwest, retry, secret, token, upload, validate, wire,
+    Body, FileAnswer, FileKind, FileLimits, Method, MultipartFile, RequestParts, client, download,
+    dynamic, endpoint, error, export, meta, reqwest, retry, secret, token, upload, validate, wire,
 };
 #[doc(hidden)]
 #[cfg(feature = "redis")]

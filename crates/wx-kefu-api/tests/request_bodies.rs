@@ -146,8 +146,8 @@ fn upload_head_img_is_multipart_media_with_kf_account_in_query() {
         panic!("expected a multipart body, got {body:?}");
     };
     assert_eq!(file.field, "media");
-    assert_eq!(file.max_bytes, 5 * 1024 * 1024);
-    assert_eq!(file.kind, FileKind::Jpeg);
+    assert_eq!(file.limits.max_bytes, 5 * 1024 * 1024);
+    assert_eq!(file.limits.kinds, &[FileKind::Jpeg]);
     assert_eq!(file.file.filename(), "head.jpg");
     assert_eq!(UploadKfHeadImg::META.method, Method::Post);
     assert_eq!(

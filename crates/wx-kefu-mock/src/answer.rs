@@ -41,6 +41,23 @@ impl WxError {
 /// What one handler answers: a JSON document, or an errcode.
 pub(crate) type Outcome = Result<Value, WxError>;
 
+/// A successful answer: JSON, or a file (a media download).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Json(Value),
+    File {
+        content_type: String,
+        filename: String,
+        data: bytes::Bytes,
+    },
+}
+
+impl From<Value> for Answer {
+    fn from(value: Value) -> Self {
+        Answer::Json(value)
+    }
+}
+
 /// `{"errcode":0,"errmsg":"ok"}`, the answer of every call that returns nothing else.
 pub(crate) fn ok() -> Outcome {
     Ok(json!({ "errcode": 0, "errmsg": "ok" }))
@@ -55,7 +72,11 @@ pub(crate) fn errmsg(code: i64) -> &'static str {
         }
         40002 => "invalid grant_type",
         40003 => "invalid openid",
-        40006 => "invalid media size",
+        40004 => "invalid media type",
+        40005 => "invalid file type",
+        // Sic: WeChat's spelling in recorded answers.
+        40006 => "invalid meida size",
+        40007 => "invalid media_id",
         40008 => "invalid message type",
         40013 => "invalid appid",
         40014 => "invalid access_token",
@@ -64,6 +85,7 @@ pub(crate) fn errmsg(code: i64) -> &'static str {
         40200 => "invalid account type",
         41001 => "access_token missing",
         41005 => "media data missing",
+        45001 => "media size out of limit",
         42001 => "access_token expired",
         43001 => "require GET method",
         43002 => "require POST method",

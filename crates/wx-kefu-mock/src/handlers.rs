@@ -9,19 +9,19 @@ use wx_kefu_api as api;
 use wx_kefu_api::{Body, Endpoint, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
-use crate::answer::{Outcome, WxError, ok};
+use crate::answer::{Answer, Outcome, WxError, ok};
 use crate::spec::Checked;
 use crate::state::{
     CLASSIC_DAILY_QUOTA, CLASSIC_GRACE_MS, FORCE_REFRESH_DAILY_QUOTA, FORCE_REFRESH_INTERVAL_MS,
     INVITE_LIFETIME_S, InvitationStatus, Invite, MockError, OPERCODE_AGENT_SENT,
-    STABLE_ROTATE_BEFORE_MS, SendRefused, Session, State, TYPING_LASTS_MS,
+    STABLE_ROTATE_BEFORE_MS, SendRefused, Session, State, StoredMedia, TYPING_LASTS_MS,
     TYPING_NEEDS_INTERACTION_MS, random_hex, secs,
 };
 
 /// One endpoint's behaviour, erased to run on the fields the structural checks passed:
 /// [`run`] rebuilds the typed request, checks it as the SDK would, and hands it to the
 /// endpoint's function.
-pub(crate) type Handler = fn(&mut State, i64, &Checked) -> Outcome;
+pub(crate) type Handler = fn(&mut State, i64, &Checked) -> Result<Answer, WxError>;
 
 /// An endpoint of the spec with its behaviour.
 pub(crate) struct Route {
@@ -39,7 +39,19 @@ macro_rules! route {
     ($request:ty, $behaviour:expr, $build:expr) => {
         Route {
             meta: <$request as Endpoint>::META,
-            handle: |state, now, checked| run::<$request>(state, now, checked, $build, $behaviour),
+            handle: |state, now, checked| run::<$request, _>(state, now, checked, $build, $behaviour),
+        }
+    };
+}
+
+/// An upload request, from its fields and the multipart file: the file field is read as
+/// a path by serde, then given the bytes that arrived (every upload's field is `media`).
+macro_rules! upload {
+    ($request:ty) => {
+        |checked: &Checked| -> Result<$request, WxError> {
+            let (mut request, media) = upload_parts::<$request>(checked)?;
+            request.media = media;
+            Ok(request)
         }
     };
 }
@@ -53,9 +65,15 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(api::UpdateKfAccount, update_kf_account),
     route!(api::DelKfAccount, del_kf_account),
     route!(api::InviteKfWorker, invite_kf_worker),
-    route!(api::UploadKfHeadImg, upload_kf_head_img, avatar_request),
+    route!(api::UploadKfHeadImg, upload_kf_head_img, upload!(api::UploadKfHeadImg)),
     route!(api::GetKfList, get_kf_list),
     route!(api::GetOnlineKfList, get_online_kf_list),
+    route!(api::UploadTempMedia, upload_temp_media, upload!(api::UploadTempMedia)),
+    route!(api::GetTempMedia, get_temp_media),
+    route!(api::AddMaterial, add_material, upload!(api::AddMaterial)),
+    route!(api::GetMaterial, get_material),
+    route!(api::DelMaterial, del_material),
+    route!(api::GetMaterialCount, get_material_count),
     route!(api::CreateKfSession, create_kf_session),
     route!(api::CloseSession, close_session),
     route!(api::GetKfSession, get_kf_session),
@@ -69,36 +87,38 @@ pub(crate) static ROUTES: &[Route] = &[
 /// Rebuilds the typed request, checks it with the SDK's own `validate()` (a broken rule is
 /// answered with the errcode the spec gives it) and, for an upload, its file against the
 /// size and kind the request's multipart part declares; then runs the behaviour.
-fn run<T: Endpoint>(
+fn run<T: Endpoint, A: Into<Answer>>(
     state: &mut State,
     now: i64,
     checked: &Checked,
     build: fn(&Checked) -> Result<T, WxError>,
-    behaviour: fn(&mut State, i64, &T) -> Outcome,
-) -> Outcome {
+    behaviour: fn(&mut State, i64, &T) -> Result<A, WxError>,
+) -> Result<Answer, WxError> {
     let meta = T::META;
     let request = build(checked)?;
     request.validate().map_err(|invalid| {
         WxError::new(meta.errcode_for(&invalid.field).unwrap_or(47001)).hint(invalid.to_string())
     })?;
     if let (Body::Multipart(part), Some(file)) = (request.parts().body, &checked.file) {
-        let code = meta.errcode_for(part.field).unwrap_or(47001);
+        let kind_code = meta.errcode_for(part.field).unwrap_or(47001);
+        let size_code = meta
+            .errcode_for(&format!("{}/size", part.field))
+            .unwrap_or(kind_code);
         let size = file.data.len() as u64;
-        if size > part.max_bytes {
-            return Err(WxError::new(code).hint(format!(
+        if size > part.limits.max_bytes {
+            return Err(WxError::new(size_code).hint(format!(
                 "`{}` is {size} bytes, more than the {} allowed",
-                part.field, part.max_bytes
+                part.field, part.limits.max_bytes
             )));
         }
-        if !part.kind.matches(&file.data) {
-            return Err(WxError::new(code).hint(format!(
+        if !part.limits.accepts(&file.data) {
+            return Err(WxError::new(kind_code).hint(format!(
                 "`{}` is not a {} file",
-                part.field,
-                part.kind.name()
+                part.field, part.limits.expected
             )));
         }
     }
-    behaviour(state, now, &request)
+    behaviour(state, now, &request).map(Into::into)
 }
 
 /// A JSON or query request, from its fields.
@@ -107,17 +127,19 @@ fn from_fields<T: DeserializeOwned>(checked: &Checked) -> Result<T, WxError> {
         .map_err(|error| WxError::new(47001).hint(error.to_string()))
 }
 
-/// The avatar upload, from its fields and the multipart file: the file field is read as
-/// a path by serde, then given the bytes that arrived.
-fn avatar_request(checked: &Checked) -> Result<api::UploadKfHeadImg, WxError> {
+/// The request of an upload with its file's name for a path, and the file that arrived.
+fn upload_parts<T: DeserializeOwned>(checked: &Checked) -> Result<(T, Upload), WxError> {
     let file = checked.file.as_ref().ok_or_else(|| err(41005))?;
     let filename = file.filename.clone().unwrap_or_else(|| "media".to_owned());
     let mut fields = checked.fields.clone();
-    fields.insert("media".to_owned(), Value::String(filename.clone()));
-    let mut request: api::UploadKfHeadImg = serde_json::from_value(Value::Object(fields))
+    fields.insert(file.name.clone(), Value::String(filename.clone()));
+    let request: T = serde_json::from_value(Value::Object(fields))
         .map_err(|error| WxError::new(47001).hint(error.to_string()))?;
-    request.media = Upload::bytes(file.data.clone(), filename);
-    Ok(request)
+    let mut upload = Upload::bytes(file.data.clone(), filename);
+    if let Some(content_type) = &file.content_type {
+        upload = upload.content_type(content_type.clone());
+    }
+    Ok((request, upload))
 }
 
 /// The route of an endpoint.
@@ -357,6 +379,144 @@ fn get_online_kf_list(state: &mut State, _now: i64, _req: &api::GetOnlineKfList)
     Ok(json!({ "kf_online_list": list }))
 }
 
+// ---- media ----
+
+/// The bytes and type of an upload that arrived (uploads in the emulator are bytes).
+fn upload_body(upload: &Upload) -> (bytes::Bytes, String) {
+    let data = upload.as_bytes().cloned().unwrap_or_default();
+    (data, upload.mime_type().to_owned())
+}
+
+/// `POST /cgi-bin/media/upload`: kept 3 days on the emulator's clock. A thumbnail's id is
+/// answered as `thumb_media_id`, as WeChat's recorded answers have it.
+fn upload_temp_media(state: &mut State, now: i64, req: &api::UploadTempMedia) -> Outcome {
+    let (data, content_type) = upload_body(&req.media);
+    let kind = req.r#type.as_str();
+    let id = state.store_media(StoredMedia {
+        kind: kind.to_owned(),
+        filename: req.media.filename().to_owned(),
+        content_type,
+        data,
+        created_ms: now,
+        permanent: false,
+        description: None,
+    });
+    let key = if kind == "thumb" {
+        "thumb_media_id"
+    } else {
+        "media_id"
+    };
+    Ok(json!({ "type": kind, key: id, "created_at": secs(now) }))
+}
+
+/// A media answered as a file, or a video's JSON.
+fn media_answer(media: &StoredMedia, id: &str, video: Value) -> Answer {
+    if media.kind == "video" {
+        return Answer::Json(video);
+    }
+    let extension = media.filename.rsplit_once('.').map_or("", |(_, e)| e);
+    Answer::File {
+        content_type: media.content_type.clone(),
+        filename: if extension.is_empty() {
+            id.to_owned()
+        } else {
+            format!("{id}.{extension}")
+        },
+        data: media.data.clone(),
+    }
+}
+
+/// `GET /cgi-bin/media/get`: the file; a video's address instead; 40007 for an id that is
+/// unknown, expired, or a permanent material's.
+fn get_temp_media(
+    state: &mut State,
+    now: i64,
+    req: &api::GetTempMedia,
+) -> Result<Answer, WxError> {
+    let id = req.media_id.as_str();
+    let media = state.media(id, false, now).ok_or_else(|| err(40007))?;
+    let video = json!({ "video_url": format!("http://vweixinf.tc.qq.com/{}.mp4", &id[..16]) });
+    Ok(media_answer(media, id, video))
+}
+
+/// `POST /cgi-bin/material/add_material`: kept until deleted; a video needs its
+/// description (41005 without, as WeChat answers); an image's answer has its URL.
+fn add_material(state: &mut State, now: i64, req: &api::AddMaterial) -> Outcome {
+    let kind = req.r#type.as_str();
+    let description = req
+        .description
+        .as_ref()
+        .map(|d| (d.title.clone(), d.introduction.clone()));
+    if kind == "video" && description.is_none() {
+        return Err(err(41005).hint("a video material needs its `description`"));
+    }
+    let (data, content_type) = upload_body(&req.media);
+    let id = state.store_media(StoredMedia {
+        kind: kind.to_owned(),
+        filename: req.media.filename().to_owned(),
+        content_type,
+        data,
+        created_ms: now,
+        permanent: true,
+        description,
+    });
+    Ok(match kind {
+        "image" => json!({
+            "media_id": id,
+            "url": format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0?wx_fmt=jpeg", &id[..24]),
+        }),
+        _ => json!({ "media_id": id }),
+    })
+}
+
+/// `POST /cgi-bin/material/get_material`: the file; a video's description and address.
+fn get_material(state: &mut State, now: i64, req: &api::GetMaterial) -> Result<Answer, WxError> {
+    let id = req.media_id.as_str();
+    let media = state.media(id, true, now).ok_or_else(|| err(40007))?;
+    let (title, description) = media.description.clone().unwrap_or_default();
+    let video = json!({
+        "title": title,
+        "description": description,
+        "down_url": format!("http://www.qq.com/{}.mp4", &id[..16]),
+    });
+    Ok(media_answer(media, id, video))
+}
+
+fn del_material(state: &mut State, now: i64, req: &api::DelMaterial) -> Outcome {
+    let id = req.media_id.as_str();
+    state.media(id, true, now).ok_or_else(|| err(40007))?;
+    state.media.remove(id);
+    ok()
+}
+
+fn get_material_count(state: &mut State, _now: i64, _req: &api::GetMaterialCount) -> Outcome {
+    let count = |kind: &str| {
+        state
+            .media
+            .values()
+            .filter(|m| m.permanent && m.kind == kind)
+            .count()
+    };
+    Ok(json!({
+        "voice_count": count("voice"),
+        "video_count": count("video"),
+        "image_count": count("image"),
+        "news_count": 0,
+    }))
+}
+
+/// The media ids a message names.
+fn media_ids(message: &api::Message) -> Vec<&str> {
+    match message {
+        api::Message::Image(image) => vec![image.media_id.as_str()],
+        api::Message::Voice(voice) => vec![voice.media_id.as_str()],
+        api::Message::Video(video) => vec![video.media_id.as_str(), video.thumb_media_id.as_str()],
+        api::Message::Music(music) => vec![music.thumb_media_id.as_str()],
+        api::Message::MiniProgramPage(page) => vec![page.thumb_media_id.as_str()],
+        _ => Vec::new(),
+    }
+}
+
 // ---- sessions ----
 
 /// The agent exists (65401) and is bound to a WeChat user (65402).
@@ -497,6 +657,12 @@ fn send_custom_message(state: &mut State, now: i64, req: &api::SendCustomMessage
             .map(|s| s.kf_account.clone())
             .unwrap_or_default(),
     };
+    if let Some(unknown) = media_ids(&req.message)
+        .into_iter()
+        .find(|id| !state.media_usable(id, now))
+    {
+        return Err(err(40007).hint(format!("no media `{unknown}` (unknown or expired)")));
+    }
     let user = state.user_mut(openid);
     if user.unfollowed {
         return Err(err(43004));

@@ -107,7 +107,7 @@ pub use state::{
 use crate::clock::Clock;
 use crate::push::{Answered, Job, Outbound};
 use crate::server::{Conn, MockListener, Shared};
-use crate::state::{State, random_hex, secs};
+use crate::state::{State, StoredMedia, random_hex, secs};
 
 /// A running emulator and the handle that drives it. Dropping it shuts the server down.
 pub struct MockServer {
@@ -458,6 +458,53 @@ impl MockServer {
         move || secs(shared.clock.now_ms())
     }
 
+    /// A picture or recording a user sends, kept by the emulated WeChat as a temporary
+    /// media (3 days on the emulator's clock) under a new id, which `media/get` serves:
+    /// the `MediaId` of the push that carries it ([`UserInput::Image`], [`UserInput::Voice`]).
+    /// `kind` is `image`, `voice`, `video` or `thumb`; the content type is read from the
+    /// file's first bytes.
+    pub fn user_media(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
+        let data = data.into();
+        let (content_type, extension) = sniff(&data);
+        let now = self.now_ms();
+        self.state().store_media(StoredMedia {
+            kind: kind.to_owned(),
+            filename: format!("media.{extension}"),
+            content_type: content_type.to_owned(),
+            data,
+            created_ms: now,
+            permanent: false,
+            description: None,
+        })
+    }
+
+    /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`])
+    /// and pushed as an image message whose `MediaId` `media/get` serves; see
+    /// [`MockServer::push_message`].
+    pub async fn push_image(
+        &self,
+        openid: &str,
+        image: impl Into<bytes::Bytes>,
+    ) -> Result<PushRecord, MockError> {
+        let media_id = self.user_media("image", image);
+        let pic_url = format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0", &media_id[..24]);
+        self.push_message(openid, UserInput::Image { pic_url, media_id })
+            .await
+    }
+
+    /// The user sends a voice recording (AMR, as WeChat's app records): see
+    /// [`MockServer::push_image`].
+    pub async fn push_voice(
+        &self,
+        openid: &str,
+        recording: impl Into<bytes::Bytes>,
+    ) -> Result<PushRecord, MockError> {
+        let media_id = self.user_media("voice", recording);
+        let format = "amr".to_owned();
+        self.push_message(openid, UserInput::Voice { media_id, format })
+            .await
+    }
+
     /// The user writes a text: see [`MockServer::push_message`].
     pub async fn push_text(&self, openid: &str, text: &str) -> Result<PushRecord, MockError> {
         self.push_message(openid, UserInput::text(text)).await
@@ -646,4 +693,20 @@ impl Drop for MockServer {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// A file's content type and extension, from its first bytes.
+fn sniff(data: &[u8]) -> (&'static str, &'static str) {
+    use wx_kefu_api::FileKind;
+    [
+        (FileKind::Jpeg, "image/jpeg", "jpg"),
+        (FileKind::Png, "image/png", "png"),
+        (FileKind::Gif, "image/gif", "gif"),
+        (FileKind::Amr, "audio/amr", "amr"),
+        (FileKind::Mp3, "audio/mpeg", "mp3"),
+        (FileKind::Mp4, "video/mp4", "mp4"),
+    ]
+    .into_iter()
+    .find(|(kind, _, _)| kind.matches(data))
+    .map_or(("application/octet-stream", "bin"), |(_, ty, ext)| (ty, ext))
 }

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wx_kefu_runtime::Method;
 
-use crate::answer::{Outcome, WxError};
+use crate::answer::{Answer, Outcome, WxError};
 use crate::clock::Clock;
 use crate::faults::FaultKind;
 use crate::handlers;
@@ -23,7 +23,7 @@ use crate::push::{Job, Outbound};
 use crate::spec::{self, FilePart, Incoming};
 use crate::state::State;
 
-/// Bodies larger than this are refused (the avatar limit is 5 MB).
+/// Bodies larger than this are refused (the largest upload, a 10 MB video, fits).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the server and the handle share.
@@ -135,13 +135,32 @@ enum Reply {
     Json(StatusCode, Value),
     /// A raw body (injected).
     Raw(StatusCode, Option<String>),
+    /// A file (a media download), as WeChat sends one: its type and an attachment name.
+    File {
+        content_type: String,
+        filename: String,
+        data: bytes::Bytes,
+    },
     /// No answer: the connection is closed.
     Drop,
 }
 
 fn json_reply(outcome: Outcome, now_ms: i64) -> Reply {
+    answer_reply(outcome.map(Answer::Json), now_ms)
+}
+
+fn answer_reply(outcome: Result<Answer, WxError>, now_ms: i64) -> Reply {
     match outcome {
-        Ok(value) => Reply::Json(StatusCode::OK, value),
+        Ok(Answer::Json(value)) => Reply::Json(StatusCode::OK, value),
+        Ok(Answer::File {
+            content_type,
+            filename,
+            data,
+        }) => Reply::File {
+            content_type,
+            filename,
+            data,
+        },
         Err(error) => Reply::Json(StatusCode::OK, error.body(now_ms)),
     }
 }
@@ -163,7 +182,7 @@ fn fault_reply(kind: &FaultKind, now_ms: i64) -> Reply {
 fn process(state: &mut State, now_ms: i64, incoming: &Incoming) -> Reply {
     match spec::endpoint(&incoming.path) {
         None => Reply::Json(StatusCode::NOT_FOUND, WxError::new(40066).body(now_ms)),
-        Some(meta) => json_reply(answer(state, now_ms, meta, incoming), now_ms),
+        Some(meta) => answer_reply(answer(state, now_ms, meta, incoming), now_ms),
     }
 }
 
@@ -172,7 +191,7 @@ fn answer(
     now_ms: i64,
     meta: &'static wx_kefu_runtime::meta::EndpointMeta,
     incoming: &Incoming,
-) -> Outcome {
+) -> Result<Answer, WxError> {
     if meta.auth {
         state
             .check_token(incoming.query_param("access_token"), now_ms)
@@ -347,8 +366,14 @@ pub(crate) async fn serve(
                 Some(error) => json_reply(Err(WxError::new(47001).hint(error)), now_ms),
                 None => process(&mut shared.lock(), now_ms, &incoming),
             };
-            applied = matches!(&handled, Reply::Json(status, value)
-                if status.is_success() && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0);
+            applied = match &handled {
+                Reply::Json(status, value) => {
+                    status.is_success()
+                        && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0
+                }
+                Reply::File { .. } => true,
+                Reply::Raw(..) | Reply::Drop => false,
+            };
             shared.dispatch_events();
             match after {
                 Some(FaultKind::Delay(delay)) => {
@@ -393,6 +418,24 @@ pub(crate) async fn serve(
                 "application/json; encoding=utf-8"
             };
             (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Reply::File {
+            content_type,
+            filename,
+            data,
+        } => {
+            entry.status = Some(200);
+            entry.errcode = Some(0);
+            let disposition = format!("attachment; filename=\"{filename}\"");
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CONTENT_DISPOSITION, disposition),
+                ],
+                data,
+            )
+                .into_response()
         }
         // Never delivered: the connection is shut down below.
         Reply::Drop => StatusCode::OK.into_response(),

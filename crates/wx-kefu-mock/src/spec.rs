@@ -133,7 +133,13 @@ fn json_object(incoming: &Incoming) -> Result<Map<String, Value>, WxError> {
 }
 
 /// The file field of a multipart endpoint.
-fn multipart_file(incoming: &Incoming, field: &FieldMeta) -> Result<FilePart, WxError> {
+/// The form's other fields go into `fields`.
+fn multipart_file(
+    meta: &EndpointMeta,
+    incoming: &Incoming,
+    field: &FieldMeta,
+    fields: &mut Map<String, Value>,
+) -> Result<FilePart, WxError> {
     if incoming.body.is_empty() {
         return Err(WxError::new(44002));
     }
@@ -142,11 +148,22 @@ fn multipart_file(incoming: &Incoming, field: &FieldMeta) -> Result<FilePart, Wx
         Some(Err(error)) => return Err(format_error(format!("malformed multipart body: {error}"))),
         Some(Ok(parts)) => parts,
     };
-    if let Some(unknown) = parts.iter().find(|part| part.name != field.wire) {
+    let known = |name: &str| {
+        meta.field(name)
+            .is_some_and(|f| f.location == Location::Multipart)
+    };
+    if let Some(unknown) = parts.iter().find(|part| !known(&part.name)) {
         return Err(format_error(format!(
             "unknown form field `{}`",
             unknown.name
         )));
+    }
+    // The form's other fields carry JSON (a video's `description`).
+    for part in parts.iter().filter(|part| part.name != field.wire) {
+        let value: Value = serde_json::from_slice(&part.data).map_err(|error| {
+            format_error(format!("form field `{}` is not JSON: {error}", part.name))
+        })?;
+        fields.insert(part.name.clone(), value);
     }
     parts
         .iter()
@@ -298,7 +315,9 @@ pub(crate) fn check(meta: &EndpointMeta, incoming: &Incoming) -> Result<Checked,
 
     for field in meta.fields {
         match field.ty {
-            FieldType::File => checked.file = Some(multipart_file(incoming, field)?),
+            FieldType::File => {
+                checked.file = Some(multipart_file(meta, incoming, field, &mut checked.fields)?)
+            }
             FieldType::Union { tag, variants } => {
                 check_union(meta, &checked.fields, field, tag, variants)?
             }

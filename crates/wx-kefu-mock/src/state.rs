@@ -364,6 +364,34 @@ pub(crate) struct State {
     pub(crate) kefu_events: Vec<KefuEvent>,
     /// The `MsgId` of the next pushed user message.
     next_msg_id: i64,
+    /// Temporary media (uploads and users' pictures and recordings) and permanent
+    /// materials, by media id.
+    pub(crate) media: HashMap<String, StoredMedia>,
+}
+
+/// How long WeChat keeps a temporary media: 3 days.
+pub(crate) const TEMP_MEDIA_LIFETIME_MS: i64 = 3 * 86_400_000;
+
+/// A media file the emulated account holds.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMedia {
+    /// `image`, `voice`, `video` or `thumb`.
+    pub(crate) kind: String,
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) data: bytes::Bytes,
+    pub(crate) created_ms: i64,
+    /// A permanent material (kept until deleted), or a temporary media (3 days).
+    pub(crate) permanent: bool,
+    /// A video material's title and introduction.
+    pub(crate) description: Option<(String, String)>,
+}
+
+impl StoredMedia {
+    /// Whether WeChat still knows it at `now_ms`.
+    pub(crate) fn alive(&self, now_ms: i64) -> bool {
+        self.permanent || now_ms - self.created_ms < TEMP_MEDIA_LIFETIME_MS
+    }
 }
 
 /// A daily quota, counted over the last 24 hours (WeChat resets at midnight; a rolling
@@ -404,6 +432,27 @@ pub(crate) fn random_hex(words: usize) -> String {
 }
 
 impl State {
+    /// Keeps a media file and answers its new id (64 characters, as WeChat's).
+    pub(crate) fn store_media(&mut self, media: StoredMedia) -> String {
+        let prefix = if media.permanent { "M" } else { "T" };
+        let id = format!("{prefix}{}", &random_hex(4)[..63]);
+        self.media.insert(id.clone(), media);
+        id
+    }
+
+    /// The media of `id` if WeChat would still serve it at `now_ms`: a temporary one for
+    /// `permanent == false`, a material for `true`.
+    pub(crate) fn media(&self, id: &str, permanent: bool, now_ms: i64) -> Option<&StoredMedia> {
+        self.media
+            .get(id)
+            .filter(|m| m.permanent == permanent && m.alive(now_ms))
+    }
+
+    /// Whether a message may name `id`: a live temporary media or a material.
+    pub(crate) fn media_usable(&self, id: &str, now_ms: i64) -> bool {
+        self.media.get(id).is_some_and(|m| m.alive(now_ms))
+    }
+
     pub(crate) fn new(appid: String, secret: String) -> Self {
         State {
             appid,
@@ -417,6 +466,7 @@ impl State {
             classic_quota: Quota::default(),
             force_quota: Quota::default(),
             last_force_ms: None,
+            media: HashMap::new(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,
             workers_at_limit: BTreeSet::new(),

@@ -14,12 +14,13 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use crate::decode::decode;
-use crate::endpoint::{Body, Endpoint, Method, RequestParts};
+use crate::endpoint::{Body, Endpoint, FileAnswer, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
 use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
+use crate::download::{self, Download, Fetched, MediaFile};
 use crate::upload::multipart;
 
 /// WeChat's API host.
@@ -312,6 +313,12 @@ impl Failure {
     }
 }
 
+/// What a successful attempt received: the decoded JSON answer, or a file.
+enum Answered<R> {
+    Json(R),
+    File(MediaFile),
+}
+
 /// A body ready for one attempt.
 enum Prepared {
     Empty,
@@ -339,6 +346,39 @@ impl Client {
     /// then sends it with an access token, retrying under the [`RetryPolicy`] and
     /// replaying once with a fresh token if WeChat rejects the token.
     pub async fn call<E: Endpoint + Send + Sync>(&self, request: E) -> Result<E::Response> {
+        let meta = E::META;
+        if meta.downloads {
+            return Err(Error::config(format!(
+                "{}: the answer is a file; call it with `Client::download`",
+                meta.name
+            )));
+        }
+        match self.send(request).await? {
+            Answered::Json(response) => Ok(response),
+            // `send` answers a file only for an endpoint that `downloads`.
+            Answered::File(_) => Err(Error::config(format!(
+                "{}: the answer is a file; call it with `Client::download`",
+                meta.name
+            ))),
+        }
+    }
+
+    /// Makes one download: as [`call`](Client::call), but the answer is a file, streamed
+    /// as a [`MediaFile`], or the JSON answer WeChat gives instead of a file (a video's
+    /// address). An error answer is still an [`Error::Api`], the token is still replayed
+    /// once after WeChat rejects it, and a read is retried until the file's headers
+    /// arrive; the body itself is not retried.
+    pub async fn download<E: FileAnswer + Send + Sync>(
+        &self,
+        request: E,
+    ) -> Result<Download<E::Response>> {
+        Ok(match self.send(request).await? {
+            Answered::Json(json) => Download::Json(json),
+            Answered::File(file) => Download::File(file),
+        })
+    }
+
+    async fn send<E: Endpoint + Send + Sync>(&self, request: E) -> Result<Answered<E::Response>> {
         let meta = E::META;
         request.validate().map_err(|source| Error::Invalid {
             endpoint: meta.name,
@@ -383,7 +423,7 @@ impl Client {
         DecodeReason::new(error, &[secret, token])
     }
 
-    async fn run<E: Endpoint + Sync>(&self, request: &E) -> Result<E::Response> {
+    async fn run<E: Endpoint + Sync>(&self, request: &E) -> Result<Answered<E::Response>> {
         let meta = E::META;
         let span = Span::current();
         let started = Instant::now();
@@ -438,7 +478,7 @@ impl Client {
         Err(error)
     }
 
-    async fn attempt<E: Endpoint>(&self, request: &E) -> Result<E::Response, Failure> {
+    async fn attempt<E: Endpoint>(&self, request: &E) -> Result<Answered<E::Response>, Failure> {
         let meta = E::META;
         let inner = &self.inner;
         let RequestParts { query, body } = request.parts();
@@ -474,9 +514,20 @@ impl Client {
             sent: true,
             token: token.clone(),
         };
-        let (status, answer) = exchange(meta.name, builder, inner.timeout)
-            .await
-            .map_err(fail)?;
+        let (status, answer) = if meta.downloads {
+            // Boxed: a call that is not a download carries none of this in its future.
+            match Box::pin(download::fetch(meta.name, builder, inner.timeout))
+                .await
+                .map_err(fail)?
+            {
+                Fetched::File(file) => return Ok(Answered::File(file)),
+                Fetched::Json(status, answer) => (status, answer),
+            }
+        } else {
+            exchange(meta.name, builder, inner.timeout)
+                .await
+                .map_err(fail)?
+        };
         let token_text = token.as_ref().map_or("", AccessToken::expose);
         let secret = inner.secret.as_ref().map_or("", AppSecret::expose);
         // The token calls' own answers hold a token: never quote them.
@@ -491,7 +542,7 @@ impl Client {
             redact.extend([token_text, secret]);
             decode(meta.name, status, &answer, &redact, quote)
         };
-        decoded.map_err(fail)
+        decoded.map(Answered::Json).map_err(fail)
     }
 }
 

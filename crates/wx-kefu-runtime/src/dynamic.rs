@@ -6,7 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::client::Client;
-use crate::endpoint::Endpoint;
+use crate::download::Download;
+use crate::endpoint::{Endpoint, FileAnswer};
 use crate::error::{DecodeReason, Error};
 
 /// Why a dynamic call failed.
@@ -25,6 +26,12 @@ pub enum DynamicError {
         /// quotes the offending value).
         source: DecodeReason,
     },
+    /// The endpoint's answer is a file: call it with `download_json`.
+    #[error("`{0}` answers a file: download it")]
+    FileAnswer(&'static str),
+    /// The endpoint's answer is not a file: call it with `call_json`.
+    #[error("`{0}` does not answer a file")]
+    NotAFile(&'static str),
     /// The call itself failed.
     #[error(transparent)]
     Call(#[from] Error),
@@ -46,6 +53,26 @@ where
     let request: E = serde_json::from_value(request).map_err(malformed)?;
     let response = client.call(request).await?;
     serde_json::to_value(&response).map_err(malformed)
+}
+
+/// Decodes `request` as `E`, downloads with it, and encodes a JSON answer as JSON.
+pub async fn download_value<E>(
+    client: &Client,
+    request: serde_json::Value,
+) -> Result<Download<serde_json::Value>, DynamicError>
+where
+    E: FileAnswer + DeserializeOwned + Send + Sync,
+    E::Response: Serialize + Send,
+{
+    let malformed = |error: serde_json::Error| DynamicError::Request {
+        endpoint: E::META.name,
+        source: client.decode_reason(&error),
+    };
+    let request: E = serde_json::from_value(request).map_err(malformed)?;
+    Ok(match client.download(request).await? {
+        Download::File(file) => Download::File(file),
+        Download::Json(json) => Download::Json(serde_json::to_value(&json).map_err(malformed)?),
+    })
 }
 
 /// Decodes an answer of `E` exactly as [`Client::call`] does (status, `errcode`, the

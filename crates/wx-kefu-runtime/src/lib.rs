@@ -53,6 +53,7 @@
 
 pub mod client;
 mod decode;
+pub mod download;
 pub mod dynamic;
 pub mod endpoint;
 pub mod error;
@@ -76,14 +77,17 @@ mod generated;
 /// same functions from their modules, where they are documented.)
 #[doc(hidden)]
 pub mod support {
-    pub use crate::dynamic::{call_value, decode_value};
-    pub use crate::endpoint::json_body;
+    pub use crate::dynamic::{call_value, decode_value, download_value};
+    pub use crate::endpoint::{json_body, json_text};
     pub use crate::validate::{Validate, chars, items, nested, pattern, range, span};
     pub use crate::wire::{Tagged, serialize_tagged};
 }
 
 pub use client::{Client, ClientBuilder};
-pub use endpoint::{Ack, Body, Endpoint, FileKind, Method, MultipartFile, RequestParts};
+pub use download::{Download, MediaFile};
+pub use endpoint::{
+    Ack, Body, Endpoint, FileAnswer, FileKind, FileLimits, Method, MultipartFile, RequestParts,
+};
 pub use error::{Error, Result, StoreErrorKind, TimedOut, TransportKind};
 pub use export::{MsgIdPage, export};
 pub use generated::errcode::ErrCode;

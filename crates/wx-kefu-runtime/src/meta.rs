@@ -31,6 +31,8 @@ pub struct EndpointMeta {
     pub idempotent: bool,
     /// Whether the call carries `?access_token=` (false only for the token calls).
     pub auth: bool,
+    /// Whether the answer is a file, not JSON (a media download; see [`crate::FileAnswer`]).
+    pub downloads: bool,
     /// The request's fields, top level, in spec order.
     pub fields: &'static [FieldMeta],
     /// Cross-field rules.
@@ -52,6 +54,7 @@ impl EndpointMeta {
             path,
             idempotent: false,
             auth: true,
+            downloads: false,
             fields: &[],
             spans: &[],
             errcodes: &[],
@@ -86,6 +89,12 @@ impl EndpointMeta {
     /// Sets whether the call carries the access token.
     pub const fn auth(mut self, auth: bool) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// Marks an endpoint whose answer is a file.
+    pub const fn downloads(mut self, downloads: bool) -> Self {
+        self.downloads = downloads;
         self
     }
 

@@ -107,6 +107,19 @@ impl Upload {
         }
     }
 
+    /// The bytes of an upload made from bytes; `None` for a path.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.source {
+            Source::Bytes(bytes) => Some(bytes),
+            Source::Path(_) => None,
+        }
+    }
+
+    /// The content type sent with the part.
+    pub fn mime_type(&self) -> &str {
+        &self.content_type
+    }
+
     /// The file name sent with the part.
     pub fn filename(&self) -> &str {
         &self.filename
@@ -119,6 +132,20 @@ fn content_type_for(filename: &str) -> &'static str {
         "image/jpeg"
     } else if lower.ends_with(".png") {
         "image/png"
+    } else if lower.ends_with(".gif") {
+        "image/gif"
+    } else if lower.ends_with(".bmp") {
+        "image/bmp"
+    } else if lower.ends_with(".amr") {
+        "audio/amr"
+    } else if lower.ends_with(".mp3") {
+        "audio/mpeg"
+    } else if lower.ends_with(".wav") {
+        "audio/wav"
+    } else if lower.ends_with(".wma") {
+        "audio/x-ms-wma"
+    } else if lower.ends_with(".mp4") {
+        "video/mp4"
     } else {
         "application/octet-stream"
     }
@@ -137,8 +164,8 @@ pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Re
     let MultipartFile {
         field,
         file: upload,
-        max_bytes,
-        kind,
+        limits,
+        text,
     } = file;
     let invalid = |rule| Error::Invalid {
         endpoint,
@@ -148,14 +175,14 @@ pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Re
         },
     };
     let check = |len: u64, head: &[u8]| {
-        if len > max_bytes {
+        if len > limits.max_bytes {
             Err(invalid(Rule::FileTooLarge {
-                max: max_bytes,
+                max: limits.max_bytes,
                 actual: len,
             }))
-        } else if !kind.matches(head) {
+        } else if !limits.accepts(head) {
             Err(invalid(Rule::FileType {
-                expected: kind.name(),
+                expected: limits.expected,
             }))
         } else {
             Ok(())
@@ -200,5 +227,8 @@ pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Re
                 "{endpoint}: `{content_type}` is not a valid content type"
             ))
         })?;
-    Ok(Form::new().part(field, part))
+    let form = text
+        .into_iter()
+        .fold(Form::new(), |form, (name, value)| form.text(name, value));
+    Ok(form.part(field, part))
 }

@@ -106,6 +106,8 @@ pub struct Span {
 pub enum Response {
     Ack,
     Type(TypeRef),
+    /// A file; the type is the JSON answer WeChat gives instead of one.
+    Download(TypeRef),
 }
 
 pub enum TypeModel {
@@ -213,6 +215,41 @@ pub struct Field {
     pub enum_values: Vec<String>,
     /// Tag and variant names of a union field, for the metadata.
     pub union: Option<(String, Vec<String>)>,
+    /// Other wire names of an answer's field.
+    pub alias: Vec<String>,
+    /// A file's limits.
+    pub file: Option<FileRules>,
+}
+
+/// What a file may be: one set of limits, or one per value of an enum field.
+#[derive(Clone)]
+pub struct FileRules {
+    /// The errcode for a file too large, when it is not the field's.
+    pub size_errcode: Option<i64>,
+    /// The enum field the limits depend on: its wire name and type.
+    pub by: Option<(String, TypeRef)>,
+    /// (the enum value's Rust variant, the value on the wire, max bytes, kinds); one
+    /// entry with no variant when the limits do not depend on a field.
+    pub limits: Vec<FileLimit>,
+}
+
+#[derive(Clone)]
+pub struct FileLimit {
+    pub variant: Option<(String, String)>,
+    pub max_bytes: u64,
+    pub kinds: Vec<FileKind>,
+}
+
+impl FileLimit {
+    /// The kinds in words: `JPEG, PNG or GIF`.
+    pub fn expected(&self) -> String {
+        let names: Vec<&str> = self.kinds.iter().map(|k| k.names().1).collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => "any".to_owned(),
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -226,7 +263,7 @@ pub struct Rules {
     pub min_items: Option<u32>,
     pub max_items: Option<u32>,
     pub max_bytes: Option<u64>,
-    pub file_kind: Option<FileKind>,
+    pub file_kind: Option<Vec<FileKind>>,
 }
 
 impl Rules {
@@ -371,9 +408,31 @@ impl Lower<'_> {
             max: f.max,
             min_items: f.min_items,
             max_items: f.max_items,
-            max_bytes: f.max_bytes,
-            file_kind: f.file_kind,
+            max_bytes: f
+                .max_bytes
+                .or_else(|| f.limits.iter().map(|(_, l)| l.max_bytes).max()),
+            file_kind: f.file_kind.clone(),
         };
+        let file = (f.ty == "file").then(|| FileRules {
+            size_errcode: f.size_errcode,
+            by: None,
+            limits: if f.limits.is_empty() {
+                vec![FileLimit {
+                    variant: None,
+                    max_bytes: f.max_bytes.unwrap_or(u64::MAX),
+                    kinds: f.file_kind.clone().unwrap_or_else(|| vec![FileKind::Any]),
+                }]
+            } else {
+                f.limits
+                    .iter()
+                    .map(|(value, l)| FileLimit {
+                        variant: Some((value.to_upper_camel_case(), value.clone())),
+                        max_bytes: l.max_bytes,
+                        kinds: l.file_kind.clone(),
+                    })
+                    .collect()
+            },
+        });
         let location = if f.also_in_query {
             Location::BodyAndQuery
         } else {
@@ -406,6 +465,8 @@ impl Lower<'_> {
                     d.variants.iter().map(|(k, _)| k.clone()).collect(),
                 )
             }),
+            alias: f.alias.clone(),
+            file,
         }
     }
 
@@ -494,13 +555,26 @@ impl Lower<'_> {
             (Location::Multipart, &ep.multipart),
         ] {
             for (wire, f) in map.iter() {
-                fields.push(self.field(module, &ep.name, wire, f, location, patterns));
+                let mut field = self.field(module, &ep.name, wire, f, location, patterns);
+                if let (Some(rules), Some(by)) = (&mut field.file, &f.limits_by) {
+                    let ty = ep
+                        .query
+                        .iter()
+                        .find(|(name, _)| *name == by)
+                        .map(|(_, by_field)| self.type_ref(&by_field.ty, None))
+                        .expect("validated: `limits_by` names a query field");
+                    rules.by = Some((by.clone(), ty));
+                }
+                fields.push(field);
             }
         }
         let ident = ep.name.to_upper_camel_case();
         let response = match &ep.response {
             ResponseDef::Named(name) if name == "ack" => Response::Ack,
             ResponseDef::Named(name) => Response::Type(self.type_ref(name, None)),
+            ResponseDef::Download(download) => {
+                Response::Download(self.type_ref(&download.download, None))
+            }
             ResponseDef::Inline(inline) => {
                 let name = inline
                     .name

@@ -111,12 +111,21 @@ fn yes() -> bool {
     true
 }
 
-/// `ack`, the name of a struct type, or an inline struct.
+/// `ack`, the name of a struct type, an inline struct, or a file (`download:`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum ResponseDef {
     Named(String),
     Inline(InlineResponse),
+    Download(DownloadResponse),
+}
+
+/// An answer that is a file; `download` names the struct of the JSON answer WeChat gives
+/// instead of a file where it has one (a video's address).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadResponse {
+    pub download: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,8 +152,17 @@ pub struct FieldDef {
     pub min_items: Option<u32>,
     pub max_items: Option<u32>,
     pub max_bytes: Option<u64>,
-    pub file_kind: Option<FileKind>,
+    pub file_kind: Option<Vec<FileKind>>,
     pub errcode: Option<i64>,
+    /// A file's errcode for being too large, when it is not `errcode`.
+    pub size_errcode: Option<i64>,
+    /// A file's limits depend on this query field (an enum): `limits` gives them per value.
+    pub limits_by: Option<String>,
+    #[serde(default)]
+    pub limits: OrderedMap<FileLimitDef>,
+    /// Other names the field has on the wire (answers only).
+    #[serde(default)]
+    pub alias: Vec<String>,
     pub example: Option<Scalar>,
     #[serde(default)]
     pub also_in_query: bool,
@@ -178,12 +196,46 @@ impl std::fmt::Display for HttpMethod {
     }
 }
 
-/// A file field's kind, checked by its first bytes (`jpeg`) or not at all (`any`).
+/// The limits of a file for one value of its `limits_by` field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimitDef {
+    pub max_bytes: u64,
+    pub file_kind: Vec<FileKind>,
+}
+
+/// A file field's kind, checked by its first bytes, or not at all (`any`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     Jpeg,
+    Png,
+    Gif,
+    Bmp,
+    Amr,
+    Mp3,
+    Wav,
+    Wma,
+    Mp4,
     Any,
+}
+
+impl FileKind {
+    /// The runtime's variant name and the kind in words.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            FileKind::Jpeg => ("Jpeg", "JPEG"),
+            FileKind::Png => ("Png", "PNG"),
+            FileKind::Gif => ("Gif", "GIF"),
+            FileKind::Bmp => ("Bmp", "BMP"),
+            FileKind::Amr => ("Amr", "AMR"),
+            FileKind::Mp3 => ("Mp3", "MP3"),
+            FileKind::Wav => ("Wav", "WAV"),
+            FileKind::Wma => ("Wma", "WMA"),
+            FileKind::Mp4 => ("Mp4", "MP4"),
+            FileKind::Any => ("Any", "any"),
+        }
+    }
 }
 
 /// The kind of a named type.

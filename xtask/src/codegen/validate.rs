@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    EndpointDef, FieldDef, HttpMethod, PushDef, PushFieldDef, PushScalar, Repr, ResponseDef,
+    DownloadResponse, EndpointDef, FieldDef, FileKind, HttpMethod, PushDef, PushFieldDef, PushScalar, Repr, ResponseDef,
     Scalar, SpecFile, TypeDef, TypeKind,
 };
 
@@ -268,20 +268,29 @@ fn check_endpoint(
                     "`also_in_query` applies to body fields only",
                 );
             }
-            if (field.ty == "file") != (place == "multipart") {
+            let is_struct = types
+                .get(field.ty.as_str())
+                .is_some_and(|(_, d)| d.kind == TypeKind::Struct);
+            if field.ty == "file" && place != "multipart" {
+                r.at(file, entry, Some(name), "files go in `multipart`");
+            }
+            if place == "multipart" && field.ty != "file" && !is_struct {
                 r.at(
                     file,
                     entry,
                     Some(name),
-                    "files go in `multipart`, and `multipart` holds files only",
+                    "`multipart` holds one file and structs (sent as JSON text)",
                 );
+            }
+            if field.limits_by.is_some() {
+                check_limits_by(r, types, file, entry, name, field, ep);
             }
             if place == "query" && !query_type_ok(types, field) {
                 r.at(
                     file,
                     entry,
                     Some(name),
-                    "query fields are strings or integers",
+                    "query fields are strings, integers or closed enums",
                 );
             }
             if field.flatten {
@@ -289,6 +298,10 @@ fn check_endpoint(
             }
             check_field(r, types, file, entry, name, field);
         }
+    }
+    let files = ep.multipart.iter().filter(|(_, f)| f.ty == "file").count();
+    if !ep.multipart.is_empty() && files != 1 {
+        r.at(file, entry, Some("multipart"), "a multipart body holds exactly one file");
     }
     if flattened > 1 {
         r.at(file, entry, None, "at most one field may be flattened");
@@ -316,7 +329,7 @@ fn check_endpoint(
     }
     match &ep.response {
         ResponseDef::Named(name) if name == "ack" => {}
-        ResponseDef::Named(name) => match types.get(name.as_str()) {
+        ResponseDef::Named(name) | ResponseDef::Download(DownloadResponse { download: name }) => match types.get(name.as_str()) {
             Some((_, def)) if def.kind == TypeKind::Struct => {}
             Some(_) => r.at(
                 file,
@@ -354,7 +367,7 @@ fn query_type_ok(types: &TypeTable, field: &FieldDef) -> bool {
         "string" | "integer" => true,
         other => types
             .get(other)
-            .is_some_and(|(_, d)| d.kind == TypeKind::Alias),
+            .is_some_and(|(_, d)| matches!(d.kind, TypeKind::Alias | TypeKind::Enum)),
     }
 }
 
@@ -442,6 +455,24 @@ fn check_field(
     misplaced("max_items", f.max_items.is_none() || is("array"), r);
     misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
+    misplaced("size_errcode", f.size_errcode.is_none() || is("file"), r);
+    misplaced("limits_by", f.limits_by.is_none() || is("file"), r);
+    misplaced("limits", f.limits.is_empty() || is("file"), r);
+    if f.limits_by.is_some() == f.limits.is_empty() {
+        r.at(file, entry, Some(name), "`limits_by` and `limits` go together");
+    }
+    if f.limits_by.is_some() && (f.max_bytes.is_some() || f.file_kind.is_some()) {
+        r.at(file, entry, Some(name), "with `limits_by`, `max_bytes` and `file_kind` go in `limits`");
+    }
+    for kinds in f
+        .file_kind
+        .iter()
+        .chain(f.limits.iter().map(|(_, l)| &l.file_kind))
+    {
+        if kinds.is_empty() || (kinds.len() > 1 && kinds.contains(&FileKind::Any)) {
+            r.at(file, entry, Some(name), "`file_kind` lists kinds, or is `[any]` alone");
+        }
+    }
     let union = types
         .get(f.ty.as_str())
         .is_some_and(|(_, d)| d.kind == TypeKind::Union);
@@ -841,6 +872,51 @@ fn check_push_field(
             entry,
             Some(name),
             format!("`example` is not a value of type `{base}`"),
+        );
+    }
+}
+
+/// `limits_by` names a required query field of a closed enum, and `limits` gives every
+/// one of its values, and nothing else.
+fn check_limits_by(
+    r: &mut Report,
+    types: &TypeTable,
+    file: &str,
+    entry: &str,
+    name: &str,
+    field: &FieldDef,
+    ep: &EndpointDef,
+) {
+    let by = field.limits_by.as_deref().unwrap_or_default();
+    let target = ep.query.iter().find(|(n, _)| *n == by).map(|(_, f)| f);
+    let values: Option<Vec<&String>> = target
+        .filter(|f| f.required != Some(false))
+        .and_then(|f| types.get(f.ty.as_str()))
+        .filter(|(_, d)| d.kind == TypeKind::Enum)
+        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect());
+    let Some(values) = values else {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!("`limits_by: {by}` must name a required query field of a closed enum"),
+        );
+        return;
+    };
+    let given: Vec<&String> = field.limits.iter().map(|(k, _)| k).collect();
+    if given != values {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!(
+                "`limits` must give the values of `{by}` in order: {}",
+                values
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         );
     }
 }

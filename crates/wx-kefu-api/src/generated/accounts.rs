@@ -399,7 +399,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
                     .doc("The avatar image (JPEG, at most 5 MB)."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("media", 61457i64)]);
+        .errcodes(&[("kf_account", 65404i64), ("media", 40005i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -422,8 +422,12 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
             body: ::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
                 field: "media",
                 file: self.media.clone(),
-                max_bytes: 5242880u64,
-                kind: ::wx_kefu_runtime::FileKind::Jpeg,
+                limits: ::wx_kefu_runtime::FileLimits::new(
+                    5242880u64,
+                    &[::wx_kefu_runtime::FileKind::Jpeg],
+                    "JPEG",
+                ),
+                text: Vec::new(),
             }),
         }
     }

@@ -6,16 +6,18 @@
 #[rustfmt::skip]
 mod api;
 pub mod accounts;
+pub mod media;
 pub mod messages;
 pub mod records;
 pub mod sessions;
 pub mod tokens;
 pub mod types;
-pub use api::{KefuApi, call_json};
+pub use api::{KefuApi, call_json, download_json};
 
 #[doc(hidden)]
 pub use api::{decode_json, example_request};
 pub use accounts::*;
+pub use media::*;
 pub use messages::*;
 pub use records::*;
 pub use sessions::*;
@@ -32,6 +34,12 @@ pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[
     <accounts::UploadKfHeadImg as ::wx_kefu_runtime::Endpoint>::META,
     <accounts::GetKfList as ::wx_kefu_runtime::Endpoint>::META,
     <accounts::GetOnlineKfList as ::wx_kefu_runtime::Endpoint>::META,
+    <media::UploadTempMedia as ::wx_kefu_runtime::Endpoint>::META,
+    <media::GetTempMedia as ::wx_kefu_runtime::Endpoint>::META,
+    <media::AddMaterial as ::wx_kefu_runtime::Endpoint>::META,
+    <media::GetMaterial as ::wx_kefu_runtime::Endpoint>::META,
+    <media::DelMaterial as ::wx_kefu_runtime::Endpoint>::META,
+    <media::GetMaterialCount as ::wx_kefu_runtime::Endpoint>::META,
     <messages::SendCustomMessage as ::wx_kefu_runtime::Endpoint>::META,
     <messages::Typing as ::wx_kefu_runtime::Endpoint>::META,
     <records::GetMsgList as ::wx_kefu_runtime::Endpoint>::META,
@@ -51,6 +59,11 @@ pub static GROUPS: &[::wx_kefu_runtime::meta::GroupMeta] = &[
         "accounts",
         "客服管理",
         "Agent accounts",
+    ),
+    ::wx_kefu_runtime::meta::GroupMeta::new(
+        "media",
+        "素材管理",
+        "Media: the files that image, voice, video, music and mini-program messages name",
     ),
     ::wx_kefu_runtime::meta::GroupMeta::new("messages", "客服消息", "Messages"),
     ::wx_kefu_runtime::meta::GroupMeta::new("records", "聊天记录", "Chat records"),

@@ -23,10 +23,42 @@ pub enum ErrCode {
     ///
     /// Invalid openid, or the user does not follow this account.
     InvalidOpenid,
+    /// 40004: 不合法的媒体文件类型
+    ///
+    /// The media type is not image, voice, video or thumb.
+    InvalidMediaType,
+    /// 40005: 不合法的文件类型（上传素材文件格式不对）
+    ///
+    /// The file is not of a kind this media type accepts.
+    InvalidMediaFileType,
+    /// 40006: 不合法的文件大小
+    ///
+    /// The file is larger than its media type allows (or empty).
+    InvalidMediaSize,
+    /// 40007: 不合法的媒体文件 id
+    ///
+    /// The media id is unknown, expired (temporary media live 3 days) or of another account.
+    InvalidMediaId,
     /// 40008: 不合法的消息类型
     ///
     /// The msgtype names no kind of message.
     InvalidMessageType,
+    /// 40009: 不合法的图片文件大小
+    ///
+    /// The image is too large.
+    InvalidImageSize,
+    /// 40010: 不合法的语音文件大小
+    ///
+    /// The voice file is too large.
+    InvalidVoiceSize,
+    /// 40011: 不合法的视频文件大小
+    ///
+    /// The video is too large.
+    InvalidVideoSize,
+    /// 40012: 不合法的缩略图文件大小
+    ///
+    /// The thumbnail is too large.
+    InvalidThumbSize,
     /// 40013: 不合法的 AppID
     ///
     /// Invalid AppID.
@@ -35,6 +67,10 @@ pub enum ErrCode {
     ///
     /// Invalid access token.
     InvalidAccessToken,
+    /// 40113: 不支持的文件类型
+    ///
+    /// The file type is not supported (check the file name's extension).
+    UnsupportedFileType,
     /// 40125: 不合法的 AppSecret
     ///
     /// Invalid AppSecret.
@@ -51,6 +87,10 @@ pub enum ErrCode {
     ///
     /// The access_token parameter is missing.
     AccessTokenMissing,
+    /// 41005: 缺少多媒体文件数据
+    ///
+    /// The upload carries no file in its `media` field.
+    MediaDataMissing,
     /// 42001: access_token 超时
     ///
     /// The access token has expired.
@@ -67,6 +107,10 @@ pub enum ErrCode {
     ///
     /// The POST body is empty.
     EmptyPostData,
+    /// 45001: 多媒体文件大小超过限制
+    ///
+    /// The file is larger than the permanent material of its type allows.
+    MediaSizeOutOfLimit,
     /// 45002: 消息内容超过限制
     ///
     /// The message content is too long.
@@ -250,17 +294,28 @@ impl ErrCode {
         ErrCode::InvalidCredential,
         ErrCode::InvalidGrantType,
         ErrCode::InvalidOpenid,
+        ErrCode::InvalidMediaType,
+        ErrCode::InvalidMediaFileType,
+        ErrCode::InvalidMediaSize,
+        ErrCode::InvalidMediaId,
         ErrCode::InvalidMessageType,
+        ErrCode::InvalidImageSize,
+        ErrCode::InvalidVoiceSize,
+        ErrCode::InvalidVideoSize,
+        ErrCode::InvalidThumbSize,
         ErrCode::InvalidAppid,
         ErrCode::InvalidAccessToken,
+        ErrCode::UnsupportedFileType,
         ErrCode::InvalidAppsecret,
         ErrCode::IpNotAllowed,
         ErrCode::InvalidAccountType,
         ErrCode::AccessTokenMissing,
+        ErrCode::MediaDataMissing,
         ErrCode::AccessTokenExpired,
         ErrCode::RequirePostMethod,
         ErrCode::RequireSubscribe,
         ErrCode::EmptyPostData,
+        ErrCode::MediaSizeOutOfLimit,
         ErrCode::ContentTooLong,
         ErrCode::TooManyArticles,
         ErrCode::ApiDailyQuotaReached,
@@ -312,17 +367,28 @@ impl ErrCode {
             40001i64 => ErrCode::InvalidCredential,
             40002i64 => ErrCode::InvalidGrantType,
             40003i64 => ErrCode::InvalidOpenid,
+            40004i64 => ErrCode::InvalidMediaType,
+            40005i64 => ErrCode::InvalidMediaFileType,
+            40006i64 => ErrCode::InvalidMediaSize,
+            40007i64 => ErrCode::InvalidMediaId,
             40008i64 => ErrCode::InvalidMessageType,
+            40009i64 => ErrCode::InvalidImageSize,
+            40010i64 => ErrCode::InvalidVoiceSize,
+            40011i64 => ErrCode::InvalidVideoSize,
+            40012i64 => ErrCode::InvalidThumbSize,
             40013i64 => ErrCode::InvalidAppid,
             40014i64 => ErrCode::InvalidAccessToken,
+            40113i64 => ErrCode::UnsupportedFileType,
             40125i64 => ErrCode::InvalidAppsecret,
             40164i64 => ErrCode::IpNotAllowed,
             40200i64 => ErrCode::InvalidAccountType,
             41001i64 => ErrCode::AccessTokenMissing,
+            41005i64 => ErrCode::MediaDataMissing,
             42001i64 => ErrCode::AccessTokenExpired,
             43002i64 => ErrCode::RequirePostMethod,
             43004i64 => ErrCode::RequireSubscribe,
             44002i64 => ErrCode::EmptyPostData,
+            45001i64 => ErrCode::MediaSizeOutOfLimit,
             45002i64 => ErrCode::ContentTooLong,
             45008i64 => ErrCode::TooManyArticles,
             45009i64 => ErrCode::ApiDailyQuotaReached,
@@ -377,17 +443,28 @@ impl ErrCode {
             ErrCode::InvalidCredential => 40001i64,
             ErrCode::InvalidGrantType => 40002i64,
             ErrCode::InvalidOpenid => 40003i64,
+            ErrCode::InvalidMediaType => 40004i64,
+            ErrCode::InvalidMediaFileType => 40005i64,
+            ErrCode::InvalidMediaSize => 40006i64,
+            ErrCode::InvalidMediaId => 40007i64,
             ErrCode::InvalidMessageType => 40008i64,
+            ErrCode::InvalidImageSize => 40009i64,
+            ErrCode::InvalidVoiceSize => 40010i64,
+            ErrCode::InvalidVideoSize => 40011i64,
+            ErrCode::InvalidThumbSize => 40012i64,
             ErrCode::InvalidAppid => 40013i64,
             ErrCode::InvalidAccessToken => 40014i64,
+            ErrCode::UnsupportedFileType => 40113i64,
             ErrCode::InvalidAppsecret => 40125i64,
             ErrCode::IpNotAllowed => 40164i64,
             ErrCode::InvalidAccountType => 40200i64,
             ErrCode::AccessTokenMissing => 41001i64,
+            ErrCode::MediaDataMissing => 41005i64,
             ErrCode::AccessTokenExpired => 42001i64,
             ErrCode::RequirePostMethod => 43002i64,
             ErrCode::RequireSubscribe => 43004i64,
             ErrCode::EmptyPostData => 44002i64,
+            ErrCode::MediaSizeOutOfLimit => 45001i64,
             ErrCode::ContentTooLong => 45002i64,
             ErrCode::TooManyArticles => 45008i64,
             ErrCode::ApiDailyQuotaReached => 45009i64,
@@ -445,17 +522,31 @@ impl ErrCode {
 
             ErrCode::InvalidGrantType => "不合法的凭证类型",
             ErrCode::InvalidOpenid => "不合法的 OpenID",
+            ErrCode::InvalidMediaType => "不合法的媒体文件类型",
+            ErrCode::InvalidMediaFileType => {
+                "不合法的文件类型（上传素材文件格式不对）"
+            }
+
+            ErrCode::InvalidMediaSize => "不合法的文件大小",
+            ErrCode::InvalidMediaId => "不合法的媒体文件 id",
             ErrCode::InvalidMessageType => "不合法的消息类型",
+            ErrCode::InvalidImageSize => "不合法的图片文件大小",
+            ErrCode::InvalidVoiceSize => "不合法的语音文件大小",
+            ErrCode::InvalidVideoSize => "不合法的视频文件大小",
+            ErrCode::InvalidThumbSize => "不合法的缩略图文件大小",
             ErrCode::InvalidAppid => "不合法的 AppID",
             ErrCode::InvalidAccessToken => "不合法的 access_token",
+            ErrCode::UnsupportedFileType => "不支持的文件类型",
             ErrCode::InvalidAppsecret => "不合法的 AppSecret",
             ErrCode::IpNotAllowed => "调用接口的 IP 地址不在白名单中",
             ErrCode::InvalidAccountType => "不合法的账号类型",
             ErrCode::AccessTokenMissing => "缺少 access_token 参数",
+            ErrCode::MediaDataMissing => "缺少多媒体文件数据",
             ErrCode::AccessTokenExpired => "access_token 超时",
             ErrCode::RequirePostMethod => "需要 POST 请求",
             ErrCode::RequireSubscribe => "需要接收者关注",
             ErrCode::EmptyPostData => "POST 的数据包为空",
+            ErrCode::MediaSizeOutOfLimit => "多媒体文件大小超过限制",
             ErrCode::ContentTooLong => "消息内容超过限制",
             ErrCode::TooManyArticles => "图文消息超过限制",
             ErrCode::ApiDailyQuotaReached => "接口调用超过限制",
@@ -537,9 +628,33 @@ impl ErrCode {
                 "Invalid openid, or the user does not follow this account."
             }
 
+            ErrCode::InvalidMediaType => {
+                "The media type is not image, voice, video or thumb."
+            }
+
+            ErrCode::InvalidMediaFileType => {
+                "The file is not of a kind this media type accepts."
+            }
+
+            ErrCode::InvalidMediaSize => {
+                "The file is larger than its media type allows (or empty)."
+            }
+
+            ErrCode::InvalidMediaId => {
+                "The media id is unknown, expired (temporary media live 3 days) or of another account."
+            }
+
             ErrCode::InvalidMessageType => "The msgtype names no kind of message.",
+            ErrCode::InvalidImageSize => "The image is too large.",
+            ErrCode::InvalidVoiceSize => "The voice file is too large.",
+            ErrCode::InvalidVideoSize => "The video is too large.",
+            ErrCode::InvalidThumbSize => "The thumbnail is too large.",
             ErrCode::InvalidAppid => "Invalid AppID.",
             ErrCode::InvalidAccessToken => "Invalid access token.",
+            ErrCode::UnsupportedFileType => {
+                "The file type is not supported (check the file name's extension)."
+            }
+
             ErrCode::InvalidAppsecret => "Invalid AppSecret.",
             ErrCode::IpNotAllowed => {
                 "The caller's IP is not in the account's allow-list."
@@ -547,10 +662,18 @@ impl ErrCode {
 
             ErrCode::InvalidAccountType => "This account type may not use the call.",
             ErrCode::AccessTokenMissing => "The access_token parameter is missing.",
+            ErrCode::MediaDataMissing => {
+                "The upload carries no file in its `media` field."
+            }
+
             ErrCode::AccessTokenExpired => "The access token has expired.",
             ErrCode::RequirePostMethod => "The call needs POST.",
             ErrCode::RequireSubscribe => "The user does not follow the account.",
             ErrCode::EmptyPostData => "The POST body is empty.",
+            ErrCode::MediaSizeOutOfLimit => {
+                "The file is larger than the permanent material of its type allows."
+            }
+
             ErrCode::ContentTooLong => "The message content is too long.",
             ErrCode::TooManyArticles => "A link card holds exactly one article.",
             ErrCode::ApiDailyQuotaReached => "The daily quota of this call is used up.",
@@ -645,21 +768,26 @@ impl ErrCode {
     /// Retrying cannot help (quota, reply window, permission, account state).
     pub const fn is_never_retried(self) -> bool {
         matches!(
-            self, ErrCode::ApiDailyQuotaReached | ErrCode::ApiMinuteQuotaReached |
-            ErrCode::ResponseOutOfTimeLimit | ErrCode::OutOfResponseCountLimit |
-            ErrCode::ApiUnauthorized | ErrCode::ApiBanned |
-            ErrCode::LegacyInvalidParameter | ErrCode::LegacyInvalidKfAccount |
-            ErrCode::LegacyKfAccountExists | ErrCode::LegacyNameTooLong |
-            ErrCode::LegacyIllegalCharacters | ErrCode::LegacyTooManyAccounts |
-            ErrCode::InvalidFileType | ErrCode::LegacyUserBeingServed |
-            ErrCode::LegacyAgentOffline | ErrCode::KefuNotEnabled |
-            ErrCode::InvalidKfAccount | ErrCode::KfAccountNotBound |
-            ErrCode::InvalidNickname | ErrCode::InvalidKfAccountFormat |
-            ErrCode::TooManyKfAccounts | ErrCode::KfAccountExists |
-            ErrCode::AlreadyWorker | ErrCode::AlreadyInvited | ErrCode::InvalidInviteWx |
-            ErrCode::WorkerBoundTooMany | ErrCode::InvitationPending |
-            ErrCode::KfAccountAlreadyBound | ErrCode::NoSession |
-            ErrCode::ServedByOtherAgent | ErrCode::AgentOffline |
+            self, ErrCode::InvalidMediaType | ErrCode::InvalidMediaFileType |
+            ErrCode::InvalidMediaSize | ErrCode::InvalidMediaId |
+            ErrCode::InvalidImageSize | ErrCode::InvalidVoiceSize |
+            ErrCode::InvalidVideoSize | ErrCode::InvalidThumbSize |
+            ErrCode::UnsupportedFileType | ErrCode::MediaDataMissing |
+            ErrCode::MediaSizeOutOfLimit | ErrCode::ApiDailyQuotaReached |
+            ErrCode::ApiMinuteQuotaReached | ErrCode::ResponseOutOfTimeLimit |
+            ErrCode::OutOfResponseCountLimit | ErrCode::ApiUnauthorized |
+            ErrCode::ApiBanned | ErrCode::LegacyInvalidParameter |
+            ErrCode::LegacyInvalidKfAccount | ErrCode::LegacyKfAccountExists |
+            ErrCode::LegacyNameTooLong | ErrCode::LegacyIllegalCharacters |
+            ErrCode::LegacyTooManyAccounts | ErrCode::InvalidFileType |
+            ErrCode::LegacyUserBeingServed | ErrCode::LegacyAgentOffline |
+            ErrCode::KefuNotEnabled | ErrCode::InvalidKfAccount |
+            ErrCode::KfAccountNotBound | ErrCode::InvalidNickname |
+            ErrCode::InvalidKfAccountFormat | ErrCode::TooManyKfAccounts |
+            ErrCode::KfAccountExists | ErrCode::AlreadyWorker | ErrCode::AlreadyInvited |
+            ErrCode::InvalidInviteWx | ErrCode::WorkerBoundTooMany |
+            ErrCode::InvitationPending | ErrCode::KfAccountAlreadyBound |
+            ErrCode::NoSession | ErrCode::ServedByOtherAgent | ErrCode::AgentOffline |
             ErrCode::InvalidRecordParameters | ErrCode::RecordWindowTooLong
         )
     }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use wx_kefu_runtime::meta::EndpointMeta;
 use wx_kefu_runtime::validate::Rule;
 use wx_kefu_runtime::{
-    Ack, Body, Endpoint, Error, FileKind, Invalid, Method, MultipartFile, RequestParts, Upload,
+    Ack, Body, Endpoint, Error, FileKind, FileLimits, Invalid, Method, MultipartFile, RequestParts, Upload,
 };
 
 use crate::common::*;
@@ -26,8 +26,8 @@ fn parts(file: &Upload) -> RequestParts {
         body: Body::Multipart(MultipartFile {
             field: "media",
             file: file.clone(),
-            max_bytes: MAX,
-            kind: FileKind::Jpeg,
+            limits: FileLimits::new(MAX, &[FileKind::Jpeg], "JPEG"),
+            text: Vec::new(),
         }),
     }
 }

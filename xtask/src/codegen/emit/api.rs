@@ -51,7 +51,7 @@ pub fn module_index(model: &Model) -> TokenStream {
         #[rustfmt::skip]
         mod api;
         #(#mods)*
-        pub use api::{KefuApi, call_json};
+        pub use api::{KefuApi, call_json, download_json};
         #[doc(hidden)]
         pub use api::{decode_json, example_request};
         #(#uses)*
@@ -369,6 +369,14 @@ fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
                     lines.push(format!("let answer = client.{}({args}).await?;", ep.name));
                     lines.push("println!(\"{answer:?}\");".into());
                 }
+                Response::Download(_) => {
+                    lines.push(format!("match client.{}({args}).await? {{", ep.name));
+                    lines.push(
+                        "    Download::File(file) => { file.save(\"media.bin\").await?; }".into(),
+                    );
+                    lines.push("    other => println!(\"{other:?}\"),".into());
+                    lines.push("}".into());
+                }
             }
         }
     }
@@ -385,6 +393,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     let mut impls = Vec::new();
     let mut arms = Vec::new();
     let mut decode_arms = Vec::new();
+    let mut download_arms = Vec::new();
     let mut example_arms = Vec::new();
     for module in &model.modules {
         let m = ident(&module.name);
@@ -392,9 +401,13 @@ pub fn trait_file(model: &Model) -> TokenStream {
             let name = ident(&ep.name);
             let req = ident(&ep.ident);
             // Seen from module `api`, other modules' types are `super::<module>::<Type>`.
-            let response = match &ep.response {
-                Response::Ack => quote!(::wx_kefu_runtime::Ack),
-                Response::Type(t) => rust_type(t, "api"),
+            let (response, method) = match &ep.response {
+                Response::Ack => (quote!(::wx_kefu_runtime::Ack), quote!(call)),
+                Response::Type(t) => (rust_type(t, "api"), quote!(call)),
+                Response::Download(t) => {
+                    let t = rust_type(t, "api");
+                    (quote!(::wx_kefu_runtime::Download<#t>), quote!(download))
+                }
             };
             let (params, build) = if positional(ep) {
                 let fields = &ep.request.fields;
@@ -418,11 +431,20 @@ pub fn trait_file(model: &Model) -> TokenStream {
             });
             impls.push(quote! {
                 fn #name(&self, #(#params),*) -> #ret {
-                    self.call(#build)
+                    self.#method(#build)
                 }
             });
             let wire_name = &ep.name;
-            arms.push(quote!(#wire_name => call_value::<super::#req>(client, request).await,));
+            match ep.response {
+                Response::Download(_) => {
+                    download_arms.push(quote!(#wire_name => download_value::<super::#req>(client, request).await,));
+                    arms.push(quote!(#wire_name => Err(::wx_kefu_runtime::dynamic::DynamicError::FileAnswer(#wire_name)),));
+                }
+                _ => {
+                    arms.push(quote!(#wire_name => call_value::<super::#req>(client, request).await,));
+                    download_arms.push(quote!(#wire_name => Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile(#wire_name)),));
+                }
+            }
             decode_arms.push(quote!(#wire_name => decode_value::<super::#req>(status, body),));
             let example = Example::of_struct(model, &ep.ident, &ep.request.fields).json();
             example_arms.push(quote!((#wire_name, #example),));
@@ -430,7 +452,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     }
     quote! {
         #header
-        use ::wx_kefu_runtime::support::{call_value, decode_value};
+        use ::wx_kefu_runtime::support::{call_value, decode_value, download_value};
         /// Every call of the customer-service API, implemented for [`Client`](::wx_kefu_runtime::Client).
         ///
         /// Bring it into scope with `use wx_kefu_api::KefuApi;` (or `use wx_kefu_api::*;`).
@@ -454,6 +476,19 @@ pub fn trait_file(model: &Model) -> TokenStream {
         ) -> ::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::dynamic::DynamicError> {
             match name {
                 #(#arms)*
+                other => Err(::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(other.to_owned())),
+            }
+        }
+        /// Downloads with the endpoint named `name` (one whose answer is a file, such as
+        /// `get_temp_media`) and a JSON request: the file, or WeChat's JSON answer instead
+        /// of one as JSON. For tools that choose the call at run time, such as the CLI.
+        pub async fn download_json(
+            client: &::wx_kefu_runtime::Client,
+            name: &str,
+            request: ::serde_json::Value,
+        ) -> ::std::result::Result<::wx_kefu_runtime::Download<::serde_json::Value>, ::wx_kefu_runtime::dynamic::DynamicError> {
+            match name {
+                #(#download_arms)*
                 other => Err(::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(other.to_owned())),
             }
         }

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::super::model::{
-    Endpoint, Enum, Field, FileKind, HttpMethod, Kind, Location, Model, Module, Response, Rules,
-    Struct, TypeModel, TypeRef, Union,
+    Endpoint, Enum, Field, FileKind, FileLimit, FileRules, HttpMethod, Kind, Location, Model,
+    Module, Response, Rules, Struct, TypeModel, TypeRef, Union,
 };
 use super::{doc, ident, inner_doc, param_converts, param_type, rust_type};
 
@@ -104,12 +104,32 @@ pub fn limits(field: &Field) -> String {
         (None, Some(b)) => parts.push(format!("at most {b} items")),
         (None, None) => {}
     }
-    if let Some(bytes) = r.max_bytes {
-        parts.push(format!("at most {bytes} bytes"));
-    }
-    match r.file_kind {
-        Some(FileKind::Jpeg) => parts.push("a JPEG file".to_owned()),
-        Some(FileKind::Any) | None => {}
+    match &field.file {
+        Some(FileRules {
+            by: Some((by, _)),
+            limits,
+            ..
+        }) => {
+            let each: Vec<String> = limits
+                .iter()
+                .map(|l| {
+                    let value = l.variant.as_ref().map_or("", |(_, wire)| wire.as_str());
+                    format!("{value}: at most {} bytes, {}", l.max_bytes, l.expected())
+                })
+                .collect();
+            parts.push(format!("by `{by}`: {}", each.join("; ")));
+        }
+        Some(FileRules { limits, .. }) => {
+            for l in limits {
+                if l.max_bytes < u64::MAX {
+                    parts.push(format!("at most {} bytes", l.max_bytes));
+                }
+                if !l.kinds.contains(&FileKind::Any) {
+                    parts.push(format!("a {} file", l.expected()));
+                }
+            }
+        }
+        None => {}
     }
     parts.join("; ")
 }
@@ -144,6 +164,9 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
         let mut serde_args = Vec::new();
         if f.flatten {
             serde_args.push(quote!(flatten));
+        }
+        for alias in &f.alias {
+            serde_args.push(quote!(alias = #alias));
         }
         if endpoint.is_some() && f.location == Location::Query {
             serde_args.push(quote!(skip_serializing));
@@ -595,8 +618,10 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     let name = ident(&ep.ident);
     let response = match &ep.response {
         Response::Ack => quote!(::wx_kefu_runtime::Ack),
-        Response::Type(t) => rust_type(t, &module.name),
+        Response::Type(t) | Response::Download(t) => rust_type(t, &module.name),
     };
+    let file_answer = matches!(ep.response, Response::Download(_))
+        .then(|| quote!(impl ::wx_kefu_runtime::FileAnswer for #name {}));
     let checks = checks(&ep.request.fields, &ep.spans);
     let query = ep
         .request
@@ -608,6 +633,9 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             let wire = &f.wire;
             let text = match f.ty {
                 TypeRef::String => quote!(value.clone()),
+                TypeRef::Named {
+                    kind: Kind::Enum, ..
+                } => quote!(value.as_str().to_owned()),
                 _ => quote!(value.to_string()),
             };
             if f.required {
@@ -625,20 +653,37 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
         .request
         .fields
         .iter()
-        .find(|f| f.location == Location::Multipart);
-    let body = if let Some(f) = file {
+        .find_map(|f| f.file.as_ref().map(|rules| (f, rules)));
+    let body = if let Some((f, rules)) = file {
         let p = ident(&f.wire);
         let wire = &f.wire;
-        let max = f.rules.max_bytes.unwrap_or(u64::MAX);
-        let kind = match f.rules.file_kind {
-            Some(FileKind::Jpeg) => quote!(::wx_kefu_runtime::FileKind::Jpeg),
-            Some(FileKind::Any) | None => quote!(::wx_kefu_runtime::FileKind::Any),
+        let limits = file_limits(rules, &module.name);
+        // The form's other fields are structs, sent as JSON text.
+        let text = ep
+            .request
+            .fields
+            .iter()
+            .filter(|t| t.location == Location::Multipart && t.file.is_none())
+            .map(|t| {
+                let (tp, twire) = (ident(&t.wire), &t.wire);
+                let value = quote!(::wx_kefu_runtime::support::json_text(value));
+                if t.required {
+                    quote!({ let value = &self.#tp; text.push((#twire, #value)); })
+                } else {
+                    quote!(if let Some(value) = &self.#tp { text.push((#twire, #value)); })
+                }
+            })
+            .collect::<Vec<_>>();
+        let text = if text.is_empty() {
+            quote!(Vec::new())
+        } else {
+            quote!({ let mut text = Vec::new(); #(#text)* text })
         };
         quote!(::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
             field: #wire,
             file: self.#p.clone(),
-            max_bytes: #max,
-            kind: #kind,
+            limits: #limits,
+            text: #text,
         }))
     } else if ep.method == HttpMethod::Get {
         quote!(::wx_kefu_runtime::Body::Empty)
@@ -692,6 +737,37 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             }
             #sensitive
         }
+        #file_answer
+    }
+}
+
+/// A file's limits: `FileLimits::new(…)`, or a `match` on the field they depend on.
+fn file_limits(rules: &FileRules, module: &str) -> TokenStream {
+    let one = |l: &FileLimit| {
+        let max = l.max_bytes;
+        let kinds = l.kinds.iter().map(|k| {
+            let variant = format_ident!("{}", k.names().0);
+            quote!(::wx_kefu_runtime::FileKind::#variant)
+        });
+        let expected = l.expected();
+        quote!(::wx_kefu_runtime::FileLimits::new(#max, &[#(#kinds),*], #expected))
+    };
+    match &rules.by {
+        Some((by, ty)) => {
+            let field = ident(by);
+            let ty = rust_type(ty, module);
+            let arms = rules.limits.iter().map(|l| {
+                let variant = format_ident!("{}", l.variant.as_ref().map_or("", |(v, _)| v.as_str()));
+                let limits = one(l);
+                quote!(#ty::#variant => #limits,)
+            });
+            quote!(match self.#field { #(#arms)* })
+        }
+        None => rules
+            .limits
+            .first()
+            .map(one)
+            .unwrap_or_else(|| quote!(::wx_kefu_runtime::FileLimits::new(u64::MAX, &[::wx_kefu_runtime::FileKind::Any], "any"))),
     }
 }
 
@@ -784,6 +860,9 @@ fn errcodes(
         };
         if let Some(code) = f.errcode {
             out.push((path.clone(), code));
+        }
+        if let Some(code) = f.file.as_ref().and_then(|file| file.size_errcode) {
+            out.push((format!("{path}/size"), code));
         }
         let named = match &f.ty {
             TypeRef::Named { ident, .. } => Some(ident),
@@ -890,6 +969,8 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
     // is not said again.
     let idempotent = idempotent.then(|| quote!(.idempotent(true)));
     let auth = (!auth).then(|| quote!(.auth(false)));
+    let downloads =
+        matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
     let fields: Vec<_> = fields.collect();
     let fields = (!fields.is_empty()).then(|| quote!(.fields(&[#(#fields),*])));
     let spans: Vec<_> = spans.collect();
@@ -902,6 +983,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .group(#module)
         #idempotent
         #auth
+        #downloads
         #fields
         #spans
         #codes)
