@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, jpeg};
+use common::{Env, MediaIds, jpeg, upload_media};
 use serde_json::json;
 use wx_kefu_api::validate::Rule;
 use wx_kefu_api::*;
@@ -1072,18 +1072,18 @@ async fn the_waiting_queue_earliest_first_at_most_100() {
 
 // ---- messages ----
 
-/// Every message type, and how the chat records show it.
-fn every_message() -> Vec<(Message, &'static str)> {
+/// Every message type, naming the media uploaded, and how the chat records show it.
+fn every_message(media: &MediaIds) -> Vec<(Message, &'static str)> {
     vec![
         (Text::new("您好").into(), "您好"),
-        (Image::new("MEDIA_IMAGE").into(), "[image]"),
-        (Voice::new("MEDIA_VOICE").into(), "[voice]"),
+        (Image::new(&media.image).into(), "[image]"),
+        (Voice::new(&media.voice).into(), "[voice]"),
         (
-            Video::new("MEDIA_VIDEO", "MEDIA_THUMB").title("t").into(),
+            Video::new(&media.video, &media.thumb).title("t").into(),
             "[video]",
         ),
         (
-            Music::new("https://e.com/a.mp3", "https://e.com/b.mp3", "THUMB").into(),
+            Music::new("https://e.com/a.mp3", "https://e.com/b.mp3", &media.thumb).into(),
             "[music]",
         ),
         (
@@ -1109,7 +1109,7 @@ fn every_message() -> Vec<(Message, &'static str)> {
         ),
         (WxCard::new("CARD").into(), "[wxcard]"),
         (
-            MiniProgramPage::new("title", "wxMINI", "pages/index", "THUMB").into(),
+            MiniProgramPage::new("title", "wxMINI", "pages/index", &media.thumb).into(),
             "[miniprogrampage]",
         ),
     ]
@@ -1123,7 +1123,8 @@ async fn every_message_type_is_sent_and_recorded() {
     env.mock.user_event(USER, UserEvent::Payment); // unlimited for 48 h
     env.client.create_kf_session(ALICE, USER).await.unwrap();
 
-    let messages = every_message();
+    let media = upload_media(&env.client).await;
+    let messages = every_message(&media);
     for (message, _) in &messages {
         env.client
             .send_custom_message(SendCustomMessage::new(USER, message.clone()))
@@ -1397,7 +1398,10 @@ async fn get_msg_list_pages_and_its_refusals() {
         .await
         .unwrap();
     env.client
-        .send_custom_message(SendCustomMessage::new(USER, Image::new("M")))
+        .send_custom_message(SendCustomMessage::new(
+            USER,
+            Image::new(upload_media(&env.client).await.image),
+        ))
         .await
         .unwrap();
     let now = env.mock.now();

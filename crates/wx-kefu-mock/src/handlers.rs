@@ -39,7 +39,9 @@ macro_rules! route {
     ($request:ty, $behaviour:expr, $build:expr) => {
         Route {
             meta: <$request as Endpoint>::META,
-            handle: |state, now, checked| run::<$request, _>(state, now, checked, $build, $behaviour),
+            handle: |state, now, checked| {
+                run::<$request, _>(state, now, checked, $build, $behaviour)
+            },
         }
     };
 }
@@ -65,10 +67,18 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(api::UpdateKfAccount, update_kf_account),
     route!(api::DelKfAccount, del_kf_account),
     route!(api::InviteKfWorker, invite_kf_worker),
-    route!(api::UploadKfHeadImg, upload_kf_head_img, upload!(api::UploadKfHeadImg)),
+    route!(
+        api::UploadKfHeadImg,
+        upload_kf_head_img,
+        upload!(api::UploadKfHeadImg)
+    ),
     route!(api::GetKfList, get_kf_list),
     route!(api::GetOnlineKfList, get_online_kf_list),
-    route!(api::UploadTempMedia, upload_temp_media, upload!(api::UploadTempMedia)),
+    route!(
+        api::UploadTempMedia,
+        upload_temp_media,
+        upload!(api::UploadTempMedia)
+    ),
     route!(api::GetTempMedia, get_temp_media),
     route!(api::AddMaterial, add_material, upload!(api::AddMaterial)),
     route!(api::GetMaterial, get_material),
@@ -428,11 +438,7 @@ fn media_answer(media: &StoredMedia, id: &str, video: Value) -> Answer {
 
 /// `GET /cgi-bin/media/get`: the file; a video's address instead; 40007 for an id that is
 /// unknown, expired, or a permanent material's.
-fn get_temp_media(
-    state: &mut State,
-    now: i64,
-    req: &api::GetTempMedia,
-) -> Result<Answer, WxError> {
+fn get_temp_media(state: &mut State, now: i64, req: &api::GetTempMedia) -> Result<Answer, WxError> {
     let id = req.media_id.as_str();
     let media = state.media(id, false, now).ok_or_else(|| err(40007))?;
     let video = json!({ "video_url": format!("http://vweixinf.tc.qq.com/{}.mp4", &id[..16]) });

@@ -708,5 +708,7 @@ fn sniff(data: &[u8]) -> (&'static str, &'static str) {
     ]
     .into_iter()
     .find(|(kind, _, _)| kind.matches(data))
-    .map_or(("application/octet-stream", "bin"), |(_, ty, ext)| (ty, ext))
+    .map_or(("application/octet-stream", "bin"), |(_, ty, ext)| {
+        (ty, ext)
+    })
 }

@@ -14,13 +14,13 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use crate::decode::decode;
+use crate::download::{self, Download, Fetched, MediaFile};
 use crate::endpoint::{Body, Endpoint, FileAnswer, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
 use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
-use crate::download::{self, Download, Fetched, MediaFile};
 use crate::upload::multipart;
 
 /// WeChat's API host.

@@ -64,6 +64,7 @@ pub struct MediaFile {
     response: reqwest::Response,
     content_type: String,
     filename: Option<String>,
+    length: Option<u64>,
     idle: Duration,
 }
 
@@ -93,7 +94,7 @@ impl MediaFile {
 
     /// The size announced by `Content-Length`, if any.
     pub fn len(&self) -> Option<u64> {
-        self.response.content_length()
+        self.length
     }
 
     /// Whether the answer announced an empty file.
@@ -248,11 +249,13 @@ pub(crate) async fn fetch(
         return Ok(Fetched::Json(status, read.await?));
     }
     let filename = disposition_filename(&header(CONTENT_DISPOSITION));
+    let length = response.content_length();
     Ok(Fetched::File(MediaFile {
         endpoint,
         response,
         content_type,
         filename,
+        length,
         idle: limit,
     }))
 }

@@ -203,6 +203,53 @@ pub fn jpeg(len: usize) -> Vec<u8> {
     bytes
 }
 
+/// A PNG of `len` bytes (the signature and an IHDR chunk's start; the rest zeros).
+pub fn png(len: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.resize(len, 0);
+    bytes
+}
+
+/// An AMR recording of `len` bytes (the header, then silent frames).
+pub fn amr(len: usize) -> Vec<u8> {
+    let mut bytes = b"#!AMR\n".to_vec();
+    bytes.resize(len, 0x7C);
+    bytes
+}
+
+/// An MP4 of `len` bytes (an `ftyp` box first).
+pub fn mp4(len: usize) -> Vec<u8> {
+    let mut bytes = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    bytes.resize(len, 0);
+    bytes
+}
+
+/// Media ids of the four kinds, uploaded through the SDK.
+pub struct MediaIds {
+    pub image: String,
+    pub voice: String,
+    pub video: String,
+    pub thumb: String,
+}
+
+/// Uploads an image, a recording, a video and a thumbnail as temporary media.
+pub async fn upload_media(client: &Client) -> MediaIds {
+    let upload = |kind: MediaType, data: Vec<u8>, name: &'static str| async move {
+        let answer = client
+            .upload_temp_media(kind, Upload::bytes(data, name))
+            .await
+            .unwrap();
+        assert_eq!(answer.r#type, kind.as_str());
+        answer.media_id
+    };
+    MediaIds {
+        image: upload(MediaType::Image, png(4096), "a.png").await,
+        voice: upload(MediaType::Voice, amr(2048), "a.amr").await,
+        video: upload(MediaType::Video, mp4(8192), "a.mp4").await,
+        thumb: upload(MediaType::Thumb, jpeg(1024), "t.jpg").await,
+    }
+}
+
 // ---- log capture ----
 
 #[derive(Clone)]

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    DownloadResponse, EndpointDef, FieldDef, FileKind, HttpMethod, PushDef, PushFieldDef, PushScalar, Repr, ResponseDef,
-    Scalar, SpecFile, TypeDef, TypeKind,
+    DownloadResponse, EndpointDef, FieldDef, FileKind, HttpMethod, PushDef, PushFieldDef,
+    PushScalar, Repr, ResponseDef, Scalar, SpecFile, TypeDef, TypeKind,
 };
 
 pub const PRIMITIVES: &[&str] = &[
@@ -301,7 +301,12 @@ fn check_endpoint(
     }
     let files = ep.multipart.iter().filter(|(_, f)| f.ty == "file").count();
     if !ep.multipart.is_empty() && files != 1 {
-        r.at(file, entry, Some("multipart"), "a multipart body holds exactly one file");
+        r.at(
+            file,
+            entry,
+            Some("multipart"),
+            "a multipart body holds exactly one file",
+        );
     }
     if flattened > 1 {
         r.at(file, entry, None, "at most one field may be flattened");
@@ -329,21 +334,23 @@ fn check_endpoint(
     }
     match &ep.response {
         ResponseDef::Named(name) if name == "ack" => {}
-        ResponseDef::Named(name) | ResponseDef::Download(DownloadResponse { download: name }) => match types.get(name.as_str()) {
-            Some((_, def)) if def.kind == TypeKind::Struct => {}
-            Some(_) => r.at(
-                file,
-                entry,
-                Some("response"),
-                format!("`{name}` is not a struct"),
-            ),
-            None => r.at(
-                file,
-                entry,
-                Some("response"),
-                format!("unknown type `{name}` (use `ack` for an errcode-only answer)"),
-            ),
-        },
+        ResponseDef::Named(name) | ResponseDef::Download(DownloadResponse { download: name }) => {
+            match types.get(name.as_str()) {
+                Some((_, def)) if def.kind == TypeKind::Struct => {}
+                Some(_) => r.at(
+                    file,
+                    entry,
+                    Some("response"),
+                    format!("`{name}` is not a struct"),
+                ),
+                None => r.at(
+                    file,
+                    entry,
+                    Some("response"),
+                    format!("unknown type `{name}` (use `ack` for an errcode-only answer)"),
+                ),
+            }
+        }
         ResponseDef::Inline(inline) => {
             for (name, field) in inline.fields.iter() {
                 check_field(r, types, file, entry, name, field);
@@ -459,10 +466,20 @@ fn check_field(
     misplaced("limits_by", f.limits_by.is_none() || is("file"), r);
     misplaced("limits", f.limits.is_empty() || is("file"), r);
     if f.limits_by.is_some() == f.limits.is_empty() {
-        r.at(file, entry, Some(name), "`limits_by` and `limits` go together");
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "`limits_by` and `limits` go together",
+        );
     }
     if f.limits_by.is_some() && (f.max_bytes.is_some() || f.file_kind.is_some()) {
-        r.at(file, entry, Some(name), "with `limits_by`, `max_bytes` and `file_kind` go in `limits`");
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "with `limits_by`, `max_bytes` and `file_kind` go in `limits`",
+        );
     }
     for kinds in f
         .file_kind
@@ -470,7 +487,12 @@ fn check_field(
         .chain(f.limits.iter().map(|(_, l)| &l.file_kind))
     {
         if kinds.is_empty() || (kinds.len() > 1 && kinds.contains(&FileKind::Any)) {
-            r.at(file, entry, Some(name), "`file_kind` lists kinds, or is `[any]` alone");
+            r.at(
+                file,
+                entry,
+                Some(name),
+                "`file_kind` lists kinds, or is `[any]` alone",
+            );
         }
     }
     let union = types

@@ -7,6 +7,19 @@
 pub mod events;
 pub use events::*;
 
+impl UserMessage {
+    /// The `MediaId` of a kind that carries one (a picture, a recording, a video): the id `get_temp_media` downloads, for 3 days.
+    pub fn media_id(&self) -> Option<&str> {
+        match self {
+            UserMessage::Image(kind) => Some(&kind.media_id),
+            UserMessage::Voice(kind) => Some(&kind.media_id),
+            UserMessage::Video(kind) => Some(&kind.media_id),
+            UserMessage::Shortvideo(kind) => Some(&kind.media_id),
+            _ => None,
+        }
+    }
+}
+
 /// A message a user sent, told apart by `MsgType`.
 ///
 /// Hand it to the agents by answering [`Reply::transfer_customer_service`](crate::Reply::transfer_customer_service).

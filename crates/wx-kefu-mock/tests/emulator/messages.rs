@@ -116,23 +116,28 @@ async fn every_message_type_is_recorded_as_sent() {
     h.mock.add_online_agent("test1@gh", "n").unwrap();
     h.mock.user_event("u1", UserEvent::Payment);
     h.mock.user_message("u1", "我想问一下");
+    // Every message that names a media names one the account holds.
+    let jpeg = || vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10];
+    let media = h.mock.user_media("image", jpeg());
+    let thumb = h.mock.user_media("thumb", jpeg());
+    let (media, thumb) = (media.as_str(), thumb.as_str());
     let bodies = [
         ("text", json!({ "content": "您好" })),
-        ("image", json!({ "media_id": "MEDIA_ID" })),
-        ("voice", json!({ "media_id": "MEDIA_ID" })),
+        ("image", json!({ "media_id": media })),
+        ("voice", json!({ "media_id": media })),
         (
             "video",
-            json!({ "media_id": "MEDIA_ID", "thumb_media_id": "T", "title": "t", "description": "d" }),
+            json!({ "media_id": media, "thumb_media_id": thumb, "title": "t", "description": "d" }),
         ),
         (
             "music",
-            json!({ "musicurl": "https://e.com/a.mp3", "hqmusicurl": "https://e.com/b.mp3", "thumb_media_id": "T" }),
+            json!({ "musicurl": "https://e.com/a.mp3", "hqmusicurl": "https://e.com/b.mp3", "thumb_media_id": thumb }),
         ),
         (
             "news",
             json!({ "articles": [{ "title": "t", "description": "d", "url": "u", "picurl": "p" }] }),
         ),
-        ("mpnews", json!({ "media_id": "MEDIA_ID" })),
+        ("mpnews", json!({ "media_id": media })),
         ("mpnewsarticle", json!({ "article_id": "ARTICLE_ID" })),
         (
             "msgmenu",
@@ -141,7 +146,7 @@ async fn every_message_type_is_recorded_as_sent() {
         ("wxcard", json!({ "card_id": "CARD_ID" })),
         (
             "miniprogrampage",
-            json!({ "title": "t", "appid": "wxapp", "pagepath": "p", "thumb_media_id": "T" }),
+            json!({ "title": "t", "appid": "wxapp", "pagepath": "p", "thumb_media_id": thumb }),
         ),
     ];
     for (msgtype, payload) in &bodies {
@@ -204,4 +209,17 @@ async fn typing_needs_an_interaction_within_30_seconds_and_lasts_15() {
     assert_error(&typing(&h, "u1", "Typing").await, 45080);
     h.mock.user_event("u1", UserEvent::MenuClick);
     assert_eq!(code(&typing(&h, "u1", "Typing").await), 0);
+}
+
+#[tokio::test]
+async fn a_media_id_the_account_does_not_hold_is_refused_with_40007() {
+    let h = Harness::new().await;
+    h.mock.user_message("u1", "在吗");
+    let image =
+        |id: &str| json!({ "touser": "u1", "msgtype": "image", "image": { "media_id": id } });
+    assert_error(&send(&h, image("NO_SUCH_MEDIA")).await, 40007);
+    let video = |id: &str, thumb: &str| json!({ "touser": "u1", "msgtype": "video", "video": { "media_id": id, "thumb_media_id": thumb } });
+    let held = h.mock.user_media("video", b"\0\0\0\x18ftypmp42".to_vec());
+    assert_error(&send(&h, video(&held, "NO_SUCH_THUMB")).await, 40007);
+    assert_eq!(code(&send(&h, video(&held, &held)).await), 0);
 }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use wx_kefu_runtime::meta::EndpointMeta;
 use wx_kefu_runtime::validate::Rule;
 use wx_kefu_runtime::{
-    Ack, Body, Endpoint, Error, FileKind, FileLimits, Invalid, Method, MultipartFile, RequestParts, Upload,
+    Ack, Body, Endpoint, Error, FileKind, FileLimits, Invalid, Method, MultipartFile, RequestParts,
+    Upload,
 };
 
 use crate::common::*;

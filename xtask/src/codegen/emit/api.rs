@@ -437,11 +437,15 @@ pub fn trait_file(model: &Model) -> TokenStream {
             let wire_name = &ep.name;
             match ep.response {
                 Response::Download(_) => {
-                    download_arms.push(quote!(#wire_name => download_value::<super::#req>(client, request).await,));
+                    download_arms.push(
+                        quote!(#wire_name => download_value::<super::#req>(client, request).await,),
+                    );
                     arms.push(quote!(#wire_name => Err(::wx_kefu_runtime::dynamic::DynamicError::FileAnswer(#wire_name)),));
                 }
                 _ => {
-                    arms.push(quote!(#wire_name => call_value::<super::#req>(client, request).await,));
+                    arms.push(
+                        quote!(#wire_name => call_value::<super::#req>(client, request).await,),
+                    );
                     download_arms.push(quote!(#wire_name => Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile(#wire_name)),));
                 }
             }

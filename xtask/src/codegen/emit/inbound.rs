@@ -319,7 +319,36 @@ fn family(family: Family, kinds: &[&PushKind], doc_lines: &[String]) -> TokenStr
         let wire = &k.wire;
         quote!(#name::#v(_) => #wire,)
     });
+    // The kinds that carry a `MediaId` (a temporary media WeChat keeps 3 days).
+    let media_arms: Vec<TokenStream> = kinds
+        .iter()
+        .filter_map(|k| {
+            let field = k.fields.iter().find(|f| f.wire == "MediaId")?;
+            let (v, f) = (ident(&k.variant), ident(&field.rust));
+            Some(match field.required {
+                true => quote!(#name::#v(kind) => Some(&kind.#f),),
+                false => quote!(#name::#v(kind) => kind.#f.as_deref(),),
+            })
+        })
+        .collect();
+    let media_id = (!media_arms.is_empty()).then(|| {
+        let d = doc(&[
+            "The `MediaId` of a kind that carries one (a picture, a recording, a video): the id `get_temp_media` downloads, for 3 days.".into(),
+        ]);
+        quote! {
+            impl #name {
+                #d
+                pub fn media_id(&self) -> Option<&str> {
+                    match self {
+                        #(#media_arms)*
+                        _ => None,
+                    }
+                }
+            }
+        }
+    });
     quote! {
+        #media_id
         #docs
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]

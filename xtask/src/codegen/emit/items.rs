@@ -757,17 +757,20 @@ fn file_limits(rules: &FileRules, module: &str) -> TokenStream {
             let field = ident(by);
             let ty = rust_type(ty, module);
             let arms = rules.limits.iter().map(|l| {
-                let variant = format_ident!("{}", l.variant.as_ref().map_or("", |(v, _)| v.as_str()));
+                let variant =
+                    format_ident!("{}", l.variant.as_ref().map_or("", |(v, _)| v.as_str()));
                 let limits = one(l);
                 quote!(#ty::#variant => #limits,)
             });
             quote!(match self.#field { #(#arms)* })
         }
-        None => rules
-            .limits
-            .first()
-            .map(one)
-            .unwrap_or_else(|| quote!(::wx_kefu_runtime::FileLimits::new(u64::MAX, &[::wx_kefu_runtime::FileKind::Any], "any"))),
+        None => rules.limits.first().map(one).unwrap_or_else(|| {
+            quote!(::wx_kefu_runtime::FileLimits::new(
+                u64::MAX,
+                &[::wx_kefu_runtime::FileKind::Any],
+                "any"
+            ))
+        }),
     }
 }
 
@@ -969,8 +972,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
     // is not said again.
     let idempotent = idempotent.then(|| quote!(.idempotent(true)));
     let auth = (!auth).then(|| quote!(.auth(false)));
-    let downloads =
-        matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
+    let downloads = matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
     let fields: Vec<_> = fields.collect();
     let fields = (!fields.is_empty()).then(|| quote!(.fields(&[#(#fields),*])));
     let spans: Vec<_> = spans.collect();
