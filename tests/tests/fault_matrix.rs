@@ -113,8 +113,14 @@ fn outcome(result: &Result<Value, DynamicError>) -> Outcome {
     }
 }
 
+/// The media a seeded account holds: a temporary media and a permanent material.
+struct Seeded {
+    temp: String,
+    material: String,
+}
+
 /// A state in which every endpoint's request of [`request`] succeeds.
-fn seed(env: &Env) {
+fn seed(env: &Env) -> Seeded {
     let mock = &env.mock;
     mock.add_online_agent(ALICE, "Alice").unwrap();
     mock.add_online_agent(BOB, "Bob").unwrap();
@@ -124,10 +130,14 @@ fn seed(env: &Env) {
     mock.user_message(SERVED, "hello");
     mock.enqueue_waiting(SERVED).unwrap();
     mock.accept_waiting(BOB, SERVED).unwrap();
+    Seeded {
+        temp: mock.user_media("image", jpeg(2048)),
+        material: mock.add_material("image", jpeg(2048)),
+    }
 }
 
 /// A valid request for the endpoint, as the JSON its dynamic call takes.
-fn request(env: &Env, name: &str, avatar: &str) -> Value {
+fn request(env: &Env, seeded: &Seeded, name: &str, avatar: &str) -> Value {
     let now = env.mock.now();
     let credentials = json!({
         "grant_type": "client_credential",
@@ -153,6 +163,9 @@ fn request(env: &Env, name: &str, avatar: &str) -> Value {
         "get_kf_session" => json!({"openid": SERVED}),
         "get_kf_session_list" => json!({"kf_account": BOB}),
         "get_stable_access_token" | "get_access_token" => credentials,
+        "upload_temp_media" | "add_material" => json!({"type": "image", "media": avatar}),
+        "get_temp_media" => json!({"media_id": seeded.temp}),
+        "get_material" | "del_material" => json!({"media_id": seeded.material}),
         // Any other endpoint: the request the spec's examples make.
         other => {
             let example = wx_kefu_api::example_request(other).expect("an endpoint of the spec");
@@ -165,10 +178,25 @@ fn request(env: &Env, name: &str, avatar: &str) -> Value {
 /// where it has none: such an endpoint is left out of the matrix until it has one).
 async fn emulated(meta: &EndpointMeta, avatar: &str) -> bool {
     let env = Env::start().await;
-    seed(&env);
-    let answer = call_json(&env.client, meta.name, request(&env, meta.name, avatar)).await;
+    let seeded = seed(&env);
+    let answer = call(&env.client, meta, request(&env, &seeded, meta.name, avatar)).await;
     !matches!(&answer, Err(DynamicError::Call(Error::Api { code, message, .. }))
         if code.code() == 48001 && message.contains("not emulated"))
+}
+
+/// The endpoint's dynamic call: a download's file (read whole) or JSON, as JSON.
+async fn call(client: &Client, meta: &EndpointMeta, args: Value) -> Result<Value, DynamicError> {
+    if !meta.downloads {
+        return call_json(client, meta.name, args).await;
+    }
+    match download_json(client, meta.name, args).await? {
+        Download::File(file) => {
+            let bytes = file.bytes(1 << 20).await?;
+            Ok(json!({ "file_bytes": bytes.len() }))
+        }
+        Download::Json(json) => Ok(json),
+        other => panic!("an unknown kind of download: {other:?}"),
+    }
 }
 
 /// A port on 127.0.0.1 where nothing listens.
@@ -191,8 +219,8 @@ async fn run(case: Case) {
             continue;
         }
         let env = Env::start_with(|b| b.timeout(TIMEOUT)).await;
-        seed(&env);
-        let args = request(&env, meta.name, avatar_path);
+        let seeded = seed(&env);
+        let args = request(&env, &seeded, meta.name, avatar_path);
         let client = match case {
             Case::ConnectRefused => {
                 let base = format!("http://127.0.0.1:{}", dead_port());
@@ -207,7 +235,7 @@ async fn run(case: Case) {
         if let Some(fault) = case.fault() {
             env.mock.inject(fault.times(1).on_path(meta.path));
         }
-        let result = call_json(&client, meta.name, args).await;
+        let result = call(&client, meta, args).await;
         if let Err(DynamicError::Call(error)) = &result {
             env.keep(error.clone());
         }

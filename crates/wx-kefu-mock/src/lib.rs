@@ -478,6 +478,24 @@ impl MockServer {
         })
     }
 
+    /// A permanent material already in the account's library (as if added on the
+    /// official platform), under a new id that `get_material` serves; see
+    /// [`MockServer::user_media`] for `kind`.
+    pub fn add_material(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
+        let data = data.into();
+        let (content_type, extension) = sniff(&data);
+        let now = self.now_ms();
+        self.state().store_media(StoredMedia {
+            kind: kind.to_owned(),
+            filename: format!("material.{extension}"),
+            content_type: content_type.to_owned(),
+            data,
+            created_ms: now,
+            permanent: true,
+            description: (kind == "video").then(|| ("video".to_owned(), String::new())),
+        })
+    }
+
     /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`])
     /// and pushed as an image message whose `MediaId` `media/get` serves; see
     /// [`MockServer::push_message`].
