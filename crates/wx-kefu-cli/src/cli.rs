@@ -174,6 +174,12 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("send_custom_message", "message", "send"),
     ("typing", "message", "typing"),
     ("get_msg_list", "records", "list"),
+    ("upload_temp_media", "media", "upload"),
+    ("get_temp_media", "media", "get"),
+    ("add_material", "media", "material-add"),
+    ("get_material", "media", "material-get"),
+    ("del_material", "media", "material-delete"),
+    ("get_material_count", "media", "material-count"),
 ];
 
 /// Spec group → command, in the order of the help. A group not listed here is its own
@@ -183,6 +189,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("sessions", "session"),
     ("messages", "message"),
     ("records", "records"),
+    ("media", "media"),
 ];
 
 /// Commands an endpoint may not take, because hand-written commands use them.
@@ -244,6 +251,11 @@ pub fn field_id(wire: &str) -> String {
 pub const PAYLOAD_FIELDS: &str = "payload-fields";
 /// The id of `--payload`.
 pub const PAYLOAD_JSON: &str = "payload-json";
+/// The id of `--output`, of a download.
+pub const OUTPUT: &str = "output";
+/// The id of `--file` and `--thumb`: files uploaded as temporary media for a message.
+pub const MEDIA_FILE: &str = "media-file";
+pub const THUMB_FILE: &str = "thumb-file";
 
 /// Option names a field may not take, because every command has them.
 const TAKEN_LONGS: &[&str] = &[
@@ -259,6 +271,9 @@ const TAKEN_LONGS: &[&str] = &[
     "version",
     "field",
     "payload",
+    "output",
+    "file",
+    "thumb",
 ];
 
 /// The long option of a non-positional field.
@@ -420,9 +435,30 @@ fn endpoint_command(placement: &Placement) -> Command {
                              --field entries are applied on top"
                         )),
                 )
+                .arg(
+                    Arg::new(MEDIA_FILE)
+                        .long("file")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help(
+                            "Upload FILE as a temporary media of the message's kind (image, \
+                             voice, video) and send its id as `media_id`",
+                        ),
+                )
+                .arg(
+                    Arg::new(THUMB_FILE)
+                        .long("thumb")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help(
+                            "Upload FILE (a JPEG of at most 64 KB) as a thumbnail and send its \
+                             id as `thumb_media_id` (video, music, miniprogrampage)",
+                        ),
+                )
                 .after_help(format!(
                     "The content goes under the {tag}, e.g.:\n  \
                      wx-kefu message send text OPENID --field content=您好\n  \
+                     wx-kefu message send image OPENID --file ./screenshot.png\n  \
                      wx-kefu message send news OPENID --field 'articles:=[{{\"title\":\"t\",\"description\":\"d\",\"url\":\"https://example.com\",\"picurl\":\"https://example.com/p.jpg\"}}]'\n  \
                      wx-kefu message send msgmenu OPENID --payload @menu.json"
                 ));
@@ -433,6 +469,19 @@ fn endpoint_command(placement: &Placement) -> Command {
             continue;
         }
         command = command.arg(field_arg(field));
+    }
+    if meta.downloads {
+        command = command.arg(
+            Arg::new(OUTPUT)
+                .long("output")
+                .short('o')
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(
+                    "Where to save the file (default: the name WeChat gives it, in the \
+                     current directory); a video's address is printed instead",
+                ),
+        );
     }
     command
 }

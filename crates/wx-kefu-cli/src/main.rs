@@ -13,6 +13,7 @@ mod config;
 mod context;
 mod error;
 mod export;
+mod media;
 mod mock;
 mod output;
 mod request;
@@ -123,8 +124,14 @@ async fn run(matches: &ArgMatches, global: Global) -> CliResult {
             else {
                 return Err(CliError::usage(format!("unknown command `{group} {verb}`")));
             };
-            let request = request::build(placement.meta, args)?;
+            let mut request = request::build(placement.meta, args)?;
+            let attachments = media::attachments(args, &request)?;
             let client = context.client()?;
+            if placement.meta.downloads {
+                return media::download(&context.printer, &client, placement.meta, request, args)
+                    .await;
+            }
+            media::attach(&client, &mut request, attachments).await?;
             let answer = wx_kefu_api::call_json(&client, placement.meta.name, request).await?;
             context.printer.answer(&answer)
         }

@@ -9,6 +9,7 @@ mod config;
 mod errors;
 mod export;
 mod help;
+mod media;
 mod messages;
 mod mock;
 mod sessions;
