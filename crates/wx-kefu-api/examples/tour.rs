@@ -6,9 +6,9 @@
 //!
 //! It starts the emulator on 127.0.0.1, then walks through what a 服务号's customer service
 //! does: a token, an agent account (invite, accept, avatar), the agent lists, a user writing in,
-//! a session, every message type, typing, closing, the record export, the waiting queue, and
+//! a session, media uploaded and every message type sent with them, typing, closing, the record export, the waiting queue, and
 //! deleting the agent. Then the other direction: the account's server (the SDK's webhook, in
-//! safe mode, on 127.0.0.1) receives a user's message pushed by WeChat, hands it to the agents
+//! safe mode, on 127.0.0.1) receives a user's picture and downloads it, then a message, hands it to the agents
 //! with `transfer_customer_service`, and hears `kf_create_session` and `kf_close_session` as an
 //! agent takes and ends the session. Each step prints one line; the first failure ends the tour
 //! non-zero.
@@ -53,19 +53,81 @@ fn avatar() -> Vec<u8> {
     jpeg
 }
 
-/// Every message type the API can send, with sample content.
-fn every_message() -> Vec<Message> {
+/// A minimal PNG: the signature and an IHDR chunk's start, then filler.
+fn screenshot() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.resize(6144, 0);
+    png
+}
+
+/// A minimal AMR recording and MP4 video: the headers WeChat checks, then filler.
+fn recording() -> Vec<u8> {
+    let mut amr = b"#!AMR\n".to_vec();
+    amr.resize(3072, 0x7C);
+    amr
+}
+
+fn video() -> Vec<u8> {
+    let mut mp4 = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    mp4.resize(8192, 0);
+    mp4
+}
+
+/// The media the messages name, uploaded as temporary media (kept 3 days).
+struct Media {
+    image: String,
+    voice: String,
+    video: String,
+    thumb: String,
+}
+
+async fn upload_media(client: &Client) -> Result<Media, Error> {
+    let mut ids = Vec::new();
+    for (kind, data, name) in [
+        (MediaType::Image, screenshot(), "screenshot.png"),
+        (MediaType::Voice, recording(), "hello.amr"),
+        (MediaType::Video, video(), "howto.mp4"),
+        (MediaType::Thumb, avatar(), "thumb.jpg"),
+    ] {
+        let size = data.len();
+        let uploaded = step(
+            &format!("upload_temp_media ({})", kind.as_str()),
+            client
+                .upload_temp_media(kind, Upload::bytes(data, name))
+                .await,
+            |m| {
+                format!(
+                    "{size} bytes → {}…",
+                    &m.media_id[..12.min(m.media_id.len())]
+                )
+            },
+        )?;
+        ids.push(uploaded.media_id);
+    }
+    let [image, voice, video, thumb] = <[String; 4]>::try_from(ids).map_err(|_| Error::Config {
+        message: "four uploads, four ids".into(),
+    })?;
+    Ok(Media {
+        image,
+        voice,
+        video,
+        thumb,
+    })
+}
+
+/// Every message type the API can send, with sample content and the uploaded media.
+fn every_message(media: &Media) -> Vec<Message> {
     vec![
         Text::new("您好，客服 Alice 为您服务。").into(),
-        Image::new("MEDIA_ID_IMAGE").into(),
-        Voice::new("MEDIA_ID_VOICE").into(),
-        Video::new("MEDIA_ID_VIDEO", "MEDIA_ID_THUMB")
+        Image::new(&media.image).into(),
+        Voice::new(&media.voice).into(),
+        Video::new(&media.video, &media.thumb)
             .title("使用说明")
             .into(),
         Music::new(
             "https://example.com/a.mp3",
             "https://example.com/a-hq.mp3",
-            "MEDIA_ID_THUMB",
+            &media.thumb,
         )
         .into(),
         News::new(vec![Article::new(
@@ -84,13 +146,7 @@ fn every_message() -> Vec<Message> {
         .head_content("您对本次服务是否满意？")
         .into(),
         WxCard::new("CARD_ID").into(),
-        MiniProgramPage::new(
-            "订单详情",
-            "wxMINIAPP",
-            "pages/order/detail",
-            "MEDIA_ID_THUMB",
-        )
-        .into(),
+        MiniProgramPage::new("订单详情", "wxMINIAPP", "pages/order/detail", &media.thumb).into(),
     ]
 }
 
@@ -167,7 +223,8 @@ async fn emulated() -> TourResult {
     )?;
     // A payment opens an unlimited 48-hour window, so all eleven types fit in it.
     mock.user_event(user, UserEvent::Payment);
-    for message in every_message() {
+    let media = upload_media(&client).await?;
+    for message in every_message(&media) {
         let kind = message.tag();
         let request =
             SendCustomMessage::new(user, message).customservice(CustomService::new(agent));
@@ -237,9 +294,30 @@ async fn emulated() -> TourResult {
 const WEBHOOK_TOKEN: &str = "tour-token";
 const ENCODING_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
-/// The account's server logic: anyone asking for a person is handed to the agents.
-async fn on_push(push: Push) -> Reply {
+/// The account's server logic: anyone asking for a person is handed to the agents; a
+/// picture a user sends is downloaded at once (WeChat keeps it 3 days).
+async fn on_push(push: Push, client: Client) -> Reply {
     match (push.message(), push.event()) {
+        (Some(UserMessage::Image(image)), _) => {
+            let saved = match client.get_temp_media(&image.media_id).await {
+                Ok(Download::File(file)) => {
+                    let kind = file.content_type().to_owned();
+                    file.bytes(10 << 20)
+                        .await
+                        .map(|bytes| format!("{} bytes of {kind}", bytes.len()))
+                }
+                Ok(other) => Ok(format!("not a file: {other:?}")),
+                Err(error) => Err(error),
+            };
+            match saved {
+                Ok(saved) => println!(
+                    "  srv  {} sends a picture: downloaded {saved}",
+                    push.openid()
+                ),
+                Err(error) => println!("  FAIL the picture's download: {error}"),
+            }
+            Reply::success()
+        }
         (Some(UserMessage::Text(text)), _) if text.content.contains("人工") => {
             println!(
                 "  srv  {} asks for a person: transfer_customer_service",
@@ -280,13 +358,32 @@ async fn hand_off(mock: &MockServer, client: &Client) -> TourResult {
         .encoding_aes_key(ENCODING_AES_KEY)?
         .clock(mock.time_source())
         .build()?;
-    let app = axum::Router::new().route("/wechat", wx_kefu_inbound::axum::route(webhook, on_push));
+    let server_client = client.clone();
+    let route =
+        wx_kefu_inbound::axum::route(webhook, move |push| on_push(push, server_client.clone()));
+    let app = axum::Router::new().route("/wechat", route);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/wechat", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     mock.set_webhook(WebhookConfig::safe(&url, WEBHOOK_TOKEN, ENCODING_AES_KEY)?);
     println!("account server at {url} (safe mode)");
 
+    let picture = screenshot();
+    let pushed = mock.push_image(user, picture.clone()).await?;
+    println!(
+        "  ok   {:<38} {} bytes, MediaId served by media/get",
+        "WeChat pushes a user's picture",
+        picture.len()
+    );
+    if pushed.kind != "image" {
+        return Err(format!("expected an image push, got {}", pushed.kind).into());
+    }
+    let downloads = mock.requests_to("/cgi-bin/media/get");
+    if downloads.len() != 1 || downloads[0].errcode != Some(0) {
+        return Err(
+            format!("the account's server did not download the picture: {downloads:?}").into(),
+        );
+    }
     let pushed = mock.push_text(user, "你好，我要转人工").await?;
     let PushOutcome::Transferred { serving: None, .. } = pushed.outcome else {
         return Err(format!("expected a transfer to the queue, got {:?}", pushed.outcome).into());
@@ -318,7 +415,7 @@ async fn hand_off(mock: &MockServer, client: &Client) -> TourResult {
     )?;
     mock.settle_pushes().await;
     let kinds: Vec<String> = mock.pushes().into_iter().map(|p| p.kind).collect();
-    if kinds != ["text", "kf_create_session", "kf_close_session"] {
+    if kinds != ["image", "text", "kf_create_session", "kf_close_session"] {
         return Err(format!("unexpected pushes: {kinds:?}").into());
     }
     println!(
