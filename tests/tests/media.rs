@@ -325,6 +325,25 @@ async fn permanent_materials_are_added_read_counted_and_deleted() {
         .await
         .unwrap();
     assert_eq!(video.url, None);
+    // A video without its description is refused before anything is sent.
+    let before = env.mock.requests_to(ADD_MATERIAL).len();
+    let refused = env
+        .client
+        .add_material(AddMaterial::new(
+            MediaType::Video,
+            Upload::bytes(mp4(4096), "demo.mp4"),
+        ))
+        .await;
+    match refused {
+        Err(Error::Invalid { source, .. }) => {
+            assert_eq!(
+                (source.field.as_str(), source.rule),
+                ("description", Rule::Required)
+            )
+        }
+        other => panic!("expected a local refusal, got {other:?}"),
+    }
+    assert_eq!(env.mock.requests_to(ADD_MATERIAL).len(), before);
     // The description travelled as a JSON form field beside the file.
     let logged = env.mock.requests_to(ADD_MATERIAL);
     assert!(logged[1].body.contains("description"), "{}", logged[1].body);

@@ -619,3 +619,83 @@ types:
     assert_problem(&e, &["api-spec/extra.yaml"]);
     assert!(!e.contains("<input>"), "{e}");
 }
+
+#[test]
+fn file_limits_by_kind_and_required_when_mistakes_say_how() {
+    let upload = |media: &str, note: &str| {
+        format!(
+            "
+group: extra
+title: {{ zh: 额外, en: Extra }}
+endpoints:
+  - name: send_it
+    summary: {{ zh: 传, en: Upload it }}
+    doc: https://developers.weixin.qq.com/doc/x.html
+    method: POST
+    path: /extra/upload
+    idempotent: false
+    query:
+      kind: {{ type: mood }}
+      label: {{ type: string, doc: {{ zh: x, en: x }} }}
+    multipart:
+      media: {media}
+      note: {note}
+    response: ack
+"
+        )
+    };
+    let good_note = "{ type: item, required: false, required_when: { kind: Sad } }";
+    let e = problem(
+        "extra.yaml",
+        &upload(
+            "{ type: file, limits_by: label, limits: { Happy: { max_bytes: 1, file_kind: [png] } }, doc: { zh: x, en: x } }",
+            good_note,
+        ),
+    );
+    assert_problem(
+        &e,
+        &["field `media`: `limits_by: label` must name a required query field of a closed enum"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &upload(
+            "{ type: file, limits_by: kind, limits: { Sad: { max_bytes: 1, file_kind: [png] } }, doc: { zh: x, en: x } }",
+            good_note,
+        ),
+    );
+    assert_problem(
+        &e,
+        &["field `media`: `limits` must give the values of `kind` in order: Happy, Sad"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &upload(
+            "{ type: file, max_bytes: 5, file_kind: [any, jpeg], doc: { zh: x, en: x } }",
+            "{ type: item, required_when: { kind: Angry } }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "field `media`: `file_kind` lists kinds, or is `[any]` alone",
+            "field `note`: `required_when` applies to optional fields (`required: false`)",
+            "field `note`: `Angry` is not a value of `kind`",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        &upload(
+            "{ type: file, max_bytes: 5, doc: { zh: x, en: x } }",
+            "{ type: string, doc: { zh: x, en: x } }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &["field `note`: `multipart` holds one file and structs (sent as JSON text)"],
+    );
+    let e = problem("extra.yaml", &upload("{ type: item }", good_note));
+    assert_problem(
+        &e,
+        &["field `multipart`: a multipart body holds exactly one file"],
+    );
+}

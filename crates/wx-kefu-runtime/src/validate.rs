@@ -275,6 +275,17 @@ pub fn items(
     }
 }
 
+/// A field that must be given here (an optional field another field's value requires).
+pub fn present(field: &'static str, present: bool) -> Result<(), Invalid> {
+    match present {
+        true => Ok(()),
+        false => Err(Invalid {
+            field: field.to_owned(),
+            rule: Rule::Required,
+        }),
+    }
+}
+
 /// `0 <= end - start <= max`; reported on the end field.
 pub fn span(
     start_field: &'static str,

@@ -219,6 +219,9 @@ pub struct Field {
     pub alias: Vec<String>,
     /// A file's limits.
     pub file: Option<FileRules>,
+    /// Required when this enum field has this value: (field, its type, the value's
+    /// variant, the value on the wire).
+    pub required_when: Option<(String, TypeRef, String, String)>,
 }
 
 /// What a file may be: one set of limits, or one per value of an enum field.
@@ -467,6 +470,7 @@ impl Lower<'_> {
             }),
             alias: f.alias.clone(),
             file,
+            required_when: None,
         }
     }
 
@@ -556,6 +560,17 @@ impl Lower<'_> {
         ] {
             for (wire, f) in map.iter() {
                 let mut field = self.field(module, &ep.name, wire, f, location, patterns);
+                if let Some((when, value)) = f.required_when.iter().next() {
+                    let ty = ep
+                        .query
+                        .iter()
+                        .chain(ep.body.iter())
+                        .find(|(name, _)| *name == when)
+                        .map(|(_, other)| self.type_ref(&other.ty, None))
+                        .expect("validated: `required_when` names a field of the request");
+                    field.required_when =
+                        Some((when.clone(), ty, value.to_upper_camel_case(), value.clone()));
+                }
                 if let (Some(rules), Some(by)) = (&mut field.file, &f.limits_by) {
                     let ty = ep
                         .query

@@ -160,6 +160,10 @@ pub struct FieldDef {
     pub limits_by: Option<String>,
     #[serde(default)]
     pub limits: OrderedMap<FileLimitDef>,
+    /// An optional field required when another field (a closed enum) has a value:
+    /// `{ type: video }`.
+    #[serde(default)]
+    pub required_when: OrderedMap<String>,
     /// Other names the field has on the wire (answers only).
     #[serde(default)]
     pub alias: Vec<String>,

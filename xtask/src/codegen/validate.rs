@@ -285,6 +285,9 @@ fn check_endpoint(
             if field.limits_by.is_some() {
                 check_limits_by(r, types, file, entry, name, field, ep);
             }
+            if !field.required_when.is_empty() {
+                check_required_when(r, types, file, entry, name, field, ep);
+            }
             if place == "query" && !query_type_ok(types, field) {
                 r.at(
                     file,
@@ -940,5 +943,61 @@ fn check_limits_by(
                     .join(", ")
             ),
         );
+    }
+}
+
+/// `required_when` is on an optional field and names one value of a required closed-enum
+/// field of the same request.
+fn check_required_when(
+    r: &mut Report,
+    types: &TypeTable,
+    file: &str,
+    entry: &str,
+    name: &str,
+    field: &FieldDef,
+    ep: &EndpointDef,
+) {
+    if field.required != Some(false) {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "`required_when` applies to optional fields (`required: false`)",
+        );
+    }
+    let entries: Vec<(&String, &String)> = field.required_when.iter().collect();
+    let [(when, value)] = entries.as_slice() else {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "`required_when` names one field and one value: `{ type: video }`",
+        );
+        return;
+    };
+    let values: Option<Vec<&String>> = ep
+        .query
+        .iter()
+        .chain(ep.body.iter())
+        .find(|(n, _)| n == when)
+        .map(|(_, f)| f)
+        .filter(|f| f.required != Some(false))
+        .and_then(|f| types.get(f.ty.as_str()))
+        .filter(|(_, d)| d.kind == TypeKind::Enum)
+        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect());
+    match values {
+        None => r.at(
+            file,
+            entry,
+            Some(name),
+            format!("`required_when: {{ {when}: … }}` must name a required field of a closed enum"),
+        ),
+        Some(values) if !values.contains(value) => r.at(
+            file,
+            entry,
+            Some(name),
+            format!("`{value}` is not a value of `{when}`"),
+        ),
+        Some(_) => {}
     }
 }

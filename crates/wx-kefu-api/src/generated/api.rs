@@ -311,11 +311,12 @@ pub trait KefuApi {
     ///
     /// - For what an account reuses every day (a welcome image, a thumbnail); it counts against the library's limits (100,000 images, 1,000 of each other type).
     /// - The limits are the official page's: image 10 MB BMP/PNG/JPEG/GIF, voice 2 MB MP3/WMA/WAV/AMR, video 10 MB MP4, thumb 64 KB JPEG.
-    /// - A video needs its `description` (title and introduction), sent as a JSON form field.
+    /// - A video needs its `description` (title and introduction), sent as a JSON form field; without one the call is refused before anything is sent (WeChat has been reported to answer 41005).
     /// - An image's answer carries its `url`, usable on Tencent's domains only.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `media`: by `type`: image: at most 10485760 bytes, JPEG, PNG, GIF or BMP; voice: at most 2097152 bytes, MP3, WMA, WAV or AMR; video: at most 10485760 bytes, MP4; thumb: at most 65536 bytes, JPEG
+    /// - `description`: required when `type` is `video`
     ///
     /// Errors WeChat documents for this call:
     /// - 40004 [`ErrCode::InvalidMediaType`](::wx_kefu_runtime::ErrCode::InvalidMediaType): The media type is not image, voice, video or thumb.

@@ -221,6 +221,8 @@ pub struct AddMaterial {
     /// 素材描述信息，上传视频素材时需要
     ///
     /// A video's title and introduction (videos only).
+    ///
+    /// Limits: required when `type` is `video`.
     pub description: Option<VideoDescription>,
 }
 
@@ -274,9 +276,18 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                     .doc("A video's title and introduction (videos only)."),
             ],
         )
-        .errcodes(&[("media", 40005i64), ("media/size", 45001i64)]);
+        .errcodes(
+            &[("media", 40005i64), ("media/size", 45001i64), ("description", 41005i64)],
+        );
     type Response = PermanentMedia;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
+        if matches!(self.r#type, MediaType::Video) {
+            ::wx_kefu_runtime::support::present(
+                "description",
+                self.description.is_some(),
+            )?;
+        }
+
         if let Some(value) = &self.description {
             ::wx_kefu_runtime::support::nested(
                 "description",

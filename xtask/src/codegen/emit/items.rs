@@ -104,6 +104,9 @@ pub fn limits(field: &Field) -> String {
         (None, Some(b)) => parts.push(format!("at most {b} items")),
         (None, None) => {}
     }
+    if let Some((when, _, _, value)) = &field.required_when {
+        parts.push(format!("required when `{when}` is `{value}`"));
+    }
     match &field.file {
         Some(FileRules {
             by: Some((by, _)),
@@ -247,7 +250,7 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
         quote!()
     };
     let validate = if s.request && endpoint.is_none() {
-        let checks = checks(&s.fields, &[]);
+        let checks = checks(module, &s.fields, &[]);
         quote! {
             impl ::wx_kefu_runtime::support::Validate for #name {
                 fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -279,7 +282,7 @@ fn structure(module: &str, s: &Struct, endpoint: Option<&Endpoint>) -> TokenStre
 }
 
 /// The validation statements of a set of fields (inside a fn returning `Result<(), Invalid>`).
-fn checks(fields: &[Field], spans: &[super::super::model::Span]) -> TokenStream {
+fn checks(module: &str, fields: &[Field], spans: &[super::super::model::Span]) -> TokenStream {
     let mut out = Vec::new();
     for f in fields {
         let p = ident(&f.wire);
@@ -291,6 +294,19 @@ fn checks(fields: &[Field], spans: &[super::super::model::Span]) -> TokenStream 
                 &quote!(self.#p),
             ));
         } else {
+            if let Some((when, ty, variant, _)) = &f.required_when {
+                let (when, ty, variant) = (
+                    ident(when),
+                    rust_type(ty, module),
+                    format_ident!("{}", variant),
+                );
+                let wire = &f.wire;
+                out.push(quote! {
+                    if matches!(self.#when, #ty::#variant) {
+                        ::wx_kefu_runtime::support::present(#wire, self.#p.is_some())?;
+                    }
+                });
+            }
             let body = value_checks(f, &quote!(value), &quote!(*value), &quote!(value));
             if !body.is_empty() {
                 out.push(quote! { if let Some(value) = &self.#p { #(#body)* } });
@@ -622,7 +638,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     };
     let file_answer = matches!(ep.response, Response::Download(_))
         .then(|| quote!(impl ::wx_kefu_runtime::FileAnswer for #name {}));
-    let checks = checks(&ep.request.fields, &ep.spans);
+    let checks = checks(&module.name, &ep.request.fields, &ep.spans);
     let query = ep
         .request
         .fields
