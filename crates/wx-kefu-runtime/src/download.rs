@@ -61,7 +61,8 @@ impl<J> Download<J> {
 /// [`Error::Transport`]; download again.
 pub struct MediaFile {
     endpoint: &'static str,
-    response: reqwest::Response,
+    // Boxed: a `Download` is mostly passed around before it is read.
+    response: Box<reqwest::Response>,
     content_type: String,
     filename: Option<String>,
     length: Option<u64>,
@@ -252,7 +253,7 @@ pub(crate) async fn fetch(
     let length = response.content_length();
     Ok(Fetched::File(MediaFile {
         endpoint,
-        response,
+        response: Box::new(response),
         content_type,
         filename,
         length,
