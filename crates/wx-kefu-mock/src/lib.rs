@@ -3,7 +3,8 @@
 //!
 //! It serves every endpoint of the kefu API with WeChat's semantics and errcodes — access
 //! tokens (stable and classic), agent accounts and invitations, avatars, sessions and the
-//! waiting queue, messages with their reply windows, typing, chat records — and checks each
+//! waiting queue, messages with their reply windows, typing, chat records, media and
+//! materials — and checks each
 //! request as strictly as the spec in `api-spec/` allows (the rules come from the SDK's
 //! generated request types, so the two cannot drift apart).
 //!
@@ -46,8 +47,18 @@
 //!   wrong JSON type, answer 47001; a rule the spec gives an errcode answers that errcode
 //!   (65404 `kf_account`, 65403 `nickname`, 40003 `openid`, 45008 one article, 65416/65417
 //!   records…), other rules 47001. `msgtype: link` answers 45162, an unknown `msgtype` 40008.
-//! - The avatar upload needs `multipart/form-data` with the single file field `media`
-//!   (41005 without it); a file over the size limit or not a JPEG answers 61457.
+//! - Uploads need `multipart/form-data` with the file field `media` (41005 without it;
+//!   other form fields are JSON, the video material's `description`). An avatar over the
+//!   size limit or not a JPEG answers 40005 (the current page's code); a media file of the
+//!   wrong kind for its `type` answers 40005, one too large 40006 (temporary) or 45001
+//!   (permanent), as the spec says.
+//! - Media: a temporary media lives 3 days on the emulator's clock, a material until it is
+//!   deleted; their ids are 64 characters. `media/get` and `get_material` answer the file
+//!   with its `Content-Type` and `Content-Disposition: attachment; filename="<id>.<ext>"`,
+//!   a video's address as JSON instead; a thumbnail's upload answers `thumb_media_id`, as
+//!   recorded WeChat answers do. A temporary id is not a material's and the other way round
+//!   (40007). Every message that names a media id (image, voice, video, music,
+//!   miniprogrampage) answers 40007 unless the account holds it.
 //! - Users are known once the handle made them interact ([`MockServer::user_message`],
 //!   [`MockServer::user_event`], [`MockServer::enqueue_waiting`]); other openids answer 40003.
 //! - Creating a session for a user another agent serves answers 65414.
