@@ -1,5 +1,6 @@
 //! `wx-kefu mock`: runs the emulator of the WeChat customer-service API on 127.0.0.1 until
-//! interrupted, after printing the base URL, appid and secret to point commands at it.
+//! interrupted, after printing the base URL, appid and secret to point commands at it, and
+//! the address of its web view.
 //!
 //! The appid and secret are the emulator's own, made up at start: printing them is the point.
 
@@ -18,6 +19,7 @@ const DEMO_USER: &str = "o_demo_user";
 pub async fn run(printer: &Printer, args: &MockArgs) -> CliResult {
     let server = MockServer::builder()
         .port(args.port)
+        .web_view(true)
         .start()
         .await
         .map_err(|error| {
@@ -32,13 +34,16 @@ pub async fn run(printer: &Printer, args: &MockArgs) -> CliResult {
     }
     let (base_url, appid, secret) = (server.base_url(), server.appid(), server.secret());
     if printer.json {
-        let doc = json!({ "base_url": base_url, "appid": appid, "secret": secret });
+        let web_view = format!("{base_url}/_mock/");
+        let doc =
+            json!({ "base_url": base_url, "appid": appid, "secret": secret, "web_view": web_view });
         write_stdout(format!("{doc}\n").as_bytes())?;
     } else {
         printer.pairs(&[
             ("base_url", base_url.clone()),
             ("appid", appid.to_owned()),
             ("secret", secret.to_owned()),
+            ("web_view", format!("{base_url}/_mock/")),
         ])?;
         let demo = match args.demo {
             true => format!("demo: agent {DEMO_AGENT} online, user {DEMO_USER} waiting\n"),

@@ -12,10 +12,10 @@ use wx_kefu_runtime::meta::EndpointMeta;
 use crate::answer::{Answer, Outcome, WxError, ok};
 use crate::spec::Checked;
 use crate::state::{
-    CLASSIC_DAILY_QUOTA, CLASSIC_GRACE_MS, FORCE_REFRESH_DAILY_QUOTA, FORCE_REFRESH_INTERVAL_MS,
-    INVITE_LIFETIME_S, InvitationStatus, Invite, MockError, OPERCODE_AGENT_SENT,
-    STABLE_ROTATE_BEFORE_MS, SendRefused, Session, State, StoredMedia, TYPING_LASTS_MS,
-    TYPING_NEEDS_INTERACTION_MS, random_hex, secs,
+    Bubble, CLASSIC_DAILY_QUOTA, CLASSIC_GRACE_MS, FORCE_REFRESH_DAILY_QUOTA,
+    FORCE_REFRESH_INTERVAL_MS, INVITE_LIFETIME_S, InvitationStatus, Invite, MockError,
+    OPERCODE_AGENT_SENT, STABLE_ROTATE_BEFORE_MS, SendRefused, Session, Speaker, State,
+    StoredMedia, TYPING_LASTS_MS, TYPING_NEEDS_INTERACTION_MS, random_hex, secs,
 };
 
 /// One endpoint's behaviour, erased to run on the fields the structural checks passed:
@@ -679,8 +679,23 @@ fn send_custom_message(state: &mut State, now: i64, req: &api::SendCustomMessage
         openid,
         OPERCODE_AGENT_SENT,
         &record_text(&req.message),
-        worker,
+        worker.clone(),
         now,
+    );
+    let kind = req.message.tag();
+    let content = serde_json::to_value(&req.message)
+        .ok()
+        .and_then(|mut message| message.get_mut(kind).map(Value::take))
+        .unwrap_or(Value::Null);
+    state.converse(
+        openid,
+        Bubble {
+            at: secs(now),
+            from: Speaker::Agent,
+            kf_account: (!worker.is_empty()).then_some(worker),
+            kind: kind.to_owned(),
+            content,
+        },
     );
     ok()
 }

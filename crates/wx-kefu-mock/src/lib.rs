@@ -88,6 +88,7 @@
 //!   [`MockServer::settle_pushes`] waits for them. Without a webhook they are dropped.
 
 mod answer;
+mod changes;
 mod clock;
 mod faults;
 mod handlers;
@@ -96,6 +97,7 @@ mod push;
 mod server;
 mod spec;
 mod state;
+mod web;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -111,18 +113,22 @@ pub use faults::{Fault, FaultKind};
 pub use log::LoggedRequest;
 pub use push::{PushOutcome, PushRecord, UserInput, WebhookConfig};
 pub use state::{
-    AccountInfo, ChatRecord, Invitation, InvitationStatus, MockError, OPERCODE_AGENT_RECEIVED,
-    OPERCODE_AGENT_SENT, SessionInfo, UserEvent, WaitingUser,
+    AccountInfo, Bubble, ChatRecord, Invitation, InvitationStatus, MockError,
+    OPERCODE_AGENT_RECEIVED, OPERCODE_AGENT_SENT, SessionInfo, Speaker, UserEvent, WaitingUser,
 };
 
+use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::push::{Answered, Job, Outbound};
 use crate::server::{Conn, MockListener, Shared};
 use crate::state::{State, StoredMedia, random_hex, secs};
 
 /// A running emulator and the handle that drives it. Dropping it shuts the server down.
+///
+/// It dereferences to its [`MockHandle`], whose methods drive the emulated account: the
+/// same methods the web view's control API calls.
 pub struct MockServer {
-    shared: Arc<Shared>,
+    handle: MockHandle,
     addr: SocketAddr,
     appid: String,
     secret: String,
@@ -136,6 +142,7 @@ pub struct MockServerBuilder {
     appid: Option<String>,
     secret: Option<String>,
     port: u16,
+    web_view: bool,
 }
 
 impl MockServerBuilder {
@@ -157,6 +164,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serves the web view and its JSON control API under `/_mock/` (default: off in
+    /// tests; the standalone emulator turns it on).
+    pub fn web_view(mut self, on: bool) -> Self {
+        self.web_view = on;
+        self
+    }
+
     /// Binds `127.0.0.1:<port>` and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener =
@@ -164,7 +178,8 @@ impl MockServerBuilder {
         let addr = server::local_addr(&listener)?;
         let appid = self.appid.unwrap_or_else(|| format!("wx{}", random_hex(1)));
         let secret = self.secret.unwrap_or_else(|| random_hex(2));
-        let outbound = Arc::new(Outbound::new(appid.clone()));
+        let changes = Arc::new(Changes::new());
+        let outbound = Arc::new(Outbound::new(appid.clone(), Arc::clone(&changes)));
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(push::deliver_events(Arc::clone(&outbound), queue));
         let shared = Arc::new(Shared {
@@ -172,8 +187,18 @@ impl MockServerBuilder {
             clock: Clock::default(),
             outbound,
             jobs,
+            changes,
         });
-        let app = Router::new()
+        let handle = MockHandle {
+            shared: Arc::clone(&shared),
+        };
+        let routes = match self.web_view {
+            true => Router::new()
+                .route("/_mock/", axum::routing::get(web::page))
+                .nest("/_mock", web::router(handle.clone())),
+            false => Router::new(),
+        };
+        let app = routes
             .fallback(server::serve)
             .with_state(Arc::clone(&shared))
             .layer(DefaultBodyLimit::disable())
@@ -189,7 +214,7 @@ impl MockServerBuilder {
             }
         });
         Ok(MockServer {
-            shared,
+            handle,
             addr,
             appid,
             secret,
@@ -251,8 +276,34 @@ impl MockServer {
             }
         }
     }
+}
 
+/// What drives an emulated account: its users, agents, clock, faults and pushes, and what
+/// reads its state. A clone drives the same emulator; [`MockServer`] dereferences to one,
+/// and the web view's control API (under `/_mock/`) calls these same methods.
+#[derive(Clone)]
+pub struct MockHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MockHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockHandle").finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for MockServer {
+    type Target = MockHandle;
+
+    fn deref(&self) -> &MockHandle {
+        &self.handle
+    }
+}
+
+impl MockHandle {
+    /// The state, for a change (the web view hears of it) or a read.
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.changes.bump();
         self.shared.lock()
     }
 
@@ -266,6 +317,7 @@ impl MockServer {
     /// invitations expire as if the time had passed.
     pub fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);
+        self.shared.changes.bump();
     }
 
     /// The emulator's time in unix seconds.
@@ -397,14 +449,30 @@ impl MockServer {
     /// an interaction for typing), and is recorded as a chat record with opercode 2003.
     pub fn user_message(&self, openid: &str, text: &str) {
         let now = self.now_ms();
-        self.state().user_message(openid, text, now);
+        let mut state = self.state();
+        state.user_message(openid, text, now);
+        state.converse(
+            openid,
+            user_bubble(now, "text", serde_json::json!({ "content": text })),
+        );
     }
 
     /// The user follows, scans, taps a menu (1 minute, 3 replies), pays (48 hours, any number)
     /// or unfollows (nothing can be sent: 43004).
     pub fn user_event(&self, openid: &str, event: UserEvent) {
         let now = self.now_ms();
-        self.state().user_event(openid, event, now);
+        let mut state = self.state();
+        state.user_event(openid, event, now);
+        state.converse(
+            openid,
+            Bubble {
+                at: secs(now),
+                from: Speaker::Event,
+                kf_account: None,
+                kind: event.as_str().to_owned(),
+                content: serde_json::Value::Null,
+            },
+        );
     }
 
     /// The user waits for an agent: appended to the waiting queue (or its time refreshed).
@@ -507,6 +575,139 @@ impl MockServer {
         })
     }
 
+    /// The user sends a picture without a webhook to push it to: it is kept as a
+    /// temporary media and is part of the conversation and the records, as a message; the
+    /// media id, which `media/get` serves.
+    pub fn user_picture(&self, openid: &str, image: impl Into<bytes::Bytes>) -> String {
+        let media_id = self.user_media("image", image);
+        let now = self.now_ms();
+        let input = UserInput::Image {
+            pic_url: format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0", &media_id[..24]),
+            media_id: media_id.clone(),
+        };
+        let mut state = self.state();
+        state.user_message(openid, &input.record_text(), now);
+        state.converse(openid, user_bubble(now, input.msg_type(), input.content()));
+        media_id
+    }
+
+    /// The emulated account as JSON, what the web view shows and `GET /_mock/api/state`
+    /// answers: the clock, users (their conversation, reply window, typing, session,
+    /// place in the queue), agents, sessions, the waiting queue, pending faults, pushes,
+    /// token fetches. Never the secret or a token.
+    pub fn snapshot(&self) -> serde_json::Value {
+        use serde_json::json;
+        let now = self.now_ms();
+        let webhook = self.shared.outbound.config();
+        let pushes = self.shared.outbound.log();
+        let state = self.shared.lock();
+        let mut openids: Vec<&String> = state.users.keys().collect();
+        openids.extend(state.conversations.keys());
+        openids.sort();
+        openids.dedup();
+        let users: Vec<serde_json::Value> = openids
+            .into_iter()
+            .map(|openid| {
+                let user = state.users.get(openid);
+                let (open, closes, remaining) = state.window(openid, now);
+                json!({
+                    "openid": openid,
+                    "followed": !user.is_some_and(|u| u.unfollowed),
+                    "window": {
+                        "open": open,
+                        "closes_at": closes.map(secs),
+                        "remaining": remaining,
+                    },
+                    "typing": user.is_some_and(|u| u.is_typing(now)),
+                    "session": state.sessions.get(openid.as_str()).map(|s| &s.kf_account),
+                    "waiting": state.waiting.iter().any(|w| &w.openid == openid),
+                    "conversation": state.conversations.get(openid.as_str()).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let agents: Vec<serde_json::Value> = state
+            .accounts
+            .iter()
+            .map(|account| {
+                json!({
+                    "kf_account": account.kf_account,
+                    "nickname": account.nickname,
+                    "kf_id": account.kf_id,
+                    "kf_wx": account.kf_wx,
+                    "online": account.online,
+                    "serving": state.accepted_case(&account.kf_account),
+                    "invite": account.invite.as_ref().map(|invite| json!({
+                        "wx": invite.wx,
+                        "status": invite.status_at(now).as_str(),
+                    })),
+                })
+            })
+            .collect();
+        let sessions: Vec<serde_json::Value> = state
+            .sessions
+            .iter()
+            .map(|(openid, session)| {
+                json!({ "openid": openid, "kf_account": session.kf_account, "createtime": session.createtime })
+            })
+            .collect();
+        let waiting: Vec<serde_json::Value> = state
+            .waiting
+            .iter()
+            .map(|w| json!({ "openid": w.openid, "latest_time": w.latest_time }))
+            .collect();
+        let faults: Vec<serde_json::Value> = state
+            .faults
+            .pending()
+            .iter()
+            .map(|fault| {
+                json!({
+                    "path": fault.path,
+                    "kind": format!("{:?}", fault.kind),
+                    "remaining": fault.times,
+                    "after_handling": fault.after_handling,
+                })
+            })
+            .collect();
+        let pushes: Vec<serde_json::Value> = pushes
+            .iter()
+            .rev()
+            .take(50)
+            .map(|p| {
+                json!({
+                    "kind": p.kind,
+                    "openid": p.openid,
+                    "attempts": p.attempts,
+                    "outcome": format!("{:?}", p.outcome),
+                })
+            })
+            .collect();
+        json!({
+            "now": secs(now),
+            "appid": state.appid,
+            "kefu_enabled": state.kefu_enabled,
+            "webhook": webhook.map(|w| json!({ "url": w.url, "safe_mode": w.key.is_some() })),
+            "users": users,
+            "agents": agents,
+            "sessions": sessions,
+            "waiting": waiting,
+            "faults": faults,
+            "pushes": pushes,
+            "requests": state.log.len(),
+            "token_fetches": { "stable": state.stable_fetches, "classic": state.classic_fetches },
+            "media": state.media.len(),
+        })
+    }
+
+    /// A user's conversation, as their phone shows it (and the web view).
+    pub fn conversation(&self, openid: &str) -> Vec<Bubble> {
+        self.shared
+            .lock()
+            .conversations
+            .get(openid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`])
     /// and pushed as an image message whose `MediaId` `media/get` serves; see
     /// [`MockServer::push_message`].
@@ -555,6 +756,7 @@ impl MockServer {
         let msg_id = {
             let mut state = self.state();
             state.user_message(openid, &input.record_text(), now);
+            state.converse(openid, user_bubble(now, input.msg_type(), input.content()));
             state.next_msg_id()
         };
         let (mut record, answered) = self
@@ -740,4 +942,15 @@ fn sniff(data: &[u8]) -> (&'static str, &'static str) {
     .map_or(("application/octet-stream", "bin"), |(_, ty, ext)| {
         (ty, ext)
     })
+}
+
+/// A bubble of what the user sent.
+fn user_bubble(now_ms: i64, kind: &str, content: serde_json::Value) -> Bubble {
+    Bubble {
+        at: secs(now_ms),
+        from: Speaker::User,
+        kf_account: None,
+        kind: kind.to_owned(),
+        content,
+    }
 }

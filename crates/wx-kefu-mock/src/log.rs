@@ -22,6 +22,9 @@ pub struct LoggedRequest {
     pub body: String,
     /// When the request arrived, on the emulator's clock (unix milliseconds).
     pub at_ms: i64,
+    /// How long the emulator took to answer (wall-clock milliseconds, injected delays
+    /// included).
+    pub latency_ms: u64,
     /// The HTTP status answered; `None` when the connection was dropped.
     pub status: Option<u16>,
     /// The errcode answered: 0 for a success without one, `None` when the answer was not

@@ -1,5 +1,6 @@
 //! `wx-kefu-mock`: runs the emulator of the WeChat customer-service API on 127.0.0.1
-//! and prints its base URL, appid and secret. Stop it with Ctrl-C.
+//! and prints its base URL, appid and secret, and the address of its web view (whose JSON
+//! control API drives it from any language). Stop it with Ctrl-C.
 
 use std::process::ExitCode;
 
@@ -30,7 +31,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut builder = MockServer::builder().port(args.port);
+    let mut builder = MockServer::builder().port(args.port).web_view(true);
     if let Some(appid) = args.appid {
         builder = builder.appid(appid);
     }
@@ -51,5 +52,6 @@ async fn main() -> ExitCode {
     println!("base_url {}", server.base_url());
     println!("appid    {}", server.appid());
     println!("secret   {}", server.secret());
+    println!("web_view {}/_mock/", server.base_url());
     std::future::pending::<ExitCode>().await
 }

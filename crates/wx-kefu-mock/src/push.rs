@@ -9,7 +9,7 @@
 //! reused (the inbound crate's tests check those against independent vectors).
 
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +17,7 @@ use wx_kefu_inbound::crypto::AesKey;
 use wx_kefu_inbound::{signature, xml};
 
 use crate::answer::random_u64;
+use crate::changes::Changes;
 
 /// Where and how the emulator pushes to the account's server.
 #[derive(Clone)]
@@ -172,6 +173,36 @@ impl UserInput {
             UserInput::Video { .. } => "video",
             UserInput::Location { .. } => "location",
             UserInput::Link { .. } => "link",
+        }
+    }
+
+    /// Its content in a conversation, as the wire's fields.
+    pub(crate) fn content(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            UserInput::Text(content) => json!({ "content": content }),
+            UserInput::MenuTap {
+                content,
+                bizmsgmenuid,
+            } => json!({ "content": content, "bizmsgmenuid": bizmsgmenuid }),
+            UserInput::Image { pic_url, media_id } => {
+                json!({ "pic_url": pic_url, "media_id": media_id })
+            }
+            UserInput::Voice { media_id, format } => {
+                json!({ "media_id": media_id, "format": format })
+            }
+            UserInput::Video {
+                media_id,
+                thumb_media_id,
+            } => json!({ "media_id": media_id, "thumb_media_id": thumb_media_id }),
+            UserInput::Location { x, y, scale, label } => {
+                json!({ "x": x, "y": y, "scale": scale, "label": label })
+            }
+            UserInput::Link {
+                title,
+                description,
+                url,
+            } => json!({ "title": title, "description": description, "url": url }),
         }
     }
 
@@ -337,6 +368,7 @@ pub(crate) struct Outbound {
     client: Result<reqwest::Client, String>,
     config: Mutex<Option<WebhookConfig>>,
     log: Mutex<Vec<PushRecord>>,
+    changes: Arc<Changes>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -344,7 +376,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Outbound {
-    pub(crate) fn new(appid: String) -> Outbound {
+    pub(crate) fn new(appid: String, changes: Arc<Changes>) -> Outbound {
         // Straight to the configured URL: no proxy from the environment.
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -355,11 +387,13 @@ impl Outbound {
             client,
             config: Mutex::new(None),
             log: Mutex::new(Vec::new()),
+            changes,
         }
     }
 
     pub(crate) fn configure(&self, config: Option<WebhookConfig>) {
         *lock(&self.config) = config;
+        self.changes.bump();
     }
 
     pub(crate) fn config(&self) -> Option<WebhookConfig> {
@@ -372,6 +406,7 @@ impl Outbound {
 
     pub(crate) fn record(&self, record: PushRecord) {
         lock(&self.log).push(record);
+        self.changes.bump();
     }
 
     /// Pushes a user message and reads the reply. The caller applies [`Answered`] and

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use wx_kefu_runtime::Method;
 
 use crate::answer::{Answer, Outcome, WxError};
+use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::faults::FaultKind;
 use crate::handlers;
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) outbound: Arc<Outbound>,
     /// The delivery task's queue (kefu events, in order).
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
+    /// What the web view's event stream watches.
+    pub(crate) changes: Arc<Changes>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -303,6 +306,7 @@ pub(crate) async fn serve(
     request: Request,
 ) -> Response {
     let arrived_ms = shared.clock.now_ms();
+    let started = std::time::Instant::now();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let (query, query_error) = decode_query(request.uri());
@@ -392,6 +396,7 @@ pub(crate) async fn serve(
         query: logged_query(&incoming),
         body: summarise_body(&incoming),
         at_ms: arrived_ms,
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         status: None,
         errcode: None,
         fault: fault.map(|f| f.kind),
@@ -442,6 +447,7 @@ pub(crate) async fn serve(
     };
     tracing::debug!(method = %entry.method, path = %entry.path, errcode = ?entry.errcode, "wx-kefu-mock");
     shared.lock().log.push(entry);
+    shared.changes.bump();
     if dropped {
         conn.drop_connection();
     }

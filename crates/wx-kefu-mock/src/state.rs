@@ -65,6 +65,19 @@ pub enum InvitationStatus {
     Expired,
 }
 
+impl UserEvent {
+    /// The event's name in a conversation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserEvent::Follow => "follow",
+            UserEvent::Scan => "scan",
+            UserEvent::MenuClick => "menu_click",
+            UserEvent::Payment => "payment",
+            UserEvent::Unfollow => "unfollow",
+        }
+    }
+}
+
 impl InvitationStatus {
     /// The value on the wire.
     pub fn as_str(self) -> &'static str {
@@ -367,6 +380,38 @@ pub(crate) struct State {
     /// Temporary media (uploads and users' pictures and recordings) and permanent
     /// materials, by media id.
     pub(crate) media: HashMap<String, StoredMedia>,
+    /// Each user's conversation, as their phone shows it.
+    pub(crate) conversations: BTreeMap<String, Vec<Bubble>>,
+}
+
+/// The most bubbles kept per conversation (the oldest go first).
+const CONVERSATION_LIMIT: usize = 500;
+
+/// Who a bubble of a conversation is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    /// The user, from their phone.
+    User,
+    /// An agent or the account's bot (a customer-service message).
+    Agent,
+    /// Something the user did that is not a message (follow, unfollow, payment, …).
+    Event,
+}
+
+/// One bubble of a user's conversation, as their phone shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Bubble {
+    /// When (the emulator's unix seconds).
+    pub at: i64,
+    /// Who.
+    pub from: Speaker,
+    /// The agent account a customer-service message was sent as, if any.
+    pub kf_account: Option<String>,
+    /// `text`, `image`, `msgmenu`, … (a message's type), or the event's name.
+    pub kind: String,
+    /// The message's content as on the wire (`{"content": "…"}`, `{"media_id": "…"}`, …).
+    pub content: serde_json::Value,
 }
 
 /// How long WeChat keeps a temporary media: 3 days.
@@ -467,6 +512,7 @@ impl State {
             force_quota: Quota::default(),
             last_force_ms: None,
             media: HashMap::new(),
+            conversations: BTreeMap::new(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,
             workers_at_limit: BTreeSet::new(),
@@ -646,6 +692,35 @@ impl State {
     }
 
     // ---- users ----
+
+    /// Adds a bubble to the user's conversation.
+    pub(crate) fn converse(&mut self, openid: &str, bubble: Bubble) {
+        let conversation = self.conversations.entry(openid.to_owned()).or_default();
+        if conversation.len() >= CONVERSATION_LIMIT {
+            conversation.remove(0);
+        }
+        conversation.push(bubble);
+    }
+
+    /// Whether a reply may be sent now, when the last window closes (ms), and how many
+    /// replies remain (`None`: any number).
+    pub(crate) fn window(&self, openid: &str, now_ms: i64) -> (bool, Option<i64>, Option<u32>) {
+        let Some(user) = self.users.get(openid) else {
+            return (false, None, Some(0));
+        };
+        let open: Vec<&Window> = user
+            .windows
+            .iter()
+            .filter(|w| w.closes_ms > now_ms)
+            .collect();
+        let closes = open.iter().map(|w| w.closes_ms).max();
+        let remaining = if open.iter().any(|w| w.remaining.is_none()) {
+            None
+        } else {
+            Some(open.iter().filter_map(|w| w.remaining).sum())
+        };
+        (remaining != Some(0) && !open.is_empty(), closes, remaining)
+    }
 
     /// The user, created on first sight.
     pub(crate) fn user_mut(&mut self, openid: &str) -> &mut User {

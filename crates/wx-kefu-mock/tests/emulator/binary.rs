@@ -47,3 +47,166 @@ async fn the_binary_prints_its_base_url_appid_and_secret() {
     child.wait().unwrap();
     assert_eq!(answer["expires_in"], 7200, "{answer}");
 }
+
+/// The standalone emulator driven purely over its JSON control API, as a test in another
+/// language or a docker-compose setup would: a user writes, the SDK answers, a fault is
+/// injected, the state is read back; no answer carries the secret or the token.
+#[tokio::test]
+async fn the_standalone_emulator_is_driven_over_its_control_api() {
+    use wx_kefu_api::{Client, ErrCode, Error, KefuApi, SendCustomMessage, Text};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wx-kefu-mock"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(5)
+        .map(Result::unwrap)
+        .collect();
+    let value = |key: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(key).map(|rest| rest.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
+    };
+    let (base_url, appid, secret) = (value("base_url"), value("appid"), value("secret"));
+    assert_eq!(value("web_view"), format!("{base_url}/_mock/"));
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{base_url}/_mock/api{path}");
+    let post = |path: &str, body: serde_json::Value| {
+        let request = http.post(api(path)).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let answer: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(status, 200, "{answer}");
+            answer
+        }
+    };
+
+    // The user writes; an agent comes online.
+    post(
+        "/users/o_ctl/messages",
+        serde_json::json!({ "text": "在吗？" }),
+    )
+    .await;
+    post(
+        "/agents",
+        serde_json::json!({ "kf_account": "ctl@gh_ctl", "nickname": "控制台" }),
+    )
+    .await;
+    // The SDK answers within the window the message opened.
+    let client = Client::builder()
+        .app_id(&appid)
+        .app_secret(secret.as_str())
+        .base_url(&base_url)
+        .build()
+        .unwrap();
+    client
+        .send_custom_message(SendCustomMessage::new("o_ctl", Text::new("在的，请讲")))
+        .await
+        .unwrap();
+    // A fault injected over the API fails the SDK's next send with its errcode.
+    post(
+        "/faults",
+        serde_json::json!({ "path": "/cgi-bin/message/custom/send", "errcode": 45047 }),
+    )
+    .await;
+    let refused = client
+        .send_custom_message(SendCustomMessage::new("o_ctl", Text::new("再发一条")))
+        .await;
+    match refused {
+        Err(Error::Api { code, .. }) => assert_eq!(code, ErrCode::from_code(45047)),
+        other => panic!("expected 45047, got {other:?}"),
+    }
+    // A malformed request is refused with a reason, and changes nothing.
+    let bad = http
+        .post(api("/faults"))
+        .json(&serde_json::json!({ "errcode": 1, "drop": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+
+    // The state read back.
+    let state: serde_json::Value = http
+        .get(api("/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = &state["users"][0];
+    assert_eq!(user["openid"], "o_ctl");
+    let bubbles: Vec<(String, String)> = user["conversation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["from"].as_str().unwrap().to_owned(),
+                b["content"]["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bubbles,
+        [
+            ("user".to_owned(), "在吗？".to_owned()),
+            ("agent".to_owned(), "在的，请讲".to_owned())
+        ]
+    );
+    assert_eq!(user["window"]["remaining"], 4, "{user}");
+    assert_eq!(state["agents"][0]["online"], true);
+    assert_eq!(state["faults"].as_array().map(Vec::len), Some(0), "used up");
+    let log: serde_json::Value = http
+        .get(api("/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sends: Vec<&serde_json::Value> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/cgi-bin/message/custom/send")
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[0]["errcode"], 0);
+    assert_eq!(sends[1]["errcode"], 45047);
+    assert!(
+        sends[1]["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("45047"))
+    );
+
+    // Nothing the API or the page answers carries the secret or the token.
+    let token = client.access_token().await.unwrap();
+    let page = http.get(format!("{base_url}/_mock/")).send().await.unwrap();
+    let policy = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(policy.starts_with("default-src 'self'"), "{policy}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("wx-kefu-mock"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page fetches nothing elsewhere"
+    );
+    for text in [page, state.to_string(), log.to_string()] {
+        assert!(!text.contains(&secret), "the secret leaked");
+        assert!(!text.contains(token.expose()), "the token leaked");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,409 @@
+//! The web view and its JSON control API, under `/_mock/` on the emulator's own port.
+//!
+//! The page (`web/index.html`, compiled into the binary: no CDN, no build step) shows the
+//! emulated account live — users and their conversations as a phone shows them, agents,
+//! sessions and the waiting queue, the request log, the clock, faults — and lets a person
+//! play a user. Everything it does goes through the control API below, whose mutations are
+//! the [`MockHandle`] methods tests call: one implementation, reachable from Rust in the
+//! same process or from `curl` and any language against the standalone emulator.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /_mock/` | the page |
+//! | `GET /_mock/api/state` | users (conversation, reply window, typing, session), agents, sessions, waiting queue, faults, pushes, clock |
+//! | `GET /_mock/api/requests?after=N` | the request log after entry `N` (at most the last 500): method, path, errcode, latency, fault |
+//! | `GET /_mock/api/events` | server-sent events: `change` with a counter, whenever anything changes |
+//! | `POST /_mock/api/users/{openid}/messages` | `{"text": "…", "bizmsgmenuid": "…"?}`: the user writes (or taps a menu item) |
+//! | `POST /_mock/api/users/{openid}/images` | the picture's bytes as the body: the user sends a picture |
+//! | `POST /_mock/api/users/{openid}/events` | `{"event": "follow" \| "unfollow" \| "scan" \| "menu_click" \| "payment"}` |
+//! | `POST /_mock/api/users/{openid}/wait` | the user joins the waiting queue |
+//! | `POST /_mock/api/agents` | `{"kf_account", "nickname", "online": true}`: an agent, bound to a WeChat user |
+//! | `POST /_mock/api/agents/{kf_account}/online` | `{"online": bool}` |
+//! | `POST /_mock/api/agents/{kf_account}/accept` | `{"openid"}`: the agent takes a waiting user |
+//! | `POST /_mock/api/sessions/{openid}/end` | the agent ends the session |
+//! | `POST /_mock/api/clock` | `{"advance_seconds": n}` |
+//! | `POST /_mock/api/faults`, `DELETE …` | `{"path"?, "errcode"? \| "status"? \| "delay_ms"? \| "drop": true, "times"?, "after_handling"?}`; clear |
+//! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "token", "encoding_aes_key"?}`: where pushes go; stop pushing |
+//! | `GET /_mock/media/{id}` | a media file the account holds (to show pictures) |
+//!
+//! With a webhook set, what a user writes is pushed to it exactly as
+//! [`MockHandle::push_message`] pushes (signed, sealed in safe mode, the reply applied);
+//! without one it is [`MockHandle::user_message`]. No answer of this API, no event and
+//! nothing on the page carries the app secret or an access token.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::state::secs;
+use crate::{Fault, MockError, MockHandle, UserEvent, UserInput, WebhookConfig};
+
+/// The page, compiled in.
+pub(crate) const PAGE: &str = include_str!("web/index.html");
+
+/// The most log entries one answer carries.
+const LOG_PAGE: usize = 500;
+
+/// The routes under `/_mock`, for a router of any state.
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(handle: MockHandle) -> axum::Router<S> {
+    axum::Router::new()
+        .route("/", get(page))
+        .route("/api/state", get(state))
+        .route("/api/requests", get(requests))
+        .route("/api/events", get(events))
+        .route("/api/users/{openid}/messages", post(user_writes))
+        .route("/api/users/{openid}/images", post(user_sends_picture))
+        .route("/api/users/{openid}/events", post(user_event))
+        .route("/api/users/{openid}/wait", post(user_waits))
+        .route("/api/agents", post(add_agent))
+        .route("/api/agents/{kf_account}/online", post(set_online))
+        .route("/api/agents/{kf_account}/accept", post(accept))
+        .route("/api/sessions/{openid}/end", post(end_session))
+        .route("/api/clock", post(advance))
+        .route("/api/faults", post(inject).delete(clear_faults))
+        .route("/api/webhook", post(set_webhook).delete(clear_webhook))
+        .route("/media/{id}", get(media))
+        .with_state(handle)
+}
+
+/// A refusal of the control API: HTTP 400 (a malformed request) or 409 (the emulator's
+/// state does not allow it), with `{"error": "…"}`.
+struct Refused(StatusCode, String);
+
+impl From<MockError> for Refused {
+    fn from(error: MockError) -> Self {
+        Refused(StatusCode::CONFLICT, error.to_string())
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+type Answer = Result<Json<Value>, Refused>;
+
+fn done() -> Answer {
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// The page, at `/_mock/` (and `/_mock`).
+pub(crate) async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Everything is inline or from this origin: nothing is fetched elsewhere.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+async fn state(State(handle): State<MockHandle>) -> Json<Value> {
+    Json(handle.snapshot())
+}
+
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: usize,
+}
+
+async fn requests(State(handle): State<MockHandle>, Query(after): Query<After>) -> Json<Value> {
+    let log = handle.shared.lock().log.clone();
+    let start = after.after.max(log.len().saturating_sub(LOG_PAGE));
+    let entries: Vec<Value> = log
+        .iter()
+        .enumerate()
+        .skip(start)
+        .map(|(index, request)| {
+            json!({
+                "seq": index + 1,
+                "at": secs(request.at_ms),
+                "method": request.method,
+                "path": request.path,
+                // Never the access token or the secret: only which other parameters came.
+                "query": request.query.iter()
+                    .filter(|(key, _)| key != "access_token" && key != "secret")
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect::<Vec<_>>(),
+                "status": request.status,
+                "errcode": request.errcode,
+                "latency_ms": request.latency_ms,
+                "fault": request.fault.as_ref().map(|kind| format!("{kind:?}")),
+                "applied": request.applied,
+            })
+        })
+        .collect();
+    Json(json!({ "total": log.len(), "requests": entries }))
+}
+
+async fn events(
+    State(handle): State<MockHandle>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let changes = handle.shared.changes.watch();
+    let stream = futures_util::stream::unfold(changes, |mut changes| async move {
+        // Ends when the emulator stops.
+        changes.changed().await.ok()?;
+        let count = *changes.borrow_and_update();
+        Some((
+            Ok(Event::default().event("change").data(count.to_string())),
+            changes,
+        ))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[derive(Deserialize)]
+struct Written {
+    text: String,
+    bizmsgmenuid: Option<String>,
+}
+
+async fn user_writes(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    Json(written): Json<Written>,
+) -> Answer {
+    if written.text.is_empty() {
+        return Err(Refused(StatusCode::BAD_REQUEST, "`text` is empty".into()));
+    }
+    let input = match written.bizmsgmenuid {
+        Some(id) => UserInput::menu_tap(written.text.clone(), id),
+        None => UserInput::text(written.text.clone()),
+    };
+    match handle.shared.outbound.config() {
+        Some(_) => {
+            let pushed = handle.push_message(&openid, input).await?;
+            Ok(Json(
+                json!({ "ok": true, "pushed": format!("{:?}", pushed.outcome) }),
+            ))
+        }
+        None => {
+            handle.user_message(&openid, &written.text);
+            done()
+        }
+    }
+}
+
+async fn user_sends_picture(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    picture: Bytes,
+) -> Answer {
+    if picture.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body is the picture".into(),
+        ));
+    }
+    match handle.shared.outbound.config() {
+        Some(_) => {
+            let pushed = handle.push_image(&openid, picture).await?;
+            Ok(Json(
+                json!({ "ok": true, "pushed": format!("{:?}", pushed.outcome) }),
+            ))
+        }
+        None => {
+            let media_id = handle.user_picture(&openid, picture);
+            Ok(Json(json!({ "ok": true, "media_id": media_id })))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UserEventBody {
+    event: String,
+}
+
+async fn user_event(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    Json(body): Json<UserEventBody>,
+) -> Answer {
+    let event = match body.event.as_str() {
+        "follow" => UserEvent::Follow,
+        "unfollow" => UserEvent::Unfollow,
+        "scan" => UserEvent::Scan,
+        "menu_click" => UserEvent::MenuClick,
+        "payment" => UserEvent::Payment,
+        other => {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                format!("unknown event `{other}`: follow, unfollow, scan, menu_click or payment"),
+            ));
+        }
+    };
+    handle.user_event(&openid, event);
+    done()
+}
+
+async fn user_waits(State(handle): State<MockHandle>, Path(openid): Path<String>) -> Answer {
+    handle.enqueue_waiting(&openid)?;
+    done()
+}
+
+#[derive(Deserialize)]
+struct NewAgent {
+    kf_account: String,
+    nickname: String,
+    #[serde(default = "yes")]
+    online: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn add_agent(State(handle): State<MockHandle>, Json(agent): Json<NewAgent>) -> Answer {
+    handle.add_online_agent(&agent.kf_account, &agent.nickname)?;
+    if !agent.online {
+        handle.set_online(&agent.kf_account, false)?;
+    }
+    done()
+}
+
+#[derive(Deserialize)]
+struct Online {
+    online: bool,
+}
+
+async fn set_online(
+    State(handle): State<MockHandle>,
+    Path(kf_account): Path<String>,
+    Json(online): Json<Online>,
+) -> Answer {
+    handle.set_online(&kf_account, online.online)?;
+    done()
+}
+
+#[derive(Deserialize)]
+struct Accept {
+    openid: String,
+}
+
+async fn accept(
+    State(handle): State<MockHandle>,
+    Path(kf_account): Path<String>,
+    Json(accept): Json<Accept>,
+) -> Answer {
+    handle.accept_waiting(&kf_account, &accept.openid)?;
+    done()
+}
+
+async fn end_session(State(handle): State<MockHandle>, Path(openid): Path<String>) -> Answer {
+    handle.end_session(&openid)?;
+    done()
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    advance_seconds: u64,
+}
+
+async fn advance(State(handle): State<MockHandle>, Json(advance): Json<Advance>) -> Answer {
+    handle.advance(Duration::from_secs(advance.advance_seconds));
+    Ok(Json(json!({ "ok": true, "now": handle.now() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    path: Option<String>,
+    errcode: Option<i64>,
+    status: Option<u16>,
+    body: Option<String>,
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    drop: bool,
+    times: Option<u32>,
+    #[serde(default)]
+    after_handling: bool,
+}
+
+async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -> Answer {
+    let mut fault = match (body.errcode, body.status, body.delay_ms, body.drop) {
+        (Some(code), None, None, false) => Fault::errcode(code),
+        (None, Some(status), None, false) => match body.body {
+            Some(text) => Fault::status_with_body(status, text),
+            None => Fault::status(status),
+        },
+        (None, None, Some(ms), false) => Fault::delay(Duration::from_millis(ms)),
+        (None, None, None, true) => Fault::drop_connection(),
+        _ => {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                "give one of `errcode`, `status`, `delay_ms` or `drop: true`".into(),
+            ));
+        }
+    };
+    if let Some(path) = body.path.filter(|path| !path.is_empty()) {
+        fault = fault.on_path(path);
+    }
+    if let Some(times) = body.times {
+        fault = fault.times(times);
+    }
+    if body.after_handling {
+        fault = fault.after_handling();
+    }
+    handle.inject(fault);
+    done()
+}
+
+async fn clear_faults(State(handle): State<MockHandle>) -> Answer {
+    handle.clear_faults();
+    done()
+}
+
+#[derive(Deserialize)]
+struct WebhookBody {
+    url: String,
+    token: String,
+    encoding_aes_key: Option<String>,
+}
+
+async fn set_webhook(State(handle): State<MockHandle>, Json(body): Json<WebhookBody>) -> Answer {
+    let config = match &body.encoding_aes_key {
+        Some(key) => WebhookConfig::safe(&body.url, &body.token, key)
+            .map_err(|error| Refused(StatusCode::BAD_REQUEST, error.to_string()))?,
+        None => WebhookConfig::plain(&body.url, &body.token),
+    };
+    handle.set_webhook(config);
+    done()
+}
+
+async fn clear_webhook(State(handle): State<MockHandle>) -> Answer {
+    handle.clear_webhook();
+    done()
+}
+
+async fn media(State(handle): State<MockHandle>, Path(id): Path<String>) -> Response {
+    let found = handle
+        .shared
+        .lock()
+        .media
+        .get(&id)
+        .map(|m| (m.content_type.clone(), m.data.clone()));
+    match found {
+        Some((content_type, data)) => {
+            ([(header::CONTENT_TYPE, content_type)], data).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such media").into_response(),
+    }
+}
