@@ -54,6 +54,23 @@ impl Env {
         }
     }
 
+    /// Starts an emulator serving its web view and control API under `/_mock/`.
+    pub async fn start_web() -> Env {
+        init_tracing();
+        let mock = MockServer::builder()
+            .web_view(true)
+            .start()
+            .await
+            .expect("an emulator on 127.0.0.1");
+        let client = builder(&mock).build().expect("client");
+        Env {
+            mock,
+            client,
+            rendered: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Another client of the same emulator.
     pub fn client_with(&self, configure: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Client {
         configure(builder(&self.mock)).build().expect("client")

@@ -1,0 +1,362 @@
+//! The emulator's web view in a real browser: headless Chromium (Debian's `chromium`,
+//! driven through `chromedriver` over WebDriver) against the page of an emulator whose
+//! webhook is the SDK's own inbound side.
+//!
+//! A user writes "你好" in the page → the account's server hands them to the agents → the
+//! waiting queue shows them → the SDK creates a session and sends a text, an image and a
+//! menu → the bubbles appear in the user's conversation without a reload → a menu item
+//! tapped in the page comes back to the server as WeChat's menu-click message → a fault
+//! injected from the page fails the SDK's next call with its errcode. The page is saved
+//! as `target/web-view/web-view.png` for a person to look at.
+//!
+//! Without `chromium` and `chromedriver` the test says it was skipped; with
+//! `WX_KEFU_REQUIRE_BROWSER=1` (CI sets it) their absence fails it.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Env;
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use wx_kefu_api::inbound::{Push, Reply, UserMessage, Webhook};
+use wx_kefu_api::*;
+use wx_kefu_mock::WebhookConfig;
+
+const USER: &str = "o_web_user";
+const ALICE: &str = "alice@gh_web";
+const SEND: &str = "/cgi-bin/message/custom/send";
+/// A behaviour test, not a timing one: generous bounds for a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Where Debian puts them.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// `chromedriver` on a free loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or says why the test cannot run.
+fn driver() -> Result<Driver, String> {
+    for tool in [CHROMIUM, CHROMEDRIVER] {
+        if !std::path::Path::new(tool).exists() {
+            return Err(format!(
+                "{tool} is not installed (apt-get install chromium chromium-driver)"
+            ));
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start chromedriver: {e}"))?;
+    let driver = Driver { child, port };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > PATIENCE {
+            return Err("chromedriver did not start listening".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(driver)
+}
+
+async fn browser(driver: &Driver) -> Browser {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1440,1000", "--lang=zh-CN",
+            ],
+        }),
+    );
+    ClientBuilder::rustls()
+        .expect("a TLS configuration (unused: chromedriver is on loopback)")
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session")
+}
+
+/// Waits until `ready` holds, or fails saying what did not happen.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut ready: impl FnMut() -> F,
+) {
+    let started = Instant::now();
+    while !ready().await {
+        assert!(started.elapsed() < PATIENCE, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn exists(browser: &Browser, css: &str) -> bool {
+    browser
+        .find_all(Locator::Css(css))
+        .await
+        .is_ok_and(|found| !found.is_empty())
+}
+
+/// The account's server: the SDK's webhook, handing every text to the agents and keeping
+/// what it is pushed.
+async fn account_server(env: &Env) -> (String, Arc<Mutex<Vec<Push>>>) {
+    let webhook = Webhook::builder()
+        .token("web-token")
+        .app_id(env.mock.appid())
+        .clock(env.mock.time_source())
+        .build()
+        .unwrap();
+    let seen: Arc<Mutex<Vec<Push>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let route = wx_kefu_api::inbound::axum::route(webhook, move |push: Push| {
+        let transfer = matches!(push.message(), Some(UserMessage::Text(_)));
+        log.lock().unwrap().push(push);
+        async move {
+            match transfer {
+                true => Reply::transfer_customer_service(),
+                false => Reply::success(),
+            }
+        }
+    });
+    let app = axum::Router::new().route("/wechat", route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn screenshot_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("web-view").join("web-view.png")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
+    let driver = match driver() {
+        Ok(driver) => driver,
+        Err(why) if std::env::var_os("WX_KEFU_REQUIRE_BROWSER").is_none() => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
+    };
+    let env = Env::start_web().await;
+    let (url, seen) = account_server(&env).await;
+    env.mock
+        .set_webhook(WebhookConfig::plain(&url, "web-token"));
+    env.mock.add_online_agent(ALICE, "Alice").unwrap();
+    let page = format!("{}/_mock/", env.mock.base_url());
+    let browser = browser(&driver).await;
+    browser.goto(&page).await.unwrap();
+    eventually("the page connects to its event stream", || async {
+        browser
+            .find(Locator::Css("[data-testid=live]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .is_ok_and(|text| text.contains("live"))
+    })
+    .await;
+
+    // The user writes "你好" in the page; the server hands them to the agents.
+    let openid = browser
+        .find(Locator::Css("[data-testid=user-openid]"))
+        .await
+        .unwrap();
+    openid.send_keys(USER).await.unwrap();
+    browser
+        .find(Locator::Css("[data-testid=user-open]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let compose = browser
+        .find(Locator::Css("[data-testid=compose-text]"))
+        .await
+        .unwrap();
+    compose.send_keys("你好").await.unwrap();
+    browser
+        .find(Locator::Css("[data-testid=compose-send]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let queued = format!("[data-testid=waiting] li[data-openid='{USER}']");
+    eventually("the waiting queue shows the user", || {
+        exists(&browser, &queued)
+    })
+    .await;
+    assert_eq!(env.mock.waiting()[0].openid, USER);
+
+    // The SDK takes the user and answers with a text, an image and a menu.
+    env.client.create_kf_session(ALICE, USER).await.unwrap();
+    let picture = include_bytes!("fixtures/picture.png").to_vec();
+    let image = env
+        .client
+        .upload_temp_media(MediaType::Image, Upload::bytes(picture, "picture.png"))
+        .await
+        .unwrap();
+    let messages: Vec<Message> = vec![
+        Text::new("您好，我是客服 Alice，请看截图：").into(),
+        Image::new(&image.media_id).into(),
+        MsgMenu::new(vec![
+            MenuItem::new("101", "满意 Satisfied"),
+            MenuItem::new("102", "不满意 Not satisfied"),
+        ])
+        .head_content("您对本次服务满意吗？")
+        .tail_content("感谢您的反馈")
+        .into(),
+    ];
+    for message in messages {
+        env.client
+            .send_custom_message(
+                SendCustomMessage::new(USER, message).customservice(CustomService::new(ALICE)),
+            )
+            .await
+            .unwrap();
+    }
+    eventually("the text bubble appears without a reload", || async {
+        match browser
+            .find(Locator::Css(
+                ".bubble[data-from=agent][data-kind=text] .text",
+            ))
+            .await
+        {
+            Ok(bubble) => bubble
+                .text()
+                .await
+                .is_ok_and(|t| t.contains("我是客服 Alice")),
+            Err(_) => false,
+        }
+    })
+    .await;
+    eventually("the image bubble shows the uploaded picture", || {
+        exists(&browser, ".bubble[data-from=agent][data-kind=image] img")
+    })
+    .await;
+    let loaded = browser
+        .execute(
+            "const img = document.querySelector('.bubble[data-kind=image] img'); return img.complete && img.naturalWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut loaded = loaded;
+    while loaded.as_u64() != Some(120) && started.elapsed() < PATIENCE {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        loaded = browser
+            .execute("const img = document.querySelector('.bubble[data-kind=image] img'); return img.complete && img.naturalWidth;", vec![])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        loaded.as_u64(),
+        Some(120),
+        "the picture renders (120 px wide)"
+    );
+    eventually("the menu shows its items", || {
+        exists(
+            &browser,
+            ".bubble[data-kind=msgmenu] button[data-menu-id='101']",
+        )
+    })
+    .await;
+
+    // A tap on a menu item comes back to the server as WeChat's menu-click message.
+    browser
+        .find(Locator::Css(
+            ".bubble[data-kind=msgmenu] button[data-menu-id='101']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the server hears the tap", || async {
+        seen.lock().unwrap().iter().any(|push| {
+            matches!(push.message(), Some(UserMessage::Text(text))
+                if text.bizmsgmenuid.as_deref() == Some("101") && text.content == "满意 Satisfied")
+        })
+    })
+    .await;
+    let screenshot = browser.screenshot().await.unwrap();
+    let path = screenshot_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &screenshot).unwrap();
+    eprintln!(
+        "web view screenshot: {} ({} bytes)",
+        path.display(),
+        screenshot.len()
+    );
+
+    // A fault injected from the page fails the SDK's next call with its errcode.
+    let field = browser
+        .find(Locator::Css("[data-testid=fault-path]"))
+        .await
+        .unwrap();
+    field.send_keys(SEND).await.unwrap();
+    let value = browser
+        .find(Locator::Css("[data-testid=fault-value]"))
+        .await
+        .unwrap();
+    value.clear().await.unwrap();
+    value.send_keys("45047").await.unwrap();
+    browser
+        .find(Locator::Css("[data-testid=fault-inject]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the fault is pending", || async {
+        !env.mock.pending_faults().is_empty()
+    })
+    .await;
+    let refused = env
+        .client
+        .send_custom_message(SendCustomMessage::new(USER, Text::new("还有问题吗？")))
+        .await;
+    env.api_err(refused, ErrCode::from_code(45047));
+    let refused_row = format!("[data-testid=log] tr[data-path='{SEND}'][data-errcode='45047']");
+    eventually("the wire shows the refused send", || {
+        exists(&browser, &refused_row)
+    })
+    .await;
+
+    // Nothing the page shows carries the secret or the token.
+    let source = browser.source().await.unwrap();
+    let token = env.client.access_token().await.unwrap();
+    assert!(
+        !source.contains(env.mock.secret()),
+        "the secret is on the page"
+    );
+    assert!(!source.contains(token.expose()), "the token is on the page");
+    browser.close().await.unwrap();
+    env.finish().await;
+}
