@@ -13,6 +13,10 @@
 //! agent takes and ends the session. Each step prints one line; the first failure ends the tour
 //! non-zero.
 //!
+//! The emulator serves its web view meanwhile: the tour prints its address, and with
+//! `cargo run --example tour -- --wait` the emulator keeps running at the end, to look
+//! around in the page (and play a user there).
+//!
 //! With `WX_APPID` and `WX_SECRET` set it targets the real API instead, and only reads
 //! (token, agent lists, waiting queue, the last day's records). Add `--write` with
 //! `WX_KEFU_OPENID` set to also send one text message to that user.
@@ -153,9 +157,13 @@ fn every_message(media: &Media) -> Vec<Message> {
 /// Whatever ends the tour: an SDK error, or the emulator refusing a handle call.
 type TourResult = Result<(), Box<dyn StdError>>;
 
-async fn emulated() -> TourResult {
-    let mock = MockServer::start().await;
+async fn emulated(wait: bool) -> TourResult {
+    let mock = MockServer::builder().web_view(true).start().await?;
     println!("emulator at {} (appid {})", mock.base_url(), mock.appid());
+    println!(
+        "watch it live at {}/_mock/ (add --wait to keep it running after the tour)",
+        mock.base_url()
+    );
     let client = Client::builder()
         .app_id(mock.appid())
         .app_secret(mock.secret())
@@ -287,6 +295,13 @@ async fn emulated() -> TourResult {
         mock.requests().len(),
         mock.stable_token_fetches()
     );
+    if wait {
+        println!(
+            "tour finished; the emulator keeps running at {}/_mock/ (Ctrl-C stops it)",
+            mock.base_url()
+        );
+        tokio::signal::ctrl_c().await?;
+    }
     Ok(())
 }
 
@@ -474,9 +489,10 @@ async fn real(appid: String, secret: String, write: bool) -> TourResult {
 #[tokio::main]
 async fn main() -> ExitCode {
     let write = std::env::args().any(|a| a == "--write");
+    let wait = std::env::args().any(|a| a == "--wait");
     let result = match (std::env::var("WX_APPID"), std::env::var("WX_SECRET")) {
         (Ok(appid), Ok(secret)) => real(appid, secret, write).await,
-        _ => emulated().await,
+        _ => emulated(wait).await,
     };
     match result {
         Ok(()) => {
