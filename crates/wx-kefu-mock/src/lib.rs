@@ -10,9 +10,13 @@
 //!
 //! The [`MockServer`] handle drives what WeChat users would do (write, tap a menu, accept an
 //! invitation), moves the clock, injects faults, and shows the state and every request.
+//! With [`MockServerBuilder::web_view`] (always on in the standalone emulator) the same
+//! port serves a live web page of the account under `/_mock/`, and a JSON control API that
+//! calls the handle's own methods, for tests in any language (see the `web` module's
+//! table, and the README).
 //!
 //! It also plays WeChat's other direction: given the account server's address
-//! ([`MockServer::set_webhook`]), it pushes user messages ([`MockServer::push_message`]) and
+//! ([`MockServer::set_webhook`](MockHandle::set_webhook)), it pushes user messages ([`MockServer::push_message`](MockHandle::push_message)) and
 //! the kefu events (`kf_create_session`, `kf_close_session`, `kf_switch_session`) as sessions
 //! change, signed — and in safe mode sealed — like WeChat, and it honours a
 //! `transfer_customer_service` reply by handing the user to the agents.
@@ -59,8 +63,8 @@
 //!   recorded WeChat answers do. A temporary id is not a material's and the other way round
 //!   (40007). Every message that names a media id (image, voice, video, music,
 //!   miniprogrampage) answers 40007 unless the account holds it.
-//! - Users are known once the handle made them interact ([`MockServer::user_message`],
-//!   [`MockServer::user_event`], [`MockServer::enqueue_waiting`]); other openids answer 40003.
+//! - Users are known once the handle made them interact ([`MockServer::user_message`](MockHandle::user_message),
+//!   [`MockServer::user_event`](MockHandle::user_event), [`MockServer::enqueue_waiting`](MockHandle::enqueue_waiting)); other openids answer 40003.
 //! - Creating a session for a user another agent serves answers 65414.
 //! - `getkflist` gives `kf_id` as a string (as WeChat's sample), `getonlinekflist` as a
 //!   number (as the newer documentation); both shapes exist on the wire.
@@ -72,8 +76,8 @@
 //! And for pushes:
 //!
 //! - A push carries the emulator's time (`timestamp`, `CreateTime`): after
-//!   [`MockServer::advance`], a webhook checking its replay window needs
-//!   [`MockServer::time_source`] as its clock.
+//!   [`MockServer::advance`](MockHandle::advance), a webhook checking its replay window needs
+//!   [`MockServer::time_source`](MockHandle::time_source) as its clock.
 //! - A push is sent again, the same XML (same `MsgId`) signed anew, when no answer comes
 //!   within the timeout (5 s), up to 3 attempts in all; an answer other than HTTP 200 is not
 //!   retried and is reported as [`PushOutcome::Status`].
@@ -83,9 +87,9 @@
 //!   naming one who is offline or unknown puts the user in the waiting queue (WeChat keeps
 //!   such a user waiting for that agent). A user already in a session stays with its agent.
 //! - Session events are pushed in order by one task, after the change: by the session calls,
-//!   by deleting an agent (its sessions close), and by [`MockServer::accept_waiting`],
-//!   [`MockServer::switch_session`] and [`MockServer::end_session`];
-//!   [`MockServer::settle_pushes`] waits for them. Without a webhook they are dropped.
+//!   by deleting an agent (its sessions close), and by [`MockServer::accept_waiting`](MockHandle::accept_waiting),
+//!   [`MockServer::switch_session`](MockHandle::switch_session) and [`MockServer::end_session`](MockHandle::end_session);
+//!   [`MockServer::settle_pushes`](MockHandle::settle_pushes) waits for them. Without a webhook they are dropped.
 
 mod answer;
 mod changes;
@@ -476,7 +480,7 @@ impl MockHandle {
     }
 
     /// The user waits for an agent: appended to the waiting queue (or its time refreshed).
-    /// It opens no reply window; call [`MockServer::user_message`] for that.
+    /// It opens no reply window; call [`MockServer::user_message`](MockHandle::user_message) for that.
     pub fn enqueue_waiting(&self, openid: &str) -> Result<(), MockError> {
         let now = self.now_ms();
         self.state().enqueue_waiting(openid, now)
@@ -530,7 +534,7 @@ impl MockHandle {
     }
 
     /// The emulator's time source (unix seconds), for a webhook whose replay check must
-    /// agree with the emulator's clock after [`MockServer::advance`]:
+    /// agree with the emulator's clock after [`MockServer::advance`](MockHandle::advance):
     /// `Webhook::builder().clock(mock.time_source())`.
     pub fn time_source(&self) -> impl Fn() -> i64 + Send + Sync + 'static {
         let shared = Arc::clone(&self.shared);
@@ -559,7 +563,7 @@ impl MockHandle {
 
     /// A permanent material already in the account's library (as if added on the
     /// official platform), under a new id that `get_material` serves; see
-    /// [`MockServer::user_media`] for `kind`.
+    /// [`MockServer::user_media`](MockHandle::user_media) for `kind`.
     pub fn add_material(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
         let data = data.into();
         let (content_type, extension) = sniff(&data);
@@ -708,9 +712,9 @@ impl MockHandle {
             .unwrap_or_default()
     }
 
-    /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`])
+    /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`](MockHandle::user_media))
     /// and pushed as an image message whose `MediaId` `media/get` serves; see
-    /// [`MockServer::push_message`].
+    /// [`MockServer::push_message`](MockHandle::push_message).
     pub async fn push_image(
         &self,
         openid: &str,
@@ -723,7 +727,7 @@ impl MockHandle {
     }
 
     /// The user sends a voice recording (AMR, as WeChat's app records): see
-    /// [`MockServer::push_image`].
+    /// [`MockServer::push_image`](MockHandle::push_image).
     pub async fn push_voice(
         &self,
         openid: &str,
@@ -735,13 +739,13 @@ impl MockHandle {
             .await
     }
 
-    /// The user writes a text: see [`MockServer::push_message`].
+    /// The user writes a text: see [`MockServer::push_message`](MockHandle::push_message).
     pub async fn push_text(&self, openid: &str, text: &str) -> Result<PushRecord, MockError> {
         self.push_message(openid, UserInput::text(text)).await
     }
 
     /// The user sends something, and WeChat pushes it to the webhook: it counts as
-    /// [`MockServer::user_message`] (the reply window opens, a chat record is written), the
+    /// [`MockServer::user_message`](MockHandle::user_message) (the reply window opens, a chat record is written), the
     /// push is signed (and sealed in safe mode) and sent up to the configured attempts, and
     /// the reply is read as WeChat would. `transfer_customer_service` hands the user to the
     /// agents: to the named agent at once when that agent is online (`kf_create_session`

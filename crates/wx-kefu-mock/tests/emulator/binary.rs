@@ -187,8 +187,21 @@ async fn the_standalone_emulator_is_driven_over_its_control_api() {
             .is_some_and(|f| f.contains("45047"))
     );
 
-    // Nothing the API or the page answers carries the secret or the token.
+    // Nothing the API, the page or the event stream answers carries the secret or the token.
     let token = client.access_token().await.unwrap();
+    let mut stream = http.get(api("/events")).send().await.unwrap();
+    post(
+        "/users/o_ctl/messages",
+        serde_json::json!({ "text": "还在吗" }),
+    )
+    .await;
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+        .await
+        .expect("an event after a change")
+        .unwrap()
+        .expect("the stream is open");
+    let event = String::from_utf8_lossy(&event).into_owned();
+    assert!(event.starts_with("event: change"), "{event}");
     let page = http.get(format!("{base_url}/_mock/")).send().await.unwrap();
     let policy = page
         .headers()
@@ -203,7 +216,7 @@ async fn the_standalone_emulator_is_driven_over_its_control_api() {
         !page.contains("http://") && !page.contains("https://"),
         "the page fetches nothing elsewhere"
     );
-    for text in [page, state.to_string(), log.to_string()] {
+    for text in [page, state.to_string(), log.to_string(), event] {
         assert!(!text.contains(&secret), "the secret leaked");
         assert!(!text.contains(token.expose()), "the token leaked");
     }
