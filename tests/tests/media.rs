@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Env, amr, jpeg, mp4, png, upload_media};
-use wx_kefu_api::inbound::{Push, Reply, UserMessage, Webhook};
+use common::{Env, account_server, amr, jpeg, mp4, png, upload_media};
+use wx_kefu_api::inbound::{Push, Reply, UserMessage};
 use wx_kefu_api::validate::Rule;
 use wx_kefu_api::*;
 use wx_kefu_mock::WebhookConfig;
@@ -91,31 +90,10 @@ async fn upload_each_kind_then_send_every_message_that_names_media() {
     env.finish().await;
 }
 
-/// The account's server: the SDK's webhook, keeping what it is pushed.
-async fn account_server(env: &Env) -> (String, Arc<Mutex<Vec<Push>>>) {
-    let webhook = Webhook::builder()
-        .token("media-token")
-        .app_id(env.mock.appid())
-        .clock(env.mock.time_source())
-        .build()
-        .unwrap();
-    let seen: Arc<Mutex<Vec<Push>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    let route = wx_kefu_api::inbound::axum::route(webhook, move |push: Push| {
-        log.lock().unwrap().push(push);
-        async { Reply::success() }
-    });
-    let app = axum::Router::new().route("/wechat", route);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn a_users_pushed_picture_and_recording_download_byte_for_byte() {
     let env = Env::start().await;
-    let (url, seen) = account_server(&env).await;
+    let (url, seen) = account_server(&env, "media-token", |_| Reply::success()).await;
     env.mock
         .set_webhook(WebhookConfig::plain(&url, "media-token"));
     let picture = jpeg(300_000);

@@ -16,12 +16,11 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, account_server};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
-use wx_kefu_api::inbound::{Push, Reply, UserMessage, Webhook};
+use wx_kefu_api::inbound::{Reply, UserMessage};
 use wx_kefu_api::*;
 use wx_kefu_mock::WebhookConfig;
 
@@ -117,34 +116,6 @@ async fn exists(browser: &Browser, css: &str) -> bool {
         .is_ok_and(|found| !found.is_empty())
 }
 
-/// The account's server: the SDK's webhook, handing every text to the agents and keeping
-/// what it is pushed.
-async fn account_server(env: &Env) -> (String, Arc<Mutex<Vec<Push>>>) {
-    let webhook = Webhook::builder()
-        .token("web-token")
-        .app_id(env.mock.appid())
-        .clock(env.mock.time_source())
-        .build()
-        .unwrap();
-    let seen: Arc<Mutex<Vec<Push>>> = Arc::default();
-    let log = Arc::clone(&seen);
-    let route = wx_kefu_api::inbound::axum::route(webhook, move |push: Push| {
-        let transfer = matches!(push.message(), Some(UserMessage::Text(_)));
-        log.lock().unwrap().push(push);
-        async move {
-            match transfer {
-                true => Reply::transfer_customer_service(),
-                false => Reply::success(),
-            }
-        }
-    });
-    let app = axum::Router::new().route("/wechat", route);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
 fn screenshot_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -163,7 +134,12 @@ async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
         Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
     };
     let env = Env::start_web().await;
-    let (url, seen) = account_server(&env).await;
+    // The account's server hands every text to the agents.
+    let (url, seen) = account_server(&env, "web-token", |push| match push.message() {
+        Some(UserMessage::Text(_)) => Reply::transfer_customer_service(),
+        _ => Reply::success(),
+    })
+    .await;
     env.mock
         .set_webhook(WebhookConfig::plain(&url, "web-token"));
     env.mock.add_online_agent(ALICE, "Alice").unwrap();

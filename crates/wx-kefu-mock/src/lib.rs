@@ -453,12 +453,7 @@ impl MockHandle {
     /// an interaction for typing), and is recorded as a chat record with opercode 2003.
     pub fn user_message(&self, openid: &str, text: &str) {
         let now = self.now_ms();
-        let mut state = self.state();
-        state.user_message(openid, text, now);
-        state.converse(
-            openid,
-            user_bubble(now, "text", serde_json::json!({ "content": text })),
-        );
+        hear(&mut self.state(), openid, &UserInput::text(text), now);
     }
 
     /// The user follows, scans, taps a menu (1 minute, 3 replies), pays (48 hours, any number)
@@ -547,7 +542,19 @@ impl MockHandle {
     /// `kind` is `image`, `voice`, `video` or `thumb`; the content type is read from the
     /// file's first bytes.
     pub fn user_media(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
-        let data = data.into();
+        self.keep_media(kind, data.into(), false)
+    }
+
+    /// A permanent material already in the account's library (as if added on the
+    /// official platform), under a new id that `get_material` serves; see
+    /// [`MockServer::user_media`](MockHandle::user_media) for `kind`.
+    pub fn add_material(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
+        self.keep_media(kind, data.into(), true)
+    }
+
+    /// Keeps a media file, named and typed by its first bytes; a video material gets a
+    /// description, as `add_material` requires one.
+    fn keep_media(&self, kind: &str, data: bytes::Bytes, permanent: bool) -> String {
         let (content_type, extension) = sniff(&data);
         let now = self.now_ms();
         self.state().store_media(StoredMedia {
@@ -556,26 +563,9 @@ impl MockHandle {
             content_type: content_type.to_owned(),
             data,
             created_ms: now,
-            permanent: false,
-            description: None,
-        })
-    }
-
-    /// A permanent material already in the account's library (as if added on the
-    /// official platform), under a new id that `get_material` serves; see
-    /// [`MockServer::user_media`](MockHandle::user_media) for `kind`.
-    pub fn add_material(&self, kind: &str, data: impl Into<bytes::Bytes>) -> String {
-        let data = data.into();
-        let (content_type, extension) = sniff(&data);
-        let now = self.now_ms();
-        self.state().store_media(StoredMedia {
-            kind: kind.to_owned(),
-            filename: format!("material.{extension}"),
-            content_type: content_type.to_owned(),
-            data,
-            created_ms: now,
-            permanent: true,
-            description: (kind == "video").then(|| ("video".to_owned(), String::new())),
+            permanent,
+            description: (permanent && kind == "video")
+                .then(|| ("video".to_owned(), String::new())),
         })
     }
 
@@ -584,14 +574,12 @@ impl MockHandle {
     /// media id, which `media/get` serves.
     pub fn user_picture(&self, openid: &str, image: impl Into<bytes::Bytes>) -> String {
         let media_id = self.user_media("image", image);
-        let now = self.now_ms();
         let input = UserInput::Image {
-            pic_url: format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0", &media_id[..24]),
+            pic_url: pic_url(&media_id),
             media_id: media_id.clone(),
         };
-        let mut state = self.state();
-        state.user_message(openid, &input.record_text(), now);
-        state.converse(openid, user_bubble(now, input.msg_type(), input.content()));
+        let now = self.now_ms();
+        hear(&mut self.state(), openid, &input, now);
         media_id
     }
 
@@ -721,7 +709,7 @@ impl MockHandle {
         image: impl Into<bytes::Bytes>,
     ) -> Result<PushRecord, MockError> {
         let media_id = self.user_media("image", image);
-        let pic_url = format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0", &media_id[..24]);
+        let pic_url = pic_url(&media_id);
         self.push_message(openid, UserInput::Image { pic_url, media_id })
             .await
     }
@@ -759,8 +747,7 @@ impl MockHandle {
         let now = self.now_ms();
         let msg_id = {
             let mut state = self.state();
-            state.user_message(openid, &input.record_text(), now);
-            state.converse(openid, user_bubble(now, input.msg_type(), input.content()));
+            hear(&mut state, openid, &input, now);
             state.next_msg_id()
         };
         let (mut record, answered) = self
@@ -948,13 +935,23 @@ fn sniff(data: &[u8]) -> (&'static str, &'static str) {
     })
 }
 
-/// A bubble of what the user sent.
-fn user_bubble(now_ms: i64, kind: &str, content: serde_json::Value) -> Bubble {
-    Bubble {
-        at: secs(now_ms),
-        from: Speaker::User,
-        kf_account: None,
-        kind: kind.to_owned(),
-        content,
-    }
+/// What the user sent reaches WeChat: the reply window opens, a chat record is written,
+/// and it is a bubble of the conversation.
+fn hear(state: &mut State, openid: &str, input: &UserInput, now_ms: i64) {
+    state.user_message(openid, &input.record_text(), now_ms);
+    state.converse(
+        openid,
+        Bubble {
+            at: secs(now_ms),
+            from: Speaker::User,
+            kf_account: None,
+            kind: input.msg_type().to_owned(),
+            content: input.content(),
+        },
+    );
+}
+
+/// The `PicUrl` of a user's picture.
+fn pic_url(media_id: &str) -> String {
+    format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0", &media_id[..24])
 }

@@ -267,6 +267,36 @@ pub async fn upload_media(client: &Client) -> MediaIds {
     }
 }
 
+/// The account's server: the SDK's webhook (plain mode, token `token`, on the emulator's
+/// clock) on 127.0.0.1, answering each push with `reply` and keeping what it is pushed.
+/// Its URL, and what it saw.
+pub async fn account_server(
+    env: &Env,
+    token: &str,
+    reply: impl Fn(&inbound::Push) -> inbound::Reply + Clone + Send + Sync + 'static,
+) -> (String, Arc<Mutex<Vec<inbound::Push>>>) {
+    let webhook = inbound::Webhook::builder()
+        .token(token)
+        .app_id(env.mock.appid())
+        .clock(env.mock.time_source())
+        .build()
+        .expect("a webhook");
+    let seen: Arc<Mutex<Vec<inbound::Push>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let route = inbound::axum::route(webhook, move |push: inbound::Push| {
+        let answer = reply(&push);
+        log.lock().unwrap().push(push);
+        async move { answer }
+    });
+    let app = axum::Router::new().route("/wechat", route);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}/wechat", listener.local_addr().expect("bound"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
 // ---- log capture ----
 
 #[derive(Clone)]

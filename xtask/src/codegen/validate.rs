@@ -913,13 +913,7 @@ fn check_limits_by(
     ep: &EndpointDef,
 ) {
     let by = field.limits_by.as_deref().unwrap_or_default();
-    let target = ep.query.iter().find(|(n, _)| *n == by).map(|(_, f)| f);
-    let values: Option<Vec<&String>> = target
-        .filter(|f| f.required != Some(false))
-        .and_then(|f| types.get(f.ty.as_str()))
-        .filter(|(_, d)| d.kind == TypeKind::Enum)
-        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect());
-    let Some(values) = values else {
+    let Some(values) = enum_values(types, ep.query.iter(), by) else {
         r.at(
             file,
             entry,
@@ -975,17 +969,7 @@ fn check_required_when(
         );
         return;
     };
-    let values: Option<Vec<&String>> = ep
-        .query
-        .iter()
-        .chain(ep.body.iter())
-        .find(|(n, _)| n == when)
-        .map(|(_, f)| f)
-        .filter(|f| f.required != Some(false))
-        .and_then(|f| types.get(f.ty.as_str()))
-        .filter(|(_, d)| d.kind == TypeKind::Enum)
-        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect());
-    match values {
+    match enum_values(types, ep.query.iter().chain(ep.body.iter()), when) {
         None => r.at(
             file,
             entry,
@@ -1000,4 +984,19 @@ fn check_required_when(
         ),
         Some(_) => {}
     }
+}
+
+/// The values of the field `name` among `fields`, if it is a required closed enum.
+fn enum_values<'a>(
+    types: &'a TypeTable,
+    mut fields: impl Iterator<Item = (&'a String, &'a FieldDef)>,
+    name: &str,
+) -> Option<Vec<&'a String>> {
+    fields
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| f)
+        .filter(|f| f.required != Some(false))
+        .and_then(|f| types.get(f.ty.as_str()))
+        .filter(|(_, d)| d.kind == TypeKind::Enum)
+        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect())
 }

@@ -1,19 +1,13 @@
 //! The `wx-kefu-mock` binary prints where it listens and serves there.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-#[tokio::test]
-async fn the_binary_prints_its_base_url_appid_and_secret() {
+/// The binary started with `args`, and a reader of what it printed first (`base_url …`,
+/// `appid …`, `secret …`, `web_view …`).
+fn start(args: &[&str]) -> (Child, impl Fn(&str) -> String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wx-kefu-mock"))
-        .args([
-            "--port",
-            "0",
-            "--appid",
-            "wxbinarytest",
-            "--secret",
-            "s3cret",
-        ])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -21,15 +15,28 @@ async fn the_binary_prints_its_base_url_appid_and_secret() {
     let stdout = child.stdout.take().unwrap();
     let lines: Vec<String> = BufReader::new(stdout)
         .lines()
-        .take(4)
+        .take(5)
         .map(Result::unwrap)
         .collect();
-    let value = |key: &str| {
+    let value = move |key: &str| {
         lines
             .iter()
             .find_map(|line| line.strip_prefix(key).map(|rest| rest.trim().to_owned()))
             .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
     };
+    (child, value)
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_base_url_appid_and_secret() {
+    let (mut child, value) = start(&[
+        "--port",
+        "0",
+        "--appid",
+        "wxbinarytest",
+        "--secret",
+        "s3cret",
+    ]);
     let base_url = value("base_url");
     assert_eq!(value("appid"), "wxbinarytest");
     assert_eq!(value("secret"), "s3cret");
@@ -55,24 +62,7 @@ async fn the_binary_prints_its_base_url_appid_and_secret() {
 async fn the_standalone_emulator_is_driven_over_its_control_api() {
     use wx_kefu_api::{Client, ErrCode, Error, KefuApi, SendCustomMessage, Text};
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wx-kefu-mock"))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(5)
-        .map(Result::unwrap)
-        .collect();
-    let value = |key: &str| {
-        lines
-            .iter()
-            .find_map(|line| line.strip_prefix(key).map(|rest| rest.trim().to_owned()))
-            .unwrap_or_else(|| panic!("no {key} in {lines:?}"))
-    };
+    let (mut child, value) = start(&["--port", "0"]);
     let (base_url, appid, secret) = (value("base_url"), value("appid"), value("secret"));
     assert_eq!(value("web_view"), format!("{base_url}/_mock/"));
     let http = reqwest::Client::new();
