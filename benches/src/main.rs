@@ -22,6 +22,7 @@ mod bodies;
 mod calls;
 mod codegen;
 mod export;
+mod inbound;
 mod instructions;
 mod measure;
 mod report;
@@ -50,9 +51,11 @@ struct Options {
     calls: Option<usize>,
     /// Also count instructions per call under callgrind.
     instructions: bool,
+    /// Measure the inbound hot path only.
+    inbound_only: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -63,6 +66,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         profile: None,
         calls: None,
         instructions: false,
+        inbound_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -89,6 +93,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 );
             }
             "--instructions" => options.instructions = true,
+            "--inbound-only" => options.inbound_only = true,
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => server::serve(),
+        Some("inbound-count") => inbound::count_mode(&args[1..]),
         _ => parse(&args).and_then(|options| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -117,9 +123,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// The inbound section: both workloads, CPU per push and, when asked, instructions.
+fn inbound_section(options: &Options) -> Result<Vec<inbound::InboundResult>, String> {
+    let scale = |full: usize, quick: usize| if options.quick { quick } else { full };
+    let mut rows = Vec::new();
+    for workload in [inbound::Workload::Text, inbound::Workload::Event] {
+        let pushes = scale(20_000, 2_000);
+        eprintln!(
+            "inbound: {} pushes, {} runs of {pushes} …",
+            workload.arg(),
+            options.runs
+        );
+        let mut row = inbound::measure(workload, pushes, options.runs);
+        if options.instructions {
+            eprintln!("inbound: instructions, {} …", workload.arg());
+            row.instructions = Some(inbound::instructions(workload, scale(5_000, 1_000))?);
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
 async fn run(options: &Options) -> Result<(), String> {
     let runs = options.runs;
     let scale = |full: usize, quick: usize| if options.quick { quick } else { full };
+    if options.inbound_only {
+        let rows = inbound_section(options)?;
+        println!("{}", report::inbound_markdown(&rows));
+        return Ok(());
+    }
+    let inbound = inbound_section(options)?;
     let setup = Setup {
         runs,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
@@ -191,6 +224,7 @@ async fn run(options: &Options) -> Result<(), String> {
         per_call,
         instructions,
         decode,
+        inbound,
         export,
         token_herd: herd.clone(),
         codegen,

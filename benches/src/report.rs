@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::calls::{Decode, Herd, PerCall};
 use crate::codegen::Codegen;
 use crate::export::ExportMemory;
+use crate::inbound::InboundResult;
 use crate::instructions::Instructions;
 use crate::measure::{Memory, Summary};
 
@@ -15,6 +16,9 @@ pub const PER_CALL_TARGET: f64 = 1.10;
 
 /// The target for the decode ratio.
 pub const DECODE_TARGET: f64 = 1.20;
+
+/// The target for the inbound ratio.
+pub const INBOUND_TARGET: f64 = 1.20;
 
 /// Everything one run of the bench found.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +32,8 @@ pub struct Results {
     pub instructions: Option<Vec<Instructions>>,
     /// Decoding a 10,000-record page.
     pub decode: Vec<Decode>,
+    /// The inbound hot path: `Webhook::handle` against a hand-written floor.
+    pub inbound: Vec<InboundResult>,
     /// The record export's memory.
     pub export: ExportMemory,
     /// Concurrent calls on a cold client.
@@ -110,6 +116,9 @@ impl Results {
                 );
             }
             out.push('\n');
+        }
+        if !self.inbound.is_empty() {
+            out.push_str(&inbound_markdown(&self.inbound));
         }
         if let Some(rows) = &self.instructions {
             let _ = writeln!(
@@ -229,4 +238,40 @@ impl Results {
         }
         out
     }
+}
+
+/// The inbound table: CPU per push, and instructions per push when counted.
+pub fn inbound_markdown(rows: &[InboundResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Inbound: `Webhook::handle` against a hand-written floor (safe mode; target ratio ≤ {INBOUND_TARGET:.2})\n\n\
+         | workload | pushes/run | SDK CPU µs/push | floor CPU µs/push | CPU ratio | SDK instructions/push | floor instructions/push | instruction ratio | target |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|---|"
+    );
+    for row in rows {
+        let (sdk, floor, ratio, judged) = match row.instructions {
+            Some((sdk, floor, ratio)) => (
+                format!("{sdk:.0}"),
+                format!("{floor:.0}"),
+                format!("{ratio:.3}"),
+                ratio,
+            ),
+            None => ("—".into(), "—".into(), "—".into(), row.ratio.median),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {sdk} | {floor} | {ratio} | {} |",
+            row.workload,
+            row.pushes,
+            summary(&row.sdk_us, 2),
+            summary(&row.floor_us, 2),
+            summary(&row.ratio, 2),
+            verdict(judged, INBOUND_TARGET),
+        );
+    }
+    out.push_str(
+        "\nThe verdict reads the instruction ratio when counted (`--instructions`), else the CPU ratio.\n\n",
+    );
+    out
 }

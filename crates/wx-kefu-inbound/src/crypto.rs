@@ -102,6 +102,17 @@ impl AesKey {
     /// Opens a base64 ciphertext: decrypts, checks the padding and the layout, and splits
     /// the XML from the appid (which the caller compares with its own).
     pub fn decrypt(&self, ciphertext: &str) -> Result<Opened> {
+        let decrypted = self.decrypt_in_place(ciphertext)?;
+        let app_id = decrypted.app_id()?.to_owned();
+        Ok(Opened {
+            xml: decrypted.into_xml()?,
+            app_id,
+        })
+    }
+
+    /// Decrypts into the plaintext itself, with where the XML and the appid lie in it:
+    /// what the webhook opens, without copying the XML out.
+    pub(crate) fn decrypt_in_place(&self, ciphertext: &str) -> Result<Decrypted> {
         let mut data = STANDARD
             .decode(ciphertext.trim())
             .map_err(|_| Error::BadBase64)?;
@@ -111,26 +122,45 @@ impl AesKey {
         // A multiple of 32 bytes (checked above), so whole AES blocks.
         let (blocks, _) = Array::slice_as_chunks_mut(&mut data);
         cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into()).decrypt_blocks(blocks);
-        let plain = unpad(&data)?;
-        if plain.len() < 20 {
+        let plain = unpad(&data)?.len();
+        if plain < 20 {
             return Err(Error::Malformed("shorter than random(16) + length(4)"));
         }
-        let (head, rest) = plain.split_at(20);
         let mut length = [0u8; 4];
-        length.copy_from_slice(&head[16..20]);
+        length.copy_from_slice(&data[16..20]);
         let length = usize::try_from(u32::from_be_bytes(length))
             .map_err(|_| Error::Malformed("the length does not fit"))?;
-        if length > rest.len() {
+        if length > plain - 20 {
             return Err(Error::Malformed("the length runs past the end"));
         }
-        let (xml, app_id) = rest.split_at(length);
-        let xml = std::str::from_utf8(xml).map_err(|_| Error::Malformed("the XML is not UTF-8"))?;
-        let app_id =
-            std::str::from_utf8(app_id).map_err(|_| Error::Malformed("the appid is not UTF-8"))?;
-        Ok(Opened {
-            xml: xml.to_owned(),
-            app_id: app_id.to_owned(),
+        Ok(Decrypted {
+            xml: 20..20 + length,
+            app_id: 20 + length..plain,
+            data,
         })
+    }
+}
+
+/// A decrypted message: the plaintext and where the XML and the appid lie in it.
+pub(crate) struct Decrypted {
+    data: Vec<u8>,
+    xml: std::ops::Range<usize>,
+    app_id: std::ops::Range<usize>,
+}
+
+impl Decrypted {
+    /// The appid the message was sealed for.
+    pub(crate) fn app_id(&self) -> Result<&str> {
+        std::str::from_utf8(&self.data[self.app_id.clone()])
+            .map_err(|_| Error::Malformed("the appid is not UTF-8"))
+    }
+
+    /// The XML, moved out of the plaintext (no copy to a new buffer).
+    pub(crate) fn into_xml(self) -> Result<String> {
+        let Decrypted { mut data, xml, .. } = self;
+        data.truncate(xml.end);
+        data.drain(..xml.start);
+        String::from_utf8(data).map_err(|_| Error::Malformed("the XML is not UTF-8"))
     }
 }
 

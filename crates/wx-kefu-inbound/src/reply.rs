@@ -1,7 +1,7 @@
 //! Passive replies: what the server answers a push with, and the HTTP answer it becomes.
 
 use crate::push::Push;
-use crate::xml::cdata;
+use crate::xml::{push_cdata, push_integer};
 
 /// What to answer a push with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,31 +50,42 @@ impl Reply {
     /// The plain XML answering `push` (addresses swapped), or `None` for `success` —
     /// including a transfer answered to an event, which WeChat does not forward.
     pub fn to_xml(&self, push: &Push, create_time: i64) -> Option<String> {
-        let head = |msg_type: &str| {
-            format!(
-                "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType>{}</MsgType>",
-                cdata(&push.from_user_name),
-                cdata(&push.to_user_name),
-                cdata(msg_type)
-            )
+        let (msg_type, content, kf_account) = match self {
+            Reply::Success => return None,
+            Reply::Text(content) => ("text", Some(content.as_str()), None),
+            Reply::TransferCustomerService { .. } if push.is_event() => return None,
+            Reply::TransferCustomerService { kf_account } => {
+                ("transfer_customer_service", None, kf_account.as_deref())
+            }
         };
-        match self {
-            Reply::Success => None,
-            Reply::Text(content) => Some(format!(
-                "{}<Content>{}</Content></xml>",
-                head("text"),
-                cdata(content)
-            )),
-            Reply::TransferCustomerService { .. } if push.is_event() => None,
-            Reply::TransferCustomerService { kf_account } => Some(match kf_account {
-                None => format!("{}</xml>", head("transfer_customer_service")),
-                Some(kf) => format!(
-                    "{}<TransInfo><KfAccount>{}</KfAccount></TransInfo></xml>",
-                    head("transfer_customer_service"),
-                    cdata(kf)
-                ),
-            }),
+        // One buffer, written in order: no formatting machinery on the hot path.
+        let mut xml = String::with_capacity(
+            160 + push.from_user_name.len()
+                + push.to_user_name.len()
+                + content.map_or(0, str::len)
+                + kf_account.map_or(0, str::len),
+        );
+        xml.push_str("<xml><ToUserName>");
+        push_cdata(&mut xml, &push.from_user_name);
+        xml.push_str("</ToUserName><FromUserName>");
+        push_cdata(&mut xml, &push.to_user_name);
+        xml.push_str("</FromUserName><CreateTime>");
+        push_integer(&mut xml, create_time);
+        xml.push_str("</CreateTime><MsgType>");
+        push_cdata(&mut xml, msg_type);
+        xml.push_str("</MsgType>");
+        if let Some(content) = content {
+            xml.push_str("<Content>");
+            push_cdata(&mut xml, content);
+            xml.push_str("</Content>");
         }
+        if let Some(kf) = kf_account {
+            xml.push_str("<TransInfo><KfAccount>");
+            push_cdata(&mut xml, kf);
+            xml.push_str("</KfAccount></TransInfo>");
+        }
+        xml.push_str("</xml>");
+        Some(xml)
     }
 }
 

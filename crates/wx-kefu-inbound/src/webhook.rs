@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::push::{DedupKey, Push};
 use crate::reply::{Answer, Reply};
 use crate::signature;
-use crate::xml::{self, cdata};
+use crate::xml::{self, push_cdata, push_integer};
 
 /// The largest body accepted by default (WeChat's pushes are a few KiB).
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -57,10 +57,42 @@ pub struct Query {
 impl Query {
     /// Reads a raw query string (`a=1&b=2`, percent-encoded); unknown parameters are ignored.
     pub fn parse(raw: &str) -> Query {
-        Query::from_pairs(raw.trim_start_matches('?').split('&').filter_map(|pair| {
+        let mut query = Query::default();
+        for pair in raw.trim_start_matches('?').split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((percent_decode(key), percent_decode(value))).filter(|(k, _)| !k.is_empty())
-        }))
+            // The keys are plain words; one spelled with escapes is decoded to be matched.
+            let decoded;
+            let key = match needs_decoding(key) {
+                false => key,
+                true => {
+                    decoded = percent_decode(key);
+                    decoded.as_str()
+                }
+            };
+            if let Some(slot) = query.slot(key)
+                && slot.is_none()
+            {
+                *slot = Some(match needs_decoding(value) {
+                    false => value.to_owned(),
+                    true => percent_decode(value),
+                });
+            }
+        }
+        query
+    }
+
+    /// Where the value of `key` goes; `None` for a key WeChat's pushes do not use.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        Some(match key {
+            "signature" => &mut self.signature,
+            "timestamp" => &mut self.timestamp,
+            "nonce" => &mut self.nonce,
+            "echostr" => &mut self.echostr,
+            "encrypt_type" => &mut self.encrypt_type,
+            "msg_signature" => &mut self.msg_signature,
+            "openid" => &mut self.openid,
+            _ => return None,
+        })
     }
 
     /// Reads decoded name–value pairs (what a web framework's query extractor gives).
@@ -69,30 +101,27 @@ impl Query {
     ) -> Query {
         let mut query = Query::default();
         for (key, value) in pairs {
-            let slot = match key.as_ref() {
-                "signature" => &mut query.signature,
-                "timestamp" => &mut query.timestamp,
-                "nonce" => &mut query.nonce,
-                "echostr" => &mut query.echostr,
-                "encrypt_type" => &mut query.encrypt_type,
-                "msg_signature" => &mut query.msg_signature,
-                "openid" => &mut query.openid,
-                _ => continue,
-            };
             // The first occurrence counts, as for the body's fields.
-            if slot.is_none() {
+            if let Some(slot) = query.slot(key.as_ref())
+                && slot.is_none()
+            {
                 *slot = Some(value.into());
             }
         }
         query
     }
 
-    fn need(&self, value: &Option<String>, name: &'static str) -> Result<String> {
-        value.clone().ok_or(Error::MissingParam(name))
+    fn need<'q>(&self, value: &'q Option<String>, name: &'static str) -> Result<&'q str> {
+        value.as_deref().ok_or(Error::MissingParam(name))
     }
 }
 
 /// `%XX` and `+` decoding; a malformed escape is kept as written.
+/// Whether a query component holds an escape (`%xx`) or a `+` for a space.
+fn needs_decoding(text: &str) -> bool {
+    text.bytes().any(|b| b == b'%' || b == b'+')
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -387,21 +416,21 @@ impl Webhook {
         let echostr = query.need(&query.echostr, "echostr")?;
         let (timestamp, nonce) = self.check_time(query)?;
         let given = query.need(&query.signature, "signature")?;
-        if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce]) {
+        if !signature::verify(given, &[&self.inner.token, timestamp, nonce]) {
             return Err(Error::BadSignature);
         }
-        Ok(Answer::text(echostr))
+        Ok(Answer::text(echostr.to_owned()))
     }
 
     /// The timestamp and nonce, once the timestamp is inside the replay window.
-    fn check_time(&self, query: &Query) -> Result<(String, String)> {
+    fn check_time<'q>(&self, query: &'q Query) -> Result<(&'q str, &'q str)> {
         let timestamp = query.need(&query.timestamp, "timestamp")?;
         let nonce = query.need(&query.nonce, "nonce")?;
         if let Some(window) = self.inner.replay_window {
             let at: i64 = timestamp
                 .trim()
                 .parse()
-                .map_err(|_| Error::BadTimestamp(timestamp.clone()))?;
+                .map_err(|_| Error::BadTimestamp(timestamp.to_owned()))?;
             let now = self.now();
             let skew = now.abs_diff(at);
             if skew > window.as_secs() {
@@ -438,20 +467,26 @@ impl Webhook {
             if !self.is_safe_mode() {
                 return Err(Error::NoKey);
             }
-            let outer = xml::parse(text)?;
-            let ciphertext = outer.get("Encrypt").ok_or(Error::MissingCiphertext)?;
+            // The envelope: only `Encrypt` is needed, borrowed from the body.
+            let mut encrypt = None;
+            xml::read(text, |name, value| {
+                if name == "Encrypt" {
+                    encrypt = Some(value);
+                }
+            })?;
+            let ciphertext: &str = &encrypt.ok_or(Error::MissingCiphertext)?;
             let given = query.need(&query.msg_signature, "msg_signature")?;
-            if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce, ciphertext]) {
+            if !signature::verify(given, &[&self.inner.token, timestamp, nonce, ciphertext]) {
                 return Err(Error::BadMsgSignature);
             }
             let (index, xml_text) = self.open(ciphertext)?;
-            (Push::parse(&xml_text)?, Some(index))
+            (Push::from_fields(xml::parse_owned(xml_text)?)?, Some(index))
         } else {
             if self.is_safe_mode() {
                 return Err(Error::NotEncrypted);
             }
             let given = query.need(&query.signature, "signature")?;
-            if !signature::verify(&given, &[&self.inner.token, &timestamp, &nonce]) {
+            if !signature::verify(given, &[&self.inner.token, timestamp, nonce]) {
                 return Err(Error::BadSignature);
             }
             (Push::parse(text)?, None)
@@ -482,15 +517,22 @@ impl Webhook {
     fn open(&self, ciphertext: &str) -> Result<(usize, String)> {
         let mut failure = Error::Decrypt;
         for (index, key) in self.inner.keys.iter().enumerate() {
-            match key.decrypt(ciphertext) {
-                Ok(opened) if opened.app_id == self.inner.app_id => {
-                    return Ok((index, opened.xml));
-                }
-                Ok(opened) => {
-                    failure = Error::WrongAppId {
-                        found: opened.app_id,
+            match key.decrypt_in_place(ciphertext) {
+                Ok(opened) => match opened.app_id() {
+                    Ok(app_id) if app_id == self.inner.app_id => {
+                        return Ok((index, opened.into_xml()?));
                     }
-                }
+                    Ok(app_id) => {
+                        failure = Error::WrongAppId {
+                            found: app_id.to_owned(),
+                        }
+                    }
+                    Err(error) => {
+                        if !matches!(failure, Error::WrongAppId { .. }) {
+                            failure = error;
+                        }
+                    }
+                },
                 Err(Error::BadBase64) => return Err(Error::BadBase64),
                 Err(error) => {
                     if !matches!(failure, Error::WrongAppId { .. }) {
@@ -519,18 +561,32 @@ impl Webhook {
         let Some(key) = key.and_then(|index| self.inner.keys.get(index)) else {
             return Ok(Answer::xml(xml_text));
         };
-        let encrypted = key.encrypt(&xml_text, &self.inner.app_id)?;
-        let timestamp = now.to_string();
-        let mut nonce = [0u8; 4];
-        getrandom::fill(&mut nonce).map_err(|e| Error::Random(e.to_string()))?;
-        let nonce = u32::from_be_bytes(nonce).to_string();
-        let signature = signature::sign(&[&self.inner.token, &timestamp, &nonce, &encrypted]);
-        Ok(Answer::xml(format!(
-            "<xml><Encrypt>{}</Encrypt><MsgSignature>{}</MsgSignature><TimeStamp>{timestamp}</TimeStamp><Nonce>{}</Nonce></xml>",
-            cdata(&encrypted),
-            cdata(&signature),
-            cdata(&nonce)
-        )))
+        // One draw for the block's random prefix and the nonce.
+        let mut random = [0u8; 20];
+        getrandom::fill(&mut random).map_err(|e| Error::Random(e.to_string()))?;
+        let (block, nonce) = random.split_at(16);
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(block);
+        let encrypted = key.encrypt_with(prefix, &xml_text, &self.inner.app_id);
+        let mut timestamp = String::with_capacity(20);
+        push_integer(&mut timestamp, now);
+        let mut nonce_text = String::with_capacity(10);
+        push_integer(
+            &mut nonce_text,
+            i64::from(u32::from_be_bytes([nonce[0], nonce[1], nonce[2], nonce[3]])),
+        );
+        let signature = signature::sign(&[&self.inner.token, &timestamp, &nonce_text, &encrypted]);
+        let mut body = String::with_capacity(encrypted.len() + 160);
+        body.push_str("<xml><Encrypt>");
+        push_cdata(&mut body, &encrypted);
+        body.push_str("</Encrypt><MsgSignature>");
+        push_cdata(&mut body, &signature);
+        body.push_str("</MsgSignature><TimeStamp>");
+        body.push_str(&timestamp);
+        body.push_str("</TimeStamp><Nonce>");
+        push_cdata(&mut body, &nonce_text);
+        body.push_str("</Nonce></xml>");
+        Ok(Answer::xml(body))
     }
 
     /// The whole round for a `POST`: [`receive`](Webhook::receive), the application's reply

@@ -4,6 +4,8 @@
 //!
 //! Also the few lines of XML writing the replies need (CDATA that cannot be broken out of).
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::Event as XmlEvent;
@@ -19,35 +21,73 @@ pub const MAX_ELEMENTS: usize = 512;
 ///
 /// A nested element is named by its path (`TransInfo/KfAccount`). A top-level field appears
 /// at most once (a second one is refused); nested ones may repeat (lists).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Fields {
-    entries: Vec<(String, String)>,
+    /// The document the fields were read from: names and values are spans of it where
+    /// they were read in place, so reading a push copies it once, not field by field.
+    source: String,
+    /// What is not in `source` (a nested path, text joined from several pieces).
+    extra: String,
+    entries: Vec<(Span, Span)>,
 }
+
+/// Where a name or a value lies: in [`Fields::source`] or in [`Fields::extra`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    in_extra: bool,
+    start: usize,
+    end: usize,
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("entries", &self.iter().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Equal when they hold the same fields in the same order, however they were read.
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl Fields {
     /// Fields from name–value pairs (for tests and tools; [`parse`] reads them from XML).
     pub fn from_pairs<N: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Fields {
-        Fields {
-            entries: pairs
-                .into_iter()
-                .map(|(n, v)| (n.into(), v.into()))
-                .collect(),
+        let mut fields = Fields::default();
+        for (name, value) in pairs {
+            let name = piece("", &mut fields.extra, Cow::Owned(name.into()));
+            let value = piece("", &mut fields.extra, Cow::Owned(value.into()));
+            fields.entries.push((name, value));
         }
+        fields
+    }
+
+    fn text(&self, span: Span) -> &str {
+        let text = match span.in_extra {
+            true => &self.extra,
+            false => &self.source,
+        };
+        text.get(span.start..span.end).unwrap_or_default()
     }
 
     /// The value of the first field of this name (or path).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// Every field, in document order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(name, value)| (self.text(*name), self.text(*value)))
     }
 
     /// How many fields there are.
@@ -117,25 +157,58 @@ impl Fields {
     }
 }
 
-/// One element being read: its path, its text pieces, whether it had CDATA or children.
-struct Open {
-    path: String,
-    /// (text, whether it is whitespace outside CDATA)
-    pieces: Vec<(String, bool)>,
+/// One element being read: its path, its text, whether it had CDATA or children.
+struct Open<'a> {
+    /// The field's name: the element's own for a top-level one (borrowed from the
+    /// document), `parent/child` below.
+    path: Cow<'a, str>,
+    /// Every piece of text, in order: borrowed from the document while there is one piece
+    /// read in place (a CDATA section, as WeChat sends), owned once pieces join.
+    text: Cow<'a, str>,
+    /// Where the whitespace-only pieces outside CDATA lie in `text` (pretty printing);
+    /// empty for what WeChat sends.
+    whitespace: Vec<std::ops::Range<usize>>,
     had_cdata: bool,
     had_children: bool,
 }
 
-impl Open {
+impl<'a> Open<'a> {
+    fn new(path: Cow<'a, str>) -> Open<'a> {
+        Open {
+            path,
+            text: Cow::Borrowed(""),
+            whitespace: Vec::new(),
+            had_cdata: false,
+            had_children: false,
+        }
+    }
+
+    fn push(&mut self, piece: Cow<'a, str>, whitespace: bool) {
+        if whitespace {
+            self.whitespace
+                .push(self.text.len()..self.text.len() + piece.len());
+        }
+        if self.text.is_empty() {
+            self.text = piece;
+        } else {
+            self.text.to_mut().push_str(&piece);
+        }
+    }
+
     /// The value: every piece, except that whitespace around CDATA sections (pretty
     /// printing) is dropped, so a value in CDATA keeps exactly its text.
-    fn value(self) -> String {
-        let had_cdata = self.had_cdata;
-        self.pieces
-            .into_iter()
-            .filter(|(_, whitespace)| !(had_cdata && *whitespace))
-            .map(|(text, _)| text)
-            .collect()
+    fn value(self) -> Cow<'a, str> {
+        if !self.had_cdata || self.whitespace.is_empty() {
+            return self.text;
+        }
+        let mut value = String::with_capacity(self.text.len());
+        let mut from = 0;
+        for range in &self.whitespace {
+            value.push_str(&self.text[from..range.start]);
+            from = range.end;
+        }
+        value.push_str(&self.text[from..]);
+        Cow::Owned(value)
     }
 }
 
@@ -150,14 +223,63 @@ fn xml_error(error: impl std::fmt::Display) -> Error {
 /// nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements and a top-level
 /// field given twice. The body's size is bounded by the caller, before this runs.
 pub fn parse(text: &str) -> Result<Fields> {
+    parse_owned(text.to_owned())
+}
+
+/// [`parse`], keeping `text` itself as the fields' source: no copy of the document.
+pub(crate) fn parse_owned(text: String) -> Result<Fields> {
+    let mut fields = Fields {
+        source: text,
+        extra: String::new(),
+        entries: Vec::with_capacity(8),
+    };
+    let mut spans = Vec::with_capacity(8);
+    let source = std::mem::take(&mut fields.source);
+    read(&source, |path, value| {
+        // Spans of `source` are kept as offsets; anything else goes into `extra`.
+        spans.push((
+            piece(&source, &mut fields.extra, path),
+            piece(&source, &mut fields.extra, value),
+        ));
+    })?;
+    fields.source = source;
+    fields.entries = spans;
+    Ok(fields)
+}
+
+/// The span of `part` in `source`, or of a copy appended to `extra`.
+fn piece(source: &str, extra: &mut String, part: Cow<'_, str>) -> Span {
+    if let Cow::Borrowed(borrowed) = &part
+        && let Some(start) = offset_within(source, borrowed)
+    {
+        return Span {
+            in_extra: false,
+            start,
+            end: start + borrowed.len(),
+        };
+    }
+    let start = extra.len();
+    extra.push_str(&part);
+    Span {
+        in_extra: true,
+        start,
+        end: extra.len(),
+    }
+}
+
+/// Reads `text` as [`parse`] does, with the same refusals, handing each field to `field`
+/// as it ends: its path and value, borrowed from `text` where they were read in place.
+pub(crate) fn read<'a>(
+    text: &'a str,
+    mut field: impl FnMut(Cow<'a, str>, Cow<'a, str>),
+) -> Result<()> {
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.check_comments = true;
     config.expand_empty_elements = true;
-    let mut stack: Vec<Open> = Vec::new();
-    let mut fields = Fields::default();
-    let mut top_level: Vec<String> = Vec::new();
+    let mut stack: Vec<Open<'a>> = Vec::with_capacity(4);
+    let mut top_level: Vec<&str> = Vec::with_capacity(8);
     let mut elements = 0usize;
     let mut root_done = false;
     loop {
@@ -176,33 +298,31 @@ pub fn parse(text: &str) -> Result<Fields> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(Error::TooDeep(MAX_DEPTH));
                 }
-                let name = start.name().as_ref().to_owned();
+                // The name as written in the document (the reader reads it in place), so
+                // that a field's name is borrowed until the field is kept.
+                let name = within(text, start.name().into_inner())
+                    .ok_or_else(|| Error::Xml("a tag name not read in place".into()))?;
                 let path = match stack.last_mut() {
                     None => {
                         if name != "xml" {
-                            return Err(Error::NotXmlRoot(name));
+                            return Err(Error::NotXmlRoot(name.to_owned()));
                         }
-                        String::new()
+                        Cow::Borrowed("")
                     }
                     Some(parent) => {
                         parent.had_children = true;
                         if parent.path.is_empty() {
                             if top_level.contains(&name) {
-                                return Err(Error::DuplicateField(name));
+                                return Err(Error::DuplicateField(name.to_owned()));
                             }
-                            top_level.push(name.clone());
-                            name
+                            top_level.push(name);
+                            Cow::Borrowed(name)
                         } else {
-                            format!("{}/{name}", parent.path)
+                            Cow::Owned(format!("{}/{name}", parent.path))
                         }
                     }
                 };
-                stack.push(Open {
-                    path,
-                    pieces: Vec::new(),
-                    had_cdata: false,
-                    had_children: false,
-                });
+                stack.push(Open::new(path));
             }
             XmlEvent::End(_) => {
                 let Some(open) = stack.pop() else {
@@ -212,18 +332,18 @@ pub fn parse(text: &str) -> Result<Fields> {
                     root_done = true;
                 } else if !open.had_children {
                     let path = open.path.clone();
-                    fields.entries.push((path, open.value()));
+                    field(path, open.value());
                 }
             }
             XmlEvent::Empty(_) => {
                 // `expand_empty_elements` turns `<a/>` into Start + End.
                 return Err(Error::Xml("unexpected empty element".into()));
             }
-            XmlEvent::Text(text) => {
-                let content = text.xml10_content();
+            XmlEvent::Text(piece) => {
+                let content = piece.xml10_content();
                 let whitespace = content.trim().is_empty();
                 match stack.last_mut() {
-                    Some(open) => open.pieces.push((content.into_owned(), whitespace)),
+                    Some(open) => open.push(content, whitespace),
                     None if whitespace => {}
                     None => return Err(Error::Xml("text outside the root element".into())),
                 }
@@ -234,7 +354,7 @@ pub fn parse(text: &str) -> Result<Fields> {
                     return Err(Error::Xml("CDATA outside the root element".into()));
                 };
                 open.had_cdata = true;
-                open.pieces.push((content.into_owned(), false));
+                open.push(content, false);
             }
             XmlEvent::GeneralRef(reference) => {
                 let resolved: String = if reference.is_char_ref() {
@@ -251,7 +371,7 @@ pub fn parse(text: &str) -> Result<Fields> {
                 let Some(open) = stack.last_mut() else {
                     return Err(Error::Entity(reference.to_string()));
                 };
-                open.pieces.push((resolved, false));
+                open.push(Cow::Owned(resolved), false);
             }
             XmlEvent::Eof => break,
         }
@@ -259,11 +379,64 @@ pub fn parse(text: &str) -> Result<Fields> {
     if !stack.is_empty() || !root_done {
         return Err(Error::Xml("the document ends before </xml>".into()));
     }
-    Ok(fields)
+    Ok(())
+}
+
+/// `part`, a slice of `text`'s own memory, as a slice of `text` (so with its lifetime);
+/// `None` for a slice of anything else.
+fn within<'a>(text: &'a str, part: &str) -> Option<&'a str> {
+    let start = offset_within(text, part)?;
+    text.get(start..start + part.len())
+}
+
+/// Where `part` starts in `text`, when it is a slice of `text`'s own memory.
+fn offset_within(text: &str, part: &str) -> Option<usize> {
+    let offset = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    let end = offset.checked_add(part.len())?;
+    (end <= text.len() && text.is_char_boundary(offset) && text.is_char_boundary(end))
+        .then_some(offset)
 }
 
 /// `text` as a CDATA section that cannot be closed early: every `]]>` inside is split
 /// across two sections.
 pub fn cdata(text: &str) -> String {
-    format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"))
+    let mut out = String::with_capacity(text.len() + 12);
+    push_cdata(&mut out, text);
+    out
+}
+
+/// Appends `<![CDATA[text]]>` to `out`, splitting any `]]>` in `text` so that it cannot
+/// close the section.
+pub(crate) fn push_cdata(out: &mut String, text: &str) {
+    out.push_str("<![CDATA[");
+    let mut rest = text;
+    while let Some(at) = rest.find("]]>") {
+        out.push_str(&rest[..at]);
+        out.push_str("]]]]><![CDATA[>");
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out.push_str("]]>");
+}
+
+/// Appends `value` in decimal to `out`, without the formatting machinery.
+pub(crate) fn push_integer(out: &mut String, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        // `rest % 10` is a digit.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push('-');
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
 }
