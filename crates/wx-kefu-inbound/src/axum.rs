@@ -88,7 +88,7 @@ where
 
 async fn receive<H, F>(
     webhook: &Webhook,
-    query: &Query,
+    query: &Query<'_>,
     body: Result<Bytes, BytesRejection>,
     handler: H,
 ) -> Result<Answer, Error>

@@ -157,10 +157,23 @@ impl Decrypted {
 
     /// The XML, moved out of the plaintext (no copy to a new buffer).
     pub(crate) fn into_xml(self) -> Result<String> {
+        let (text, start) = self.into_text()?;
+        let mut text = text;
+        text.drain(..start);
+        Ok(text)
+    }
+
+    /// The plaintext as text and where the XML starts in it: the random prefix and the
+    /// length (the 20 bytes before the XML) blanked with spaces, the appid cut off, so the
+    /// XML needs neither a copy nor a move.
+    pub(crate) fn into_text(self) -> Result<(String, usize)> {
         let Decrypted { mut data, xml, .. } = self;
         data.truncate(xml.end);
-        data.drain(..xml.start);
-        String::from_utf8(data).map_err(|_| Error::Malformed("the XML is not UTF-8"))
+        if let Some(prefix) = data.get_mut(..xml.start) {
+            prefix.fill(b' ');
+        }
+        let text = String::from_utf8(data).map_err(|_| Error::Malformed("the XML is not UTF-8"))?;
+        Ok((text, xml.start))
     }
 }
 

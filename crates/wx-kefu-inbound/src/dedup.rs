@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::push::DedupKey;
 use crate::reply::Reply;
@@ -23,14 +23,131 @@ pub enum Seen {
 
 #[derive(Debug)]
 struct Entry {
-    at: Instant,
+    /// The push's key itself: a fingerprint shared by two keys never makes one the
+    /// other's repeat.
+    key: DedupKey,
+    /// When it came (unix seconds, on the webhook's clock).
+    at: i64,
     reply: Option<Reply>,
 }
 
-#[derive(Debug, Default)]
+/// The entries by the keyed fingerprint of their key, and the fingerprints in the order
+/// they came (with when), for expiry and eviction: the key is stored once, the queue stays
+/// small.
+#[derive(Debug)]
 struct Inner {
-    entries: HashMap<DedupKey, Entry>,
-    order: VecDeque<(DedupKey, Instant)>,
+    hash: KeyedHash,
+    entries: HashMap<u64, Entry, Fingerprint>,
+    order: VecDeque<(u64, i64)>,
+}
+
+/// The table's own hash of a fingerprint, which is already mixed and keyed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fingerprint;
+
+impl std::hash::BuildHasher for Fingerprint {
+    type Hasher = Passthrough;
+
+    fn build_hasher(&self) -> Passthrough {
+        Passthrough(0)
+    }
+}
+
+/// See [`Fingerprint`].
+#[derive(Debug, Clone, Copy)]
+struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; anything else is folded in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The tables' hash: a multiply–rotate mix of each word, keyed per cache with a random
+/// seed (from std's randomly keyed hasher). Keys come from pushes whose signature was
+/// checked, so SipHash's defence against chosen collisions buys little here, and it is
+/// several times slower on these short keys.
+#[derive(Debug, Clone, Copy)]
+struct KeyedHash {
+    seed: u64,
+}
+
+impl KeyedHash {
+    fn random() -> KeyedHash {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        KeyedHash {
+            seed: hasher.finish(),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for KeyedHash {
+    type Hasher = MixHasher;
+
+    fn build_hasher(&self) -> MixHasher {
+        MixHasher(self.seed)
+    }
+}
+
+/// See [`KeyedHash`].
+#[derive(Debug, Clone, Copy)]
+struct MixHasher(u64);
+
+impl MixHasher {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for MixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(tail) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+
+    fn write_i64(&mut self, value: i64) {
+        self.mix(value as u64);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.mix(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // A final avalanche, so that the low bits the table uses depend on every bit.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
 }
 
 /// A bounded, time-limited memory of recent pushes. Cheap to share behind an `Arc`.
@@ -49,13 +166,20 @@ impl Default for Dedup {
 }
 
 impl Dedup {
-    /// Remembers at most `capacity` pushes (the oldest go first), each for `ttl`.
+    /// Remembers at most `capacity` pushes (the oldest go first), each for `ttl` (in whole
+    /// seconds, rounded up; on the webhook's clock, or the system's for [`Dedup::begin`]).
     /// A capacity of 0 remembers nothing (every push is new).
     pub fn new(capacity: usize, ttl: Duration) -> Dedup {
         Dedup {
             capacity,
             ttl,
-            inner: Mutex::new(Inner::default()),
+            // Sized for the capacity up front (bounded by it), so a busy server never
+            // rehashes on the hot path.
+            inner: Mutex::new(Inner {
+                hash: KeyedHash::random(),
+                entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), Fingerprint),
+                order: VecDeque::with_capacity(capacity.min(1 << 16)),
+            }),
         }
     }
 
@@ -65,46 +189,81 @@ impl Dedup {
 
     /// Looks the push up; a new one is marked in progress.
     pub fn begin(&self, key: &DedupKey) -> Seen {
+        self.enter(key.clone(), system_now()).0
+    }
+
+    /// [`begin`](Dedup::begin) with the key moved in (it is kept once, not copied), and the
+    /// ticket of its entry for what follows (none when nothing is remembered).
+    pub(crate) fn enter(&self, key: DedupKey, now: i64) -> (Seen, Option<Ticket>) {
         if self.capacity == 0 {
-            return Seen::New;
+            return (Seen::New, None);
         }
-        let now = Instant::now();
         let mut inner = self.lock();
         inner.expire(now, self.ttl);
-        if let Some(entry) = inner.entries.get(key) {
+        let print = inner.fingerprint(&key);
+        if let Some(entry) = inner.entries.get(&print)
+            && entry.key == key
+        {
+            let ticket = Ticket {
+                print,
+                at: entry.at,
+            };
             return match &entry.reply {
-                Some(reply) => Seen::Answered(reply.clone()),
-                None => Seen::InProgress,
+                Some(reply) => (Seen::Answered(reply.clone()), Some(ticket)),
+                None => (Seen::InProgress, Some(ticket)),
             };
         }
         while inner.entries.len() >= self.capacity {
             let Some((oldest, at)) = inner.order.pop_front() else {
                 break;
             };
-            inner.remove_if_at(&oldest, at);
+            inner.remove_if_at(oldest, at);
         }
+        // A different key of the same fingerprint (2^-64 odds) is replaced: its retry, if
+        // any, is then processed again, never answered with this push's reply.
         inner.entries.insert(
-            key.clone(),
+            print,
             Entry {
+                key,
                 at: now,
                 reply: None,
             },
         );
-        inner.order.push_back((key.clone(), now));
-        Seen::New
+        inner.order.push_back((print, now));
+        (Seen::New, Some(Ticket { print, at: now }))
+    }
+
+    /// The reply recorded for the entry of `ticket`, while it is remembered.
+    pub(crate) fn reply_of(&self, ticket: &Ticket) -> Option<Reply> {
+        self.lock()
+            .ticketed(ticket)
+            .and_then(|entry| entry.reply.clone())
+    }
+
+    /// Records the reply of the entry of `ticket`.
+    pub(crate) fn finish_ticket(&self, ticket: &Ticket, reply: &Reply) {
+        if let Some(entry) = self.lock().ticketed(ticket) {
+            entry.reply = Some(reply.clone());
+        }
+    }
+
+    /// Forgets the entry of `ticket` if it has no reply (its processing failed).
+    pub(crate) fn forget_ticket(&self, ticket: &Ticket) {
+        let mut inner = self.lock();
+        if inner.ticketed(ticket).is_some_and(|e| e.reply.is_none()) {
+            inner.entries.remove(&ticket.print);
+            inner.order.retain(|(queued, _)| *queued != ticket.print);
+        }
     }
 
     /// The reply a push got, once it got one.
     pub fn reply(&self, key: &DedupKey) -> Option<Reply> {
-        self.lock()
-            .entries
-            .get(key)
-            .and_then(|entry| entry.reply.clone())
+        self.lock().entry(key).and_then(|entry| entry.reply.clone())
     }
 
     /// Records the reply a push got.
     pub fn finish(&self, key: &DedupKey, reply: &Reply) {
-        if let Some(entry) = self.lock().entries.get_mut(key) {
+        if let Some(entry) = self.lock().entry_mut(key) {
             entry.reply = Some(reply.clone());
         }
     }
@@ -112,9 +271,10 @@ impl Dedup {
     /// Forgets a push that was not answered (its processing failed), so a retry runs again.
     pub fn forget(&self, key: &DedupKey) {
         let mut inner = self.lock();
-        if inner.entries.get(key).is_some_and(|e| e.reply.is_none()) {
-            inner.entries.remove(key);
-            inner.order.retain(|(queued, _)| queued != key);
+        if inner.entry(key).is_some_and(|e| e.reply.is_none()) {
+            let print = inner.fingerprint(key);
+            inner.entries.remove(&print);
+            inner.order.retain(|(queued, _)| *queued != print);
         }
     }
 
@@ -129,23 +289,68 @@ impl Dedup {
     }
 }
 
+/// Which entry a push got: its fingerprint and when it was made (a later entry of the
+/// same fingerprint is another).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    print: u64,
+    at: i64,
+}
+
 impl Inner {
+    /// The entry of `ticket`, if it is still the one the ticket was given for.
+    fn ticketed(&mut self, ticket: &Ticket) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(&ticket.print)
+            .filter(|entry| entry.at == ticket.at)
+    }
+
+    fn fingerprint(&self, key: &DedupKey) -> u64 {
+        use std::hash::BuildHasher;
+        self.hash.hash_one(key)
+    }
+
+    /// The entry of `key`, if it is remembered.
+    fn entry(&self, key: &DedupKey) -> Option<&Entry> {
+        self.entries
+            .get(&self.fingerprint(key))
+            .filter(|entry| entry.key == *key)
+    }
+
+    fn entry_mut(&mut self, key: &DedupKey) -> Option<&mut Entry> {
+        let print = self.fingerprint(key);
+        self.entries
+            .get_mut(&print)
+            .filter(|entry| entry.key == *key)
+    }
+
     /// Drops the entries older than `ttl`.
-    fn expire(&mut self, now: Instant, ttl: Duration) {
-        while let Some((_, at)) = self.order.front() {
-            if now.duration_since(*at) < ttl {
+    fn expire(&mut self, now: i64, ttl: Duration) {
+        // Whole seconds, rounded up: an entry lives at least its TTL.
+        let ttl =
+            i64::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(i64::MAX);
+        while let Some(&(print, at)) = self.order.front() {
+            if now.saturating_sub(at) < ttl {
                 break;
             }
-            if let Some((key, at)) = self.order.pop_front() {
-                self.remove_if_at(&key, at);
-            }
+            self.order.pop_front();
+            self.remove_if_at(print, at);
         }
     }
 
-    /// Removes `key` if its entry is the one queued at `at` (not a later re-insertion).
-    fn remove_if_at(&mut self, key: &DedupKey, at: Instant) {
-        if self.entries.get(key).is_some_and(|e| e.at == at) {
-            self.entries.remove(key);
+    /// Removes the entry of `print` if it is the one queued at `at` (not a later
+    /// re-insertion).
+    fn remove_if_at(&mut self, print: u64, at: i64) {
+        if self.entries.get(&print).is_some_and(|e| e.at == at) {
+            self.entries.remove(&print);
         }
     }
+}
+
+/// The system's time in unix seconds, for [`Dedup::begin`] called on its own (a
+/// webhook passes its own clock's).
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -18,13 +18,14 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::crypto::AesKey;
-use crate::dedup::{Dedup, Seen};
+use crate::dedup::{Dedup, Seen, Ticket};
 use crate::error::{Error, Result};
-use crate::push::{DedupKey, Push};
+use crate::push::Push;
 use crate::reply::{Answer, Reply};
 use crate::signature;
 use crate::xml::{self, push_cdata, push_integer};
@@ -34,35 +35,52 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// The replay window by default: a request's `timestamp` may be this far from now.
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
 
-/// The query parameters WeChat signs a push (or the URL check) with.
+/// The query parameters WeChat signs a push (or the URL check) with, borrowed from the
+/// raw query where they need no decoding (WeChat's never do), owned where they did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Query {
+pub struct Query<'a> {
     /// `signature`: sha1(sort(token, timestamp, nonce)).
-    pub signature: Option<String>,
+    pub signature: Option<Cow<'a, str>>,
     /// `timestamp` (unix seconds).
-    pub timestamp: Option<String>,
+    pub timestamp: Option<Cow<'a, str>>,
     /// `nonce`.
-    pub nonce: Option<String>,
+    pub nonce: Option<Cow<'a, str>>,
     /// `echostr`: echoed back by the URL check.
-    pub echostr: Option<String>,
+    pub echostr: Option<Cow<'a, str>>,
     /// `encrypt_type`: `aes` in safe mode.
-    pub encrypt_type: Option<String>,
+    pub encrypt_type: Option<Cow<'a, str>>,
     /// `msg_signature`: sha1(sort(token, timestamp, nonce, Encrypt)), in safe mode.
-    pub msg_signature: Option<String>,
+    pub msg_signature: Option<Cow<'a, str>>,
     /// `openid`: the user, on message pushes.
-    pub openid: Option<String>,
+    pub openid: Option<Cow<'a, str>>,
 }
 
-impl Query {
+impl<'a> Query<'a> {
     /// Reads a raw query string (`a=1&b=2`, percent-encoded); unknown parameters are ignored.
-    pub fn parse(raw: &str) -> Query {
+    pub fn parse(raw: &'a str) -> Query<'a> {
         let mut query = Query::default();
-        for pair in raw.trim_start_matches('?').split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let raw = raw.trim_start_matches('?');
+        let bytes = raw.as_bytes();
+        // `&` ends a pair, its first `=` ends the key, and a `%` or `+` marks a part to
+        // decode; all ASCII, so every slice stays valid UTF-8. Searched with memchr, and
+        // for escapes only when the query has any (WeChat's have none).
+        let any_escape = memchr::memchr2(b'%', b'+', bytes).is_some();
+        let mut start = 0;
+        while start <= bytes.len() {
+            let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |at| start + at);
+            let pair = &raw[start..end];
+            start = end + 1;
+            let (key, value) = match memchr::memchr(b'=', pair.as_bytes()) {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            };
+            let escaped =
+                |part: &str| any_escape && memchr::memchr2(b'%', b'+', part.as_bytes()).is_some();
+            let (escaped_key, escaped_value) = (escaped(key), escaped(value));
             // The keys are plain words; one spelled with escapes is decoded to be matched.
             let decoded;
-            let key = match needs_decoding(key) {
+            let key = match escaped_key {
                 false => key,
                 true => {
                     decoded = percent_decode(key);
@@ -72,9 +90,9 @@ impl Query {
             if let Some(slot) = query.slot(key)
                 && slot.is_none()
             {
-                *slot = Some(match needs_decoding(value) {
-                    false => value.to_owned(),
-                    true => percent_decode(value),
+                *slot = Some(match escaped_value {
+                    false => Cow::Borrowed(value),
+                    true => Cow::Owned(percent_decode(value)),
                 });
             }
         }
@@ -82,7 +100,7 @@ impl Query {
     }
 
     /// Where the value of `key` goes; `None` for a key WeChat's pushes do not use.
-    fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
         Some(match key {
             "signature" => &mut self.signature,
             "timestamp" => &mut self.timestamp,
@@ -96,9 +114,9 @@ impl Query {
     }
 
     /// Reads decoded name–value pairs (what a web framework's query extractor gives).
-    pub fn from_pairs<K: AsRef<str>, V: Into<String>>(
+    pub fn from_pairs<K: AsRef<str>, V: Into<Cow<'a, str>>>(
         pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Query {
+    ) -> Query<'a> {
         let mut query = Query::default();
         for (key, value) in pairs {
             // The first occurrence counts, as for the body's fields.
@@ -111,17 +129,12 @@ impl Query {
         query
     }
 
-    fn need<'q>(&self, value: &'q Option<String>, name: &'static str) -> Result<&'q str> {
+    fn need<'q>(&self, value: &'q Option<Cow<'_, str>>, name: &'static str) -> Result<&'q str> {
         value.as_deref().ok_or(Error::MissingParam(name))
     }
 }
 
 /// `%XX` and `+` decoding; a malformed escape is kept as written.
-/// Whether a query component holds an escape (`%xx`) or a `+` for a space.
-fn needs_decoding(text: &str) -> bool {
-    text.bytes().any(|b| b == b'%' || b == b'+')
-}
-
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -228,7 +241,8 @@ impl WebhookBuilder {
     }
 
     /// Where the time comes from (unix seconds); the system clock by default.
-    /// For tests and emulators whose clock is not the wall clock.
+    /// For tests and emulators whose clock is not the wall clock. The replay window and
+    /// the dedup cache's lifetime both read it.
     pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(now));
         self
@@ -319,7 +333,7 @@ pub enum Delivery {
 pub struct Pending {
     push: Push,
     key: Option<usize>,
-    dedup_key: DedupKey,
+    ticket: Option<Ticket>,
     webhook: Webhook,
 }
 
@@ -340,7 +354,7 @@ impl Pending {
     /// The first delivery's reply, sealed for this retry, once it has one; `None` while it
     /// is still being processed (or after it failed: then answer `success`).
     pub fn answer(&self) -> Option<Result<Answer>> {
-        let reply = self.webhook.inner.dedup.reply(&self.dedup_key)?;
+        let reply = self.webhook.inner.dedup.reply_of(self.ticket.as_ref()?)?;
         Some(self.webhook.seal(&self.push, self.key, &reply))
     }
 }
@@ -351,7 +365,7 @@ pub struct Incoming {
     push: Push,
     /// Which key opened it (safe mode), to seal the reply with the same one.
     key: Option<usize>,
-    dedup_key: DedupKey,
+    ticket: Option<Ticket>,
     inner: Arc<Inner>,
     answered: bool,
 }
@@ -380,7 +394,9 @@ impl Incoming {
 impl Drop for Incoming {
     fn drop(&mut self) {
         if !self.answered {
-            self.inner.dedup.forget(&self.dedup_key);
+            if let Some(ticket) = &self.ticket {
+                self.inner.dedup.forget_ticket(ticket);
+            }
         }
     }
 }
@@ -412,9 +428,9 @@ impl Webhook {
 
     /// The URL check WeChat makes when the server address is saved (`GET` with
     /// `signature`, `timestamp`, `nonce`, `echostr`): the answer echoes `echostr`.
-    pub fn verify_url(&self, query: &Query) -> Result<Answer> {
+    pub fn verify_url(&self, query: &Query<'_>) -> Result<Answer> {
         let echostr = query.need(&query.echostr, "echostr")?;
-        let (timestamp, nonce) = self.check_time(query)?;
+        let (timestamp, nonce) = self.check_time(query, self.now())?;
         let given = query.need(&query.signature, "signature")?;
         if !signature::verify(given, &[&self.inner.token, timestamp, nonce]) {
             return Err(Error::BadSignature);
@@ -423,7 +439,7 @@ impl Webhook {
     }
 
     /// The timestamp and nonce, once the timestamp is inside the replay window.
-    fn check_time<'q>(&self, query: &'q Query) -> Result<(&'q str, &'q str)> {
+    fn check_time<'q>(&self, query: &'q Query<'_>, now: i64) -> Result<(&'q str, &'q str)> {
         let timestamp = query.need(&query.timestamp, "timestamp")?;
         let nonce = query.need(&query.nonce, "nonce")?;
         if let Some(window) = self.inner.replay_window {
@@ -431,7 +447,6 @@ impl Webhook {
                 .trim()
                 .parse()
                 .map_err(|_| Error::BadTimestamp(timestamp.to_owned()))?;
-            let now = self.now();
             let skew = now.abs_diff(at);
             if skew > window.as_secs() {
                 return Err(Error::Replayed {
@@ -449,14 +464,44 @@ impl Webhook {
     /// mode `msg_signature`, decryption (current key, then the previous one) and the appid;
     /// then the XML. A retry of a recent push comes back as [`Delivery::Repeat`] (or
     /// [`Delivery::InProgress`] while the first is being processed).
-    pub fn receive(&self, query: &Query, body: &[u8]) -> Result<Delivery> {
+    pub fn receive(&self, query: &Query<'_>, body: &[u8]) -> Result<Delivery> {
+        let (push, key, seen, ticket) = self.accept(query, body)?;
+        Ok(match seen {
+            Seen::New => Delivery::New(Incoming {
+                push,
+                key,
+                ticket,
+                inner: Arc::clone(&self.inner),
+                answered: false,
+            }),
+            Seen::InProgress => Delivery::InProgress(Pending {
+                push,
+                key,
+                ticket,
+                webhook: self.clone(),
+            }),
+            Seen::Answered(reply) => {
+                let answer = self.seal(&push, key, &reply)?;
+                Delivery::Repeat { push, answer }
+            }
+        })
+    }
+
+    /// Every check, the push opened and decoded, and what the dedup cache knows of it:
+    /// the push, the index of the key that opened it, and its entry in the cache.
+    fn accept(
+        &self,
+        query: &Query<'_>,
+        body: &[u8],
+    ) -> Result<(Push, Option<usize>, Seen, Option<Ticket>)> {
         if body.len() > self.inner.max_body {
             return Err(Error::BodyTooLarge {
                 size: body.len(),
                 limit: self.inner.max_body,
             });
         }
-        let (timestamp, nonce) = self.check_time(query)?;
+        let now = self.now();
+        let (timestamp, nonce) = self.check_time(query, now)?;
         let encrypted = match query.encrypt_type.as_deref() {
             None | Some("") | Some("raw") => false,
             Some(t) if t.eq_ignore_ascii_case("aes") => true,
@@ -479,8 +524,11 @@ impl Webhook {
             if !signature::verify(given, &[&self.inner.token, timestamp, nonce, ciphertext]) {
                 return Err(Error::BadMsgSignature);
             }
-            let (index, xml_text) = self.open(ciphertext)?;
-            (Push::from_fields(xml::parse_owned(xml_text)?)?, Some(index))
+            let (index, (plain, xml_start)) = self.open(ciphertext)?;
+            (
+                Push::from_fields(xml::parse_owned(plain, xml_start)?)?,
+                Some(index),
+            )
         } else {
             if self.is_safe_mode() {
                 return Err(Error::NotEncrypted);
@@ -491,36 +539,18 @@ impl Webhook {
             }
             (Push::parse(text)?, None)
         };
-        let dedup_key = push.dedup_key();
-        Ok(match self.inner.dedup.begin(&dedup_key) {
-            Seen::New => Delivery::New(Incoming {
-                push,
-                key,
-                dedup_key,
-                inner: Arc::clone(&self.inner),
-                answered: false,
-            }),
-            Seen::InProgress => Delivery::InProgress(Pending {
-                push,
-                key,
-                dedup_key,
-                webhook: self.clone(),
-            }),
-            Seen::Answered(reply) => {
-                let answer = self.seal(&push, key, &reply)?;
-                Delivery::Repeat { push, answer }
-            }
-        })
+        let (seen, ticket) = self.inner.dedup.enter(push.dedup_key(), now);
+        Ok((push, key, seen, ticket))
     }
 
     /// Decrypts with each key in turn; the first that opens it for this appid wins.
-    fn open(&self, ciphertext: &str) -> Result<(usize, String)> {
+    fn open(&self, ciphertext: &str) -> Result<(usize, (String, usize))> {
         let mut failure = Error::Decrypt;
         for (index, key) in self.inner.keys.iter().enumerate() {
             match key.decrypt_in_place(ciphertext) {
                 Ok(opened) => match opened.app_id() {
                     Ok(app_id) if app_id == self.inner.app_id => {
-                        return Ok((index, opened.into_xml()?));
+                        return Ok((index, opened.into_text()?));
                     }
                     Ok(app_id) => {
                         failure = Error::WrongAppId {
@@ -548,7 +578,9 @@ impl Webhook {
     /// in safe mode), or `success`. Remembered by the dedup cache for retries.
     pub fn answer(&self, mut incoming: Incoming, reply: &Reply) -> Result<Answer> {
         let answer = self.seal(&incoming.push, incoming.key, reply)?;
-        self.inner.dedup.finish(&incoming.dedup_key, reply);
+        if let Some(ticket) = &incoming.ticket {
+            self.inner.dedup.finish_ticket(ticket, reply);
+        }
         incoming.answered = true;
         Ok(answer)
     }
@@ -595,18 +627,47 @@ impl Webhook {
     /// the axum route waits up to 4 s for the first reply).
     pub fn handle(
         &self,
-        query: &Query,
+        query: &Query<'_>,
         body: &[u8],
         app: impl FnOnce(&Push) -> Reply,
     ) -> Result<Answer> {
-        match self.receive(query, body)? {
-            Delivery::Repeat { answer, .. } => Ok(answer),
+        // As `receive`, without handing the push out: nothing outlives this call.
+        let (push, key, seen, ticket) = self.accept(query, body)?;
+        match seen {
+            Seen::Answered(reply) => self.seal(&push, key, &reply),
             // Nothing to wait with here: `success` stops WeChat's retries.
-            Delivery::InProgress(pending) => pending.answer().unwrap_or(Ok(Answer::success())),
-            Delivery::New(incoming) => {
-                let reply = app(incoming.push());
-                self.answer(incoming, &reply)
+            Seen::InProgress => match ticket.and_then(|t| self.inner.dedup.reply_of(&t)) {
+                Some(reply) => self.seal(&push, key, &reply),
+                None => Ok(Answer::success()),
+            },
+            Seen::New => {
+                // If the application panics, the push is forgotten so that WeChat's retry
+                // runs it again, as dropping an unanswered `Incoming` does.
+                let mut pending = Unanswered {
+                    dedup: &self.inner.dedup,
+                    ticket,
+                };
+                let reply = app(&push);
+                let answer = self.seal(&push, key, &reply)?;
+                if let Some(ticket) = pending.ticket.take() {
+                    self.inner.dedup.finish_ticket(&ticket, &reply);
+                }
+                Ok(answer)
             }
+        }
+    }
+}
+
+/// An entry of the dedup cache whose push has no reply yet: forgotten when dropped so.
+struct Unanswered<'a> {
+    dedup: &'a Dedup,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = &self.ticket {
+            self.dedup.forget_ticket(ticket);
         }
     }
 }

@@ -80,7 +80,11 @@ impl Fields {
 
     /// The value of the first field of this name (or path).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+        // Lengths first: most names differ in length, and no text is sliced for them.
+        self.entries
+            .iter()
+            .find(|(n, _)| n.end - n.start == name.len() && self.text(*n) == name)
+            .map(|(_, value)| self.text(*value))
     }
 
     /// Every field, in document order.
@@ -157,58 +161,127 @@ impl Fields {
     }
 }
 
-/// One element being read: its path, its text, whether it had CDATA or children.
-struct Open<'a> {
-    /// The field's name: the element's own for a top-level one (borrowed from the
-    /// document), `parent/child` below.
-    path: Cow<'a, str>,
-    /// Every piece of text, in order: borrowed from the document while there is one piece
-    /// read in place (a CDATA section, as WeChat sends), owned once pieces join.
+/// The elements open, innermost last (at most [`MAX_DEPTH`], on the stack), and the text
+/// of the innermost one: only a leaf is a field, so only the innermost element's text is
+/// ever kept (an element that opens a child is no field, whatever text it has).
+struct Stack<'a> {
+    names: [&'a str; MAX_DEPTH],
+    len: usize,
+    /// Every piece of text of the innermost element since it opened, in order: borrowed
+    /// from the document while there is one piece read in place (a CDATA section, as
+    /// WeChat sends), owned once pieces join.
     text: Cow<'a, str>,
-    /// Where the whitespace-only pieces outside CDATA lie in `text` (pretty printing);
+    had_cdata: bool,
+    /// Whether the innermost element opened no child: set when an element opens, cleared
+    /// when one closes (its parent has had a child).
+    leaf: bool,
+    /// The whitespace-only pieces outside CDATA (pretty printing) in `text`, as ranges;
     /// empty for what WeChat sends.
     whitespace: Vec<std::ops::Range<usize>>,
-    had_cdata: bool,
-    had_children: bool,
 }
 
-impl<'a> Open<'a> {
-    fn new(path: Cow<'a, str>) -> Open<'a> {
-        Open {
-            path,
+impl Default for Stack<'_> {
+    fn default() -> Self {
+        Stack {
+            names: [""; MAX_DEPTH],
+            len: 0,
             text: Cow::Borrowed(""),
-            whitespace: Vec::new(),
             had_cdata: false,
-            had_children: false,
+            leaf: false,
+            whitespace: Vec::new(),
         }
     }
+}
 
-    fn push(&mut self, piece: Cow<'a, str>, whitespace: bool) {
+impl<'a> Stack<'a> {
+    /// Opens an element; the caller has checked the depth.
+    fn open(&mut self, name: &'a str) {
+        if let Some(slot) = self.names.get_mut(self.len) {
+            *slot = name;
+            self.len += 1;
+        }
+        self.text = Cow::Borrowed("");
+        self.had_cdata = false;
+        self.leaf = true;
+        self.whitespace.clear();
+    }
+
+    /// Adds a piece of text to the innermost element; `false` when none is open.
+    fn push(&mut self, piece: Cow<'a, str>, whitespace: bool, cdata: bool) -> bool {
+        if self.len == 0 {
+            return false;
+        }
         if whitespace {
-            self.whitespace
-                .push(self.text.len()..self.text.len() + piece.len());
+            let at = self.text.len();
+            self.whitespace.push(at..at + piece.len());
         }
         if self.text.is_empty() {
             self.text = piece;
         } else {
             self.text.to_mut().push_str(&piece);
         }
+        self.had_cdata |= cdata;
+        true
     }
 
-    /// The value: every piece, except that whitespace around CDATA sections (pretty
-    /// printing) is dropped, so a value in CDATA keeps exactly its text.
-    fn value(self) -> Cow<'a, str> {
-        if !self.had_cdata || self.whitespace.is_empty() {
-            return self.text;
+    /// Closes the innermost element: its path and value when it is a field (a leaf below
+    /// the root), `None` otherwise; `Err` when no element is open.
+    fn close(&mut self) -> Result<Option<(Cow<'a, str>, Cow<'a, str>)>> {
+        let at = self
+            .len
+            .checked_sub(1)
+            .ok_or_else(|| Error::Xml("an end tag without a start".into()))?;
+        self.len = at;
+        let leaf = std::mem::replace(&mut self.leaf, false);
+        let text = std::mem::take(&mut self.text);
+        if at == 0 || !leaf {
+            return Ok(None);
         }
-        let mut value = String::with_capacity(self.text.len());
-        let mut from = 0;
-        for range in &self.whitespace {
-            value.push_str(&self.text[from..range.start]);
-            from = range.end;
+        // The value: every piece, except that whitespace around CDATA sections (pretty
+        // printing) is dropped, so a value in CDATA keeps exactly its text.
+        let value = if !self.had_cdata || self.whitespace.is_empty() {
+            text
+        } else {
+            let mut value = String::with_capacity(text.len());
+            let mut from = 0;
+            for range in &self.whitespace {
+                value.push_str(&text[from..range.start]);
+                from = range.end;
+            }
+            value.push_str(&text[from..]);
+            Cow::Owned(value)
+        };
+        // A top-level field is named by itself, a nested one by its path from the root.
+        let path = match at {
+            1 => Cow::Borrowed(self.names[1]),
+            _ => Cow::Owned(self.names[1..=at].join("/")),
+        };
+        Ok(Some((path, value)))
+    }
+}
+
+/// The names of the top-level fields seen: a few inline, the rest (never, from WeChat)
+/// in a vector.
+#[derive(Default)]
+struct Names<'a> {
+    inline: [&'a str; 16],
+    len: usize,
+    more: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn contains(&self, name: &str) -> bool {
+        self.inline[..self.len].contains(&name) || self.more.contains(&name)
+    }
+
+    fn push(&mut self, name: &'a str) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = name;
+                self.len += 1;
+            }
+            None => self.more.push(name),
         }
-        value.push_str(&self.text[from..]);
-        Cow::Owned(value)
     }
 }
 
@@ -223,19 +296,23 @@ fn xml_error(error: impl std::fmt::Display) -> Error {
 /// nesting deeper than [`MAX_DEPTH`], more than [`MAX_ELEMENTS`] elements and a top-level
 /// field given twice. The body's size is bounded by the caller, before this runs.
 pub fn parse(text: &str) -> Result<Fields> {
-    parse_owned(text.to_owned())
+    parse_owned(text.to_owned(), 0)
 }
 
-/// [`parse`], keeping `text` itself as the fields' source: no copy of the document.
-pub(crate) fn parse_owned(text: String) -> Result<Fields> {
+/// [`parse`] of `text[start..]`, keeping `text` itself as the fields' source: no copy of
+/// the document.
+pub(crate) fn parse_owned(text: String, start: usize) -> Result<Fields> {
     let mut fields = Fields {
         source: text,
         extra: String::new(),
-        entries: Vec::with_capacity(8),
+        entries: Vec::new(),
     };
-    let mut spans = Vec::with_capacity(8);
+    let mut spans = Vec::with_capacity(12);
     let source = std::mem::take(&mut fields.source);
-    read(&source, |path, value| {
+    let document = source
+        .get(start..)
+        .ok_or_else(|| Error::Xml("the document starts past its end".into()))?;
+    read(document, |path, value| {
         // Spans of `source` are kept as offsets; anything else goes into `extra`.
         spans.push((
             piece(&source, &mut fields.extra, path),
@@ -278,8 +355,8 @@ pub(crate) fn read<'a>(
     config.check_end_names = true;
     config.check_comments = true;
     config.expand_empty_elements = true;
-    let mut stack: Vec<Open<'a>> = Vec::with_capacity(4);
-    let mut top_level: Vec<&str> = Vec::with_capacity(8);
+    let mut stack = Stack::default();
+    let mut top_level = Names::default();
     let mut elements = 0usize;
     let mut root_done = false;
     loop {
@@ -295,44 +372,32 @@ pub(crate) fn read<'a>(
                 if elements > MAX_ELEMENTS {
                     return Err(Error::TooManyElements(MAX_ELEMENTS));
                 }
-                if stack.len() >= MAX_DEPTH {
+                if stack.len >= MAX_DEPTH {
                     return Err(Error::TooDeep(MAX_DEPTH));
                 }
                 // The name as written in the document (the reader reads it in place), so
                 // that a field's name is borrowed until the field is kept.
                 let name = within(text, start.name().into_inner())
                     .ok_or_else(|| Error::Xml("a tag name not read in place".into()))?;
-                let path = match stack.last_mut() {
-                    None => {
-                        if name != "xml" {
-                            return Err(Error::NotXmlRoot(name.to_owned()));
-                        }
-                        Cow::Borrowed("")
-                    }
-                    Some(parent) => {
-                        parent.had_children = true;
-                        if parent.path.is_empty() {
-                            if top_level.contains(&name) {
+                match stack.len {
+                    0 if name != "xml" => return Err(Error::NotXmlRoot(name.to_owned())),
+                    0 => {}
+                    depth => {
+                        if depth == 1 {
+                            if top_level.contains(name) {
                                 return Err(Error::DuplicateField(name.to_owned()));
                             }
                             top_level.push(name);
-                            Cow::Borrowed(name)
-                        } else {
-                            Cow::Owned(format!("{}/{name}", parent.path))
                         }
                     }
-                };
-                stack.push(Open::new(path));
+                }
+                stack.open(name);
             }
             XmlEvent::End(_) => {
-                let Some(open) = stack.pop() else {
-                    return Err(Error::Xml("an end tag without a start".into()));
-                };
-                if stack.is_empty() {
+                if let Some((path, value)) = stack.close()? {
+                    field(path, value);
+                } else if stack.len == 0 {
                     root_done = true;
-                } else if !open.had_children {
-                    let path = open.path.clone();
-                    field(path, open.value());
                 }
             }
             XmlEvent::Empty(_) => {
@@ -342,19 +407,15 @@ pub(crate) fn read<'a>(
             XmlEvent::Text(piece) => {
                 let content = piece.xml10_content();
                 let whitespace = content.trim().is_empty();
-                match stack.last_mut() {
-                    Some(open) => open.push(content, whitespace),
-                    None if whitespace => {}
-                    None => return Err(Error::Xml("text outside the root element".into())),
+                if !stack.push(content, whitespace, false) && !whitespace {
+                    return Err(Error::Xml("text outside the root element".into()));
                 }
             }
             XmlEvent::CData(cdata) => {
                 let content = cdata.xml10_content();
-                let Some(open) = stack.last_mut() else {
+                if !stack.push(content, false, true) {
                     return Err(Error::Xml("CDATA outside the root element".into()));
-                };
-                open.had_cdata = true;
-                open.push(content, false);
+                }
             }
             XmlEvent::GeneralRef(reference) => {
                 let resolved: String = if reference.is_char_ref() {
@@ -368,15 +429,14 @@ pub(crate) fn read<'a>(
                         None => return Err(Error::Entity(reference.to_string())),
                     }
                 };
-                let Some(open) = stack.last_mut() else {
+                if !stack.push(Cow::Owned(resolved), false, false) {
                     return Err(Error::Entity(reference.to_string()));
-                };
-                open.push(Cow::Owned(resolved), false);
+                }
             }
             XmlEvent::Eof => break,
         }
     }
-    if !stack.is_empty() || !root_done {
+    if stack.len != 0 || !root_done {
         return Err(Error::Xml("the document ends before </xml>".into()));
     }
     Ok(())
@@ -409,13 +469,18 @@ pub fn cdata(text: &str) -> String {
 /// close the section.
 pub(crate) fn push_cdata(out: &mut String, text: &str) {
     out.push_str("<![CDATA[");
-    let mut rest = text;
-    while let Some(at) = rest.find("]]>") {
-        out.push_str(&rest[..at]);
-        out.push_str("]]]]><![CDATA[>");
-        rest = &rest[at + 3..];
+    // Most text holds no `]` at all (a ciphertext, a signature, an openid): no search.
+    if !text.as_bytes().contains(&b']') {
+        out.push_str(text);
+    } else {
+        let mut rest = text;
+        while let Some(at) = rest.find("]]>") {
+            out.push_str(&rest[..at]);
+            out.push_str("]]]]><![CDATA[>");
+            rest = &rest[at + 3..];
+        }
+        out.push_str(rest);
     }
-    out.push_str(rest);
     out.push_str("]]>");
 }
 
@@ -436,7 +501,6 @@ pub(crate) fn push_integer(out: &mut String, value: i64) {
     if value < 0 {
         out.push('-');
     }
-    for &digit in &digits[at..] {
-        out.push(char::from(digit));
-    }
+    // ASCII digits: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }

@@ -205,7 +205,8 @@ fn a_retry_is_answered_without_processing_it_again() {
 #[test]
 fn a_retry_while_the_first_is_in_progress_and_a_failed_first() {
     let webhook = plain_webhook();
-    let query = Query::parse(&plain_query(NOW, "1"));
+    let raw = plain_query(NOW, "1");
+    let query = Query::parse(&raw);
     let body = text_push("oUSER", "hi", 9, NOW);
     let Delivery::New(first) = webhook.receive(&query, body.as_bytes()).unwrap() else {
         panic!("new");
@@ -433,4 +434,41 @@ fn xml_values_entities_and_whitespace() {
     assert_eq!(fields.get("B"), Some(" kept "));
     assert_eq!(fields.get("C"), Some(""));
     assert_eq!(fields.iter().filter(|(n, _)| *n == "D/E").count(), 2);
+}
+
+#[test]
+fn a_remembered_push_is_forgotten_after_its_lifetime_on_the_webhooks_clock() {
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(NOW));
+    let clock = std::sync::Arc::clone(&now);
+    let webhook = Webhook::builder()
+        .token(TOKEN)
+        .app_id(APPID)
+        .clock(move || clock.load(std::sync::atomic::Ordering::Relaxed))
+        .dedup(16, Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let calls = Cell::new(0);
+    let push = |at: i64| {
+        webhook
+            .handle(
+                &Query::parse(&plain_query(at, "1")),
+                text_push("oUSER", "hi", 7, NOW).as_bytes(),
+                |_| {
+                    calls.set(calls.get() + 1);
+                    Reply::success()
+                },
+            )
+            .unwrap();
+    };
+    push(NOW);
+    now.store(NOW + 59, std::sync::atomic::Ordering::Relaxed);
+    push(NOW + 59);
+    assert_eq!(
+        calls.get(),
+        1,
+        "a retry within the lifetime is answered from the cache"
+    );
+    now.store(NOW + 60, std::sync::atomic::Ordering::Relaxed);
+    push(NOW + 60);
+    assert_eq!(calls.get(), 2, "after 60 s the push is new again");
 }
