@@ -474,7 +474,7 @@ fn the_base_push_case_is_accepted_and_generated() {
     assert!(
         index
             .text
-            .contains("\"poke\" => Ok(Self::Poke(fields.decode()?))"),
+            .contains("if tag.eq_ignore_ascii_case(\"poke\") {\n            return Ok(Self::Poke(fields.decode()?));"),
         "{}",
         index.text
     );

@@ -56,16 +56,35 @@ impl crate::Family for UserMessage {
         "link",
     ];
     fn decode(tag: &str, fields: &crate::Fields) -> crate::Result<Self> {
-        match tag.to_ascii_lowercase().as_str() {
-            "text" => Ok(Self::Text(fields.decode()?)),
-            "image" => Ok(Self::Image(fields.decode()?)),
-            "voice" => Ok(Self::Voice(fields.decode()?)),
-            "video" => Ok(Self::Video(fields.decode()?)),
-            "shortvideo" => Ok(Self::Shortvideo(fields.decode()?)),
-            "location" => Ok(Self::Location(fields.decode()?)),
-            "link" => Ok(Self::Link(fields.decode()?)),
-            _ => Ok(Self::Unknown(tag.to_owned())),
+        if tag.eq_ignore_ascii_case("text") {
+            return Ok(Self::Text(fields.decode()?));
         }
+
+        if tag.eq_ignore_ascii_case("image") {
+            return Ok(Self::Image(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("voice") {
+            return Ok(Self::Voice(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("video") {
+            return Ok(Self::Video(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("shortvideo") {
+            return Ok(Self::Shortvideo(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("location") {
+            return Ok(Self::Location(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("link") {
+            return Ok(Self::Link(fields.decode()?));
+        }
+
+        Ok(Self::Unknown(tag.to_owned()))
     }
 
     fn tag(&self) -> &str {
@@ -104,12 +123,19 @@ impl crate::Family for Event {
         "kf_switch_session",
     ];
     fn decode(tag: &str, fields: &crate::Fields) -> crate::Result<Self> {
-        match tag.to_ascii_lowercase().as_str() {
-            "kf_create_session" => Ok(Self::KfCreateSession(fields.decode()?)),
-            "kf_close_session" => Ok(Self::KfCloseSession(fields.decode()?)),
-            "kf_switch_session" => Ok(Self::KfSwitchSession(fields.decode()?)),
-            _ => Ok(Self::Unknown(tag.to_owned())),
+        if tag.eq_ignore_ascii_case("kf_create_session") {
+            return Ok(Self::KfCreateSession(fields.decode()?));
         }
+
+        if tag.eq_ignore_ascii_case("kf_close_session") {
+            return Ok(Self::KfCloseSession(fields.decode()?));
+        }
+
+        if tag.eq_ignore_ascii_case("kf_switch_session") {
+            return Ok(Self::KfSwitchSession(fields.decode()?));
+        }
+
+        Ok(Self::Unknown(tag.to_owned()))
     }
 
     fn tag(&self) -> &str {

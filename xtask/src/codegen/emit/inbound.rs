@@ -302,16 +302,15 @@ fn family(family: Family, kinds: &[&PushKind], doc_lines: &[String]) -> TokenStr
             Ok(Self::Unknown(tag.to_owned()))
         }
     } else {
+        // Kinds are matched ignoring ASCII case, without lowering the tag into a new string.
         let arms = kinds.iter().map(|k| {
             let v = ident(&k.variant);
-            let lower = k.wire.to_ascii_lowercase();
-            quote!(#lower => Ok(Self::#v(fields.decode()?)),)
+            let wire = &k.wire;
+            quote!(if tag.eq_ignore_ascii_case(#wire) { return Ok(Self::#v(fields.decode()?)); })
         });
         quote! {
-            match tag.to_ascii_lowercase().as_str() {
-                #(#arms)*
-                _ => Ok(Self::Unknown(tag.to_owned())),
-            }
+            #(#arms)*
+            Ok(Self::Unknown(tag.to_owned()))
         }
     };
     let tag_arms = kinds.iter().map(|k| {
