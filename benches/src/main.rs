@@ -19,6 +19,7 @@
 //! callgrind: the deterministic view; needs valgrind).
 
 mod bodies;
+mod build_cost;
 mod calls;
 mod codegen;
 mod export;
@@ -53,9 +54,11 @@ struct Options {
     instructions: bool,
     /// Measure the inbound hot path only.
     inbound_only: bool,
+    /// Measure the build a user pays for only (cold builds: minutes).
+    build_cost: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--build-cost]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -67,6 +70,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         calls: None,
         instructions: false,
         inbound_only: false,
+        build_cost: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -94,6 +98,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--instructions" => options.instructions = true,
             "--inbound-only" => options.inbound_only = true,
+            "--build-cost" => options.build_cost = true,
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -147,6 +152,15 @@ fn inbound_section(options: &Options) -> Result<Vec<inbound::InboundResult>, Str
 async fn run(options: &Options) -> Result<(), String> {
     let runs = options.runs;
     let scale = |full: usize, quick: usize| if options.quick { quick } else { full };
+    if options.build_cost {
+        let cost = build_cost::build_cost()?;
+        println!("{}", build_cost::markdown(&cost));
+        let out = options.out.with_file_name("build-cost.json");
+        let json = serde_json::to_string_pretty(&cost).map_err(|e| e.to_string())?;
+        std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+        return Ok(());
+    }
     if options.inbound_only {
         let rows = inbound_section(options)?;
         println!("{}", report::inbound_markdown(&rows));

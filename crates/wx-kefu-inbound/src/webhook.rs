@@ -393,10 +393,10 @@ impl Incoming {
 
 impl Drop for Incoming {
     fn drop(&mut self) {
-        if !self.answered {
-            if let Some(ticket) = &self.ticket {
-                self.inner.dedup.forget_ticket(ticket);
-            }
+        if !self.answered
+            && let Some(ticket) = &self.ticket
+        {
+            self.inner.dedup.forget_ticket(ticket);
         }
     }
 }

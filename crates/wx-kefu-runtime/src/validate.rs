@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// A request broke one of the spec's rules; raised before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -540,7 +540,7 @@ fn check_pattern(
     pattern: &str,
     hint: Option<&str>,
 ) {
-    if let Err(e) = regex::Regex::new(pattern) {
+    if let Err(e) = regex_lite::Regex::new(pattern) {
         r.at(file, entry, field, format!("pattern does not compile: {e}"));
     }
     if !pattern.starts_with('^') || !pattern.ends_with('$') {

@@ -785,6 +785,7 @@ pub trait KefuApi {
 }
 
 impl KefuApi for ::wx_kefu_runtime::Client {
+    #[inline]
     fn add_kf_account(
         &self,
         kf_account: impl Into<String>,
@@ -795,6 +796,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::AddKfAccount::new(kf_account, nickname))
     }
 
+    #[inline]
     fn update_kf_account(
         &self,
         kf_account: impl Into<String>,
@@ -805,6 +807,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::UpdateKfAccount::new(kf_account, nickname))
     }
 
+    #[inline]
     fn del_kf_account(
         &self,
         kf_account: impl Into<String>,
@@ -814,6 +817,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::DelKfAccount::new(kf_account))
     }
 
+    #[inline]
     fn invite_kf_worker(
         &self,
         kf_account: impl Into<String>,
@@ -824,6 +828,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::InviteKfWorker::new(kf_account, invite_wx))
     }
 
+    #[inline]
     fn upload_kf_head_img(
         &self,
         kf_account: impl Into<String>,
@@ -834,6 +839,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::UploadKfHeadImg::new(kf_account, media))
     }
 
+    #[inline]
     fn get_kf_list(
         &self,
     ) -> impl ::std::future::Future<
@@ -845,6 +851,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::GetKfList::new())
     }
 
+    #[inline]
     fn get_online_kf_list(
         &self,
     ) -> impl ::std::future::Future<
@@ -856,6 +863,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::accounts::GetOnlineKfList::new())
     }
 
+    #[inline]
     fn upload_temp_media(
         &self,
         r#type: super::media::MediaType,
@@ -866,6 +874,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::media::UploadTempMedia::new(r#type, media))
     }
 
+    #[inline]
     fn get_temp_media(
         &self,
         media_id: impl Into<String>,
@@ -878,6 +887,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.download(super::media::GetTempMedia::new(media_id))
     }
 
+    #[inline]
     fn add_material(
         &self,
         request: super::media::AddMaterial,
@@ -890,6 +900,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(request)
     }
 
+    #[inline]
     fn get_material(
         &self,
         media_id: impl Into<String>,
@@ -902,6 +913,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.download(super::media::GetMaterial::new(media_id))
     }
 
+    #[inline]
     fn del_material(
         &self,
         media_id: impl Into<String>,
@@ -911,6 +923,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::media::DelMaterial::new(media_id))
     }
 
+    #[inline]
     fn get_material_count(
         &self,
     ) -> impl ::std::future::Future<
@@ -922,6 +935,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::media::GetMaterialCount::new())
     }
 
+    #[inline]
     fn send_custom_message(
         &self,
         request: super::messages::SendCustomMessage,
@@ -931,6 +945,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(request)
     }
 
+    #[inline]
     fn typing(
         &self,
         touser: impl Into<String>,
@@ -941,6 +956,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::messages::Typing::new(touser, command))
     }
 
+    #[inline]
     fn get_msg_list(
         &self,
         starttime: i64,
@@ -953,6 +969,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::records::GetMsgList::new(starttime, endtime, msgid, number))
     }
 
+    #[inline]
     fn create_kf_session(
         &self,
         kf_account: impl Into<String>,
@@ -963,6 +980,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::sessions::CreateKfSession::new(kf_account, openid))
     }
 
+    #[inline]
     fn close_session(
         &self,
         kf_account: impl Into<String>,
@@ -973,6 +991,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::sessions::CloseSession::new(kf_account, openid))
     }
 
+    #[inline]
     fn get_kf_session(
         &self,
         openid: impl Into<String>,
@@ -985,6 +1004,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::sessions::GetKfSession::new(openid))
     }
 
+    #[inline]
     fn get_kf_session_list(
         &self,
         kf_account: impl Into<String>,
@@ -997,6 +1017,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::sessions::GetKfSessionList::new(kf_account))
     }
 
+    #[inline]
     fn get_wait_case(
         &self,
     ) -> impl ::std::future::Future<
@@ -1008,6 +1029,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(super::sessions::GetWaitCase::new())
     }
 
+    #[inline]
     fn get_stable_access_token(
         &self,
         request: super::tokens::GetStableAccessToken,
@@ -1020,6 +1042,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
         self.call(request)
     }
 
+    #[inline]
     fn get_access_token(
         &self,
         grant_type: impl Into<String>,
@@ -1040,6 +1063,7 @@ impl KefuApi for ::wx_kefu_runtime::Client {
 ///
 /// The request is decoded into the endpoint's type, so it is checked exactly as a typed call is;
 /// a file field is a path.
+#[inline]
 pub async fn call_json(
     client: &::wx_kefu_runtime::Client,
     name: &str,
@@ -1118,6 +1142,7 @@ pub async fn call_json(
 /// Downloads with the endpoint named `name` (one whose answer is a file, such as
 /// `get_temp_media`) and a JSON request: the file, or WeChat's JSON answer instead
 /// of one as JSON. For tools that choose the call at run time, such as the CLI.
+#[inline]
 pub async fn download_json(
     client: &::wx_kefu_runtime::Client,
     name: &str,
@@ -1232,6 +1257,7 @@ pub async fn download_json(
 /// a call decodes its answer, and encodes the result as JSON: for the fuzz harness
 /// (`cargo xtask fuzz`). `None` when no endpoint has that name.
 #[doc(hidden)]
+#[inline]
 pub fn decode_json(
     name: &str,
     status: u16,

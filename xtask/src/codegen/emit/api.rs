@@ -430,6 +430,8 @@ pub fn trait_file(model: &Model) -> TokenStream {
                 fn #name(&self, #(#params),*) -> #ret;
             });
             impls.push(quote! {
+                // Inline: each program compiles the calls it makes, not all of them.
+                #[inline]
                 fn #name(&self, #(#params),*) -> #ret {
                     self.#method(#build)
                 }
@@ -473,6 +475,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
         ///
         /// The request is decoded into the endpoint's type, so it is checked exactly as a typed call is;
         /// a file field is a path.
+        #[inline]
         pub async fn call_json(
             client: &::wx_kefu_runtime::Client,
             name: &str,
@@ -486,6 +489,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
         /// Downloads with the endpoint named `name` (one whose answer is a file, such as
         /// `get_temp_media`) and a JSON request: the file, or WeChat's JSON answer instead
         /// of one as JSON. For tools that choose the call at run time, such as the CLI.
+        #[inline]
         pub async fn download_json(
             client: &::wx_kefu_runtime::Client,
             name: &str,
@@ -500,6 +504,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
         /// a call decodes its answer, and encodes the result as JSON: for the fuzz harness
         /// (`cargo xtask fuzz`). `None` when no endpoint has that name.
         #[doc(hidden)]
+        #[inline]
         pub fn decode_json(
             name: &str,
             status: u16,
