@@ -12,16 +12,22 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-/// One program's cold builds.
+use crate::measure::Summary;
+
+/// One program's cold builds, over the rounds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Built {
     /// Wall seconds of `cargo build` (debug), cold.
-    pub debug_s: f64,
+    pub debug_s: Summary,
     /// Wall seconds of `cargo build --release`, cold.
-    pub release_s: f64,
+    pub release_s: Summary,
     /// Bytes of the release binary.
     pub binary_bytes: u64,
 }
+
+/// How many times each cold build runs, the two programs taking turns: a cold build on a
+/// shared 2-core machine varies by a tenth from one run to the next.
+pub const ROUNDS: usize = 3;
 
 /// Both programs, and the ratios.
 #[derive(Debug, Clone, Serialize)]
@@ -118,20 +124,12 @@ fn cold_build(dir: &Path, release: bool) -> Result<f64, String> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn measure(dir: &Path, name: &str) -> Result<Built, String> {
-    eprintln!("build cost: {name}, debug, cold …");
-    let debug_s = cold_build(dir, false)?;
-    eprintln!("build cost: {name}, release, cold …");
-    let release_s = cold_build(dir, true)?;
+/// The release binary's size.
+fn binary_size(dir: &Path, name: &str) -> Result<u64, String> {
     let binary = dir.join("target/release").join(name);
-    let binary_bytes = std::fs::metadata(&binary)
-        .map_err(|e| format!("{}: {e}", binary.display()))?
-        .len();
-    Ok(Built {
-        debug_s,
-        release_s,
-        binary_bytes,
-    })
+    std::fs::metadata(&binary)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", binary.display()))
 }
 
 /// Both programs, built cold in a temporary folder (removed afterwards).
@@ -158,11 +156,31 @@ pub fn build_cost() -> Result<BuildCost, String> {
         FLOOR_MAIN,
     )?;
     let result = (|| {
-        let sdk = measure(&root.join("sdk"), "hello-sdk")?;
-        let floor = measure(&root.join("floor"), "hello-floor")?;
+        let programs = [("sdk", "hello-sdk"), ("floor", "hello-floor")];
+        // [program][mode] → the seconds of each round.
+        let mut seconds = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+        for round in 1..=ROUNDS {
+            for release in [false, true] {
+                for (index, (folder, name)) in programs.iter().enumerate() {
+                    let mode = if release { "release" } else { "debug" };
+                    eprintln!("build cost: round {round}/{ROUNDS}, {name}, {mode}, cold …");
+                    let spent = cold_build(&root.join(folder), release)?;
+                    seconds[index][usize::from(release)].push(spent);
+                }
+            }
+        }
+        let built = |index: usize| -> Result<Built, String> {
+            let (folder, name) = programs[index];
+            Ok(Built {
+                debug_s: Summary::of(&seconds[index][0]),
+                release_s: Summary::of(&seconds[index][1]),
+                binary_bytes: binary_size(&root.join(folder), name)?,
+            })
+        };
+        let (sdk, floor) = (built(0)?, built(1)?);
         let ratios = (
-            sdk.debug_s / floor.debug_s,
-            sdk.release_s / floor.release_s,
+            sdk.debug_s.median / floor.debug_s.median,
+            sdk.release_s.median / floor.release_s.median,
             sdk.binary_bytes as f64 / floor.binary_bytes as f64,
         );
         Ok(BuildCost { sdk, floor, ratios })
@@ -178,18 +196,19 @@ pub fn markdown(cost: &BuildCost) -> String {
         true => "met",
         false => "**missed**",
     };
+    let seconds = |s: &Summary| format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max);
     format!(
-        "### The build a user pays for (cold, this machine)\n\n\
+        "### The build a user pays for (cold, this machine; medians (min–max) of {ROUNDS} rounds)\n\n\
          | program | debug build s | release build s | release binary bytes |\n\
          |---|--:|--:|--:|\n\
-         | hello-world on `wx-kefu-api`, one call | {:.1} | {:.1} | {} |\n\
-         | the same on reqwest + serde + tokio | {:.1} | {:.1} | {} |\n\
+         | hello-world on `wx-kefu-api`, one call | {} | {} | {} |\n\
+         | the same on reqwest + serde + tokio | {} | {} | {} |\n\
          | **ratio** (goal) | **{debug:.2}** (≤ 1.10, {}) | **{release:.2}** (≤ 1.15, {}) | **{binary:.2}** (≤ 1.10, {}) |\n",
-        cost.sdk.debug_s,
-        cost.sdk.release_s,
+        seconds(&cost.sdk.debug_s),
+        seconds(&cost.sdk.release_s),
         cost.sdk.binary_bytes,
-        cost.floor.debug_s,
-        cost.floor.release_s,
+        seconds(&cost.floor.debug_s),
+        seconds(&cost.floor.release_s),
         cost.floor.binary_bytes,
         verdict(debug, 1.10),
         verdict(release, 1.15),

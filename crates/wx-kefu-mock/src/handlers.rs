@@ -391,26 +391,30 @@ fn get_online_kf_list(state: &mut State, _now: i64, _req: &api::GetOnlineKfList)
 
 // ---- media ----
 
-/// The bytes and type of an upload that arrived (uploads in the emulator are bytes).
-fn upload_body(upload: &Upload) -> (bytes::Bytes, String) {
-    let data = upload.as_bytes().cloned().unwrap_or_default();
-    (data, upload.mime_type().to_owned())
+/// An upload that arrived (uploads in the emulator are bytes), kept as a media of `kind`.
+fn stored(
+    upload: &Upload,
+    kind: &str,
+    now: i64,
+    permanent: bool,
+    description: Option<(String, String)>,
+) -> StoredMedia {
+    StoredMedia {
+        kind: kind.to_owned(),
+        filename: upload.filename().to_owned(),
+        content_type: upload.mime_type().to_owned(),
+        data: upload.as_bytes().cloned().unwrap_or_default(),
+        created_ms: now,
+        permanent,
+        description,
+    }
 }
 
 /// `POST /cgi-bin/media/upload`: kept 3 days on the emulator's clock. A thumbnail's id is
 /// answered as `thumb_media_id`, as WeChat's recorded answers have it.
 fn upload_temp_media(state: &mut State, now: i64, req: &api::UploadTempMedia) -> Outcome {
-    let (data, content_type) = upload_body(&req.media);
     let kind = req.r#type.as_str();
-    let id = state.store_media(StoredMedia {
-        kind: kind.to_owned(),
-        filename: req.media.filename().to_owned(),
-        content_type,
-        data,
-        created_ms: now,
-        permanent: false,
-        description: None,
-    });
+    let id = state.store_media(stored(&req.media, kind, now, false, None));
     let key = if kind == "thumb" {
         "thumb_media_id"
     } else {
@@ -453,16 +457,7 @@ fn add_material(state: &mut State, now: i64, req: &api::AddMaterial) -> Outcome 
         .description
         .as_ref()
         .map(|d| (d.title.clone(), d.introduction.clone()));
-    let (data, content_type) = upload_body(&req.media);
-    let id = state.store_media(StoredMedia {
-        kind: kind.to_owned(),
-        filename: req.media.filename().to_owned(),
-        content_type,
-        data,
-        created_ms: now,
-        permanent: true,
-        description,
-    });
+    let id = state.store_media(stored(&req.media, kind, now, true, description));
     Ok(match kind {
         "image" => json!({
             "media_id": id,

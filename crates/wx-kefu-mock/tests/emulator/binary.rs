@@ -122,15 +122,15 @@ async fn the_standalone_emulator_is_driven_over_its_control_api() {
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
 
+    let get = |path: &str| {
+        let request = http.get(api(path));
+        async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            answer
+        }
+    };
     // The state read back.
-    let state: serde_json::Value = http
-        .get(api("/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get("/state").await;
     let user = &state["users"][0];
     assert_eq!(user["openid"], "o_ctl");
     let bubbles: Vec<(String, String)> = user["conversation"]
@@ -154,14 +154,7 @@ async fn the_standalone_emulator_is_driven_over_its_control_api() {
     assert_eq!(user["window"]["remaining"], 4, "{user}");
     assert_eq!(state["agents"][0]["online"], true);
     assert_eq!(state["faults"].as_array().map(Vec::len), Some(0), "used up");
-    let log: serde_json::Value = http
-        .get(api("/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = get("/requests").await;
     let sends: Vec<&serde_json::Value> = log["requests"]
         .as_array()
         .unwrap()
