@@ -78,9 +78,16 @@ impl std::hash::Hasher for Passthrough {
 /// seed (from std's randomly keyed hasher). Keys come from pushes whose signature was
 /// checked, so SipHash's defence against chosen collisions buys little here, and it is
 /// several times slower on these short keys.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct KeyedHash {
     seed: u64,
+}
+
+/// Never the seed: knowing it would let a sender choose colliding keys.
+impl std::fmt::Debug for KeyedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedHash(***)")
+    }
 }
 
 impl KeyedHash {
@@ -102,8 +109,8 @@ impl std::hash::BuildHasher for KeyedHash {
     }
 }
 
-/// See [`KeyedHash`].
-#[derive(Debug, Clone, Copy)]
+/// See [`KeyedHash`] (no `Debug`: its state starts as the seed).
+#[derive(Clone, Copy)]
 struct MixHasher(u64);
 
 impl MixHasher {

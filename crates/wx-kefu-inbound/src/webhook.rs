@@ -354,8 +354,8 @@ impl Pending {
     /// The first delivery's reply, sealed for this retry, once it has one; `None` while it
     /// is still being processed (or after it failed: then answer `success`).
     pub fn answer(&self) -> Option<Result<Answer>> {
-        let reply = self.webhook.inner.dedup.reply_of(self.ticket.as_ref()?)?;
-        Some(self.webhook.seal(&self.push, self.key, &reply))
+        self.webhook
+            .first_answer(&self.push, self.key, self.ticket.as_ref())
     }
 }
 
@@ -585,6 +585,18 @@ impl Webhook {
         Ok(answer)
     }
 
+    /// The reply the first delivery of a push got, sealed for a retry; `None` while it has
+    /// none.
+    fn first_answer(
+        &self,
+        push: &Push,
+        key: Option<usize>,
+        ticket: Option<&Ticket>,
+    ) -> Option<Result<Answer>> {
+        let reply = self.inner.dedup.reply_of(ticket?)?;
+        Some(self.seal(push, key, &reply))
+    }
+
     fn seal(&self, push: &Push, key: Option<usize>, reply: &Reply) -> Result<Answer> {
         let now = self.now();
         let Some(xml_text) = reply.to_xml(push, now) else {
@@ -636,10 +648,9 @@ impl Webhook {
         match seen {
             Seen::Answered(reply) => self.seal(&push, key, &reply),
             // Nothing to wait with here: `success` stops WeChat's retries.
-            Seen::InProgress => match ticket.and_then(|t| self.inner.dedup.reply_of(&t)) {
-                Some(reply) => self.seal(&push, key, &reply),
-                None => Ok(Answer::success()),
-            },
+            Seen::InProgress => self
+                .first_answer(&push, key, ticket.as_ref())
+                .unwrap_or(Ok(Answer::success())),
             Seen::New => {
                 // If the application panics, the push is forgotten so that WeChat's retry
                 // runs it again, as dropping an unanswered `Incoming` does.

@@ -301,27 +301,22 @@ pub fn parse(text: &str) -> Result<Fields> {
 
 /// [`parse`] of `text[start..]`, keeping `text` itself as the fields' source: no copy of
 /// the document.
-pub(crate) fn parse_owned(text: String, start: usize) -> Result<Fields> {
-    let mut fields = Fields {
-        source: text,
-        extra: String::new(),
-        entries: Vec::new(),
-    };
-    let mut spans = Vec::with_capacity(12);
-    let source = std::mem::take(&mut fields.source);
+pub(crate) fn parse_owned(source: String, start: usize) -> Result<Fields> {
     let document = source
         .get(start..)
         .ok_or_else(|| Error::Xml("the document starts past its end".into()))?;
+    let mut extra = String::new();
+    let mut entries = Vec::with_capacity(12);
     read(document, |path, value| {
         // Spans of `source` are kept as offsets; anything else goes into `extra`.
-        spans.push((
-            piece(&source, &mut fields.extra, path),
-            piece(&source, &mut fields.extra, value),
-        ));
+        let path = piece(&source, &mut extra, path);
+        entries.push((path, piece(&source, &mut extra, value)));
     })?;
-    fields.source = source;
-    fields.entries = spans;
-    Ok(fields)
+    Ok(Fields {
+        source,
+        extra,
+        entries,
+    })
 }
 
 /// The span of `part` in `source`, or of a copy appended to `extra`.
@@ -503,4 +498,25 @@ pub(crate) fn push_integer(out: &mut String, value: i64) {
     }
     // ASCII digits: always UTF-8.
     out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_cdata_are_written_as_format_would() {
+        for value in [0, 7, -7, 1_764_547_200, i64::MIN, i64::MAX] {
+            let mut out = String::from("x");
+            push_integer(&mut out, value);
+            assert_eq!(out, format!("x{value}"));
+        }
+        for text in ["", "plain", "a]b", "]]>", "x]]>y]]>", "]]]]>"] {
+            let mut out = String::new();
+            push_cdata(&mut out, text);
+            let escaped = format!("<![CDATA[{}]]>", text.replace("]]>", "]]]]><![CDATA[>"));
+            assert_eq!(out, escaped, "{text:?}");
+            assert_eq!(cdata(text), escaped);
+        }
+    }
 }

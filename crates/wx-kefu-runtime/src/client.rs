@@ -313,6 +313,13 @@ impl Failure {
     }
 }
 
+/// The error of `call` on an endpoint whose answer is a file.
+fn file_answer(endpoint: &'static str) -> Error {
+    Error::config(format!(
+        "{endpoint}: the answer is a file; call it with `Client::download`"
+    ))
+}
+
 /// What a successful attempt received: the decoded JSON answer, or a file.
 enum Answered<R> {
     Json(R),
@@ -348,18 +355,12 @@ impl Client {
     pub async fn call<E: Endpoint + Send + Sync>(&self, request: E) -> Result<E::Response> {
         let meta = E::META;
         if meta.downloads {
-            return Err(Error::config(format!(
-                "{}: the answer is a file; call it with `Client::download`",
-                meta.name
-            )));
+            return Err(file_answer(meta.name));
         }
         match self.send(request).await? {
             Answered::Json(response) => Ok(response),
             // `send` answers a file only for an endpoint that `downloads`.
-            Answered::File(_) => Err(Error::config(format!(
-                "{}: the answer is a file; call it with `Client::download`",
-                meta.name
-            ))),
+            Answered::File(_) => Err(file_answer(meta.name)),
         }
     }
 

@@ -37,6 +37,20 @@ pub enum DynamicError {
     Call(#[from] Error),
 }
 
+/// `request` decoded as `E`, and how to report a value serde refuses (the request, or
+/// the answer on its way back to JSON), with the client's secret and token redacted.
+fn decode_request<E: Endpoint + DeserializeOwned>(
+    client: &Client,
+    request: serde_json::Value,
+) -> Result<(E, impl Fn(serde_json::Error) -> DynamicError + '_), DynamicError> {
+    let malformed = move |error: serde_json::Error| DynamicError::Request {
+        endpoint: E::META.name,
+        source: client.decode_reason(&error),
+    };
+    let request = serde_json::from_value(request).map_err(&malformed)?;
+    Ok((request, malformed))
+}
+
 /// Decodes `request` as `E`, calls it, and encodes the answer as JSON.
 pub async fn call_value<E>(
     client: &Client,
@@ -46,11 +60,7 @@ where
     E: Endpoint + DeserializeOwned + Send + Sync,
     E::Response: Serialize + Send,
 {
-    let malformed = |error: serde_json::Error| DynamicError::Request {
-        endpoint: E::META.name,
-        source: client.decode_reason(&error),
-    };
-    let request: E = serde_json::from_value(request).map_err(malformed)?;
+    let (request, malformed) = decode_request::<E>(client, request)?;
     let response = client.call(request).await?;
     serde_json::to_value(&response).map_err(malformed)
 }
@@ -64,11 +74,7 @@ where
     E: FileAnswer + DeserializeOwned + Send + Sync,
     E::Response: Serialize + Send,
 {
-    let malformed = |error: serde_json::Error| DynamicError::Request {
-        endpoint: E::META.name,
-        source: client.decode_reason(&error),
-    };
-    let request: E = serde_json::from_value(request).map_err(malformed)?;
+    let (request, malformed) = decode_request::<E>(client, request)?;
     Ok(match client.download(request).await? {
         Download::File(file) => Download::File(file),
         Download::Json(json) => Download::Json(serde_json::to_value(&json).map_err(malformed)?),

@@ -228,3 +228,52 @@ impl Endpoint for Numbered {
         RequestParts::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_knows_its_first_bytes_and_no_other_kinds() {
+        let samples: [(FileKind, &[u8]); 9] = [
+            (FileKind::Jpeg, b"\xFF\xD8\xFF\xE0\0\x10JFIF"),
+            (FileKind::Png, b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"),
+            (FileKind::Gif, b"GIF89a\x01\0\x01\0"),
+            (FileKind::Bmp, b"BM\x36\0\0\0\0\0"),
+            (FileKind::Amr, b"#!AMR\n\x3c"),
+            (FileKind::Mp3, b"ID3\x04\0\0\0\0"),
+            (FileKind::Wav, b"RIFF\x24\0\0\0WAVEfmt "),
+            (FileKind::Wma, b"\x30\x26\xB2\x75\x8E\x66\xCF\x11\xA6\xD9"),
+            (FileKind::Mp4, b"\0\0\0\x18ftypmp42"),
+        ];
+        for (kind, head) in samples {
+            assert!(kind.matches(head), "{kind:?} refuses its own bytes");
+            assert!(FileKind::Any.matches(head));
+            for (other, _) in samples.iter().filter(|(other, _)| *other != kind) {
+                assert!(!other.matches(head), "{other:?} takes a {kind:?}");
+            }
+        }
+        // Near misses: a byte off is another file.
+        let near: [(FileKind, &[u8]); 8] = [
+            (FileKind::Jpeg, b"\xFF\xD8\xFE"),
+            (FileKind::Png, b"\x89PNG\r\n\x1a\x0b"),
+            (FileKind::Gif, b"GIF88a"),
+            (FileKind::Bmp, b"BA\x36\0"),
+            (FileKind::Amr, b"#!AMX\n"),
+            (FileKind::Wav, b"RIFF\x24\0\0\0AVI "),
+            (FileKind::Wma, b"\x30\x26\xB2\x75\x8E\x66\xCF\x12"),
+            (FileKind::Mp4, b"ftyp\0\0\0\x18mp42"),
+        ];
+        for (kind, head) in near {
+            assert!(!kind.matches(head), "{kind:?} takes {head:?}");
+        }
+        // An MP3 without a tag starts with a frame sync.
+        assert!(FileKind::Mp3.matches(&[0xFF, 0xFB, 0x90, 0x00]));
+        assert!(!FileKind::Mp3.matches(&[0xFF, 0x1B]));
+        // Too short to tell is never a match.
+        assert!(!FileKind::Mp4.matches(b"\0\0\0\x18ftyp"[..6].as_ref()));
+        let limits = FileLimits::new(10, &[FileKind::Png, FileKind::Gif], "PNG or GIF");
+        assert!(limits.accepts(b"GIF87a"));
+        assert!(!limits.accepts(b"\xFF\xD8\xFF"));
+    }
+}

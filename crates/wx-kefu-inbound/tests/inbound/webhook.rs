@@ -5,7 +5,8 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use wx_kefu_inbound::{
-    Content, DedupKey, Delivery, Event, Family, Push, Query, Reply, UserMessage, Webhook, xml,
+    Content, DedupKey, Delivery, Event, Family, Fields, Push, Query, Reply, UserMessage, Webhook,
+    xml,
 };
 
 use crate::common::*;
@@ -434,6 +435,19 @@ fn xml_values_entities_and_whitespace() {
     assert_eq!(fields.get("B"), Some(" kept "));
     assert_eq!(fields.get("C"), Some(""));
     assert_eq!(fields.iter().filter(|(n, _)| *n == "D/E").count(), 2);
+    // An element that opens a child is no field, whatever text it has around it; text
+    // alone keeps its whitespace; the fields equal the same pairs given directly.
+    let mixed = xml::parse("<xml><F>before<G>x</G>after</F><H>  </H><I>a&amp;b</I></xml>").unwrap();
+    assert_eq!(mixed.get("F"), None);
+    assert_eq!(mixed.get("F/G"), Some("x"));
+    assert_eq!(mixed.get("H"), Some("  "));
+    assert_eq!(
+        mixed,
+        Fields::from_pairs([("F/G", "x"), ("H", "  "), ("I", "a&b")])
+    );
+    assert_eq!(format!("{mixed:?}").matches("F/G").count(), 1);
+    // The dedup cache's hash seed never shows.
+    assert!(format!("{:?}", wx_kefu_inbound::Dedup::default()).contains("KeyedHash(***)"));
 }
 
 #[test]
