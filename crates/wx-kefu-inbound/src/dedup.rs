@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::push::DedupKey;
+use crate::push::{DedupKey, KeyRef};
 use crate::reply::Reply;
 
 /// Where a push stands in the cache.
@@ -25,10 +25,63 @@ pub enum Seen {
 struct Entry {
     /// The push's key itself: a fingerprint shared by two keys never makes one the
     /// other's repeat.
-    key: DedupKey,
+    key: StoredKey,
     /// When it came (unix seconds, on the webhook's clock).
     at: i64,
     reply: Option<Reply>,
+}
+
+/// A [`DedupKey`] as an entry keeps it: an event's sender and kind in one allocation.
+#[derive(Debug)]
+enum StoredKey {
+    Message(i64),
+    Event {
+        /// The sender, then the kind.
+        text: Box<str>,
+        /// Where the kind starts in `text`.
+        split: usize,
+        create_time: i64,
+    },
+}
+
+impl StoredKey {
+    fn new(key: KeyRef<'_>) -> StoredKey {
+        match key {
+            KeyRef::Message(id) => StoredKey::Message(id),
+            KeyRef::Event {
+                from,
+                create_time,
+                kind,
+            } => {
+                let mut text = String::with_capacity(from.len() + kind.len());
+                text.push_str(from);
+                text.push_str(kind);
+                StoredKey::Event {
+                    text: text.into_boxed_str(),
+                    split: from.len(),
+                    create_time,
+                }
+            }
+        }
+    }
+
+    fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            StoredKey::Message(id) => KeyRef::Message(*id),
+            StoredKey::Event {
+                text,
+                split,
+                create_time,
+            } => {
+                let (from, kind) = text.split_at(*split);
+                KeyRef::Event {
+                    from,
+                    create_time: *create_time,
+                    kind,
+                }
+            }
+        }
+    }
 }
 
 /// The entries by the keyed fingerprint of their key, and the fingerprints in the order
@@ -196,20 +249,20 @@ impl Dedup {
 
     /// Looks the push up; a new one is marked in progress.
     pub fn begin(&self, key: &DedupKey) -> Seen {
-        self.enter(key.clone(), system_now()).0
+        self.enter(key.as_ref(), system_now()).0
     }
 
-    /// [`begin`](Dedup::begin) with the key moved in (it is kept once, not copied), and the
-    /// ticket of its entry for what follows (none when nothing is remembered).
-    pub(crate) fn enter(&self, key: DedupKey, now: i64) -> (Seen, Option<Ticket>) {
+    /// [`begin`](Dedup::begin) with the key borrowed (copied once, only when it is new),
+    /// and the ticket of its entry for what follows (none when nothing is remembered).
+    pub(crate) fn enter(&self, key: KeyRef<'_>, now: i64) -> (Seen, Option<Ticket>) {
         if self.capacity == 0 {
             return (Seen::New, None);
         }
         let mut inner = self.lock();
         inner.expire(now, self.ttl);
-        let print = inner.fingerprint(&key);
+        let print = inner.fingerprint(key);
         if let Some(entry) = inner.entries.get(&print)
-            && entry.key == key
+            && entry.key.as_ref() == key
         {
             let ticket = Ticket {
                 print,
@@ -231,7 +284,7 @@ impl Dedup {
         inner.entries.insert(
             print,
             Entry {
-                key,
+                key: StoredKey::new(key),
                 at: now,
                 reply: None,
             },
@@ -279,7 +332,7 @@ impl Dedup {
     pub fn forget(&self, key: &DedupKey) {
         let mut inner = self.lock();
         if inner.entry(key).is_some_and(|e| e.reply.is_none()) {
-            let print = inner.fingerprint(key);
+            let print = inner.fingerprint(key.as_ref());
             inner.entries.remove(&print);
             inner.order.retain(|(queued, _)| *queued != print);
         }
@@ -312,23 +365,25 @@ impl Inner {
             .filter(|entry| entry.at == ticket.at)
     }
 
-    fn fingerprint(&self, key: &DedupKey) -> u64 {
+    fn fingerprint(&self, key: KeyRef<'_>) -> u64 {
         use std::hash::BuildHasher;
         self.hash.hash_one(key)
     }
 
     /// The entry of `key`, if it is remembered.
     fn entry(&self, key: &DedupKey) -> Option<&Entry> {
+        let key = key.as_ref();
         self.entries
             .get(&self.fingerprint(key))
-            .filter(|entry| entry.key == *key)
+            .filter(|entry| entry.key.as_ref() == key)
     }
 
     fn entry_mut(&mut self, key: &DedupKey) -> Option<&mut Entry> {
+        let key = key.as_ref();
         let print = self.fingerprint(key);
         self.entries
             .get_mut(&print)
-            .filter(|entry| entry.key == *key)
+            .filter(|entry| entry.key.as_ref() == key)
     }
 
     /// Drops the entries older than `ttl`.

@@ -87,10 +87,15 @@ impl Push {
 
     /// Decodes the fields of a push.
     pub fn from_fields(fields: Fields) -> Result<Push> {
-        let msg_type = fields.string("MsgType")?;
+        // The kinds are read borrowed: only what the push keeps is copied.
+        let required = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| Error::MissingField(name.to_owned()))
+        };
+        let msg_type = required("MsgType")?;
         let content = if msg_type.eq_ignore_ascii_case("event") {
-            let event = fields.string("Event")?;
-            Content::Event(Event::decode(&event, &fields)?)
+            Content::Event(Event::decode(required("Event")?, &fields)?)
         } else {
             // WeChat's own samples spell it `MsgID` for voice.
             let msg_id = match fields.opt_integer("MsgId")? {
@@ -99,14 +104,14 @@ impl Push {
             };
             Content::Message {
                 msg_id,
-                message: UserMessage::decode(&msg_type, &fields)?,
+                message: UserMessage::decode(msg_type, &fields)?,
             }
         };
         Ok(Push {
             to_user_name: fields.string("ToUserName")?,
             from_user_name: fields.string("FromUserName")?,
             create_time: fields.integer("CreateTime")?,
-            msg_type,
+            msg_type: msg_type.to_owned(),
             content,
             fields,
         })
@@ -141,19 +146,68 @@ impl Push {
     /// What a retry of this push shares: the `MsgId` of a message, `FromUserName` +
     /// `CreateTime` (+ the kind) of an event.
     pub fn dedup_key(&self) -> DedupKey {
-        match &self.content {
+        self.key().to_owned()
+    }
+
+    /// [`dedup_key`](Push::dedup_key), borrowed from the push: what the cache hashes
+    /// and compares without copying the key first.
+    pub(crate) fn key(&self) -> KeyRef<'_> {
+        let kind = match &self.content {
             Content::Message {
                 msg_id: Some(id), ..
-            } => DedupKey::Message(*id),
-            Content::Message { message, .. } => DedupKey::Event {
-                from: self.from_user_name.clone(),
-                create_time: self.create_time,
-                kind: message.tag().to_owned(),
+            } => return KeyRef::Message(*id),
+            Content::Message { message, .. } => message.tag(),
+            Content::Event(event) => event.tag(),
+        };
+        KeyRef::Event {
+            from: &self.from_user_name,
+            create_time: self.create_time,
+            kind,
+        }
+    }
+}
+
+/// A [`DedupKey`] borrowed: from a push, from a key, or from the cache's own copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum KeyRef<'a> {
+    Message(i64),
+    Event {
+        from: &'a str,
+        create_time: i64,
+        kind: &'a str,
+    },
+}
+
+impl KeyRef<'_> {
+    fn to_owned(self) -> DedupKey {
+        match self {
+            KeyRef::Message(id) => DedupKey::Message(id),
+            KeyRef::Event {
+                from,
+                create_time,
+                kind,
+            } => DedupKey::Event {
+                from: from.to_owned(),
+                create_time,
+                kind: kind.to_owned(),
             },
-            Content::Event(event) => DedupKey::Event {
-                from: self.from_user_name.clone(),
-                create_time: self.create_time,
-                kind: event.tag().to_owned(),
+        }
+    }
+}
+
+impl DedupKey {
+    /// The key borrowed.
+    pub(crate) fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            DedupKey::Message(id) => KeyRef::Message(*id),
+            DedupKey::Event {
+                from,
+                create_time,
+                kind,
+            } => KeyRef::Event {
+                from,
+                create_time: *create_time,
+                kind,
             },
         }
     }

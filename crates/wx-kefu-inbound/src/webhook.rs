@@ -539,7 +539,7 @@ impl Webhook {
             }
             (Push::parse(text)?, None)
         };
-        let (seen, ticket) = self.inner.dedup.enter(push.dedup_key(), now);
+        let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
         Ok((push, key, seen, ticket))
     }
 

@@ -78,12 +78,22 @@ impl Fields {
         text.get(span.start..span.end).unwrap_or_default()
     }
 
+    fn bytes(&self, span: Span) -> Option<&[u8]> {
+        let text = match span.in_extra {
+            true => &self.extra,
+            false => &self.source,
+        };
+        text.as_bytes().get(span.start..span.end)
+    }
+
     /// The value of the first field of this name (or path).
     pub fn get(&self, name: &str) -> Option<&str> {
-        // Lengths first: most names differ in length, and no text is sliced for them.
+        // Lengths first: most names differ in length, and no text is sliced for them; the
+        // rest compare as bytes (a span always lies on character boundaries).
+        let name = name.as_bytes();
         self.entries
             .iter()
-            .find(|(n, _)| n.end - n.start == name.len() && self.text(*n) == name)
+            .find(|(n, _)| n.end - n.start == name.len() && self.bytes(*n) == Some(name))
             .map(|(_, value)| self.text(*value))
     }
 
@@ -350,6 +360,9 @@ pub(crate) fn read<'a>(
     config.check_end_names = true;
     config.check_comments = true;
     config.expand_empty_elements = true;
+    // XML 1.0 reads every `\r\n` and lone `\r` as `\n`; a document with no `\r` at all
+    // (what WeChat sends) needs no piece normalised, so the pieces are not scanned again.
+    let carriage_returns = memchr::memchr(b'\r', text.as_bytes()).is_some();
     let mut stack = Stack::default();
     let mut top_level = Names::default();
     let mut elements = 0usize;
@@ -400,14 +413,20 @@ pub(crate) fn read<'a>(
                 return Err(Error::Xml("unexpected empty element".into()));
             }
             XmlEvent::Text(piece) => {
-                let content = piece.xml10_content();
+                let content = match carriage_returns {
+                    true => piece.xml10_content(),
+                    false => piece.into_inner(),
+                };
                 let whitespace = content.trim().is_empty();
                 if !stack.push(content, whitespace, false) && !whitespace {
                     return Err(Error::Xml("text outside the root element".into()));
                 }
             }
             XmlEvent::CData(cdata) => {
-                let content = cdata.xml10_content();
+                let content = match carriage_returns {
+                    true => cdata.xml10_content(),
+                    false => cdata.into_inner(),
+                };
                 if !stack.push(content, false, true) {
                     return Err(Error::Xml("CDATA outside the root element".into()));
                 }
@@ -445,11 +464,13 @@ fn within<'a>(text: &'a str, part: &str) -> Option<&'a str> {
 }
 
 /// Where `part` starts in `text`, when it is a slice of `text`'s own memory.
+///
+/// Such a slice lies on `text`'s character boundaries by itself: it is valid UTF-8, so it
+/// neither starts nor ends inside a character of the memory it shares with `text`.
 fn offset_within(text: &str, part: &str) -> Option<usize> {
     let offset = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
     let end = offset.checked_add(part.len())?;
-    (end <= text.len() && text.is_char_boundary(offset) && text.is_char_boundary(end))
-        .then_some(offset)
+    (end <= text.len()).then_some(offset)
 }
 
 /// `text` as a CDATA section that cannot be closed early: every `]]>` inside is split
@@ -503,6 +524,22 @@ pub(crate) fn push_integer(out: &mut String, value: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_ends_read_as_xml_1_0_says_and_a_character_reference_stays() {
+        let fields = parse(
+            "<xml>\r\n<A><![CDATA[a\r\nb\rc]]></A><B>d\r\ne</B><C>&#13;</C><D>f\ng</D></xml>",
+        )
+        .unwrap();
+        assert_eq!(fields.get("A"), Some("a\nb\nc"));
+        assert_eq!(fields.get("B"), Some("d\ne"));
+        assert_eq!(fields.get("C"), Some("\r"));
+        assert_eq!(fields.get("D"), Some("f\ng"));
+        // With no `\r` anywhere, every value is read in place, as written.
+        let fields = parse("<xml><A><![CDATA[a\nb]]></A><B>c d</B></xml>").unwrap();
+        assert_eq!(fields.get("A"), Some("a\nb"));
+        assert_eq!(fields.get("B"), Some("c d"));
+    }
 
     #[test]
     fn integers_and_cdata_are_written_as_format_would() {
