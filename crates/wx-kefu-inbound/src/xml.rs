@@ -5,6 +5,7 @@
 //! Also the few lines of XML writing the replies need (CDATA that cannot be broken out of).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
@@ -315,8 +316,18 @@ pub(crate) fn parse_owned(source: String, start: usize) -> Result<Fields> {
     let document = source
         .get(start..)
         .ok_or_else(|| Error::Xml("the document starts past its end".into()))?;
-    let mut extra = String::new();
     let mut entries = Vec::with_capacity(12);
+    let in_place =
+        |name: Range<usize>, value: Range<usize>| (span(start, name), span(start, value));
+    if read_flat(document, |name, value| entries.push(in_place(name, value))).is_some() {
+        return Ok(Fields {
+            source,
+            extra: String::new(),
+            entries,
+        });
+    }
+    entries.clear();
+    let mut extra = String::new();
     read(document, |path, value| {
         // Spans of `source` are kept as offsets; anything else goes into `extra`.
         let path = piece(&source, &mut extra, path);
@@ -327,6 +338,108 @@ pub(crate) fn parse_owned(source: String, start: usize) -> Result<Fields> {
         extra,
         entries,
     })
+}
+
+/// `range` of a document that starts at `start` of the source, as a span of the source.
+fn span(start: usize, range: Range<usize>) -> Span {
+    Span {
+        in_extra: false,
+        start: start + range.start,
+        end: start + range.end,
+    }
+}
+
+/// How many fields [`read_flat`] reads before it leaves a document to [`read`].
+const FLAT_FIELDS: usize = 32;
+
+/// Reads a document of the one shape WeChat sends, without the general reader: `<xml>`,
+/// then flat fields `<Name>value</Name>` (an ASCII name, the value one CDATA section or
+/// text holding no markup, no reference and no `>` or `]`), spaces, tabs and newlines
+/// between them, `</xml>`, then only whitespace. Each field goes to `field` (the ranges
+/// of its name and value in `text`) as it is read.
+///
+/// `None`, at the first thing outside that shape, leaves the document to [`read`], which
+/// reads or refuses it; that includes every refusal (a DOCTYPE, a reference, a repeated
+/// field, depth, size) and every `\r` (line ends to normalise). So a document read here
+/// is one [`read`] reads to the same fields, only faster: a test holds the two to that.
+fn read_flat(text: &str, mut field: impl FnMut(Range<usize>, Range<usize>)) -> Option<()> {
+    let bytes = text.as_bytes();
+    if memchr::memchr(b'\r', bytes).is_some() {
+        return None;
+    }
+    let mut at = b"<xml>".len();
+    if !bytes.starts_with(b"<xml>") {
+        return None;
+    }
+    // Where each name seen starts, and its length.
+    let mut names = [(0, 0); FLAT_FIELDS];
+    let mut count = 0;
+    let skip_space = |mut at: usize| {
+        while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n')) {
+            at += 1;
+        }
+        at
+    };
+    loop {
+        at = skip_space(at);
+        let rest = bytes.get(at..)?;
+        if rest.starts_with(b"</xml>") {
+            return (skip_space(at + b"</xml>".len()) == bytes.len()).then_some(());
+        }
+        // `<Name>`
+        if rest.first() != Some(&b'<') || !rest.get(1)?.is_ascii_alphabetic() {
+            return None;
+        }
+        let name_at = at + 1;
+        let name_len = rest[1..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))?;
+        let name = name_at..name_at + name_len;
+        if bytes.get(name.end) != Some(&b'>') || count == FLAT_FIELDS {
+            return None;
+        }
+        let name_bytes = &bytes[name.clone()];
+        if names[..count]
+            .iter()
+            .any(|&(start, len)| bytes.get(start..start + len) == Some(name_bytes))
+        {
+            return None;
+        }
+        at = name.end + 1;
+        // The value: one CDATA section, or plain text up to the end tag.
+        let value = if bytes.get(at..)?.starts_with(b"<![CDATA[") {
+            let from = at + b"<![CDATA[".len();
+            let mut end = from;
+            loop {
+                end += memchr::memchr(b']', bytes.get(end..)?)?;
+                if bytes.get(end..)?.starts_with(b"]]>") {
+                    break;
+                }
+                end += 1;
+            }
+            at = end + b"]]>".len();
+            from..end
+        } else {
+            let len = bytes[at..]
+                .iter()
+                .position(|&b| matches!(b, b'<' | b'&' | b'>' | b']'))?;
+            let value = at..at + len;
+            at += len;
+            value
+        };
+        // `</Name>`
+        let end_tag = bytes.get(at..)?;
+        if !(end_tag.starts_with(b"</")
+            && end_tag.get(2..2 + name_len) == Some(name_bytes)
+            && end_tag.get(2 + name_len) == Some(&b'>'))
+        {
+            return None;
+        }
+        at += name_len + 3;
+        field(name, value);
+        names[count] = (name_at, name_len);
+        count += 1;
+    }
 }
 
 /// The span of `part` in `source`, or of a copy appended to `extra`.
@@ -352,6 +465,35 @@ fn piece(source: &str, extra: &mut String, part: Cow<'_, str>) -> Span {
 /// Reads `text` as [`parse`] does, with the same refusals, handing each field to `field`
 /// as it ends: its path and value, borrowed from `text` where they were read in place.
 pub(crate) fn read<'a>(
+    text: &'a str,
+    mut field: impl FnMut(Cow<'a, str>, Cow<'a, str>),
+) -> Result<()> {
+    // WeChat's shape first, its fields held back until the whole document is read so.
+    let mut flat: [(&str, &str); FLAT_FIELDS] = [("", ""); FLAT_FIELDS];
+    let (mut count, mut whole) = (0, true);
+    let read_so = read_flat(text, |name, value| {
+        // The ranges lie on ASCII delimiters, so on character boundaries: `whole` stays.
+        match (flat.get_mut(count), text.get(name), text.get(value)) {
+            (Some(slot), Some(name), Some(value)) => {
+                *slot = (name, value);
+                count += 1;
+            }
+            _ => whole = false,
+        }
+    });
+    match read_so {
+        Some(()) if whole => {
+            for &(name, value) in flat.iter().take(count) {
+                field(Cow::Borrowed(name), Cow::Borrowed(value));
+            }
+            Ok(())
+        }
+        _ => read_general(text, field),
+    }
+}
+
+/// [`read`] by quick-xml, for any document.
+fn read_general<'a>(
     text: &'a str,
     mut field: impl FnMut(Cow<'a, str>, Cow<'a, str>),
 ) -> Result<()> {
@@ -524,6 +666,163 @@ pub(crate) fn push_integer(out: &mut String, value: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fields `read_flat` reads from `doc`, or `None` when it leaves the document.
+    fn flat(doc: &str) -> Option<Vec<(String, String)>> {
+        let mut fields = Vec::new();
+        read_flat(doc, |name, value| {
+            fields.push((doc[name].to_owned(), doc[value].to_owned()))
+        })?;
+        Some(fields)
+    }
+
+    fn general(doc: &str) -> Result<Vec<(String, String)>> {
+        let mut fields = Vec::new();
+        read_general(doc, |name, value| {
+            fields.push((name.into_owned(), value.into_owned()))
+        })?;
+        Ok(fields)
+    }
+
+    const WECHAT: &[&str] = &[
+        "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[o_user]]></FromUserName><CreateTime>1764547200</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好 <b>&amp; ]] > ]]]></Content><MsgId>24000000000000000</MsgId></xml>",
+        "<xml>\n<ToUserName><![CDATA[gh_x]]></ToUserName>\n\t<Encrypt><![CDATA[aGVsbG8=]]></Encrypt>\n</xml>\n",
+        "<xml><MsgType><![CDATA[location]]></MsgType><Location_X>23.134521</Location_X><Scale> 20 </Scale><Label><![CDATA[]]></Label><Empty></Empty><Blank>  </Blank></xml>",
+    ];
+
+    #[test]
+    fn the_flat_reader_takes_what_wechat_sends_and_leaves_everything_else() {
+        for doc in WECHAT {
+            let read = flat(doc).unwrap_or_else(|| panic!("left to the general reader: {doc}"));
+            assert_eq!(read, general(doc).unwrap(), "{doc}");
+        }
+        let left = [
+            "<!DOCTYPE xml [<!ENTITY x \"y\">]><xml><A>&x;</A></xml>",
+            "<?xml version=\"1.0\"?><xml><A>1</A></xml>",
+            "<xml><A>a &amp; b</A></xml>",
+            "<xml><A>&#13;</A></xml>",
+            "<xml><A><![CDATA[a\r\nb]]></A></xml>",
+            "<xml><A>1</A><A>2</A></xml>",
+            "<xml><A><B>1</B></A></xml>",
+            "<xml><A x=\"1\">1</A></xml>",
+            "<xml><A/></xml>",
+            "<xml><A >1</A></xml>",
+            "<xml><A>1</A ></xml>",
+            "<xml><A>1</B></xml>",
+            "<xml><A>1</A><!-- c --></xml>",
+            "<xml><A><![CDATA[x]]><![CDATA[y]]></A></xml>",
+            "<xml><A><![CDATA[x]]> </A></xml>",
+            "<xml><A>x > y</A></xml>",
+            "<xml><a:b>1</a:b></xml>",
+            "<xml><名>1</名></xml>",
+            "<xml><A>1</A></xml><xml></xml>",
+            "<xml><A>1</A></xml>tail",
+            "<xml><A>1</A>",
+            "<xml ><A>1</A></xml>",
+            "<root><A>1</A></root>",
+            "<xml><A><![CDATA[never closed</A></xml>",
+        ];
+        for doc in left {
+            assert_eq!(flat(doc), None, "read flat: {doc}");
+        }
+        let many: String = (0..=FLAT_FIELDS)
+            .map(|i| format!("<F{i}>{i}</F{i}>"))
+            .collect();
+        assert_eq!(flat(&format!("<xml>{many}</xml>")), None);
+    }
+
+    /// Documents made from WeChat's shapes by splicing in the fragments that matter, cutting
+    /// and flipping bytes: whenever the flat reader reads one, the general reader reads the
+    /// same fields from it.
+    #[test]
+    fn the_flat_reader_never_reads_what_the_general_reader_refuses_or_reads_otherwise() {
+        const FRAGMENTS: &[&str] = &[
+            "<",
+            ">",
+            "/",
+            "]",
+            "]]>",
+            "]]",
+            "<![CDATA[",
+            "&amp;",
+            "&#13;",
+            "&x;",
+            "\r",
+            "\r\n",
+            " ",
+            "\t",
+            "\n",
+            "<xml>",
+            "</xml>",
+            "<A>",
+            "</A>",
+            "<A/>",
+            "<!-- c -->",
+            "<?pi?>",
+            "<!DOCTYPE x>",
+            " x=\"1\"",
+            "中",
+            "é",
+            "_",
+            "-",
+            ".",
+            ":",
+            "\0",
+            "<ToUserName>",
+            "</ToUserName>",
+            "<Content>",
+            "</Content>",
+            "<Scale>1</Scale>",
+            "<MsgType>x</MsgType>",
+        ];
+        // SplitMix64: deterministic, no dependency.
+        let mut state = 0x5EED_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as usize
+        };
+        let (mut read_flat_count, mut left_count) = (0, 0);
+        for _ in 0..100_000 {
+            let mut doc = WECHAT[next() % WECHAT.len()].as_bytes().to_vec();
+            for _ in 0..1 + next() % 3 {
+                let at = next() % (doc.len() + 1);
+                match next() % 4 {
+                    0 | 1 => {
+                        let fragment = FRAGMENTS[next() % FRAGMENTS.len()].as_bytes();
+                        doc.splice(at..at, fragment.iter().copied());
+                    }
+                    2 => {
+                        let end = (at + 1 + next() % 8).min(doc.len());
+                        doc.drain(at.min(end)..end);
+                    }
+                    _ => {
+                        if let Some(byte) = doc.get_mut(at) {
+                            *byte = b" <>/![]&;\"=axA1_"[next() % 16];
+                        }
+                    }
+                }
+            }
+            let doc = String::from_utf8_lossy(&doc);
+            match flat(&doc) {
+                Some(fields) => {
+                    read_flat_count += 1;
+                    let general = general(&doc).unwrap_or_else(|error| {
+                        panic!("read flat, refused by the general reader ({error}): {doc:?}")
+                    });
+                    assert_eq!(fields, general, "{doc:?}");
+                }
+                None => left_count += 1,
+            }
+        }
+        // Both paths were taken, many times.
+        assert!(
+            read_flat_count > 5_000 && left_count > 5_000,
+            "{read_flat_count} / {left_count}"
+        );
+    }
 
     #[test]
     fn line_ends_read_as_xml_1_0_says_and_a_character_reference_stays() {
