@@ -56,9 +56,11 @@ struct Options {
     inbound_only: bool,
     /// Measure the build a user pays for only (cold builds: minutes).
     build_cost: bool,
+    /// Everything in one run: the whole bench with instructions, then the build cost.
+    all: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--build-cost]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -71,6 +73,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         instructions: false,
         inbound_only: false,
         build_cost: false,
+        all: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -99,6 +102,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--instructions" => options.instructions = true,
             "--inbound-only" => options.inbound_only = true,
             "--build-cost" => options.build_cost = true,
+            "--all" => {
+                options.all = true;
+                options.instructions = true;
+            }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -149,17 +156,26 @@ fn inbound_section(options: &Options) -> Result<Vec<inbound::InboundResult>, Str
     Ok(rows)
 }
 
+/// The build a user pays for: printed, and written beside the results.
+fn measure_build_cost(options: &Options) -> Result<(), String> {
+    eprintln!("build cost: cold builds of two programs, 3 rounds (minutes) …");
+    let cost = build_cost::build_cost()?;
+    println!("{}", build_cost::markdown(&cost));
+    let out = options.out.with_file_name("build-cost.json");
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&cost).map_err(|e| e.to_string())?;
+    std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
 async fn run(options: &Options) -> Result<(), String> {
     let runs = options.runs;
     let scale = |full: usize, quick: usize| if options.quick { quick } else { full };
     if options.build_cost {
-        let cost = build_cost::build_cost()?;
-        println!("{}", build_cost::markdown(&cost));
-        let out = options.out.with_file_name("build-cost.json");
-        let json = serde_json::to_string_pretty(&cost).map_err(|e| e.to_string())?;
-        std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
-        eprintln!("wrote {}", out.display());
-        return Ok(());
+        return measure_build_cost(options);
     }
     if options.inbound_only {
         let rows = inbound_section(options)?;
@@ -251,6 +267,9 @@ async fn run(options: &Options) -> Result<(), String> {
     std::fs::write(&options.out, json + "\n")
         .map_err(|e| format!("{}: {e}", options.out.display()))?;
     eprintln!("wrote {}", options.out.display());
+    if options.all {
+        measure_build_cost(options)?;
+    }
     match (herd.token_requests, herd.succeeded == herd.calls) {
         (1, true) => Ok(()),
         (n, _) => Err(format!(

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         ["fuzz", rest @ ..] => release_run("wx-kefu-fuzz", "the fuzz run", rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick] [--instructions] [--inbound-only] [--build-cost] [--skip-codegen-command]\n       cargo xtask fuzz [--bodies N] [--seed S]"
+                "usage: cargo xtask codegen [--check]\n       cargo xtask bench [--runs N] [--quick] [--instructions] [--inbound-only] [--build-cost] [--all] [--skip-codegen-command]\n       cargo xtask fuzz [--bodies N] [--seed S]"
             );
             return ExitCode::from(2);
         }
