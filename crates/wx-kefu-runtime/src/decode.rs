@@ -235,15 +235,32 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i
 /// A body that repeats the key is an error (serde refuses duplicate fields).
 fn errcode_in(text: &str) -> serde_json::Result<Option<Probe>> {
     /// The key, searched with a finder built once (building one costs more than a search).
-    static ERRCODE: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(b"\"errcode\""));
+    const KEY: &[u8] = b"\"errcode\"";
+    /// Up to this length a body is searched byte by byte.
+    const SHORT: usize = 96;
+    static ERRCODE: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
     let body = text.as_bytes();
     // An escape could spell a key (`"errcod\u0065"`) that a byte search misses; WeChat's
     // answers rarely hold one, so any backslash sends the body to the full probe.
     let plain = memchr::memchr(b'\\', body).is_none();
-    let mut mentions = ERRCODE.find_iter(body);
-    let first = mentions.next();
-    let again = first.is_some() && mentions.next().is_some();
+    let (first, again) = match body.len() {
+        // A short answer (an acknowledgement) is searched directly: a vector searcher's
+        // set-up costs more than the whole search.
+        0..=SHORT => {
+            let mut mentions = body
+                .windows(KEY.len())
+                .enumerate()
+                .filter(|(_, window)| *window == KEY)
+                .map(|(at, _)| at);
+            let first = mentions.next();
+            (first, first.is_some() && mentions.next().is_some())
+        }
+        _ => {
+            let mut mentions = ERRCODE.find_iter(body);
+            let first = mentions.next();
+            (first, first.is_some() && mentions.next().is_some())
+        }
+    };
     match (plain, first, again) {
         (true, None, _) => Ok(None),
         (true, Some(_), false) if opens_with_errcode_zero(body) => Ok(Some(Probe {
@@ -476,6 +493,21 @@ mod tests {
         assert_eq!(once(r#"{"errcode":0,"errcode":40001}"#), 1);
         assert_eq!(once(r#"{"errcode":0,"x":"\u0041"}"#), 1);
         assert_eq!(once(r#"{"x":"\u0041"}"#), 1);
+        // The same past the length searched byte by byte.
+        let long = |body: &str| -> &'static str {
+            let padded = match body.contains(',') {
+                true => body.replacen(',', &format!(",\"pad\":\"{}\",", "x".repeat(120)), 1),
+                false => body.replacen('{', &format!("{{\"pad\":\"{}\",", "x".repeat(120)), 1),
+            };
+            Box::leak(padded.into_boxed_str())
+        };
+        let opening: &'static str = Box::leak(
+            format!(r#"{{"errcode":0,"errmsg":"{}"}}"#, "x".repeat(120)).into_boxed_str(),
+        );
+        assert!(opening.len() > 96);
+        assert_eq!(once(opening), 0);
+        assert_eq!(once(long(r#"{"kf_account":"a@b"}"#)), 0);
+        assert_eq!(once(long(r#"{"errcode":0,"errcode":40001}"#)), 1);
     }
 
     #[test]
@@ -509,6 +541,10 @@ mod tests {
         ] {
             assert!(decoded::<State>(body).is_err(), "{body}");
             assert!(decoded::<Session>(body).is_err(), "{body}");
+            // Past the length searched byte by byte, too.
+            let long = body.replacen(',', &format!(",\"pad\":\"{}\",", "x".repeat(120)), 1);
+            assert!(decoded::<State>(&long).is_err(), "{long}");
+            assert!(decoded::<Session>(&long).is_err(), "{long}");
         }
         // An escaped key alone is still read as the errcode it spells.
         let api = decoded::<State>(r#"{"errcod\u0065":45015,"errmsg":"x"}"#).unwrap_err();

@@ -11,14 +11,12 @@ use crate::endpoint::{Endpoint, FileAnswer};
 use crate::error::{DecodeReason, Error};
 
 /// Why a dynamic call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum DynamicError {
     /// No endpoint has this name.
-    #[error("no endpoint is named `{0}`")]
     UnknownEndpoint(String),
     /// The JSON does not describe a request of the endpoint (a missing field, a wrong type).
-    #[error("the request for `{endpoint}` is malformed: {source}")]
     Request {
         /// The endpoint's name.
         endpoint: &'static str,
@@ -27,14 +25,43 @@ pub enum DynamicError {
         source: DecodeReason,
     },
     /// The endpoint's answer is a file: call it with `download_json`.
-    #[error("`{0}` answers a file: download it")]
     FileAnswer(&'static str),
     /// The endpoint's answer is not a file: call it with `call_json`.
-    #[error("`{0}` does not answer a file")]
     NotAFile(&'static str),
     /// The call itself failed.
-    #[error(transparent)]
-    Call(#[from] Error),
+    Call(Error),
+}
+
+impl std::fmt::Display for DynamicError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DynamicError::UnknownEndpoint(name) => write!(f, "no endpoint is named `{name}`"),
+            DynamicError::Request { endpoint, source } => {
+                write!(f, "the request for `{endpoint}` is malformed: {source}")
+            }
+            DynamicError::FileAnswer(name) => write!(f, "`{name}` answers a file: download it"),
+            DynamicError::NotAFile(name) => write!(f, "`{name}` does not answer a file"),
+            // The call's own error, as it is.
+            DynamicError::Call(error) => std::fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl std::error::Error for DynamicError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DynamicError::Request { source, .. } => Some(source),
+            // Transparent: the call's error stands for itself.
+            DynamicError::Call(error) => error.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for DynamicError {
+    fn from(error: Error) -> DynamicError {
+        DynamicError::Call(error)
+    }
 }
 
 /// `request` decoded as `E`, and how to report a value serde refuses (the request, or

@@ -14,12 +14,19 @@ use crate::validate::Invalid;
 
 /// The source of an [`Error::Transport`] when the client's own timeout
 /// ([`ClientBuilder::timeout`](crate::ClientBuilder::timeout)) ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no complete answer within {limit:?}")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut {
     /// The time allowed for the request and its answer.
     pub limit: std::time::Duration,
 }
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no complete answer within {:?}", self.limit)
+    }
+}
+
+impl StdError for TimedOut {}
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,11 +87,10 @@ impl fmt::Display for StoreErrorKind {
 ///
 /// It is cheap to clone (sources are shared), so that callers waiting on one token
 /// fetch can all receive its failure.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
     /// WeChat answered the call with a non-zero `errcode`.
-    #[error("{endpoint}: WeChat answered errcode {}{}: {message}", code.code(), meaning(*code))]
     Api {
         /// The endpoint's name, e.g. `send_message`.
         endpoint: &'static str,
@@ -99,7 +105,6 @@ pub enum Error {
     /// No access token could be obtained: WeChat refused the token request
     /// (wrong appid or secret, IP not in the allow-list, quota used up) or answered
     /// something that is not a token. Retrying does not help; `hint` says what to fix.
-    #[error("{endpoint}: could not get an access token{}: {message}; {hint}", token_code(*code))]
     Token {
         /// The token endpoint's name (`stable_token` or `token`), or the external provider.
         endpoint: &'static str,
@@ -114,7 +119,6 @@ pub enum Error {
     },
 
     /// The request did not complete on the network (connect failure, timeout, broken connection).
-    #[error("{endpoint}: {kind}: {}", root_cause(source.as_ref()))]
     Transport {
         /// The endpoint's name.
         endpoint: &'static str,
@@ -123,12 +127,10 @@ pub enum Error {
         /// What failed: the HTTP client's error with the request URL removed (a
         /// [`reqwest::Error`]), or [`TimedOut`] when the client's timeout ran out;
         /// `source.downcast_ref::<TimedOut>()` tells them apart.
-        #[source]
         source: Arc<dyn StdError + Send + Sync>,
     },
 
     /// WeChat (or a proxy in front of it) answered with an HTTP status other than 2xx.
-    #[error("{endpoint}: HTTP status {status}: {excerpt}")]
     Status {
         /// The endpoint's name.
         endpoint: &'static str,
@@ -139,9 +141,6 @@ pub enum Error {
     },
 
     /// The answer could not be decoded (it is not JSON, or not of the expected shape).
-    #[error(
-        "{endpoint}: could not decode the answer (HTTP status {status}): {source}; the body starts: {excerpt}"
-    )]
     Decode {
         /// The endpoint's name.
         endpoint: &'static str,
@@ -150,35 +149,27 @@ pub enum Error {
         /// The start of the body, at most [`EXCERPT_CHARS`] characters, secrets redacted.
         excerpt: String,
         /// What the decoder found wrong, with the secret and the token redacted.
-        #[source]
         source: DecodeReason,
     },
 
     /// The request broke one of the spec's rules; nothing was sent.
-    #[error("{endpoint}: invalid request: {source}")]
     Invalid {
         /// The endpoint's name.
         endpoint: &'static str,
         /// The field and the rule it broke.
-        #[source]
         source: Invalid,
     },
 
     /// A file to upload could not be read; nothing was sent.
-    #[error("{endpoint}: could not read the file to upload: {source}")]
     Upload {
         /// The endpoint's name.
         endpoint: &'static str,
         /// The I/O error.
-        #[source]
         source: Arc<std::io::Error>,
     },
 
     /// A paged export stopped because the server's `msgid` cursor did not advance;
     /// continuing would loop forever.
-    #[error(
-        "{endpoint}: msgid did not advance past {msgid} in the window {starttime}..{endtime}; stopped instead of looping"
-    )]
     PagingStalled {
         /// The endpoint's name.
         endpoint: &'static str,
@@ -191,7 +182,6 @@ pub enum Error {
     },
 
     /// The client is misconfigured (e.g. no app secret, a base URL that is not http(s)).
-    #[error("configuration error: {message}")]
     Config {
         /// What is wrong.
         message: String,
@@ -199,7 +189,6 @@ pub enum Error {
 
     /// The token store could not give a token (e.g. Redis is unreachable); nothing was sent.
     /// The message never holds a token, the secret or the store's URL.
-    #[error("{store} token store: {kind}: {message}")]
     Store {
         /// Which store, e.g. `redis`.
         store: &'static str,
@@ -208,9 +197,93 @@ pub enum Error {
         /// Details: the operation and the store client's error.
         message: String,
         /// The store client's error, when there is one.
-        #[source]
         source: Option<Arc<dyn StdError + Send + Sync>>,
     },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Api {
+                endpoint,
+                code,
+                message,
+                ..
+            } => write!(
+                f,
+                "{endpoint}: WeChat answered errcode {}{}: {message}",
+                code.code(),
+                meaning(*code)
+            ),
+            Error::Token {
+                endpoint,
+                code,
+                message,
+                hint,
+                ..
+            } => write!(
+                f,
+                "{endpoint}: could not get an access token{}: {message}; {hint}",
+                token_code(*code)
+            ),
+            Error::Transport {
+                endpoint,
+                kind,
+                source,
+            } => write!(f, "{endpoint}: {kind}: {}", root_cause(source.as_ref())),
+            Error::Status {
+                endpoint,
+                status,
+                excerpt,
+            } => write!(f, "{endpoint}: HTTP status {status}: {excerpt}"),
+            Error::Decode {
+                endpoint,
+                status,
+                excerpt,
+                source,
+            } => write!(
+                f,
+                "{endpoint}: could not decode the answer (HTTP status {status}): {source}; the body starts: {excerpt}"
+            ),
+            Error::Invalid { endpoint, source } => {
+                write!(f, "{endpoint}: invalid request: {source}")
+            }
+            Error::Upload { endpoint, source } => {
+                write!(f, "{endpoint}: could not read the file to upload: {source}")
+            }
+            Error::PagingStalled {
+                endpoint,
+                starttime,
+                endtime,
+                msgid,
+            } => write!(
+                f,
+                "{endpoint}: msgid did not advance past {msgid} in the window {starttime}..{endtime}; stopped instead of looping"
+            ),
+            Error::Config { message } => write!(f, "configuration error: {message}"),
+            Error::Store {
+                store,
+                kind,
+                message,
+                ..
+            } => write!(f, "{store} token store: {kind}: {message}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::Transport { source, .. } => Some(source.as_ref()),
+            Error::Decode { source, .. } => Some(source),
+            Error::Invalid { source, .. } => Some(source),
+            Error::Upload { source, .. } => Some(source.as_ref()),
+            Error::Store { source, .. } => {
+                source.as_deref().map(|s| s as &(dyn StdError + 'static))
+            }
+            _ => None,
+        }
+    }
 }
 
 fn meaning(code: ErrCode) -> String {
@@ -482,6 +555,60 @@ impl StdError for DecodeReason {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_say_what_failed_and_chain_to_their_cause() {
+        let limit = std::time::Duration::from_secs(15);
+        let transport = Error::Transport {
+            endpoint: "send_custom_message",
+            kind: TransportKind::Timeout,
+            source: Arc::new(TimedOut { limit }),
+        };
+        assert_eq!(
+            transport.to_string(),
+            "send_custom_message: timed out: no complete answer within 15s"
+        );
+        let cause = StdError::source(&transport).expect("a transport error has a cause");
+        assert_eq!(cause.downcast_ref::<TimedOut>(), Some(&TimedOut { limit }));
+        let serde = serde_json::from_str::<u8>("[").unwrap_err();
+        let decode = Error::Decode {
+            endpoint: "get_kf_list",
+            status: 200,
+            excerpt: "[".into(),
+            source: DecodeReason::new(&serde, &[]),
+        };
+        assert!(
+            decode
+                .to_string()
+                .starts_with("get_kf_list: could not decode the answer (HTTP status 200): ")
+        );
+        assert!(StdError::source(&decode).is_some_and(|c| c.is::<DecodeReason>()));
+        let upload = Error::Upload {
+            endpoint: "upload_temp_media",
+            source: Arc::new(std::io::Error::other("gone")),
+        };
+        assert_eq!(
+            upload.to_string(),
+            "upload_temp_media: could not read the file to upload: gone"
+        );
+        assert!(StdError::source(&upload).is_some_and(|c| c.is::<std::io::Error>()));
+        let store = |source| Error::Store {
+            store: "redis",
+            kind: StoreErrorKind::Unavailable,
+            message: "GET".into(),
+            source,
+        };
+        assert_eq!(
+            store(None).to_string(),
+            "redis token store: unavailable: GET"
+        );
+        assert!(StdError::source(&store(None)).is_none());
+        let io: Arc<dyn StdError + Send + Sync> = Arc::new(std::io::Error::other("refused"));
+        assert!(StdError::source(&store(Some(io))).is_some());
+        let config = Error::config("no app secret");
+        assert_eq!(config.to_string(), "configuration error: no app secret");
+        assert!(StdError::source(&config).is_none());
+    }
 
     #[test]
     fn rid_is_read_from_the_tail() {
