@@ -71,20 +71,22 @@ impl Fields {
         fields
     }
 
-    fn text(&self, span: Span) -> &str {
-        let text = match span.in_extra {
+    /// The buffer a span lies in.
+    fn buffer(&self, span: Span) -> &str {
+        match span.in_extra {
             true => &self.extra,
             false => &self.source,
-        };
-        text.get(span.start..span.end).unwrap_or_default()
+        }
+    }
+
+    fn text(&self, span: Span) -> &str {
+        self.buffer(span)
+            .get(span.start..span.end)
+            .unwrap_or_default()
     }
 
     fn bytes(&self, span: Span) -> Option<&[u8]> {
-        let text = match span.in_extra {
-            true => &self.extra,
-            false => &self.source,
-        };
-        text.as_bytes().get(span.start..span.end)
+        self.buffer(span).as_bytes().get(span.start..span.end)
     }
 
     /// The value of the first field of this name (or path).
