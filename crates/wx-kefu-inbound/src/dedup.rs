@@ -65,7 +65,7 @@ impl StoredKey {
         }
     }
 
-    fn as_ref(&self) -> KeyRef<'_> {
+    fn borrowed(&self) -> KeyRef<'_> {
         match self {
             StoredKey::Message(id) => KeyRef::Message(*id),
             StoredKey::Event {
@@ -249,7 +249,7 @@ impl Dedup {
 
     /// Looks the push up; a new one is marked in progress.
     pub fn begin(&self, key: &DedupKey) -> Seen {
-        self.enter(key.as_ref(), system_now()).0
+        self.enter(key.borrowed(), system_now()).0
     }
 
     /// [`begin`](Dedup::begin) with the key borrowed (copied once, only when it is new),
@@ -262,7 +262,7 @@ impl Dedup {
         inner.expire(now, self.ttl);
         let print = inner.fingerprint(key);
         if let Some(entry) = inner.entries.get(&print)
-            && entry.key.as_ref() == key
+            && entry.key.borrowed() == key
         {
             let ticket = Ticket {
                 print,
@@ -332,7 +332,7 @@ impl Dedup {
     pub fn forget(&self, key: &DedupKey) {
         let mut inner = self.lock();
         if inner.entry(key).is_some_and(|e| e.reply.is_none()) {
-            let print = inner.fingerprint(key.as_ref());
+            let print = inner.fingerprint(key.borrowed());
             inner.entries.remove(&print);
             inner.order.retain(|(queued, _)| *queued != print);
         }
@@ -372,18 +372,18 @@ impl Inner {
 
     /// The entry of `key`, if it is remembered.
     fn entry(&self, key: &DedupKey) -> Option<&Entry> {
-        let key = key.as_ref();
+        let key = key.borrowed();
         self.entries
             .get(&self.fingerprint(key))
-            .filter(|entry| entry.key.as_ref() == key)
+            .filter(|entry| entry.key.borrowed() == key)
     }
 
     fn entry_mut(&mut self, key: &DedupKey) -> Option<&mut Entry> {
-        let key = key.as_ref();
+        let key = key.borrowed();
         let print = self.fingerprint(key);
         self.entries
             .get_mut(&print)
-            .filter(|entry| entry.key.as_ref() == key)
+            .filter(|entry| entry.key.borrowed() == key)
     }
 
     /// Drops the entries older than `ttl`.

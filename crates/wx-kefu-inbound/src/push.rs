@@ -146,7 +146,7 @@ impl Push {
     /// What a retry of this push shares: the `MsgId` of a message, `FromUserName` +
     /// `CreateTime` (+ the kind) of an event.
     pub fn dedup_key(&self) -> DedupKey {
-        self.key().to_owned()
+        self.key().to_key()
     }
 
     /// [`dedup_key`](Push::dedup_key), borrowed from the push: what the cache hashes
@@ -179,7 +179,7 @@ pub(crate) enum KeyRef<'a> {
 }
 
 impl KeyRef<'_> {
-    fn to_owned(self) -> DedupKey {
+    fn to_key(self) -> DedupKey {
         match self {
             KeyRef::Message(id) => DedupKey::Message(id),
             KeyRef::Event {
@@ -197,7 +197,7 @@ impl KeyRef<'_> {
 
 impl DedupKey {
     /// The key borrowed.
-    pub(crate) fn as_ref(&self) -> KeyRef<'_> {
+    pub(crate) fn borrowed(&self) -> KeyRef<'_> {
         match self {
             DedupKey::Message(id) => KeyRef::Message(*id),
             DedupKey::Event {
