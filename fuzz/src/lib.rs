@@ -262,6 +262,7 @@ impl Harness {
             .collect();
         let plain = Webhook::builder()
             .token(TOKEN)
+            .plain_mode()
             .app_id(APPID)
             .clock(|| NOW)
             .build()

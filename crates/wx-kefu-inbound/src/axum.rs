@@ -5,7 +5,7 @@
 //! use wx_kefu_inbound::{Reply, Webhook};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let webhook = Webhook::builder().token("TOKEN").app_id("wx_APPID").build()?;
+//! let webhook = Webhook::builder().token("TOKEN").app_id("wx_APPID").plain_mode().build()?;
 //! let app = axum::Router::new().route(
 //!     "/wechat",
 //!     wx_kefu_inbound::axum::route(webhook, |push| async move {
@@ -50,10 +50,13 @@ impl IntoResponse for Answer {
 }
 
 impl IntoResponse for Error {
-    /// The status of [`Error::http_status`] and the error in words (it names no secret).
+    /// The status of [`Error::http_status`] and its fixed [`Error::public_reason`]: the
+    /// caller learns nothing of the server (its clock, a handler's panic, what was sent
+    /// back). The error itself, quoted and cut, goes to the `tracing` log.
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, self.to_string()).into_response()
+        tracing::warn!(status = status.as_u16(), error = %self, "wx-kefu webhook refused a request");
+        (status, self.public_reason()).into_response()
     }
 }
 

@@ -3,6 +3,7 @@
 //! retry is answered the same way without being processed again.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -216,6 +217,8 @@ pub struct Dedup {
     capacity: usize,
     ttl: Duration,
     inner: Mutex<Inner>,
+    /// Entries pushed out by the capacity while still inside their lifetime.
+    evicted_live: AtomicU64,
 }
 
 impl Default for Dedup {
@@ -240,7 +243,25 @@ impl Dedup {
                 entries: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), Fingerprint),
                 order: VecDeque::with_capacity(capacity.min(1 << 16)),
             }),
+            evicted_live: AtomicU64::new(0),
         }
+    }
+
+    /// How long a push is remembered.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How many pushes it remembers at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many pushes were forgotten before their lifetime ended, because more pushes
+    /// than the capacity came within one lifetime. A retry or replay of such a push runs
+    /// the application again: a count above 0 asks for a larger capacity.
+    pub fn evicted_live(&self) -> u64 {
+        self.evicted_live.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -277,7 +298,10 @@ impl Dedup {
             let Some((oldest, at)) = inner.order.pop_front() else {
                 break;
             };
-            inner.remove_if_at(oldest, at);
+            if inner.remove_if_at(oldest, at) {
+                // Expired ones went above: this one was still inside its lifetime.
+                self.evicted_live.fetch_add(1, Ordering::Relaxed);
+            }
         }
         // A different key of the same fingerprint (2^-64 odds) is replaced: its retry, if
         // any, is then processed again, never answered with this push's reply.
@@ -388,11 +412,11 @@ impl Inner {
 
     /// Drops the entries older than `ttl`.
     fn expire(&mut self, now: i64, ttl: Duration) {
-        // Whole seconds, rounded up: an entry lives at least its TTL.
-        let ttl =
-            i64::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(i64::MAX);
+        let ttl = whole_seconds(ttl);
         while let Some(&(print, at)) = self.order.front() {
-            if now.saturating_sub(at) < ttl {
+            // Kept through its last second: an entry made at `at` is still there at
+            // `at + ttl`.
+            if now.saturating_sub(at) <= ttl {
                 break;
             }
             self.order.pop_front();
@@ -401,10 +425,82 @@ impl Inner {
     }
 
     /// Removes the entry of `print` if it is the one queued at `at` (not a later
-    /// re-insertion).
-    fn remove_if_at(&mut self, print: u64, at: i64) {
+    /// re-insertion); whether it did.
+    fn remove_if_at(&mut self, print: u64, at: i64) -> bool {
         if self.entries.get(&print).is_some_and(|e| e.at == at) {
             self.entries.remove(&print);
+            return true;
+        }
+        false
+    }
+}
+
+/// A duration in whole seconds, rounded up: an entry lives at least its TTL.
+fn whole_seconds(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(i64::MAX)
+}
+
+/// Plain mode's `signature` covers the token, the timestamp and the nonce, not the body:
+/// a query captured once would carry any body for as long as its timestamp is accepted.
+/// This remembers, for each signed query, the SHA-1 digest of the body it first came
+/// with (SHA-1 suffices: a forger needs a second body of the same digest as WeChat's, a
+/// second preimage), for as long as the query could be replayed. WeChat's retries send
+/// the same bytes, so they still pass.
+#[derive(Debug)]
+pub(crate) struct Bindings {
+    capacity: usize,
+    ttl: i64,
+    inner: Mutex<BindingsInner>,
+}
+
+#[derive(Debug, Default)]
+struct BindingsInner {
+    bodies: HashMap<[u8; 20], ([u8; 20], i64)>,
+    order: VecDeque<([u8; 20], i64)>,
+}
+
+impl Bindings {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Bindings {
+        Bindings {
+            capacity: capacity.max(1),
+            ttl: whole_seconds(ttl),
+            inner: Mutex::new(BindingsInner::default()),
+        }
+    }
+
+    /// Whether `body` may come with this query: the first body it came with (now bound
+    /// to it), or the same bytes again.
+    pub(crate) fn bind(&self, query: [&str; 2], body: &[u8], now: i64) -> bool {
+        use sha1::{Digest, Sha1};
+        let mut hasher = Sha1::new();
+        for part in query {
+            // Length-prefixed, so no two queries share a key by moving a boundary.
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let key: [u8; 20] = hasher.finalize().into();
+        let digest: [u8; 20] = Sha1::digest(body).into();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(&(oldest, at)) = inner.order.front() {
+            if now.saturating_sub(at) <= self.ttl && inner.bodies.len() < self.capacity {
+                break;
+            }
+            inner.order.pop_front();
+            if inner
+                .bodies
+                .get(&oldest)
+                .is_some_and(|(_, since)| *since == at)
+            {
+                inner.bodies.remove(&oldest);
+            }
+        }
+        match inner.bodies.get(&key) {
+            Some((bound, _)) => *bound == digest,
+            None => {
+                inner.bodies.insert(key, (digest, now));
+                inner.order.push_back((key, now));
+                true
+            }
         }
     }
 }

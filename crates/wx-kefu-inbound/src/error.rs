@@ -1,5 +1,21 @@
 //! Every way a push, a URL check or a configuration can be refused: one typed error each,
 //! so a server can count and log them apart, and none of them panics.
+//!
+//! Many refusals happen before the signature is checked, so what they carry of the request
+//! is an attacker's text: it is kept to [`ECHO_CHARS`] characters when the error is made
+//! ([`echo`]) and shown quoted and escaped (`"a\r\nb"`), so a log line never holds a forged
+//! line break or a megabyte of someone else's choosing.
+
+/// The most characters of a request an error keeps.
+pub const ECHO_CHARS: usize = 32;
+
+/// At most [`ECHO_CHARS`] characters of `text`, with `…` when more were cut.
+pub(crate) fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
 
 /// Why a push (or the URL verification, or the configuration) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,7 +34,7 @@ pub enum Error {
     #[error("the query has no `{0}`")]
     MissingParam(&'static str),
     /// The `timestamp` of the query is not a number of seconds.
-    #[error("the timestamp `{0}` is not a number")]
+    #[error("the timestamp {0:?} is not a number")]
     BadTimestamp(String),
     /// The `timestamp` is too far from now: a replayed (or badly delayed) request.
     #[error(
@@ -33,6 +49,25 @@ pub enum Error {
         skew: u64,
         /// The window allowed, in seconds.
         window: u64,
+    },
+    /// A plain-mode query (`timestamp`, `nonce`, `signature`) came again with another body.
+    /// The plain signature covers no part of the body, so each signed query is bound to
+    /// the digest of the first body it carried, for as long as it could be replayed;
+    /// WeChat's own retries send the same bytes and pass.
+    #[error(
+        "this signed query came before with another body: a captured signature with a forged body?"
+    )]
+    QueryReused,
+    /// The dedup cache would forget a push before the replay window stops accepting it, so
+    /// a replay could run the application again: refused when the webhook is built.
+    #[error(
+        "the dedup cache keeps a push {ttl_secs} s, less than the {needed_secs} s a replay stays acceptable (twice the replay window)"
+    )]
+    DedupTooShort {
+        /// What the cache was given, in seconds.
+        ttl_secs: u64,
+        /// What it needs: twice the replay window.
+        needed_secs: u64,
     },
     /// The plain-mode `signature` does not match the token, timestamp and nonce.
     #[error("the signature does not match: not from WeChat, or a different token")]
@@ -50,7 +85,7 @@ pub enum Error {
     #[error("a plain push was refused: the webhook is in safe mode")]
     NotEncrypted,
     /// `encrypt_type` names something other than `aes` (or `raw`, plain).
-    #[error("unknown encrypt_type `{0}`")]
+    #[error("unknown encrypt_type {0:?}")]
     UnknownEncryptType(String),
     /// The safe-mode body has no `<Encrypt>`.
     #[error("the encrypted body has no <Encrypt>")]
@@ -65,13 +100,13 @@ pub enum Error {
     #[error("the decrypted message is malformed: {0}")]
     Malformed(&'static str),
     /// It decrypted, but for another official account.
-    #[error("the message is for the appid `{found}`, not this account's")]
+    #[error("the message is for the appid {found:?}, not this account's")]
     WrongAppId {
         /// The appid inside the message.
         found: String,
     },
     /// The body could not be read (the connection failed).
-    #[error("the body could not be read: {0}")]
+    #[error("the body could not be read: {0:?}")]
     Body(String),
     /// The XML is not UTF-8.
     #[error("the body is not UTF-8")]
@@ -81,16 +116,16 @@ pub enum Error {
     Doctype,
     /// The XML refers to an entity other than the five predefined ones
     /// (`&lt;` `&gt;` `&amp;` `&apos;` `&quot;`) or a character reference.
-    #[error("the XML refers to the entity `&{0};`: refused (entities are never resolved)")]
+    #[error("the XML refers to the entity {0:?}: refused (entities are never resolved)")]
     Entity(String),
     /// The XML has a processing instruction other than the declaration.
     #[error("the XML has a processing instruction: refused")]
     ProcessingInstruction,
     /// The XML is not well-formed.
-    #[error("the XML is malformed: {0}")]
+    #[error("the XML is malformed: {0:?}")]
     Xml(String),
     /// The root element is not `<xml>`.
-    #[error("the root element is <{0}>, not <xml>")]
+    #[error("the root element is {0:?}, not <xml>")]
     NotXmlRoot(String),
     /// The XML nests deeper than allowed.
     #[error("the XML nests deeper than {0} levels")]
@@ -99,13 +134,13 @@ pub enum Error {
     #[error("the XML has more than {0} elements")]
     TooManyElements(usize),
     /// A field of the push appears twice (which one would count is ambiguous: refused).
-    #[error("the field <{0}> appears twice")]
+    #[error("the field {0:?} appears twice")]
     DuplicateField(String),
     /// A field the push needs is absent.
     #[error("the push has no <{0}>")]
     MissingField(String),
     /// A field does not hold what its type needs.
-    #[error("the field <{field}> is `{value}`, not {expected}")]
+    #[error("the field {field:?} is {value:?}, not {expected}")]
     BadField {
         /// The field's XML name.
         field: String,
@@ -140,13 +175,28 @@ impl Error {
             | Error::Replayed { .. }
             | Error::BadSignature
             | Error::BadMsgSignature
+            | Error::QueryReused
             | Error::NotEncrypted => 401,
             Error::NoKey
             | Error::BadAesKey
             | Error::Config(_)
+            | Error::DedupTooShort { .. }
             | Error::Random(_)
             | Error::Application(_) => 500,
             _ => 400,
+        }
+    }
+}
+
+impl Error {
+    /// A fixed, short phrase for the HTTP answer of [`Error::http_status`]: a server tells
+    /// the caller no more than this (the details, quoted and cut, are for its own log).
+    pub fn public_reason(&self) -> &'static str {
+        match self.http_status() {
+            413 => "payload too large",
+            401 => "unauthorized",
+            500 => "internal error",
+            _ => "bad request",
         }
     }
 }

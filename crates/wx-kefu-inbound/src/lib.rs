@@ -17,7 +17,7 @@
 //! use wx_kefu_inbound::{Event, Push, Query, Reply, UserMessage, Webhook};
 //!
 //! # fn run(raw_query: &str, body: &[u8]) -> Result<(), wx_kefu_inbound::Error> {
-//! let webhook = Webhook::builder().token("TOKEN").app_id("wx_APPID").build()?;
+//! let webhook = Webhook::builder().token("TOKEN").app_id("wx_APPID").plain_mode().build()?;
 //! let answer = webhook.handle(&Query::parse(raw_query), body, |push: &Push| {
 //!     match (push.message(), push.event()) {
 //!         (Some(UserMessage::Text(text)), _) if text.content.contains("人工") => {
@@ -51,12 +51,12 @@ mod webhook;
 pub mod xml;
 
 pub use dedup::{Dedup, Seen};
-pub use error::{Error, Result};
+pub use error::{ECHO_CHARS, Error, Result};
 pub use generated::*;
 pub use push::{Content, DedupKey, Family, FromFields, Push};
 pub use reply::{Answer, Reply};
 pub use webhook::{
-    DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Pending, Query, Webhook,
-    WebhookBuilder,
+    DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Pending,
+    Query, Webhook, WebhookBuilder,
 };
 pub use xml::Fields;

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::crypto::AesKey;
-use crate::dedup::{Dedup, Seen, Ticket};
-use crate::error::{Error, Result};
+use crate::dedup::{Bindings, Dedup, Seen, Ticket};
+use crate::error::{Error, Result, echo};
 use crate::push::Push;
 use crate::reply::{Answer, Reply};
 use crate::signature;
@@ -34,6 +34,10 @@ use crate::xml::{self, push_cdata, push_integer};
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// The replay window by default: a request's `timestamp` may be this far from now.
 pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
+/// How many pushes the dedup cache remembers by default: over its lifetime (twice the
+/// replay window, 600 s by default) that is about 100 pushes a second before a push is
+/// forgotten early ([`Dedup::evicted_live`] counts those).
+pub const DEFAULT_DEDUP_CAPACITY: usize = 65_536;
 
 /// The query parameters WeChat signs a push (or the URL check) with, borrowed from the
 /// raw query where they need no decoding (WeChat's never do), owned where they did.
@@ -184,6 +188,7 @@ pub struct WebhookBuilder {
     max_body: Option<usize>,
     dedup: Option<Dedup>,
     clock: Option<Clock>,
+    plain: bool,
 }
 
 impl std::fmt::Debug for WebhookBuilder {
@@ -208,6 +213,22 @@ impl WebhookBuilder {
         self
     }
 
+    /// Accepts pushes in plain mode (明文模式), where no EncodingAESKey is set.
+    ///
+    /// **Plain mode authenticates no part of the body.** WeChat's plain `signature` covers
+    /// the token, the timestamp and the nonce only, so whoever sees one signed request (a
+    /// proxy's log, a TLS-terminating load balancer) can send another body under it. The
+    /// webhook binds each signed query to the first body it carried, for as long as its
+    /// timestamp is accepted, so a captured query cannot carry a second body; but it
+    /// cannot tell a first forged body from WeChat's when the forger is faster. Safe mode
+    /// ([`encoding_aes_key`](WebhookBuilder::encoding_aes_key)) signs the ciphertext and
+    /// is the one to use in production; without a key, [`build`](WebhookBuilder::build)
+    /// refuses unless this is called.
+    pub fn plain_mode(mut self) -> Self {
+        self.plain = true;
+        self
+    }
+
     /// The EncodingAESKey (43 characters): turns safe mode on, and plain pushes are refused.
     pub fn encoding_aes_key(mut self, key: &str) -> Result<Self> {
         self.key = Some(AesKey::from_encoding_aes_key(key)?);
@@ -221,8 +242,9 @@ impl WebhookBuilder {
         Ok(self)
     }
 
-    /// How far a request's `timestamp` may be from now (default 300 s); `None` turns the
-    /// replay check off.
+    /// How far a request's `timestamp` may be from now (default 300 s). `None`, no
+    /// window, is refused by [`build`](WebhookBuilder::build): a push could then be
+    /// replayed after the dedup cache forgot it, and would run the application again.
     pub fn replay_window(mut self, window: Option<Duration>) -> Self {
         self.replay_window = Some(window);
         self
@@ -234,7 +256,11 @@ impl WebhookBuilder {
         self
     }
 
-    /// The dedup cache: how many pushes it remembers, and for how long (default 4096, 60 s).
+    /// The dedup cache: how many pushes it remembers, and for how long (default
+    /// [`DEFAULT_DEDUP_CAPACITY`], twice the replay window). A lifetime shorter than twice
+    /// the replay window, or a capacity of 0, is refused by [`build`](WebhookBuilder::build):
+    /// a push first seen at one edge of the window stays acceptable until the other, and a
+    /// replay after the cache forgot it would run the application again.
     pub fn dedup(mut self, capacity: usize, ttl: Duration) -> Self {
         self.dedup = Some(Dedup::new(capacity, ttl));
         self
@@ -263,15 +289,45 @@ impl WebhookBuilder {
                 "a previous EncodingAESKey needs a current one",
             ));
         }
-        let keys = self.key.into_iter().chain(self.previous_key).collect();
+        if self.key.is_none() && !self.plain {
+            return Err(Error::Config(
+                "no EncodingAESKey: plain mode authenticates no part of the body; set the key (safe mode) or opt in with `plain_mode()`",
+            ));
+        }
+        let window = self
+            .replay_window
+            .unwrap_or(Some(DEFAULT_REPLAY_WINDOW))
+            .ok_or(Error::Config(
+                "a replay window is required: without one a push could be replayed after the dedup cache forgot it",
+            ))?;
+        // A push first seen at `timestamp - window` is accepted until `timestamp + window`.
+        let needed = window.saturating_mul(2);
+        let dedup = self
+            .dedup
+            .unwrap_or_else(|| Dedup::new(DEFAULT_DEDUP_CAPACITY, needed));
+        if dedup.ttl() < needed || dedup.capacity() == 0 {
+            return Err(Error::DedupTooShort {
+                ttl_secs: if dedup.capacity() == 0 {
+                    0
+                } else {
+                    dedup.ttl().as_secs()
+                },
+                needed_secs: needed.as_secs(),
+            });
+        }
+        let keys: Vec<AesKey> = self.key.into_iter().chain(self.previous_key).collect();
+        let bindings = keys
+            .is_empty()
+            .then(|| Bindings::new(dedup.capacity(), needed));
         Ok(Webhook {
             inner: Arc::new(Inner {
                 token,
                 app_id,
                 keys,
-                replay_window: self.replay_window.unwrap_or(Some(DEFAULT_REPLAY_WINDOW)),
+                replay_window: window,
                 max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
-                dedup: self.dedup.unwrap_or_default(),
+                dedup,
+                bindings,
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
             }),
         })
@@ -283,9 +339,11 @@ struct Inner {
     app_id: String,
     /// The current key first, then the previous one; empty in plain mode.
     keys: Vec<AesKey>,
-    replay_window: Option<Duration>,
+    replay_window: Duration,
     max_body: usize,
     dedup: Dedup,
+    /// Plain mode only: each signed query's body.
+    bindings: Option<Bindings>,
     clock: Clock,
 }
 
@@ -442,20 +500,19 @@ impl Webhook {
     fn check_time<'q>(&self, query: &'q Query<'_>, now: i64) -> Result<(&'q str, &'q str)> {
         let timestamp = query.need(&query.timestamp, "timestamp")?;
         let nonce = query.need(&query.nonce, "nonce")?;
-        if let Some(window) = self.inner.replay_window {
-            let at: i64 = timestamp
-                .trim()
-                .parse()
-                .map_err(|_| Error::BadTimestamp(timestamp.to_owned()))?;
-            let skew = now.abs_diff(at);
-            if skew > window.as_secs() {
-                return Err(Error::Replayed {
-                    timestamp: at,
-                    now,
-                    skew,
-                    window: window.as_secs(),
-                });
-            }
+        let window = self.inner.replay_window;
+        let at: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| Error::BadTimestamp(echo(timestamp)))?;
+        let skew = now.abs_diff(at);
+        if skew > window.as_secs() {
+            return Err(Error::Replayed {
+                timestamp: at,
+                now,
+                skew,
+                window: window.as_secs(),
+            });
         }
         Ok((timestamp, nonce))
     }
@@ -505,7 +562,7 @@ impl Webhook {
         let encrypted = match query.encrypt_type.as_deref() {
             None | Some("") | Some("raw") => false,
             Some(t) if t.eq_ignore_ascii_case("aes") => true,
-            Some(other) => return Err(Error::UnknownEncryptType(other.to_owned())),
+            Some(other) => return Err(Error::UnknownEncryptType(echo(other))),
         };
         let text = std::str::from_utf8(body).map_err(|_| Error::NotUtf8)?;
         let (push, key) = if encrypted {
@@ -537,6 +594,13 @@ impl Webhook {
             if !signature::verify(given, &[&self.inner.token, timestamp, nonce]) {
                 return Err(Error::BadSignature);
             }
+            // Keyed by what the signature signs (a signature's letter case varies, its
+            // parts cannot without the token).
+            if let Some(bindings) = &self.inner.bindings
+                && !bindings.bind([timestamp, nonce], body, now)
+            {
+                return Err(Error::QueryReused);
+            }
             (Push::parse(text)?, None)
         };
         let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
@@ -554,7 +618,7 @@ impl Webhook {
                     }
                     Ok(app_id) => {
                         failure = Error::WrongAppId {
-                            found: app_id.to_owned(),
+                            found: echo(app_id),
                         }
                     }
                     Err(error) => {

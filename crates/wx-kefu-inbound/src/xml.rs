@@ -11,7 +11,7 @@ use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
 use quick_xml::events::Event as XmlEvent;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, echo};
 
 /// How deep the XML may nest (`<xml>` is level 1).
 pub const MAX_DEPTH: usize = 8;
@@ -146,7 +146,7 @@ impl Fields {
             None | Some("") => Ok(None),
             Some(text) => text.parse().map(Some).map_err(|_| Error::BadField {
                 field: name.to_owned(),
-                value: text.to_owned(),
+                value: echo(text),
                 expected: "an integer",
             }),
         }
@@ -166,7 +166,7 @@ impl Fields {
                 Ok(value) if value.is_finite() => Ok(Some(value)),
                 _ => Err(Error::BadField {
                     field: name.to_owned(),
-                    value: text.to_owned(),
+                    value: echo(text),
                     expected: "a decimal number",
                 }),
             },
@@ -299,7 +299,7 @@ impl<'a> Names<'a> {
 }
 
 fn xml_error(error: impl std::fmt::Display) -> Error {
-    Error::Xml(error.to_string())
+    Error::Xml(echo(&error.to_string()))
 }
 
 /// Reads the fields of `<xml>…</xml>`.
@@ -532,12 +532,12 @@ fn read_general<'a>(
                 let name = within(text, start.name().into_inner())
                     .ok_or_else(|| Error::Xml("a tag name not read in place".into()))?;
                 match stack.len {
-                    0 if name != "xml" => return Err(Error::NotXmlRoot(name.to_owned())),
+                    0 if name != "xml" => return Err(Error::NotXmlRoot(echo(name))),
                     0 => {}
                     depth => {
                         if depth == 1 {
                             if top_level.contains(name) {
-                                return Err(Error::DuplicateField(name.to_owned()));
+                                return Err(Error::DuplicateField(echo(name)));
                             }
                             top_level.push(name);
                         }
@@ -579,16 +579,16 @@ fn read_general<'a>(
                 let resolved: String = if reference.is_char_ref() {
                     match reference.resolve_char_ref() {
                         Ok(Some(c)) => c.to_string(),
-                        _ => return Err(Error::Entity(reference.to_string())),
+                        _ => return Err(Error::Entity(echo(&reference))),
                     }
                 } else {
                     match resolve_xml_entity(&reference) {
                         Some(s) => s.to_owned(),
-                        None => return Err(Error::Entity(reference.to_string())),
+                        None => return Err(Error::Entity(echo(&reference))),
                     }
                 };
                 if !stack.push(Cow::Owned(resolved), false, false) {
-                    return Err(Error::Entity(reference.to_string()));
+                    return Err(Error::Entity(echo(&reference)));
                 }
             }
             XmlEvent::Eof => break,

@@ -277,6 +277,7 @@ pub async fn account_server(
 ) -> (String, Arc<Mutex<Vec<inbound::Push>>>) {
     let webhook = inbound::Webhook::builder()
         .token(token)
+        .plain_mode()
         .app_id(env.mock.appid())
         .clock(env.mock.time_source())
         .build()

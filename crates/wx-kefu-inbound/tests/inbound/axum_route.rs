@@ -186,3 +186,69 @@ async fn a_retry_waits_for_a_slow_first_delivery() {
     assert_eq!(element(&xml, "KfAccount").as_deref(), Some("test1@gh_test"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// A refusal answers the status's fixed phrase: never the server's clock, the request's
+/// text or a handler's panic message.
+#[tokio::test]
+async fn refusals_answer_a_fixed_body() {
+    let webhook = Webhook::builder()
+        .token(TOKEN)
+        .app_id(APPID)
+        .encoding_aes_key(EAK)
+        .unwrap()
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let app = axum::Router::new().route(
+        "/wechat",
+        wx_kefu_inbound::axum::route(webhook, |_push| async move {
+            panic!("the CRM at 10.1.2.3 said no");
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+
+    // Too old: the error knows the server's clock; the answer does not say it.
+    let (query, body) = safe_push(
+        &key_of(EAK),
+        APPID,
+        &text_push("oUSER", "hi", 1, NOW),
+        NOW - 900,
+        "1",
+    );
+    let old = http
+        .post(format!("{url}?{query}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401);
+    assert_eq!(old.text().await.unwrap(), "unauthorized");
+
+    let echo = http
+        .post(format!("{url}?signature=x&timestamp=%3Cscript%3E&nonce=1"))
+        .body("<xml/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echo.status(), 401);
+    assert_eq!(echo.text().await.unwrap(), "unauthorized");
+
+    let (query, body) = safe_push(
+        &key_of(EAK),
+        APPID,
+        &text_push("oUSER", "hi", 2, NOW),
+        NOW,
+        "2",
+    );
+    let panicked = http
+        .post(format!("{url}?{query}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(panicked.status(), 500);
+    assert_eq!(panicked.text().await.unwrap(), "internal error");
+}

@@ -2,6 +2,7 @@
 //! `cryptography` for the fixed ones, the sha1/aes/cbc crates directly in `common`), and
 //! every way a push is refused.
 
+mod attacks;
 mod common;
 mod rejections;
 mod vectors;
@@ -21,6 +22,7 @@ pub const NOW: i64 = 1_700_000_000;
 pub fn plain_webhook() -> Webhook {
     Webhook::builder()
         .token(common::TOKEN)
+        .plain_mode()
         .app_id(common::APPID)
         .clock(|| NOW)
         .build()

@@ -247,16 +247,21 @@ fn a_retry_while_the_first_is_in_progress_and_a_failed_first() {
 fn events_of_one_second_are_kept_apart_and_the_cache_is_bounded() {
     let webhook = Webhook::builder()
         .token(TOKEN)
+        .plain_mode()
         .app_id(APPID)
         .clock(|| NOW)
+        .replay_window(Some(Duration::from_secs(30)))
         .dedup(2, Duration::from_secs(60))
         .build()
         .unwrap();
     let calls = Cell::new(0);
+    let nonce = Cell::new(0);
     let push = |body: String| {
+        // Each delivery its own signed query (a query carries one body).
+        nonce.set(nonce.get() + 1);
         webhook
             .handle(
-                &Query::parse(&plain_query(NOW, "1")),
+                &Query::parse(&plain_query(NOW, &nonce.get().to_string())),
                 body.as_bytes(),
                 |_| {
                     calls.set(calls.get() + 1);
@@ -456,8 +461,10 @@ fn a_remembered_push_is_forgotten_after_its_lifetime_on_the_webhooks_clock() {
     let clock = std::sync::Arc::clone(&now);
     let webhook = Webhook::builder()
         .token(TOKEN)
+        .plain_mode()
         .app_id(APPID)
         .clock(move || clock.load(std::sync::atomic::Ordering::Relaxed))
+        .replay_window(Some(Duration::from_secs(30)))
         .dedup(16, Duration::from_secs(60))
         .build()
         .unwrap();
@@ -484,5 +491,8 @@ fn a_remembered_push_is_forgotten_after_its_lifetime_on_the_webhooks_clock() {
     );
     now.store(NOW + 60, std::sync::atomic::Ordering::Relaxed);
     push(NOW + 60);
+    assert_eq!(calls.get(), 1, "kept through its last second");
+    now.store(NOW + 61, std::sync::atomic::Ordering::Relaxed);
+    push(NOW + 61);
     assert_eq!(calls.get(), 2, "after 60 s the push is new again");
 }

@@ -50,6 +50,7 @@ fn safe_webhook(h: &Harness) -> Webhook {
 fn plain_webhook(h: &Harness) -> Webhook {
     Webhook::builder()
         .token(WEBHOOK_TOKEN)
+        .plain_mode()
         .app_id(h.mock.appid())
         .clock(h.mock.time_source())
         .build()
