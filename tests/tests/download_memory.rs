@@ -74,7 +74,8 @@ async fn streamed(env: &Env, id: &str, path: &std::path::Path) -> (u64, usize) {
         let Download::File(file) = env.client.get_temp_media(id).await.unwrap() else {
             panic!("an image is a file");
         };
-        file.save(path).await.unwrap()
+        // The same path twice: the second download replaces the first.
+        file.save_over(path).await.unwrap()
     })
     .await
 }

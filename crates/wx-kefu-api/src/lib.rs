@@ -51,10 +51,10 @@ pub use wx_kefu_runtime::error::DecodeReason;
 pub use wx_kefu_runtime::token::BoxFuture;
 pub use wx_kefu_runtime::validate::Rule;
 pub use wx_kefu_runtime::{
-    AccessToken, Ack, AppSecret, Client, ClientBuilder, Download, Endpoint, ErrCode, Error,
-    FetchedToken, Invalid, MediaFile, MemoryTokenStore, MsgIdPage, Result, RetryPolicy,
-    StoreErrorKind, TimedOut, TokenFetcher, TokenMode, TokenProvider, TokenStore, TransportKind,
-    Upload,
+    AccessToken, Ack, AppSecret, Client, ClientBuilder, DEFAULT_DOWNLOAD_DEADLINE,
+    DEFAULT_MAX_ANSWER_BYTES, Download, Endpoint, ErrCode, Error, FetchedToken, Invalid, MediaFile,
+    MemoryTokenStore, MsgIdPage, Result, RetryPolicy, StoreErrorKind, TimedOut, TokenFetcher,
+    TokenMode, TokenProvider, TokenStore, TransportKind, Upload,
 };
 #[cfg(feature = "redis")]
 pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};

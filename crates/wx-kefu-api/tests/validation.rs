@@ -782,7 +782,7 @@ async fn upload_refuses_what_is_not_a_jpeg() {
             .await,
         "upload_kf_head_img",
         "media",
-        jpeg_type(),
+        Rule::FileEmpty,
     );
     server
         .assert_untouched_then(

@@ -253,6 +253,8 @@ pub const PAYLOAD_FIELDS: &str = "payload-fields";
 pub const PAYLOAD_JSON: &str = "payload-json";
 /// The id of `--output`, of a download.
 pub const OUTPUT: &str = "output";
+/// A download's `--force`: replace an existing file.
+pub const FORCE: &str = "force";
 /// The id of `--file` and `--thumb`: files uploaded as temporary media for a message.
 pub const MEDIA_FILE: &str = "media-file";
 pub const THUMB_FILE: &str = "thumb-file";
@@ -481,6 +483,12 @@ fn endpoint_command(placement: &Placement) -> Command {
                     "Where to save the file (default: the name WeChat gives it, in the \
                      current directory); a video's address is printed instead",
                 ),
+        );
+        command = command.arg(
+            Arg::new(FORCE)
+                .long("force")
+                .action(clap::ArgAction::SetTrue)
+                .help("Replace a file already at the target path (a link there is replaced, not followed)"),
         );
     }
     command

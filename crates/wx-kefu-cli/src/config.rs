@@ -58,7 +58,7 @@ pub fn path(explicit: Option<&Path>) -> CliResult<PathBuf> {
 
 /// Reads the config file; a missing file is an empty config.
 pub fn load(path: &Path) -> CliResult<Config> {
-    let text = match fs::read_to_string(path) {
+    let text = match crate::request::read_regular(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Config::default());

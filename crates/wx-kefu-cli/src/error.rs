@@ -216,6 +216,7 @@ impl From<DynamicError> for CliError {
             DynamicError::Request { endpoint, source } => CliError::usage(format!(
                 "the request for `{endpoint}` is malformed: {source}"
             )),
+            unknown @ DynamicError::UnknownKey { .. } => CliError::usage(unknown.to_string()),
             other => CliError::local(other.to_string()),
         }
     }
@@ -229,6 +230,7 @@ fn sdk_exit_code(error: &Error) -> u8 {
         Error::Transport { .. }
         | Error::Status { .. }
         | Error::Decode { .. }
+        | Error::TooLarge { .. }
         | Error::PagingStalled { .. } => EXIT_TRANSPORT,
         _ => EXIT_FAILURE,
     }

@@ -297,7 +297,7 @@ fn io_error(path: &Path, error: &io::Error) -> CliError {
 }
 
 fn read_checkpoint(path: &Path) -> CliResult<Option<Checkpoint>> {
-    let text = match fs::read_to_string(path) {
+    let text = match crate::request::read_regular(path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(io_error(path, &error)),

@@ -5,7 +5,8 @@
 //! command line exactly as for typed calls. What the types cannot see — a file's size,
 //! the shape of a JSON option — is checked here, also before any request.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
 use serde_json::{Map, Value};
@@ -65,8 +66,9 @@ fn scalar(field: &FieldMeta, matches: &ArgMatches) -> CliResult<Option<Value>> {
     })
 }
 
-/// A file must exist and respect the field's size limit; checked before any request.
-fn check_file(field: &FieldMeta, path: &PathBuf) -> CliResult {
+/// A file must exist, be a regular file (a FIFO or a device would block the command past
+/// its timeout) and respect the field's size limit; checked before any request.
+pub fn check_file(field: &FieldMeta, path: &Path) -> CliResult {
     let meta = std::fs::metadata(path).map_err(|error| {
         CliError::usage(format!(
             "cannot read {} for `{}`: {error}",
@@ -129,7 +131,7 @@ fn payload(matches: &ArgMatches, tag: &str) -> CliResult<Map<String, Value>> {
     let mut content = match matches.get_one::<String>(PAYLOAD_JSON) {
         Some(text) => {
             let text = match text.strip_prefix('@') {
-                Some(path) => std::fs::read_to_string(path).map_err(|error| {
+                Some(path) => read_regular(Path::new(path)).map_err(|error| {
                     CliError::usage(format!("cannot read the payload file {path}: {error}"))
                 })?,
                 None => text.clone(),
@@ -159,6 +161,33 @@ fn payload(matches: &ArgMatches, tag: &str) -> CliResult<Map<String, Value>> {
         content.insert(key, value);
     }
     Ok(content)
+}
+
+/// The most a text file the CLI reads (a payload, the config, a checkpoint) may hold.
+const MAX_TEXT_FILE: u64 = 16 * 1024 * 1024;
+
+/// A text file's content, only from a regular file (never a FIFO or device, which would
+/// block) and at most [`MAX_TEXT_FILE`] bytes.
+pub fn read_regular(path: &Path) -> std::io::Result<String> {
+    // Checked before opening: opening a FIFO for reading waits for a writer.
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_TEXT_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TEXT_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {MAX_TEXT_FILE} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 /// `KEY=VALUE` (a string) or `KEY:=JSON`.

@@ -32,6 +32,15 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default time allowed for a whole request, answer included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The largest answer the client reads by default: 64 MiB, well above WeChat's largest
+/// (a 10 MB video, a page of 10,000 chat records at a few MB). A larger body is
+/// [`Error::TooLarge`]; `Content-Length` is only a hint, the bytes that came are counted.
+pub const DEFAULT_MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long a download may take in all by default, its body included: 5 minutes (each
+/// wait for data is also bounded by the client's timeout).
+pub const DEFAULT_DOWNLOAD_DEADLINE: Duration = Duration::from_secs(300);
+
 /// A client of the WeChat API for one official account.
 ///
 /// Cheap to clone: clones share the connection pool, the token store and the settings.
@@ -57,6 +66,10 @@ pub(crate) struct Inner {
     /// `base_url` parsed once: a call only sets the path of a copy.
     base: reqwest::Url,
     pub(crate) timeout: Duration,
+    /// The most bytes an answer may have.
+    pub(crate) max_answer: u64,
+    /// How long a download may take in all.
+    download_deadline: Duration,
     pub(crate) appid: Option<String>,
     pub(crate) secret: Option<AppSecret>,
     pub(crate) mode: TokenMode,
@@ -118,6 +131,8 @@ pub struct ClientBuilder {
     base_url: String,
     connect_timeout: Duration,
     timeout: Duration,
+    max_answer: u64,
+    download_deadline: Duration,
     http: Option<reqwest::Client>,
     retry: RetryPolicy,
     mode: TokenMode,
@@ -149,6 +164,8 @@ impl Default for ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            max_answer: DEFAULT_MAX_ANSWER_BYTES,
+            download_deadline: DEFAULT_DOWNLOAD_DEADLINE,
             http: None,
             retry: RetryPolicy::default(),
             mode: TokenMode::default(),
@@ -188,6 +205,23 @@ impl ClientBuilder {
     /// It applies to every request, also with a caller-supplied HTTP client.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The most bytes an answer may have (default [`DEFAULT_MAX_ANSWER_BYTES`]): a larger
+    /// one is [`Error::TooLarge`], counted as it arrives, whatever `Content-Length` says.
+    /// It is also a download's byte limit unless [`MediaFile::max_bytes`](crate::MediaFile::max_bytes)
+    /// sets another.
+    pub fn max_answer_bytes(mut self, max: u64) -> Self {
+        self.max_answer = max;
+        self
+    }
+
+    /// How long a download may take in all, its body included (default
+    /// [`DEFAULT_DOWNLOAD_DEADLINE`]); a slow trickle of bytes cannot hold it open past
+    /// this. [`MediaFile::deadline`](crate::MediaFile::deadline) sets another per file.
+    pub fn download_deadline(mut self, deadline: Duration) -> Self {
+        self.download_deadline = deadline;
         self
     }
 
@@ -282,6 +316,8 @@ impl ClientBuilder {
                 base_url,
                 base,
                 timeout: self.timeout,
+                max_answer: self.max_answer,
+                download_deadline: self.download_deadline,
                 appid: self.appid,
                 secret: self.secret,
                 mode: self.mode,
@@ -523,7 +559,12 @@ impl Client {
         };
         let (status, answer) = if meta.downloads {
             // Boxed: a call that is not a download carries none of this in its future.
-            match Box::pin(download::fetch(meta.name, builder, inner.timeout))
+            let limits = download::Limits {
+                idle: inner.timeout,
+                total: inner.download_deadline,
+                max_bytes: inner.max_answer,
+            };
+            match Box::pin(download::fetch(meta.name, builder, limits))
                 .await
                 .map_err(fail)?
             {
@@ -531,7 +572,7 @@ impl Client {
                 Fetched::Json(status, answer) => (status, answer),
             }
         } else {
-            exchange(meta.name, builder, inner.timeout)
+            exchange(meta.name, builder, inner.timeout, inner.max_answer)
                 .await
                 .map_err(fail)?
         };
@@ -564,18 +605,61 @@ pub(crate) fn exchange(
     endpoint: &'static str,
     request: reqwest::RequestBuilder,
     limit: Duration,
+    max_bytes: u64,
 ) -> impl Future<Output = Result<(u16, Bytes)>> {
     // Combinators, not an async block: the response then lives in one place, not in a
     // local and again in the future that reads its body.
     let exchange = request
         .send()
-        .and_then(|response| {
-            let status = response.status().as_u16();
-            response.bytes().map_ok(move |answer| (status, answer))
-        })
-        .map_err(move |e| Error::from_transport(endpoint, e));
+        .map_err(move |e| Error::from_transport(endpoint, e))
+        .and_then(move |response| read_answer(endpoint, response, max_bytes));
     tokio::time::timeout(limit, exchange)
         .map(move |outcome| outcome.unwrap_or_else(|_| Err(Error::timed_out(endpoint, limit))))
+}
+
+/// The whole answer, at most `max_bytes` of it ([`Error::TooLarge`] past that, however
+/// long the body claims to be). An answer in one chunk, as WeChat's are, is handed on
+/// without a copy.
+async fn read_answer(
+    endpoint: &'static str,
+    mut response: reqwest::Response,
+    max_bytes: u64,
+) -> Result<(u16, Bytes)> {
+    let status = response.status().as_u16();
+    if response.content_length().is_some_and(|len| len > max_bytes) {
+        return Err(Error::too_large(endpoint, max_bytes));
+    }
+    async fn next(
+        endpoint: &'static str,
+        response: &mut reqwest::Response,
+    ) -> Result<Option<Bytes>> {
+        response
+            .chunk()
+            .await
+            .map_err(|e| Error::from_body(endpoint, e))
+    }
+    let Some(first) = next(endpoint, &mut response).await? else {
+        return Ok((status, Bytes::new()));
+    };
+    if first.len() as u64 > max_bytes {
+        return Err(Error::too_large(endpoint, max_bytes));
+    }
+    let Some(second) = next(endpoint, &mut response).await? else {
+        return Ok((status, first));
+    };
+    let mut body = Vec::with_capacity(first.len() + second.len());
+    body.extend_from_slice(&first);
+    let mut chunk = second;
+    loop {
+        if (body.len() + chunk.len()) as u64 > max_bytes {
+            return Err(Error::too_large(endpoint, max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+        match next(endpoint, &mut response).await? {
+            Some(more) => chunk = more,
+            None => return Ok((status, Bytes::from(body))),
+        }
+    }
 }
 
 pub(crate) fn elapsed_ms(since: Instant) -> u64 {

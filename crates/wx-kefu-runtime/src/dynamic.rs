@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::download::Download;
 use crate::endpoint::{Endpoint, FileAnswer};
 use crate::error::{DecodeReason, Error};
+use crate::meta::FieldType;
 
 /// Why a dynamic call failed.
 #[derive(Debug)]
@@ -23,6 +24,16 @@ pub enum DynamicError {
         /// What serde found wrong, with the client's secret and token redacted (serde
         /// quotes the offending value).
         source: DecodeReason,
+    },
+    /// The JSON has a key no field of the request takes (serde would drop it silently,
+    /// and the request would go out without it); nothing was sent.
+    UnknownKey {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The key, with its path (`text.colour`, `articles[0].titel`).
+        key: String,
+        /// The names accepted at that place.
+        accepted: Vec<&'static str>,
     },
     /// The endpoint's answer is a file: call it with `download_json`.
     FileAnswer(&'static str),
@@ -39,6 +50,15 @@ impl std::fmt::Display for DynamicError {
             DynamicError::Request { endpoint, source } => {
                 write!(f, "the request for `{endpoint}` is malformed: {source}")
             }
+            DynamicError::UnknownKey {
+                endpoint,
+                key,
+                accepted,
+            } => write!(
+                f,
+                "the request for `{endpoint}` has no field `{key}`; accepted there: {}",
+                accepted.join(", ")
+            ),
             DynamicError::FileAnswer(name) => write!(f, "`{name}` answers a file: download it"),
             DynamicError::NotAFile(name) => write!(f, "`{name}` does not answer a file"),
             // The call's own error, as it is.
@@ -74,7 +94,44 @@ fn decode_request<E: Endpoint + DeserializeOwned>(
         endpoint: E::META.name,
         source: client.decode_reason(&error),
     };
-    let request = serde_json::from_value(request).map_err(&malformed)?;
+    let meta = E::META;
+    // The top level against the spec's fields (a request with a union reads its keys
+    // through a map, without naming its fields to serde), then every level below through
+    // serde's own field lists.
+    if let serde_json::Value::Object(map) = &request
+        && !meta.fields.is_empty()
+    {
+        let accepted: Vec<&'static str> = meta
+            .fields
+            .iter()
+            .flat_map(|field| match field.ty {
+                FieldType::Union { tag, variants } => std::iter::once(tag)
+                    .chain(variants.iter().copied())
+                    .collect(),
+                _ => vec![field.wire],
+            })
+            .collect();
+        if let Some(key) = map
+            .iter()
+            .find(|(key, value)| !value.is_null() && !accepted.contains(&key.as_str()))
+            .map(|(key, _)| key.clone())
+        {
+            return Err(DynamicError::UnknownKey {
+                endpoint: meta.name,
+                key,
+                accepted,
+            });
+        }
+    }
+    let (request, unknown) = crate::strict::check::<E>(request);
+    let request = request.map_err(&malformed)?;
+    if let Some(first) = unknown.into_iter().next() {
+        return Err(DynamicError::UnknownKey {
+            endpoint: meta.name,
+            key: first.path,
+            accepted: first.accepted,
+        });
+    }
     Ok((request, malformed))
 }
 

@@ -168,6 +168,27 @@ pub enum Error {
         source: Arc<std::io::Error>,
     },
 
+    /// The answer was larger than the client allows ([`ClientBuilder::max_answer_bytes`](crate::ClientBuilder::max_answer_bytes),
+    /// or a download's own [`max_bytes`](crate::MediaFile::max_bytes)); no more of it was
+    /// read. The request was sent: a send may have taken effect.
+    TooLarge {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// A downloaded file could not be written where it was asked to go (the target
+    /// exists, a directory is missing, the disk is full, a name too long): a local I/O
+    /// error, after the download itself went well up to there. Nothing is left at the
+    /// target path.
+    Save {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The I/O error; its message names the path.
+        source: Arc<std::io::Error>,
+    },
+
     /// A paged export stopped because the server's `msgid` cursor did not advance;
     /// continuing would loop forever.
     PagingStalled {
@@ -251,6 +272,16 @@ impl fmt::Display for Error {
             Error::Upload { endpoint, source } => {
                 write!(f, "{endpoint}: could not read the file to upload: {source}")
             }
+            Error::TooLarge { endpoint, limit } => write!(
+                f,
+                "{endpoint}: the answer is larger than the {limit} bytes allowed; stopped reading it"
+            ),
+            Error::Save { endpoint, source } => {
+                write!(
+                    f,
+                    "{endpoint}: could not save the downloaded file: {source}"
+                )
+            }
             Error::PagingStalled {
                 endpoint,
                 starttime,
@@ -277,7 +308,7 @@ impl StdError for Error {
             Error::Transport { source, .. } => Some(source.as_ref()),
             Error::Decode { source, .. } => Some(source),
             Error::Invalid { source, .. } => Some(source),
-            Error::Upload { source, .. } => Some(source.as_ref()),
+            Error::Upload { source, .. } | Error::Save { source, .. } => Some(source.as_ref()),
             Error::Store { source, .. } => {
                 source.as_deref().map(|s| s as &(dyn StdError + 'static))
             }
@@ -339,6 +370,28 @@ impl Error {
         }
     }
 
+    /// An error while reading an answer's body: the connection broke after the answer
+    /// began (a body cut short), unless it was the client's own timeout.
+    pub(crate) fn from_body(endpoint: &'static str, error: reqwest::Error) -> Error {
+        match Error::from_transport(endpoint, error) {
+            Error::Transport {
+                endpoint,
+                kind: TransportKind::Other,
+                source,
+            } => Error::Transport {
+                endpoint,
+                kind: TransportKind::Interrupted,
+                source,
+            },
+            other => other,
+        }
+    }
+
+    /// An answer over `limit` bytes.
+    pub(crate) fn too_large(endpoint: &'static str, limit: u64) -> Error {
+        Error::TooLarge { endpoint, limit }
+    }
+
     /// The client's timeout ran out before the answer was complete.
     pub(crate) fn timed_out(endpoint: &'static str, limit: std::time::Duration) -> Error {
         Error::Transport {
@@ -365,6 +418,8 @@ impl Error {
             | Error::Decode { endpoint, .. }
             | Error::Invalid { endpoint, .. }
             | Error::Upload { endpoint, .. }
+            | Error::TooLarge { endpoint, .. }
+            | Error::Save { endpoint, .. }
             | Error::PagingStalled { endpoint, .. } => Some(endpoint),
             Error::Config { .. } | Error::Store { .. } => None,
         }

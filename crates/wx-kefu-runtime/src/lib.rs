@@ -63,6 +63,7 @@ pub mod meta;
 pub mod redis_store;
 pub mod retry;
 pub mod secret;
+mod strict;
 pub mod token;
 pub mod upload;
 pub mod validate;
@@ -83,7 +84,7 @@ pub mod support {
     pub use crate::wire::{Tagged, serialize_tagged};
 }
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, DEFAULT_DOWNLOAD_DEADLINE, DEFAULT_MAX_ANSWER_BYTES};
 pub use download::{Download, MediaFile};
 pub use endpoint::{
     Ack, Body, Endpoint, FileAnswer, FileKind, FileLimits, Method, MultipartFile, RequestParts,

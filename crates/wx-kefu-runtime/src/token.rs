@@ -382,7 +382,8 @@ impl Inner {
                     self.http.get(url)
                 }
             };
-            let (status, answer) = exchange(endpoint, request, self.timeout).await?;
+            let (status, answer) =
+                exchange(endpoint, request, self.timeout, self.max_answer).await?;
             token_answer(endpoint, status, &answer, secret.expose())
         }
         .instrument(span.clone())

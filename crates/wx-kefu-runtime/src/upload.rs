@@ -175,7 +175,9 @@ pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Re
         },
     };
     let check = |len: u64, head: &[u8]| {
-        if len > limits.max_bytes {
+        if len == 0 {
+            Err(invalid(Rule::FileEmpty))
+        } else if len > limits.max_bytes {
             Err(invalid(Rule::FileTooLarge {
                 max: limits.max_bytes,
                 actual: len,
@@ -202,6 +204,15 @@ pub(crate) async fn multipart(endpoint: &'static str, file: MultipartFile) -> Re
                     format!("{}: {error}", path.display()),
                 )),
             };
+            // Only a regular file (or a link to one): opening a FIFO or a device would wait
+            // for a writer, or read for ever.
+            let kind = tokio::fs::metadata(&path).await.map_err(io)?.file_type();
+            if !kind.is_file() {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file",
+                )));
+            }
             let mut reader = tokio::fs::File::open(&path).await.map_err(io)?;
             let len = reader.metadata().await.map_err(io)?.len();
             let mut head = [0_u8; 16];

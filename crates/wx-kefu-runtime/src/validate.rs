@@ -78,6 +78,8 @@ pub enum Rule {
         /// The size found, in bytes (at least this much).
         actual: u64,
     },
+    /// An empty file: there is nothing to upload.
+    FileEmpty,
     /// A file of the wrong kind (by its first bytes).
     FileType {
         /// The expected kind.
@@ -140,6 +142,7 @@ impl fmt::Display for Invalid {
                     "`{field}` is {actual} bytes, more than the {max} allowed"
                 )
             }
+            Rule::FileEmpty => write!(f, "`{field}` is an empty file: nothing to upload"),
             Rule::FileType { expected } => write!(f, "`{field}` is not a {expected} file"),
         }
     }

@@ -144,9 +144,8 @@ impl Tagged {
     /// Decodes the payload as `T`; a missing payload is an error naming the key.
     pub fn payload<T: DeserializeOwned, E: de::Error>(self) -> Result<T, E> {
         match self.payload {
-            Some(value) => {
-                T::deserialize(value).map_err(|e| E::custom(format!("`{}`: {e}", self.name)))
-            }
+            Some(value) => crate::strict::from_value(value, &self.name)
+                .map_err(|e| E::custom(format!("`{}`: {e}", self.name))),
             None => Err(E::custom(format!("missing field `{}`", self.name))),
         }
     }

@@ -9,6 +9,7 @@ mod config;
 mod errors;
 mod export;
 mod help;
+mod hostile;
 mod media;
 mod messages;
 mod mock;

@@ -174,7 +174,7 @@ async fn a_file_that_is_not_a_jpeg_is_refused_before_sending() {
         .call(Avatar(Upload::bytes(Vec::new(), "empty.jpg")))
         .await
         .unwrap_err();
-    assert_eq!(refused(error), Rule::FileType { expected: "JPEG" });
+    assert_eq!(refused(error), Rule::FileEmpty);
     assert_eq!(mock.all_hits(), 0);
 }
 
