@@ -342,3 +342,82 @@ async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
     browser.close().await.unwrap();
     env.finish().await;
 }
+
+/// Issue 21: a page on another localhost origin (another port, and `localhost` for
+/// `127.0.0.1`) tries every request a browser sends without asking (no-cors `text/plain`
+/// posts, bodyless posts) and one it must ask for (JSON): none changes the emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_localhost_origin_cannot_change_the_emulator() {
+    let driver = match driver() {
+        Ok(driver) => driver,
+        Err(why) if std::env::var_os("WX_KEFU_REQUIRE_BROWSER").is_none() => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
+    };
+    let mock = wx_kefu_mock::MockServer::builder()
+        .web_view(true)
+        .start()
+        .await
+        .unwrap();
+    const VICTIM: &str = "o_victim";
+    mock.user_message(VICTIM, "在吗");
+    let before = mock.snapshot();
+    let target = format!("{}/_mock/api", mock.base_url());
+    let attack = format!(
+        r#"<!doctype html><meta charset="utf-8"><title>attacking</title><script>
+const t = "{target}";
+const simple = (path, body) => fetch(t + path, {{ method: "POST", mode: "no-cors",
+  headers: {{ "Content-Type": "text/plain" }}, body }});
+(async () => {{
+  const tries = [
+    simple("/users/{VICTIM}/images", "GIF89a\u0001\u0000\u0001\u0000"),
+    fetch(t + "/users/{VICTIM}/wait", {{ method: "POST", mode: "no-cors" }}),
+    fetch(t + "/sessions/{VICTIM}/end", {{ method: "POST", mode: "no-cors" }}),
+    simple("/clock", JSON.stringify({{ advance_seconds: 86400 }})),
+    simple("/webhook", JSON.stringify({{ url: "http://127.0.0.1:9/x", token: "t" }})),
+    simple("/users/{VICTIM}/messages", JSON.stringify({{ text: "pwned" }})),
+    fetch(t + "/faults", {{ method: "POST", headers: {{ "Content-Type": "application/json" }},
+      body: JSON.stringify({{ errcode: 45047 }}) }}),
+  ];
+  const settled = await Promise.allSettled(tries);
+  document.title = "done " + settled.map((r) => r.status).join(",");
+}})();
+</script>"#
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let attack = attack.clone();
+            async move { axum::response::Html(attack) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere = format!(
+        "http://localhost:{}/",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let browser = browser(&driver).await;
+    browser.goto(&elsewhere).await.unwrap();
+    eventually("the attacking page ran all its requests", || async {
+        browser
+            .title()
+            .await
+            .is_ok_and(|title| title.starts_with("done"))
+    })
+    .await;
+    let title = browser.title().await.unwrap();
+    browser.close().await.unwrap();
+
+    let after = mock.snapshot();
+    for key in ["webhook", "faults", "media", "waiting", "sessions", "users"] {
+        assert_eq!(after[key], before[key], "`{key}` changed ({title})");
+    }
+    // The clock moves with the wall clock, never by the day the page asked for.
+    let moved = after["now"].as_i64().unwrap() - before["now"].as_i64().unwrap();
+    assert!(moved < 600, "the clock moved {moved} s ({title})");
+    assert!(mock.pending_faults().is_empty());
+}

@@ -410,11 +410,22 @@ fn stored(
     }
 }
 
+/// The emulator's media store is full of permanent materials: 45001 (media size out of
+/// limit), saying why.
+fn media_full() -> WxError {
+    err(45001).hint(format!(
+        "the emulator holds at most {} MiB of media; delete permanent materials first",
+        crate::state::MEDIA_CAPACITY >> 20
+    ))
+}
+
 /// `POST /cgi-bin/media/upload`: kept 3 days on the emulator's clock. A thumbnail's id is
 /// answered as `thumb_media_id`, as WeChat's recorded answers have it.
 fn upload_temp_media(state: &mut State, now: i64, req: &api::UploadTempMedia) -> Outcome {
     let kind = req.r#type.as_str();
-    let id = state.store_media(stored(&req.media, kind, now, false, None));
+    let id = state
+        .store_media(stored(&req.media, kind, now, false, None))
+        .ok_or_else(media_full)?;
     let key = if kind == "thumb" {
         "thumb_media_id"
     } else {
@@ -457,7 +468,9 @@ fn add_material(state: &mut State, now: i64, req: &api::AddMaterial) -> Outcome 
         .description
         .as_ref()
         .map(|d| (d.title.clone(), d.introduction.clone()));
-    let id = state.store_media(stored(&req.media, kind, now, true, description));
+    let id = state
+        .store_media(stored(&req.media, kind, now, true, description))
+        .ok_or_else(media_full)?;
     Ok(match kind {
         "image" => json!({
             "media_id": id,

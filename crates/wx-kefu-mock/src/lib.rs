@@ -104,7 +104,7 @@ mod state;
 mod web;
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,7 +114,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
-pub use log::LoggedRequest;
+pub use log::{LOG_BODY_CHARS, LOG_CAPACITY, LoggedRequest};
 pub use push::{PushOutcome, PushRecord, UserInput, WebhookConfig};
 pub use state::{
     AccountInfo, Bubble, ChatRecord, Invitation, InvitationStatus, MockError,
@@ -145,8 +145,10 @@ pub struct MockServer {
 pub struct MockServerBuilder {
     appid: Option<String>,
     secret: Option<String>,
+    host: Option<IpAddr>,
     port: u16,
     web_view: bool,
+    allowed_hosts: Vec<String>,
 }
 
 impl MockServerBuilder {
@@ -159,6 +161,23 @@ impl MockServerBuilder {
     /// The secret the token calls accept (default: 32 random hex digits).
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(secret.into());
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1`). Another one (`0.0.0.0` in a
+    /// container) makes the emulator, its web view and its control API reachable from
+    /// the network: anyone who reaches it can play WeChat's side, read the request log
+    /// and point pushes at any URL. See SECURITY.md.
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// A host name (or IP) the web view and control API answer to besides `127.0.0.1`,
+    /// `localhost` and `[::1]` (with the emulator's port): a compose service's name, say.
+    /// Any other `Host` is refused, so a DNS-rebinding page cannot reach them.
+    pub fn allow_host(mut self, name: impl Into<String>) -> Self {
+        self.allowed_hosts.push(name.into());
         self
     }
 
@@ -175,10 +194,11 @@ impl MockServerBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:<port>` and starts serving on the current tokio runtime.
+    /// Binds `127.0.0.1:<port>` (or the [`host`](MockServerBuilder::host) given) and
+    /// starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
-        let listener =
-            MockListener(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?);
+        let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let listener = MockListener(tokio::net::TcpListener::bind((host, self.port)).await?);
         let addr = server::local_addr(&listener)?;
         let appid = self.appid.unwrap_or_else(|| format!("wx{}", random_hex(1)));
         let secret = self.secret.unwrap_or_else(|| random_hex(2));
@@ -199,7 +219,13 @@ impl MockServerBuilder {
         let routes = match self.web_view {
             true => Router::new()
                 .route("/_mock/", axum::routing::get(web::page))
-                .nest("/_mock", web::router(handle.clone())),
+                .nest(
+                    "/_mock",
+                    web::router(
+                        handle.clone(),
+                        web::Guard::new(addr.port(), &allowed_hosts(addr, self.allowed_hosts)),
+                    ),
+                ),
             false => Router::new(),
         };
         let app = routes
@@ -247,7 +273,11 @@ impl MockServer {
 
     /// `http://127.0.0.1:<port>`, the base URL to point a client at.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        // Listening on every address (`0.0.0.0`): this machine reaches it on loopback.
+        match self.addr.ip().is_unspecified() {
+            true => format!("http://127.0.0.1:{}", self.addr.port()),
+            false => format!("http://{}", self.addr),
+        }
     }
 
     /// The address the emulator listens on.
@@ -557,7 +587,7 @@ impl MockHandle {
     fn keep_media(&self, kind: &str, data: bytes::Bytes, permanent: bool) -> String {
         let (content_type, extension) = sniff(&data);
         let now = self.now_ms();
-        self.state().store_media(StoredMedia {
+        let stored = self.state().store_media(StoredMedia {
             kind: kind.to_owned(),
             filename: format!("media.{extension}"),
             content_type: content_type.to_owned(),
@@ -566,6 +596,12 @@ impl MockHandle {
             permanent,
             description: (permanent && kind == "video")
                 .then(|| ("video".to_owned(), String::new())),
+        });
+        stored.unwrap_or_else(|| {
+            panic!(
+                "wx-kefu-mock holds {} MiB of permanent materials, its most: delete some first",
+                state::MEDIA_CAPACITY >> 20
+            )
         })
     }
 
@@ -684,7 +720,7 @@ impl MockHandle {
             "waiting": waiting,
             "faults": faults,
             "pushes": pushes,
-            "requests": state.log.len(),
+            "requests": state.log.total(),
             "token_fetches": { "stable": state.stable_fetches, "classic": state.classic_fetches },
             "media": state.media.len(),
         })
@@ -879,8 +915,11 @@ impl MockHandle {
     }
 
     /// Every request received so far, in order.
+    ///
+    /// The log keeps the last [`LOG_CAPACITY`] requests, each body cut at
+    /// [`LOG_BODY_CHARS`] characters.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state().log.clone()
+        self.state().log.iter().cloned().collect()
     }
 
     /// The requests received for one path.
@@ -915,6 +954,17 @@ impl Drop for MockServer {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// The names the control API answers to besides loopback: those given, and the address
+/// it listens on when that is a specific one.
+fn allowed_hosts(addr: SocketAddr, mut names: Vec<String>) -> Vec<String> {
+    match addr.ip() {
+        ip if ip.is_unspecified() || ip.is_loopback() => {}
+        IpAddr::V4(ip) => names.push(ip.to_string()),
+        IpAddr::V6(ip) => names.push(format!("[{ip}]")),
+    }
+    names
 }
 
 /// A file's content type and extension, from its first bytes.

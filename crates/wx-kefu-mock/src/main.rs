@@ -2,6 +2,7 @@
 //! and prints its base URL, appid and secret, and the address of its web view (whose JSON
 //! control API drives it from any language). Stop it with Ctrl-C.
 
+use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,6 +12,16 @@ use wx_kefu_mock::MockServer;
 #[derive(Debug, Parser)]
 #[command(name = "wx-kefu-mock", version, about)]
 struct Args {
+    /// The address to listen on. Anything but loopback (e.g. `0.0.0.0` in a container)
+    /// exposes the emulator, its web view and its control API to the network: whoever
+    /// reaches it can play WeChat's side and point pushes at any URL (SECURITY.md).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// A host name the web view and control API answer to besides 127.0.0.1, localhost
+    /// and [::1] (a compose service's name); repeat for more. Other names are refused
+    /// (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_host: Vec<String>,
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -31,7 +42,13 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut builder = MockServer::builder().port(args.port).web_view(true);
+    let mut builder = MockServer::builder()
+        .host(args.host)
+        .port(args.port)
+        .web_view(true);
+    for name in &args.allow_host {
+        builder = builder.allow_host(name);
+    }
     if let Some(appid) = args.appid {
         builder = builder.appid(appid);
     }
@@ -42,12 +59,18 @@ async fn main() -> ExitCode {
         Ok(server) => server,
         Err(error) => {
             eprintln!(
-                "wx-kefu-mock: cannot listen on 127.0.0.1:{}: {error}",
-                args.port
+                "wx-kefu-mock: cannot listen on {}:{}: {error}",
+                args.host, args.port
             );
             return ExitCode::FAILURE;
         }
     };
+    if !args.host.is_loopback() {
+        eprintln!(
+            "wx-kefu-mock: listening on {} — the emulator and its control API are reachable from the network (see SECURITY.md)",
+            server.addr()
+        );
+    }
     println!("wx-kefu-mock listening");
     println!("base_url {}", server.base_url());
     println!("appid    {}", server.appid());

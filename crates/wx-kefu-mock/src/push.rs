@@ -362,6 +362,31 @@ pub(crate) enum Job {
 }
 
 /// The push side, shared by the handle and the delivery task.
+/// The longest reply the emulator reads from a webhook: a passive reply is a few KiB
+/// (WeChat caps a text reply at 2048 bytes of content).
+const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// A webhook's reply as text, at most [`MAX_REPLY_BYTES`]; a longer one is refused
+/// without reading the rest, a broken one is empty (WeChat then retries nothing more).
+async fn read_reply(mut response: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                    return Err(format!(
+                        "the reply is longer than {MAX_REPLY_BYTES} bytes: not read"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(error) => return Err(format!("the reply broke off: {error}")),
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 pub(crate) struct Outbound {
     appid: String,
     /// The HTTP client, or why there is none (no TLS backend, …).
@@ -377,9 +402,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Outbound {
     pub(crate) fn new(appid: String, changes: Arc<Changes>) -> Outbound {
-        // Straight to the configured URL: no proxy from the environment.
+        // Straight to the configured URL: no proxy from the environment, and no redirect
+        // (WeChat follows none; a redirect would point pushes somewhere else).
         let client = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string());
         Outbound {
@@ -533,9 +560,12 @@ impl Outbound {
                     Answered::Nothing,
                 );
             }
-            let answer = match tokio::time::timeout(config.timeout, response.text()).await {
+            let answer = match tokio::time::timeout(config.timeout, read_reply(response)).await {
                 Ok(Ok(answer)) => answer,
-                _ => continue,
+                Ok(Err(too_long)) => {
+                    return (attempts, PushOutcome::Invalid(too_long), Answered::Nothing);
+                }
+                Err(_) => continue,
             };
             let (outcome, answered) = self.read_answer(config, openid, &answer, user_message);
             return (attempts, outcome, answered);

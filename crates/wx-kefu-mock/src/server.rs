@@ -279,7 +279,7 @@ fn summarise_body(incoming: &Incoming) -> String {
         && let Some(secret) = object.get_mut("secret")
     {
         *secret = Value::from(REDACTED);
-        return Value::Object(object).to_string();
+        return crate::log::cut_body(Value::Object(object).to_string(), incoming.body.len());
     }
     match &incoming.multipart {
         Some(Ok(parts)) => parts
@@ -295,7 +295,13 @@ fn summarise_body(incoming: &Incoming) -> String {
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => String::from_utf8_lossy(&incoming.body).into_owned(),
+        _ => crate::log::cut_body(
+            String::from_utf8_lossy(
+                &incoming.body[..incoming.body.len().min(4 * crate::log::LOG_BODY_CHARS + 4)],
+            )
+            .into_owned(),
+            incoming.body.len(),
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::answer::random_u64;
 use crate::faults::Faults;
-use crate::log::LoggedRequest;
+use crate::log::RequestLog;
 use crate::push::KefuEvent;
 
 /// At most this many agent accounts per official account.
@@ -372,7 +372,7 @@ pub(crate) struct State {
     pub(crate) waiting: Vec<WaitingUser>,
     pub(crate) records: Vec<ChatRecord>,
     pub(crate) faults: Faults,
-    pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) log: RequestLog,
     /// Session changes not pushed yet, in order.
     pub(crate) kefu_events: Vec<KefuEvent>,
     /// The `MsgId` of the next pushed user message.
@@ -413,6 +413,11 @@ pub struct Bubble {
     /// The message's content as on the wire (`{"content": "…"}`, `{"media_id": "…"}`, …).
     pub content: serde_json::Value,
 }
+
+/// The most bytes of media the emulator holds: past it, the oldest temporary media go
+/// (WeChat would forget them after 3 days anyway); permanent materials alone past it are
+/// refused.
+pub(crate) const MEDIA_CAPACITY: usize = 256 * 1024 * 1024;
 
 /// How long WeChat keeps a temporary media: 3 days.
 pub(crate) const TEMP_MEDIA_LIFETIME_MS: i64 = 3 * 86_400_000;
@@ -477,12 +482,31 @@ pub(crate) fn random_hex(words: usize) -> String {
 }
 
 impl State {
-    /// Keeps a media file and answers its new id (64 characters, as WeChat's).
-    pub(crate) fn store_media(&mut self, media: StoredMedia) -> String {
+    /// Keeps a media file and answers its new id (64 characters, as WeChat's). Within
+    /// [`MEDIA_CAPACITY`]: the oldest temporary media make room; `None` when permanent
+    /// materials fill it.
+    pub(crate) fn store_media(&mut self, media: StoredMedia) -> Option<String> {
+        self.store_media_within(media, MEDIA_CAPACITY)
+    }
+
+    /// [`store_media`](State::store_media) with another capacity.
+    fn store_media_within(&mut self, media: StoredMedia, capacity: usize) -> Option<String> {
+        let mut held: usize = self.media.values().map(|m| m.data.len()).sum();
+        while held + media.data.len() > capacity {
+            let oldest = self
+                .media
+                .iter()
+                .filter(|(_, m)| !m.permanent)
+                .min_by_key(|(_, m)| m.created_ms)
+                .map(|(id, m)| (id.clone(), m.data.len()));
+            let (id, len) = oldest?;
+            self.media.remove(&id);
+            held -= len;
+        }
         let prefix = if media.permanent { "M" } else { "T" };
         let id = format!("{prefix}{}", &random_hex(4)[..63]);
         self.media.insert(id.clone(), media);
-        id
+        Some(id)
     }
 
     /// The media of `id` if WeChat would still serve it at `now_ms`: a temporary one for
@@ -521,7 +545,7 @@ impl State {
             waiting: Vec::new(),
             records: Vec::new(),
             faults: Faults::default(),
-            log: Vec::new(),
+            log: RequestLog::default(),
             kefu_events: Vec::new(),
             // WeChat's message ids are large 64-bit numbers.
             next_msg_id: i64::try_from(random_u64() >> 12).unwrap_or(1) + 1_000_000_000_000_000,

@@ -26,6 +26,24 @@
 //! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "token", "encoding_aes_key"?}`: where pushes go; stop pushing |
 //! | `GET /_mock/media/{id}` | a media file the account holds (to show pictures) |
 //!
+//! ## Who may drive it
+//!
+//! The emulator runs on a developer's machine, where any web page the developer opens can
+//! send requests to `127.0.0.1`. So every route here checks, before anything else
+//! ([`Guard`]):
+//! - the `Host` header names the emulator itself (`127.0.0.1`, `localhost` or `[::1]`
+//!   with its port, or a name given with `--allow-host`): a DNS-rebinding name is 403;
+//! - a change (`POST`, `DELETE`) comes from the page's own origin: an `Origin` other than
+//!   the emulator's, or a `Sec-Fetch-Site` other than `same-origin`/`none`, is 403;
+//! - a change is `application/json` (a picture `image/*` or `application/octet-stream`):
+//!   the types a page may send elsewhere without a CORS preflight (`text/plain`, forms)
+//!   are 415, so a cross-origin page cannot make the browser send one.
+//!
+//! JSON bodies are at most 64 KiB and a picture at most 10 MB (413 beyond); the request
+//! log keeps the last 10,000 requests with bodies cut at 4 KiB; the media store keeps at
+//! most 256 MiB. A media file is served with the type its bytes show (never the one its
+//! uploader declared), `X-Content-Type-Options: nosniff` and a sandboxing CSP.
+//!
 //! With a webhook set, what a user writes is pushed to it exactly as
 //! [`MockHandle::push_message`] pushes (signed, sealed in safe mode, the reply applied);
 //! without one it is [`MockHandle::user_message`]. No answer of this API, no event and
@@ -36,8 +54,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,15 +73,122 @@ pub(crate) const PAGE: &str = include_str!("web/index.html");
 /// The most log entries one answer carries.
 const LOG_PAGE: usize = 500;
 
+/// The largest JSON body of the control API.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The largest picture a user sends through the control API (WeChat's image limit).
+const MAX_PICTURE: usize = 10 * 1024 * 1024;
+
+/// Who may use the control API: the names the emulator answers to, and its port.
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    port: u16,
+    /// Lowercase host names (or IP literals) besides the loopback ones.
+    allowed: Vec<String>,
+}
+
+impl Guard {
+    pub(crate) fn new(port: u16, allowed: &[String]) -> Guard {
+        Guard {
+            port,
+            allowed: allowed
+                .iter()
+                .map(|name| name.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether a `Host` header names the emulator: a known name with its port.
+    fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        let (name, port) = match host.rsplit_once(':') {
+            // `[::1]:8080`, `localhost:8080`; a bare `[::1]` has its colon inside brackets.
+            Some((name, port)) if !port.contains(']') => (name, port.parse::<u16>().ok()),
+            _ => (host.as_str(), Some(80)),
+        };
+        port == Some(self.port)
+            && (matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+                || self.allowed.iter().any(|allowed| allowed == name))
+    }
+
+    /// Why a request may not use the control API, if it may not.
+    fn refuse(&self, method: &Method, path: &str, headers: &HeaderMap) -> Option<Refused> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header(header::HOST.as_str()).unwrap_or_default();
+        if !self.host_allowed(host) {
+            return Some(Refused(
+                StatusCode::FORBIDDEN,
+                "the Host header does not name this emulator (start it with --allow-host NAME to add one)".into(),
+            ));
+        }
+        if matches!(*method, Method::GET | Method::HEAD) {
+            return None;
+        }
+        if let Some(origin) = header(header::ORIGIN.as_str())
+            && !origin.eq_ignore_ascii_case(&format!("http://{host}"))
+        {
+            return Some(Refused(
+                StatusCode::FORBIDDEN,
+                "a change must come from the emulator's own page (Origin)".into(),
+            ));
+        }
+        if let Some(site) = header("sec-fetch-site")
+            && !matches!(site, "same-origin" | "none")
+        {
+            return Some(Refused(
+                StatusCode::FORBIDDEN,
+                "a change must come from the emulator's own page (Sec-Fetch-Site)".into(),
+            ));
+        }
+        let content_type = header(header::CONTENT_TYPE.as_str())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let picture = path.ends_with("/images");
+        let accepted = content_type == "application/json"
+            || (picture
+                && (content_type.starts_with("image/")
+                    || content_type == "application/octet-stream"));
+        if !accepted {
+            let wanted = match picture {
+                true => "image/* or application/octet-stream",
+                false => "application/json (`{}` for a change without a body)",
+            };
+            return Some(Refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("a change must be sent as {wanted}"),
+            ));
+        }
+        None
+    }
+}
+
+/// Runs [`Guard::refuse`] before every route of the control API.
+async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    match guard.refuse(request.method(), request.uri().path(), request.headers()) {
+        Some(refused) => refused.into_response(),
+        None => next.run(request).await,
+    }
+}
+
 /// The routes under `/_mock`, for a router of any state.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>(handle: MockHandle) -> axum::Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(
+    handle: MockHandle,
+    guard_with: Guard,
+) -> axum::Router<S> {
     axum::Router::new()
         .route("/", get(page))
         .route("/api/state", get(state))
         .route("/api/requests", get(requests))
         .route("/api/events", get(events))
         .route("/api/users/{openid}/messages", post(user_writes))
-        .route("/api/users/{openid}/images", post(user_sends_picture))
+        .route(
+            "/api/users/{openid}/images",
+            post(user_sends_picture).layer(DefaultBodyLimit::max(MAX_PICTURE)),
+        )
         .route("/api/users/{openid}/events", post(user_event))
         .route("/api/users/{openid}/wait", post(user_waits))
         .route("/api/agents", post(add_agent))
@@ -73,7 +199,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(handle: MockHandle) -> ax
         .route("/api/faults", post(inject).delete(clear_faults))
         .route("/api/webhook", post(set_webhook).delete(clear_webhook))
         .route("/media/{id}", get(media))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(handle)
+        .layer(axum::middleware::from_fn_with_state(guard_with, guard))
 }
 
 /// A refusal of the control API: HTTP 400 (a malformed request) or 409 (the emulator's
@@ -126,15 +254,15 @@ struct After {
 }
 
 async fn requests(State(handle): State<MockHandle>, Query(after): Query<After>) -> Json<Value> {
-    let log = handle.shared.lock().log.clone();
-    let start = after.after.max(log.len().saturating_sub(LOG_PAGE));
+    // One page built under the lock: the log itself is never copied.
+    let state = handle.shared.lock();
+    let log = &state.log;
+    let start = after.after.max(log.total().saturating_sub(LOG_PAGE));
     let entries: Vec<Value> = log
-        .iter()
-        .enumerate()
-        .skip(start)
-        .map(|(index, request)| {
+        .since(start)
+        .map(|(seq, request)| {
             json!({
-                "seq": index + 1,
+                "seq": seq,
                 "at": secs(request.at_ms),
                 "method": request.method,
                 "path": request.path,
@@ -151,7 +279,7 @@ async fn requests(State(handle): State<MockHandle>, Query(after): Query<After>) 
             })
         })
         .collect();
-    Json(json!({ "total": log.len(), "requests": entries }))
+    Json(json!({ "total": log.total(), "requests": entries }))
 }
 
 async fn events(
@@ -393,17 +521,25 @@ async fn clear_webhook(State(handle): State<MockHandle>) -> Answer {
     done()
 }
 
+/// A media file, for the page's `<img>`: served with the type its bytes show (an upload
+/// declared `text/html` is still `application/octet-stream` here), never sniffed by the
+/// browser, and sandboxed, so no upload runs as a page of the emulator's origin.
 async fn media(State(handle): State<MockHandle>, Path(id): Path<String>) -> Response {
-    let found = handle
-        .shared
-        .lock()
-        .media
-        .get(&id)
-        .map(|m| (m.content_type.clone(), m.data.clone()));
+    let found = handle.shared.lock().media.get(&id).map(|m| m.data.clone());
     match found {
-        Some((content_type, data)) => {
-            ([(header::CONTENT_TYPE, content_type)], data).into_response()
-        }
+        Some(data) => (
+            [
+                (header::CONTENT_TYPE, crate::sniff(&data).0),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            data,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such media").into_response(),
     }
 }

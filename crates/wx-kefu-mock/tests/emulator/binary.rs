@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 
 /// The binary started with `args`, and a reader of what it printed first (`base_url …`,
 /// `appid …`, `secret …`, `web_view …`).
-fn start(args: &[&str]) -> (Child, impl Fn(&str) -> String) {
+pub(crate) fn start(args: &[&str]) -> (Child, impl Fn(&str) -> String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wx-kefu-mock"))
         .args(args)
         .stdout(Stdio::piped())
@@ -205,4 +205,65 @@ async fn the_standalone_emulator_is_driven_over_its_control_api() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The resident memory of a process, from /proc (Linux), in bytes.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kib * 1024
+}
+
+/// The bound the standalone emulator's memory stays under after 1,000 oversized requests
+/// (1 GiB sent in all): the log keeps bodies cut to 4 KiB, the control API refuses bodies
+/// over 64 KiB before reading them whole.
+const MEMORY_BOUND: u64 = 96 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_thousand_oversized_requests_leave_its_memory_bounded() {
+    let (mut child, value) = start(&["--port", "0"]);
+    let base_url = value("base_url");
+    let pid = child.id();
+    // A fresh connection each time: a refused body closes its connection early.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let megabyte = format!("{{\"text\":\"{}\"}}", "x".repeat(1 << 20));
+    let before = resident_bytes(pid);
+    for n in 0..1000 {
+        let request = match n % 3 {
+            // An API call the emulator logs (and refuses: no token).
+            0 => http.post(format!("{base_url}/cgi-bin/message/custom/send")),
+            // A path it does not know, logged as well.
+            1 => http.post(format!("{base_url}/no/such/path/{n}")),
+            // The control API: refused past 64 KiB.
+            _ => http.post(format!("{base_url}/_mock/api/users/o_{n}/messages")),
+        };
+        let answer = request
+            .header("content-type", "application/json")
+            .body(megabyte.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_success() || answer.status() == 404 || answer.status() == 413,
+            "{n}: {}",
+            answer.status()
+        );
+    }
+    let after = resident_bytes(pid);
+    println!(
+        "wx-kefu-mock resident memory: {} KiB before, {} KiB after 1,000 requests of 1 MiB",
+        before / 1024,
+        after / 1024
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(after < MEMORY_BOUND, "{after} bytes after, {before} before");
 }

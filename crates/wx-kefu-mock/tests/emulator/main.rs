@@ -3,6 +3,7 @@
 
 mod accounts;
 mod binary;
+mod control_surface;
 mod faults;
 mod lifecycle;
 mod messages;

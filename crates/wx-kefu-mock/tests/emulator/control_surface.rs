@@ -1,0 +1,274 @@
+//! The emulator on a developer's machine, attacked as issue 21 did (items 1–4): another
+//! origin, a rebinding Host, simple cross-site requests, oversized bodies, served uploads,
+//! and a webhook that redirects or answers without end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::StatusCode;
+use wx_kefu_mock::{MockServer, PushOutcome, UserInput, WebhookConfig};
+
+async fn emulator() -> MockServer {
+    MockServer::builder().web_view(true).start().await.unwrap()
+}
+
+fn host_of(mock: &MockServer) -> String {
+    mock.base_url().trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test]
+async fn only_the_emulators_own_host_names_are_served() {
+    let mock = emulator().await;
+    let http = reqwest::Client::new();
+    let state = format!("{}/_mock/api/state", mock.base_url());
+    let port = mock.addr().port();
+    for (host, status) in [
+        (host_of(&mock), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        (format!("attacker.example:{port}"), 403),
+        (format!("127.0.0.1.nip.io:{port}"), 403),
+        (format!("localhost:{}", port.wrapping_add(1)), 403),
+        ("localhost".to_owned(), 403),
+    ] {
+        let answer = http.get(&state).header("host", &host).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{host}");
+    }
+    // A name given at start is served too.
+    let named = MockServer::builder()
+        .web_view(true)
+        .allow_host("mock")
+        .start()
+        .await
+        .unwrap();
+    let answer = http
+        .get(format!("{}/_mock/api/state", named.base_url()))
+        .header("host", format!("mock:{}", named.addr().port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_change_needs_json_from_the_emulators_own_origin() {
+    let mock = emulator().await;
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/_mock/api{path}", mock.base_url());
+    let own = format!("http://{}", host_of(&mock));
+
+    // What a page elsewhere can send without a preflight: refused, nothing changes.
+    let picture = http
+        .post(api("/users/o_x/images"))
+        .header("content-type", "text/plain")
+        .body(b"GIF89a-not-really".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let bodyless = http.post(api("/users/o_x/wait")).send().await.unwrap();
+    assert_eq!(bodyless.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let form = http
+        .post(api("/clock"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("advance_seconds=99999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // JSON, but from another origin (another localhost port) or another site.
+    let foreign = http
+        .post(api("/users/o_x/wait"))
+        .header("content-type", "application/json")
+        .header("origin", "http://localhost:3000")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let cross_site = http
+        .delete(api("/webhook"))
+        .header("content-type", "application/json")
+        .header("sec-fetch-site", "same-site")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let state = mock.snapshot();
+    assert_eq!(
+        state["waiting"].as_array().map(Vec::len),
+        Some(0),
+        "{state}"
+    );
+
+    // The page's own requests pass.
+    mock.user_message("o_x", "在吗");
+    let own_page = http
+        .post(api("/users/o_x/wait"))
+        .header("content-type", "application/json")
+        .header("origin", &own)
+        .header("sec-fetch-site", "same-origin")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own_page.status(), StatusCode::OK);
+    let picture = http
+        .post(api("/users/o_x/images"))
+        .header("content-type", "image/gif")
+        .body(b"GIF89a\x01\x00\x01\x00".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bodies_have_limits() {
+    let mock = emulator().await;
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/_mock/api{path}", mock.base_url());
+    let text = "长".repeat(100_000);
+    let big = http
+        .post(api("/users/o_x/messages"))
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let mut huge = b"GIF89a".to_vec();
+    huge.resize(11 * 1024 * 1024, 0);
+    let picture = http
+        .post(api("/users/o_x/images"))
+        .header("content-type", "image/gif")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        mock.snapshot()["users"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+
+    // A body the API logs is cut, whatever its size.
+    let long = format!("{{\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    http.post(format!("{}/cgi-bin/message/custom/send", mock.base_url()))
+        .body(long)
+        .send()
+        .await
+        .unwrap();
+    let logged = mock.requests().pop().unwrap();
+    assert!(logged.body.chars().count() < wx_kefu_mock::LOG_BODY_CHARS + 32);
+    assert!(
+        logged
+            .body
+            .ends_with(&format!("({} bytes)", (1 << 20) + 10)),
+        "{}",
+        &logged.body[logged.body.len() - 40..]
+    );
+}
+
+#[tokio::test]
+async fn an_upload_is_served_as_what_its_bytes_are_and_sandboxed() {
+    let mock = emulator().await;
+    // A GIF-headed file whose uploader declared it an HTML page.
+    let mut forged = b"GIF89a".to_vec();
+    forged.extend_from_slice(b"<script>alert(document.domain)</script>");
+    let id = mock.user_media("image", forged);
+    let answer = reqwest::get(format!("{}/_mock/media/{id}", mock.base_url()))
+        .await
+        .unwrap();
+    let header = |name: &str| answer.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "image/gif");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert!(header("content-security-policy").starts_with("sandbox"));
+
+    // Declared text/html through the API's own upload: still not HTML.
+    let http = reqwest::Client::new();
+    let token = mock.access_token();
+    let form = reqwest::multipart::Form::new().part(
+        "media",
+        reqwest::multipart::Part::bytes(b"GIF89a<html><script>x()</script>".to_vec())
+            .file_name("a.gif")
+            .mime_str("text/html")
+            .unwrap(),
+    );
+    let uploaded: serde_json::Value = http
+        .post(format!(
+            "{}/cgi-bin/media/upload?access_token={token}&type=image",
+            mock.base_url()
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = uploaded["media_id"].as_str().expect("uploaded");
+    let served = reqwest::get(format!("{}/_mock/media/{id}", mock.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "image/gif");
+}
+
+/// A webhook at `reply`'s mercy: it answers every push with `reply`.
+async fn webhook(reply: axum::response::Response, hits: Arc<AtomicUsize>) -> String {
+    let reply = Arc::new(std::sync::Mutex::new(Some(reply)));
+    let app =
+        axum::Router::new().fallback(move || {
+            let reply = Arc::clone(&reply);
+            let hits = Arc::clone(&hits);
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                reply.lock().unwrap().take().unwrap_or_else(|| {
+                    axum::response::IntoResponse::into_response(StatusCode::GONE)
+                })
+            }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn pushes_follow_no_redirect_and_read_a_bounded_reply() {
+    use axum::response::IntoResponse;
+
+    let mock = emulator().await;
+    let elsewhere_hits = Arc::new(AtomicUsize::new(0));
+    let elsewhere = webhook("success".into_response(), Arc::clone(&elsewhere_hits)).await;
+    let redirect = (
+        StatusCode::TEMPORARY_REDIRECT,
+        [("location", elsewhere.as_str())],
+    )
+        .into_response();
+    let url = webhook(redirect, Arc::new(AtomicUsize::new(0))).await;
+    mock.set_webhook(WebhookConfig::plain(&url, "TOKEN"));
+    let pushed = mock
+        .push_message("o_r", UserInput::text("hi"))
+        .await
+        .unwrap();
+    assert_eq!(pushed.outcome, PushOutcome::Status(307));
+    assert_eq!(
+        elsewhere_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+
+    let endless = "x".repeat(1 << 20).into_response();
+    let url = webhook(endless, Arc::new(AtomicUsize::new(0))).await;
+    mock.set_webhook(WebhookConfig::plain(&url, "TOKEN"));
+    let pushed = mock
+        .push_message("o_r", UserInput::text("hi"))
+        .await
+        .unwrap();
+    match pushed.outcome {
+        PushOutcome::Invalid(why) => assert!(why.contains("longer than"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
