@@ -96,18 +96,23 @@ fn builder(base: &str) -> ClientBuilder {
 
 const MEDIA_ID: &str = "MEDIA_ID_hostile";
 
+/// The file a download answers (its headers read, its body not yet).
+async fn file_of(client: &Client) -> MediaFile {
+    client
+        .get_temp_media(MEDIA_ID)
+        .await
+        .unwrap()
+        .into_file()
+        .expect("a file, not JSON")
+}
+
 #[tokio::test]
 async fn a_file_announcing_a_terabyte_is_refused_without_reserving_it() {
     let head =
         "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1099511627776\r\n\r\n";
     let (base, _) = server(Script::Whole(head, b"\xFF\xD8\xFF".to_vec())).await;
     let client = builder(&base).build().unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     // The limit asked for is larger than the announced length would allow only with the
     // old reservation: this used to abort the process.
     let error = file.bytes(u64::MAX).await.unwrap_err();
@@ -147,12 +152,7 @@ async fn a_download_has_a_byte_limit_and_a_total_deadline() {
     let head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n";
     let (base, _) = server(Script::Flood(head, 4 * 1024 * 1024)).await;
     let client = builder(&base).build().unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let mut sink = tokio::io::sink();
     let error = file
         .max_bytes(1_000_000)
@@ -178,12 +178,7 @@ async fn a_download_has_a_byte_limit_and_a_total_deadline() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let error = file.bytes(1 << 20).await.unwrap_err();
     assert!(
         matches!(
@@ -207,12 +202,7 @@ async fn a_body_cut_short_is_interrupted() {
     let head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n";
     let (base, _) = server(Script::Whole(head, vec![0xFF; 10])).await;
     let client = builder(&base).build().unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let error = file.bytes(1 << 20).await.unwrap_err();
     assert!(
         matches!(
@@ -235,12 +225,7 @@ async fn an_answer_without_a_content_type_is_told_by_its_first_bytes() {
     let head = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n";
     let (base, _) = server(Script::Whole(head, b"GIF89a\x01\x02".to_vec())).await;
     let client = builder(&base).build().unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     assert_eq!(&file.bytes(1 << 20).await.unwrap()[..], b"GIF89a\x01\x02");
 
     let error_body = br#"{"errcode":40007,"errmsg":"invalid media_id"}"#;
@@ -266,12 +251,7 @@ async fn a_failed_save_leaves_nothing_and_never_replaces_or_follows() {
     let (base, _) = server(Script::Whole(head, vec![0xFF; 10])).await;
     let client = builder(&base).build().unwrap();
     let target = dir.join("cut.jpg");
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let error = file.save(&target).await.unwrap_err();
     assert!(
         matches!(
@@ -295,12 +275,7 @@ async fn a_failed_save_leaves_nothing_and_never_replaces_or_follows() {
     let client = builder(&base).build().unwrap();
     let existing = dir.join("Cargo.toml");
     std::fs::write(&existing, "[package]").unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let error = file.save(&existing).await.unwrap_err();
     let Error::Save { source, .. } = &error else {
         panic!("{error:?}")
@@ -312,19 +287,9 @@ async fn a_failed_save_leaves_nothing_and_never_replaces_or_follows() {
     std::fs::write(&victim, "keep").unwrap();
     let link = dir.join("planted.jpg");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     assert!(matches!(file.save(&link).await, Err(Error::Save { .. })));
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     assert_eq!(file.save_over(&link).await.unwrap(), 4);
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
@@ -340,12 +305,7 @@ async fn a_failed_save_leaves_nothing_and_never_replaces_or_follows() {
 
     // A name too long is a save error, not "could not read the file to upload".
     let long = dir.join("x".repeat(300));
-    let file = client
-        .get_temp_media(MEDIA_ID)
-        .await
-        .unwrap()
-        .into_file()
-        .unwrap();
+    let file = file_of(&client).await;
     let error = file.save(&long).await.unwrap_err();
     assert!(matches!(error, Error::Save { .. }), "{error:?}");
     assert!(

@@ -83,6 +83,19 @@ fn driver() -> Result<Driver, String> {
     Ok(driver)
 }
 
+/// chromedriver, or `None` when it is missing and may be (the test then says it was
+/// skipped); with `WX_KEFU_REQUIRE_BROWSER` set, its absence fails the test.
+fn driver_or_skip() -> Option<Driver> {
+    match driver() {
+        Ok(driver) => Some(driver),
+        Err(why) if std::env::var_os("WX_KEFU_REQUIRE_BROWSER").is_none() => {
+            eprintln!("skipped: {why}");
+            None
+        }
+        Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
+    }
+}
+
 async fn browser(driver: &Driver) -> Browser {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -131,13 +144,8 @@ fn screenshot_path() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
-    let driver = match driver() {
-        Ok(driver) => driver,
-        Err(why) if std::env::var_os("WX_KEFU_REQUIRE_BROWSER").is_none() => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
+    let Some(driver) = driver_or_skip() else {
+        return;
     };
     let env = Env::start_web().await;
     // The account's server hands every text to the agents.
@@ -348,13 +356,8 @@ async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
 /// posts, bodyless posts) and one it must ask for (JSON): none changes the emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_on_another_localhost_origin_cannot_change_the_emulator() {
-    let driver = match driver() {
-        Ok(driver) => driver,
-        Err(why) if std::env::var_os("WX_KEFU_REQUIRE_BROWSER").is_none() => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        Err(why) => panic!("WX_KEFU_REQUIRE_BROWSER is set, but {why}"),
+    let Some(driver) = driver_or_skip() else {
+        return;
     };
     let mock = wx_kefu_mock::MockServer::builder()
         .web_view(true)

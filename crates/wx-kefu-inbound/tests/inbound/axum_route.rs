@@ -10,6 +10,14 @@ use crate::NOW;
 use crate::common::*;
 use crate::vectors::open_answer;
 
+/// Serves `app` on a free loopback port; the route's URL.
+async fn listen(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 async fn serve(webhook: Webhook, calls: Arc<AtomicUsize>) -> String {
     let app = axum::Router::new().route(
         "/wechat",
@@ -25,10 +33,7 @@ async fn serve(webhook: Webhook, calls: Arc<AtomicUsize>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/wechat")
+    listen(app).await
 }
 
 #[tokio::test]
@@ -126,14 +131,7 @@ async fn the_route_checks_answers_and_refuses() {
 /// one's reply, so the hand-off still reaches WeChat, and the application runs once.
 #[tokio::test]
 async fn a_retry_waits_for_a_slow_first_delivery() {
-    let webhook = Webhook::builder()
-        .token(TOKEN)
-        .app_id(APPID)
-        .encoding_aes_key(EAK)
-        .unwrap()
-        .clock(|| NOW)
-        .build()
-        .unwrap();
+    let webhook = crate::safe_webhook();
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let app = axum::Router::new().route(
@@ -147,9 +145,7 @@ async fn a_retry_waits_for_a_slow_first_delivery() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = listen(app).await;
     let http = reqwest::Client::new();
     let (query, body) = safe_push(
         &key_of(EAK),
@@ -191,23 +187,14 @@ async fn a_retry_waits_for_a_slow_first_delivery() {
 /// text or a handler's panic message.
 #[tokio::test]
 async fn refusals_answer_a_fixed_body() {
-    let webhook = Webhook::builder()
-        .token(TOKEN)
-        .app_id(APPID)
-        .encoding_aes_key(EAK)
-        .unwrap()
-        .clock(|| NOW)
-        .build()
-        .unwrap();
+    let webhook = crate::safe_webhook();
     let app = axum::Router::new().route(
         "/wechat",
         wx_kefu_inbound::axum::route(webhook, |_push| async move {
             panic!("the CRM at 10.1.2.3 said no");
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/wechat", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = listen(app).await;
     let http = reqwest::Client::new();
 
     // Too old: the error knows the server's clock; the answer does not say it.
