@@ -18,13 +18,14 @@ use crate::download::{self, Download, Fetched, MediaFile};
 use crate::endpoint::{Body, Endpoint, FileAnswer, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
+use crate::hosts::{self, DEFAULT_HOST_COOLDOWN, DEFAULT_HOSTS, Hosts};
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
 use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
 use crate::upload::multipart;
 
-/// WeChat's API host.
-pub const DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
+/// WeChat's API host, the first of [`DEFAULT_HOSTS`](crate::hosts::DEFAULT_HOSTS).
+pub const DEFAULT_BASE_URL: &str = crate::hosts::PRIMARY;
 
 /// The default time allowed to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -62,9 +63,8 @@ pub struct Client {
 /// What clones of a [`Client`] share. The token fetch (`token.rs`) reads its settings.
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
-    base_url: String,
-    /// `base_url` parsed once: a call only sets the path of a copy.
-    base: reqwest::Url,
+    /// The hosts, each parsed once (a call only sets the path of a copy), and the one in use.
+    pub(crate) hosts: Hosts,
     pub(crate) timeout: Duration,
     /// The most bytes an answer may have.
     pub(crate) max_answer: u64,
@@ -87,6 +87,8 @@ pub(crate) struct Inner {
 #[derive(Default)]
 struct UrlCache {
     token: Option<AccessToken>,
+    /// The host they are on.
+    host: usize,
     urls: Vec<(&'static str, reqwest::Url)>,
 }
 
@@ -97,7 +99,14 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("Client")
-            .field("base_url", &shown_url(&inner.base_url))
+            .field(
+                "hosts",
+                &inner
+                    .hosts
+                    .all()
+                    .map(|host| shown_url(&host.url))
+                    .collect::<Vec<_>>(),
+            )
             .field("appid", &inner.appid)
             .field("secret", &inner.secret)
             .field("token_mode", &inner.mode)
@@ -128,7 +137,8 @@ fn shown_url(url: &str) -> String {
 pub struct ClientBuilder {
     appid: Option<String>,
     secret: Option<AppSecret>,
-    base_url: String,
+    hosts: Vec<String>,
+    host_cooldown: Duration,
     connect_timeout: Duration,
     timeout: Duration,
     max_answer: u64,
@@ -145,7 +155,14 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("appid", &self.appid)
             .field("secret", &self.secret)
-            .field("base_url", &shown_url(&self.base_url))
+            .field(
+                "hosts",
+                &self
+                    .hosts
+                    .iter()
+                    .map(|url| shown_url(url))
+                    .collect::<Vec<_>>(),
+            )
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
@@ -161,7 +178,11 @@ impl Default for ClientBuilder {
         ClientBuilder {
             appid: None,
             secret: None,
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            hosts: DEFAULT_HOSTS
+                .iter()
+                .map(|host| (*host).to_owned())
+                .collect(),
+            host_cooldown: DEFAULT_HOST_COOLDOWN,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_answer: DEFAULT_MAX_ANSWER_BYTES,
@@ -188,10 +209,37 @@ impl ClientBuilder {
         self
     }
 
-    /// The API's base URL (default [`DEFAULT_BASE_URL`]): an emulator, a proxy,
-    /// or one of WeChat's regional hosts. A path prefix is kept.
+    /// One base URL for every call, with no other host to move to: an emulator, a proxy,
+    /// or one of WeChat's hosts. A path prefix is kept. (By default the client uses
+    /// [`DEFAULT_HOSTS`]; see [`hosts`](Self::hosts).)
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.hosts = vec![base_url.into()];
+        self
+    }
+
+    /// The hosts to use, in order of preference (default [`DEFAULT_HOSTS`]:
+    /// `api.weixin.qq.com`, then the disaster-recovery `api2.weixin.qq.com`; the regional
+    /// [`SHANGHAI`](crate::hosts::SHANGHAI), [`SHENZHEN`](crate::hosts::SHENZHEN) and
+    /// [`HONG_KONG`](crate::hosts::HONG_KONG) are there to add).
+    ///
+    /// Calls use one host at a time and move to the next only when the request provably
+    /// never left (DNS, connect or TLS failure) or, for a read, when the host timed out,
+    /// broke the answer or answered HTTP 5xx: a send is never sent to two hosts. The host
+    /// that worked stays in use; after [`host_cooldown`](Self::host_cooldown) the first is
+    /// tried again. Each switch is logged with both hosts and the cause.
+    pub fn hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long calls stay on a later host before the first is tried again (default
+    /// [`DEFAULT_HOST_COOLDOWN`], 5 minutes).
+    pub fn host_cooldown(mut self, cooldown: Duration) -> Self {
+        self.host_cooldown = cooldown;
         self
     }
 
@@ -265,21 +313,9 @@ impl ClientBuilder {
     /// provider is set), when both a store and a provider are set, or when the base URL
     /// is not an `http(s)` URL.
     pub fn build(self) -> Result<Client> {
-        let base_url = self.base_url.trim_end_matches('/').to_owned();
-        let base = match reqwest::Url::parse(&base_url) {
-            Ok(url)
-                if matches!(url.scheme(), "http" | "https")
-                    && url.query().is_none()
-                    && url.fragment().is_none() =>
-            {
-                url
-            }
-            _ => {
-                return Err(Error::config(
-                    "the base URL must be an http(s) URL without query",
-                ));
-            }
-        };
+        let hosts = Hosts::new(self.hosts, self.host_cooldown).map_err(|_| {
+            Error::config("the base URL (each host) must be an http(s) URL without query")
+        })?;
         let store: Box<dyn TokenStore> = match (self.store, self.provider) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -313,8 +349,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                base_url,
-                base,
+                hosts,
                 timeout: self.timeout,
                 max_answer: self.max_answer,
                 download_deadline: self.download_deadline,
@@ -337,6 +372,8 @@ struct Failure {
     sent: bool,
     /// The token the request carried.
     token: Option<AccessToken>,
+    /// The host the request went to (`None` when it was not sent).
+    host: Option<usize>,
 }
 
 impl Failure {
@@ -345,6 +382,7 @@ impl Failure {
             error,
             sent: false,
             token: None,
+            host: None,
         }
     }
 }
@@ -375,9 +413,23 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// The base URL calls go to.
+    /// The base URL of the first host (the one calls prefer).
     pub fn base_url(&self) -> &str {
-        &self.inner.base_url
+        &self.inner.hosts.get(0).url
+    }
+
+    /// The base URLs of the hosts, in order of preference.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.inner
+            .hosts
+            .all()
+            .map(|host| host.url.as_str())
+            .collect()
+    }
+
+    /// The base URL of the host calls go to now.
+    pub fn current_host(&self) -> &str {
+        &self.inner.hosts.get(self.inner.hosts.current()).url
     }
 
     /// The retry policy.
@@ -470,7 +522,12 @@ impl Client {
         let error = loop {
             attempt += 1;
             span.record("attempt", attempt);
-            let Failure { error, sent, token } = match self.attempt(request).await {
+            let Failure {
+                error,
+                sent,
+                token,
+                host,
+            } = match self.attempt(request).await {
                 Ok(response) => {
                     // No clock read for a span nobody collects.
                     if !span.is_disabled() {
@@ -494,6 +551,24 @@ impl Client {
                 );
                 self.inner.store.invalidate(token).await;
                 continue;
+            }
+            // Another host, at once, where the rules allow it: the request never left, or a
+            // read's host failed. A send that may have arrived stays where it was.
+            if let Some(host) = host
+                && hosts::moves(&error, meta.idempotent)
+                && self.inner.hosts.failed(host, &error).is_some()
+            {
+                retries += 1;
+                if self
+                    .inner
+                    .retry
+                    .backoff(retries, started.elapsed())
+                    .is_some()
+                {
+                    tracing::info!(errcode, rid, error = %error, "attempt failed; trying the next host");
+                    continue;
+                }
+                break error;
             }
             if retry::may_retry(&error, meta.idempotent || !sent) {
                 retries += 1;
@@ -537,9 +612,10 @@ impl Client {
             true => Some(self.access_token().await.map_err(Failure::unsent)?),
             false => None,
         };
+        let host = inner.hosts.current();
         let url = match (&token, query.is_empty()) {
-            (Some(token), true) => inner.token_url(meta.name, meta.path, token),
-            _ => inner.query_url(meta.name, meta.path, &query, token.as_ref()),
+            (Some(token), true) => inner.token_url(host, meta.name, meta.path, token),
+            _ => inner.query_url(host, meta.name, meta.path, &query, token.as_ref()),
         }
         .map_err(Failure::unsent)?;
         let method = match meta.method {
@@ -556,6 +632,7 @@ impl Client {
             error,
             sent: true,
             token: token.clone(),
+            host: Some(host),
         };
         let (status, answer) = if meta.downloads {
             // Boxed: a call that is not a download carries none of this in its future.
@@ -669,14 +746,20 @@ pub(crate) fn elapsed_ms(since: Instant) -> u64 {
 impl Inner {
     /// The base URL with `path` appended to its own path. Parsing only the path, not the
     /// whole URL, saves most of the cost of building a URL per call.
-    pub(crate) fn url(&self, endpoint: &'static str, path: &str) -> Result<reqwest::Url> {
+    pub(crate) fn url(
+        &self,
+        host: usize,
+        endpoint: &'static str,
+        path: &str,
+    ) -> Result<reqwest::Url> {
         if !path.starts_with('/') {
             return Err(Error::config(format!(
                 "{endpoint}: the path `{path}` does not form a URL with the base URL"
             )));
         }
-        let mut url = self.base.clone();
-        match self.base.path().trim_end_matches('/') {
+        let base = &self.hosts.get(host).base;
+        let mut url = base.clone();
+        match base.path().trim_end_matches('/') {
             "" => url.set_path(path),
             prefix => url.set_path(&format!("{prefix}{path}")),
         }
@@ -684,18 +767,19 @@ impl Inner {
     }
 
     /// The URL of `path` with `query` and then `access_token` (when given) appended.
-    fn query_url(
+    fn query_url<K: AsRef<str>>(
         &self,
+        host: usize,
         endpoint: &'static str,
         path: &str,
-        query: &[(&'static str, String)],
+        query: &[(K, String)],
         token: Option<&AccessToken>,
     ) -> Result<reqwest::Url> {
-        let mut url = self.url(endpoint, path)?;
+        let mut url = self.url(host, endpoint, path)?;
         if !query.is_empty() || token.is_some() {
             let mut pairs = url.query_pairs_mut();
             for (name, value) in query {
-                pairs.append_pair(name, value);
+                pairs.append_pair(name.as_ref(), value);
             }
             if let Some(token) = token {
                 pairs.append_pair("access_token", token.expose());
@@ -707,6 +791,7 @@ impl Inner {
     /// The URL of `path` with only `access_token`, from the [`UrlCache`] when it holds it.
     fn token_url(
         &self,
+        host: usize,
         endpoint: &'static str,
         path: &'static str,
         token: &AccessToken,
@@ -714,16 +799,19 @@ impl Inner {
         {
             let cache = self.urls.read().unwrap_or_else(PoisonError::into_inner);
             if cache.token.as_ref() == Some(token)
+                && cache.host == host
                 && let Some((_, url)) = cache.urls.iter().find(|(p, _)| *p == path)
             {
                 return Ok(url.clone());
             }
         }
-        let url = self.query_url(endpoint, path, &[], Some(token))?;
+        let no_query: &[(&str, String)] = &[];
+        let url = self.query_url(host, endpoint, path, no_query, Some(token))?;
         let mut cache = self.urls.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.token.as_ref() != Some(token) {
-            // Another token: the URLs of the previous one are of no more use.
+        if cache.token.as_ref() != Some(token) || cache.host != host {
+            // Another token or host: the URLs of the previous one are of no more use.
             cache.token = Some(token.clone());
+            cache.host = host;
             cache.urls.clear();
         }
         if cache.urls.len() < URL_CACHE_CAPACITY && cache.urls.iter().all(|(p, _)| *p != path) {
@@ -800,7 +888,7 @@ mod tests {
                 .base_url(base)
                 .build()
                 .unwrap();
-            client.inner.url("t", path).map(String::from)
+            client.inner.url(0, "t", path).map(String::from)
         };
         let path = "/cgi-bin/customservice/getkflist";
         assert_eq!(

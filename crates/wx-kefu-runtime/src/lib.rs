@@ -58,6 +58,7 @@ pub mod dynamic;
 pub mod endpoint;
 pub mod error;
 pub mod export;
+pub mod hosts;
 pub mod meta;
 #[cfg(feature = "redis")]
 pub mod redis_store;

@@ -342,11 +342,6 @@ impl Inner {
             TokenMode::Stable => ("stable_token", STABLE_TOKEN_PATH),
             TokenMode::Classic => ("token", CLASSIC_TOKEN_PATH),
         };
-        let (Some(appid), Some(secret)) = (&self.appid, &self.secret) else {
-            return Err(Error::config(format!(
-                "{endpoint}: no app id and secret to fetch a token with"
-            )));
-        };
         let span = tracing::info_span!(
             "wx_kefu.token",
             endpoint,
@@ -357,8 +352,61 @@ impl Inner {
             latency_ms = Empty,
         );
         let started = Instant::now();
-        let result = async {
-            let mut url = self.url(endpoint, path)?;
+        // A token fetch is a read, and moves between hosts as one; a forced refresh, which
+        // retires the current token, moves only when its request never left.
+        let fetch = async {
+            let mut host = self.hosts.current();
+            let mut tried = 1;
+            loop {
+                match self
+                    .fetch_token_on(host, endpoint, path, force_refresh)
+                    .await
+                {
+                    Err(error)
+                        if tried < self.hosts.len()
+                            && crate::hosts::moves(&error, !force_refresh) =>
+                    {
+                        let Some(next) = self.hosts.failed(host, &error) else {
+                            break Err(error);
+                        };
+                        host = next;
+                        tried += 1;
+                    }
+                    result => break result,
+                }
+            }
+        };
+        let result = fetch.instrument(span.clone()).await;
+        span.record("latency_ms", elapsed_ms(started));
+        if let Err(error) = &result {
+            if let Some(code) = error.code() {
+                span.record("errcode", code.code());
+            }
+            if let Some(rid) = error.rid() {
+                span.record("rid", rid);
+            }
+            span.in_scope(|| tracing::warn!(error = %error, "token fetch failed"));
+        } else {
+            span.in_scope(|| tracing::debug!("token fetched"));
+        }
+        result
+    }
+
+    /// One token request to `host`.
+    async fn fetch_token_on(
+        &self,
+        host: usize,
+        endpoint: &'static str,
+        path: &'static str,
+        force_refresh: bool,
+    ) -> Result<FetchedToken> {
+        let (Some(appid), Some(secret)) = (&self.appid, &self.secret) else {
+            return Err(Error::config(format!(
+                "{endpoint}: no app id and secret to fetch a token with"
+            )));
+        };
+        {
+            let mut url = self.url(host, endpoint, path)?;
             let request = match self.mode {
                 TokenMode::Stable => {
                     let body = StableTokenRequest {
@@ -386,21 +434,6 @@ impl Inner {
                 exchange(endpoint, request, self.timeout, self.max_answer).await?;
             token_answer(endpoint, status, &answer, secret.expose())
         }
-        .instrument(span.clone())
-        .await;
-        span.record("latency_ms", elapsed_ms(started));
-        if let Err(error) = &result {
-            if let Some(code) = error.code() {
-                span.record("errcode", code.code());
-            }
-            if let Some(rid) = error.rid() {
-                span.record("rid", rid);
-            }
-            span.in_scope(|| tracing::warn!(error = %error, "token fetch failed"));
-        } else {
-            span.in_scope(|| tracing::debug!("token fetched"));
-        }
-        result
     }
 }
 
