@@ -52,15 +52,37 @@ enum Case {
     TruncatedAfter,
     /// An HTML page from a proxy.
     NotJson,
+    /// Two hosts; the first refuses connections (taken down after the token was fetched).
+    FirstHostDown,
+    /// Two hosts; the first handles the request, then resets the connection.
+    FirstHostResetAfter,
+    /// Two hosts; the first answers after the client's timeout.
+    FirstHostTimeout,
+    /// Two hosts; the first answers HTTP 503.
+    FirstHost5xx,
 }
 
 impl Case {
     /// The fault to inject on the endpoint's path (none for a refused connection).
+    /// Whether the case runs on an emulator of two hosts, the client knowing both.
+    fn two_hosts(self) -> bool {
+        matches!(
+            self,
+            Case::FirstHostDown
+                | Case::FirstHostResetAfter
+                | Case::FirstHostTimeout
+                | Case::FirstHost5xx
+        )
+    }
+
     fn fault(self) -> Option<Fault> {
         let truncated = r#"{"errcode":0,"errmsg":"o"#;
         let html = "<html><body><h1>502 Bad Gateway</h1></body></html>";
         Some(match self {
-            Case::Clean | Case::ConnectRefused => return None,
+            Case::Clean | Case::ConnectRefused | Case::FirstHostDown => return None,
+            Case::FirstHostResetAfter => Fault::drop_connection().after_handling().on_host(0),
+            Case::FirstHostTimeout => Fault::delay(SLOW).on_host(0),
+            Case::FirstHost5xx => Fault::status(503).on_host(0),
             Case::ResetBefore => Fault::drop_connection(),
             Case::ResetAfter => Fault::drop_connection().after_handling(),
             Case::Status5xx => Fault::status(503),
@@ -88,14 +110,16 @@ enum Outcome {
 fn expected(case: Case, meta: &EndpointMeta) -> Outcome {
     let read = meta.idempotent;
     match case {
-        Case::Clean => Outcome::Ok,
+        Case::Clean | Case::FirstHostDown => Outcome::Ok,
         Case::ConnectRefused => Outcome::Transport(TransportKind::Connect),
         Case::Truncated | Case::TruncatedAfter | Case::NotJson => Outcome::Decode,
         _ if read => Outcome::Ok,
-        Case::ResetBefore | Case::ResetAfter => Outcome::Transport(TransportKind::Interrupted),
-        Case::Status5xx => Outcome::Status(503),
+        Case::ResetBefore | Case::ResetAfter | Case::FirstHostResetAfter => {
+            Outcome::Transport(TransportKind::Interrupted)
+        }
+        Case::Status5xx | Case::FirstHost5xx => Outcome::Status(503),
         Case::Busy => Outcome::Api(-1),
-        Case::Timeout => Outcome::Transport(TransportKind::Timeout),
+        Case::Timeout | Case::FirstHostTimeout => Outcome::Transport(TransportKind::Timeout),
     }
 }
 
@@ -218,7 +242,18 @@ async fn run(case: Case) {
             eprintln!("{}: not emulated, left out of the fault matrix", meta.name);
             continue;
         }
-        let env = Env::start_with(|b| b.timeout(TIMEOUT)).await;
+        let env = match case.two_hosts() {
+            true => {
+                let mock = wx_kefu_mock::MockServer::builder()
+                    .hosts(2)
+                    .start()
+                    .await
+                    .unwrap();
+                let hosts = mock.host_urls();
+                Env::start_on(mock, |b| b.hosts(hosts).timeout(TIMEOUT))
+            }
+            false => Env::start_with(|b| b.timeout(TIMEOUT)).await,
+        };
         let seeded = seed(&env);
         let args = request(&env, &seeded, meta.name, avatar_path);
         let client = match case {
@@ -235,6 +270,13 @@ async fn run(case: Case) {
         if let Some(fault) = case.fault() {
             env.mock.inject(fault.times(1).on_path(meta.path));
         }
+        if case == Case::FirstHostDown {
+            env.mock.stop_host(0).await;
+        }
+        if case.two_hosts() {
+            // Only the endpoint's own requests count where they went (not the token's).
+            env.mock.clear_requests();
+        }
         let result = call(&client, meta, args).await;
         if let Err(DynamicError::Call(error)) = &result {
             env.keep(error.clone());
@@ -244,7 +286,7 @@ async fn run(case: Case) {
         if got != want {
             failures.push(format!("{}: {want:?} expected, got {result:?}", meta.name));
         }
-        if case == Case::Timeout {
+        if matches!(case, Case::Timeout | Case::FirstHostTimeout) {
             // The late request is handled after the client gave up; let it land.
             tokio::time::sleep(SLOW + Duration::from_millis(200)).await;
         }
@@ -254,6 +296,9 @@ async fn run(case: Case) {
             .iter()
             .filter(|r| r.applied)
             .count();
+        if case.two_hosts() {
+            failures.extend(host_failures(case, &env, meta));
+        }
         if !meta.idempotent {
             let most = match case {
                 Case::ConnectRefused
@@ -261,20 +306,27 @@ async fn run(case: Case) {
                 | Case::Status5xx
                 | Case::Busy
                 | Case::Truncated
-                | Case::NotJson => 0,
-                Case::Clean | Case::ResetAfter | Case::Timeout | Case::TruncatedAfter => 1,
+                | Case::NotJson
+                | Case::FirstHost5xx => 0,
+                Case::Clean
+                | Case::ResetAfter
+                | Case::Timeout
+                | Case::TruncatedAfter
+                | Case::FirstHostDown
+                | Case::FirstHostResetAfter
+                | Case::FirstHostTimeout => 1,
             };
             // A late request may or may not be carried out (the emulator, like a server,
             // may drop the work of a client that hung up); never twice.
             let fits = match case {
-                Case::Timeout => applied <= most,
+                Case::Timeout | Case::FirstHostTimeout => applied <= most,
                 _ => applied == most,
             };
             if !fits {
                 failures.push(format!(
                     "{}: carried out {applied} times, expected {}{most}",
                     meta.name,
-                    if case == Case::Timeout {
+                    if matches!(case, Case::Timeout | Case::FirstHostTimeout) {
                         "at most "
                     } else {
                         ""
@@ -286,6 +338,66 @@ async fn run(case: Case) {
     }
     let _ = std::fs::remove_file(&avatar);
     assert!(failures.is_empty(), "{case:?}:\n{}", failures.join("\n"));
+}
+
+/// Where the requests of a two-host case went: a write never to the second host unless
+/// the first refused the connection; a read there after the first failed, with the switch
+/// in the log naming both hosts.
+fn host_failures(case: Case, env: &Env, meta: &EndpointMeta) -> Vec<String> {
+    let requests = env.mock.requests_to(meta.path);
+    let on = |host| requests.iter().filter(|r| r.host == host).count();
+    let (first, second) = (on(0), on(1));
+    let hosts = env.mock.host_urls();
+    let mut failures = Vec::new();
+    let moved = meta.idempotent || case == Case::FirstHostDown;
+    let want_second = usize::from(moved);
+    if second != want_second {
+        failures.push(format!(
+            "{}: {second} requests reached the second host, expected {want_second}",
+            meta.name
+        ));
+    }
+    // A request the client gave up on may be dropped by the server unlogged.
+    let first_ok = match case {
+        Case::FirstHostDown => first == 0,
+        Case::FirstHostTimeout => first <= 1,
+        _ => first == 1,
+    };
+    if !first_ok {
+        failures.push(format!(
+            "{}: {first} requests reached the first host",
+            meta.name
+        ));
+    }
+    let switched = common::logs().lines().any(|line| {
+        line.contains("WeChat host failed: switching")
+            && line.contains(&format!("from={}", hosts[0]))
+            && line.contains(&format!("to={}", hosts[1]))
+    });
+    if moved && !switched {
+        failures.push(format!("{}: the switch is not in the log", meta.name));
+    }
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_host_down() {
+    run(Case::FirstHostDown).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_host_resets_after_handling() {
+    run(Case::FirstHostResetAfter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_host_times_out() {
+    run(Case::FirstHostTimeout).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_host_answers_5xx() {
+    run(Case::FirstHost5xx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

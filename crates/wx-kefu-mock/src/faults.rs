@@ -44,6 +44,7 @@ pub struct Fault {
     pub(crate) kind: FaultKind,
     pub(crate) times: u32,
     pub(crate) path: Option<String>,
+    pub(crate) host: Option<usize>,
     pub(crate) after_handling: bool,
 }
 
@@ -53,6 +54,7 @@ impl Fault {
             kind,
             times: 1,
             path: None,
+            host: None,
             after_handling: false,
         }
     }
@@ -97,6 +99,18 @@ impl Fault {
         self
     }
 
+    /// Only for requests to one host (0 is the first): see
+    /// [`MockServerBuilder::hosts`](crate::MockServerBuilder::hosts).
+    pub fn on_host(mut self, host: usize) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The host it applies to, if only one.
+    pub fn host(&self) -> Option<usize> {
+        self.host
+    }
+
     /// Lets the emulator handle the request first (its state changes as usual), then
     /// replaces or delays the answer: the answer of a request that did happen is lost.
     pub fn after_handling(mut self) -> Self {
@@ -124,8 +138,10 @@ impl Fault {
         self.after_handling
     }
 
-    fn matches(&self, path: &str) -> bool {
-        self.times > 0 && self.path.as_deref().is_none_or(|p| p == path)
+    fn matches(&self, path: &str, host: usize) -> bool {
+        self.times > 0
+            && self.path.as_deref().is_none_or(|p| p == path)
+            && self.host.is_none_or(|h| h == host)
     }
 }
 
@@ -151,8 +167,11 @@ impl Faults {
     }
 
     /// Takes one use of the first fault matching `path`.
-    pub(crate) fn take(&mut self, path: &str) -> Option<Fault> {
-        let index = self.queue.iter().position(|fault| fault.matches(path))?;
+    pub(crate) fn take(&mut self, path: &str, host: usize) -> Option<Fault> {
+        let index = self
+            .queue
+            .iter()
+            .position(|fault| fault.matches(path, host))?;
         let fault = &mut self.queue[index];
         fault.times -= 1;
         let mut taken = fault.clone();
@@ -174,20 +193,20 @@ mod tests {
         faults.push(Fault::errcode(-1).times(2).on_path("/a"));
         faults.push(Fault::status(502));
         assert_eq!(
-            faults.take("/b").map(|f| f.kind),
+            faults.take("/b", 0).map(|f| f.kind),
             Some(FaultKind::Status {
                 status: 502,
                 body: None
             })
         );
-        assert_eq!(faults.take("/b"), None);
+        assert_eq!(faults.take("/b", 0), None);
         assert_eq!(
-            faults.take("/a").map(|f| f.kind),
+            faults.take("/a", 0).map(|f| f.kind),
             Some(FaultKind::Errcode(-1))
         );
         assert_eq!(faults.pending().len(), 1);
         assert_eq!(
-            faults.take("/a").map(|f| f.kind),
+            faults.take("/a", 0).map(|f| f.kind),
             Some(FaultKind::Errcode(-1))
         );
         assert!(faults.pending().is_empty());

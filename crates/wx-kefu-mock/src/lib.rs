@@ -96,6 +96,7 @@ mod changes;
 mod clock;
 mod faults;
 mod handlers;
+mod hosts;
 mod log;
 mod push;
 mod server;
@@ -110,8 +111,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
 pub use log::{LOG_BODY_CHARS, LOG_CAPACITY, LoggedRequest};
@@ -124,7 +123,7 @@ pub use state::{
 use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::push::{Answered, Job, Outbound};
-use crate::server::{Conn, MockListener, Shared};
+use crate::server::Shared;
 use crate::state::{State, StoredMedia, random_hex, secs};
 
 /// A running emulator and the handle that drives it. Dropping it shuts the server down.
@@ -136,8 +135,6 @@ pub struct MockServer {
     addr: SocketAddr,
     appid: String,
     secret: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 /// Chooses the appid, secret or port of an emulator before starting it.
@@ -147,6 +144,7 @@ pub struct MockServerBuilder {
     secret: Option<String>,
     host: Option<IpAddr>,
     port: u16,
+    hosts: usize,
     web_view: bool,
     allowed_hosts: Vec<String>,
 }
@@ -181,6 +179,15 @@ impl MockServerBuilder {
         self
     }
 
+    /// Serves the account on `n` ports (default 1), as WeChat serves one API on several
+    /// hosts: a client given them all ([`ClientBuilder::hosts`](wx_kefu_api::ClientBuilder::hosts))
+    /// moves between them, and [`MockHandle::stop_host`] takes one down mid-run. The
+    /// first listens on [`port`](MockServerBuilder::port), the others on free ports.
+    pub fn hosts(mut self, n: usize) -> Self {
+        self.hosts = n.max(1);
+        self
+    }
+
     /// The loopback port to listen on (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -198,8 +205,15 @@ impl MockServerBuilder {
     /// starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
         let host = self.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        let listener = MockListener(tokio::net::TcpListener::bind((host, self.port)).await?);
-        let addr = server::local_addr(&listener)?;
+        let mut listeners = vec![tokio::net::TcpListener::bind((host, self.port)).await?];
+        for _ in 1..self.hosts.max(1) {
+            listeners.push(tokio::net::TcpListener::bind((host, 0)).await?);
+        }
+        let addrs = listeners
+            .iter()
+            .map(tokio::net::TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let addr = addrs[0];
         let appid = self.appid.unwrap_or_else(|| format!("wx{}", random_hex(1)));
         let secret = self.secret.unwrap_or_else(|| random_hex(2));
         let changes = Arc::new(Changes::new());
@@ -212,44 +226,40 @@ impl MockServerBuilder {
             outbound,
             jobs,
             changes,
+            hosts: hosts::Hosts::default(),
         });
         let handle = MockHandle {
             shared: Arc::clone(&shared),
         };
         let routes = match self.web_view {
-            true => Router::new()
-                .route("/_mock/", axum::routing::get(web::page))
-                .nest(
-                    "/_mock",
-                    web::router(
-                        handle.clone(),
-                        web::Guard::new(addr.port(), &allowed_hosts(addr, self.allowed_hosts)),
-                    ),
-                ),
+            true => {
+                let ports: Vec<u16> = addrs.iter().map(SocketAddr::port).collect();
+                let mut names = self.allowed_hosts;
+                for addr in &addrs {
+                    names = allowed_hosts(*addr, names);
+                }
+                Router::new()
+                    .route("/_mock/", axum::routing::get(web::page))
+                    .nest(
+                        "/_mock",
+                        web::router(handle.clone(), web::Guard::new(&ports, &names)),
+                    )
+            }
             false => Router::new(),
         };
         let app = routes
             .fallback(server::serve)
             .with_state(Arc::clone(&shared))
-            .layer(DefaultBodyLimit::disable())
-            .into_make_service_with_connect_info::<Conn>();
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
-                // Fires on `shutdown()` and when the handle is dropped.
-                let _ = signal.await;
-            });
-            if let Err(error) = serving.await {
-                tracing::warn!("wx-kefu-mock stopped: {error}");
-            }
-        });
+            .layer(DefaultBodyLimit::disable());
+        shared.hosts.set_app(app);
+        for listener in listeners {
+            shared.hosts.add(listener)?;
+        }
         Ok(MockServer {
             handle,
             addr,
             appid,
             secret,
-            shutdown: Some(shutdown),
-            task: Some(task),
         })
     }
 }
@@ -296,19 +306,8 @@ impl MockServer {
     }
 
     /// Stops accepting connections and waits (at most 5 s) for open ones to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+    pub async fn shutdown(self) {
+        self.handle.shared.hosts.shutdown().await;
     }
 }
 
@@ -714,6 +713,9 @@ impl MockHandle {
             "appid": state.appid,
             "kefu_enabled": state.kefu_enabled,
             "webhook": webhook.map(|w| json!({ "url": w.url, "safe_mode": w.key.is_some() })),
+            "hosts": self.host_urls().into_iter().zip(self.hosts_up())
+                .map(|(url, up)| json!({ "url": url, "up": up }))
+                .collect::<Vec<_>>(),
             "users": users,
             "agents": agents,
             "sessions": sessions,
@@ -897,6 +899,43 @@ impl MockHandle {
         self.shared.outbound.log()
     }
 
+    // ---- hosts ----
+
+    /// The base URL of each host (`http://127.0.0.1:<port>`), the first being
+    /// [`MockServer::base_url`]: hand them all to a client's `hosts(…)`.
+    pub fn host_urls(&self) -> Vec<String> {
+        self.shared
+            .hosts
+            .addrs()
+            .into_iter()
+            .map(|addr| match addr.ip().is_unspecified() {
+                true => format!("http://127.0.0.1:{}", addr.port()),
+                false => format!("http://{addr}"),
+            })
+            .collect()
+    }
+
+    /// Whether each host is up.
+    pub fn hosts_up(&self) -> Vec<bool> {
+        self.shared.hosts.up()
+    }
+
+    /// Takes host `index` down (0 is the first): its port refuses connections and its open
+    /// connections are cut, as an unreachable WeChat host would be. `false` when there is
+    /// no such host.
+    pub async fn stop_host(&self, index: usize) -> bool {
+        let stopped = self.shared.hosts.stop(index).await;
+        self.shared.changes.bump();
+        stopped
+    }
+
+    /// Brings host `index` back on its port. `Ok(false)` when there is no such host.
+    pub async fn start_host(&self, index: usize) -> io::Result<bool> {
+        let started = self.shared.hosts.start(index).await;
+        self.shared.changes.bump();
+        started
+    }
+
     // ---- faults and the request log ----
 
     /// Injects a fault into the next matching requests.
@@ -950,9 +989,7 @@ impl std::fmt::Debug for MockServer {
 
 impl Drop for MockServer {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.handle.shared.hosts.signal_shutdown();
     }
 }
 

@@ -72,6 +72,9 @@ pub(crate) fn cut_body(text: String, bytes: usize) -> String {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct LoggedRequest {
+    /// The host (port) it came to: 0 for the first, see
+    /// [`MockServerBuilder::hosts`](crate::MockServerBuilder::hosts).
+    pub host: usize,
     /// The HTTP method, e.g. `POST`.
     pub method: String,
     /// The path, e.g. `/cgi-bin/message/custom/send`.
@@ -126,6 +129,7 @@ mod tests {
 
     fn entry(n: usize) -> LoggedRequest {
         LoggedRequest {
+            host: 0,
             method: "POST".into(),
             path: format!("/{n}"),
             query: Vec::new(),

@@ -22,6 +22,10 @@ struct Args {
     /// (DNS rebinding).
     #[arg(long = "allow-host", value_name = "NAME")]
     allow_host: Vec<String>,
+    /// How many ports (hosts) serve the account, as WeChat's api. and api2. hosts do; the
+    /// others than the first take free ports. Each can be taken down from the control API.
+    #[arg(long, default_value_t = 1)]
+    hosts: usize,
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
@@ -45,6 +49,7 @@ async fn main() -> ExitCode {
     let mut builder = MockServer::builder()
         .host(args.host)
         .port(args.port)
+        .hosts(args.hosts)
         .web_view(true);
     for name in &args.allow_host {
         builder = builder.allow_host(name);
@@ -76,5 +81,8 @@ async fn main() -> ExitCode {
     println!("appid    {}", server.appid());
     println!("secret   {}", server.secret());
     println!("web_view {}/_mock/", server.base_url());
+    if args.hosts > 1 {
+        println!("hosts    {}", server.host_urls().join(" "));
+    }
     std::future::pending::<ExitCode>().await
 }

@@ -2,7 +2,7 @@
 //! handler every request goes through (faults, request log, checks, endpoint logic).
 
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Query, Request, State as AxumState};
@@ -19,6 +19,7 @@ use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::faults::FaultKind;
 use crate::handlers;
+use crate::hosts::Connections;
 use crate::log::LoggedRequest;
 use crate::push::{Job, Outbound};
 use crate::spec::{self, FilePart, Incoming};
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: mpsc::UnboundedSender<Job>,
     /// What the web view's event stream watches.
     pub(crate) changes: Arc<Changes>,
+    /// The ports the account is served on.
+    pub(crate) hosts: crate::hosts::Hosts,
 }
 
 impl std::fmt::Debug for Shared {
@@ -69,13 +72,30 @@ impl Shared {
     }
 }
 
-/// A TCP listener whose connections can be closed from a request handler.
-pub(crate) struct MockListener(pub(crate) TcpListener);
+/// A TCP listener of one host, whose connections can be closed from a request handler
+/// or when the host is taken down.
+pub(crate) struct MockListener {
+    listener: TcpListener,
+    host: usize,
+    connections: Connections,
+}
 
-/// Per-connection information: a second handle on the socket, to shut it down.
+impl MockListener {
+    pub(crate) fn new(listener: TcpListener, host: usize, connections: Connections) -> Self {
+        MockListener {
+            listener,
+            host,
+            connections,
+        }
+    }
+}
+
+/// Per-connection information: the host it came to, and a second handle on the socket,
+/// to shut it down.
 #[derive(Debug, Clone)]
 pub(crate) struct Conn {
     socket: Option<Arc<std::net::TcpStream>>,
+    pub(crate) host: usize,
 }
 
 impl Conn {
@@ -101,13 +121,21 @@ impl Listener for MockListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
+            match self.listener.accept().await {
                 Ok((stream, _)) => match split_handle(stream) {
                     Ok((stream, second)) => {
+                        let socket = Arc::new(second);
+                        let mut open = self
+                            .connections
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        open.retain(|connection| connection.strong_count() > 0);
+                        open.push(Arc::downgrade(&socket));
                         return (
                             stream,
                             Conn {
-                                socket: Some(Arc::new(second)),
+                                socket: Some(socket),
+                                host: self.host,
                             },
                         );
                     }
@@ -122,7 +150,10 @@ impl Listener for MockListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr().map(|_| Conn { socket: None })
+        self.listener.local_addr().map(|_| Conn {
+            socket: None,
+            host: self.host,
+        })
     }
 }
 
@@ -352,7 +383,7 @@ pub(crate) async fn serve(
         multipart,
     };
 
-    let fault = shared.lock().faults.take(&incoming.path);
+    let fault = shared.lock().faults.take(&incoming.path, conn.host);
     let before = fault
         .as_ref()
         .filter(|f| !f.after_handling)
@@ -397,6 +428,7 @@ pub(crate) async fn serve(
     };
 
     let mut entry = LoggedRequest {
+        host: conn.host,
         method: incoming.method.clone(),
         path: incoming.path.clone(),
         query: logged_query(&incoming),
@@ -458,11 +490,6 @@ pub(crate) async fn serve(
         conn.drop_connection();
     }
     response
-}
-
-/// The address a listener is bound to.
-pub(crate) fn local_addr(listener: &MockListener) -> io::Result<SocketAddr> {
-    listener.0.local_addr()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! | `POST /_mock/api/clock` | `{"advance_seconds": n}` |
 //! | `POST /_mock/api/faults`, `DELETE …` | `{"path"?, "errcode"? \| "status"? \| "delay_ms"? \| "drop": true, "times"?, "after_handling"?}`; clear |
 //! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "token", "encoding_aes_key"?}`: where pushes go; stop pushing |
+//! | `POST /_mock/api/hosts/{n}/down`, `…/up` | take host `n` (0 is the first port) down: its port refuses connections; bring it back |
 //! | `GET /_mock/media/{id}` | a media file the account holds (to show pictures) |
 //!
 //! ## Who may drive it
@@ -82,15 +83,16 @@ const MAX_PICTURE: usize = 10 * 1024 * 1024;
 /// Who may use the control API: the names the emulator answers to, and its port.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
-    port: u16,
+    /// The ports of the emulator's hosts.
+    ports: Vec<u16>,
     /// Lowercase host names (or IP literals) besides the loopback ones.
     allowed: Vec<String>,
 }
 
 impl Guard {
-    pub(crate) fn new(port: u16, allowed: &[String]) -> Guard {
+    pub(crate) fn new(ports: &[u16], allowed: &[String]) -> Guard {
         Guard {
-            port,
+            ports: ports.to_vec(),
             allowed: allowed
                 .iter()
                 .map(|name| name.to_ascii_lowercase())
@@ -106,7 +108,7 @@ impl Guard {
             Some((name, port)) if !port.contains(']') => (name, port.parse::<u16>().ok()),
             _ => (host.as_str(), Some(80)),
         };
-        port == Some(self.port)
+        port.is_some_and(|port| self.ports.contains(&port))
             && (matches!(name, "127.0.0.1" | "localhost" | "[::1]")
                 || self.allowed.iter().any(|allowed| allowed == name))
     }
@@ -198,6 +200,8 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/api/clock", post(advance))
         .route("/api/faults", post(inject).delete(clear_faults))
         .route("/api/webhook", post(set_webhook).delete(clear_webhook))
+        .route("/api/hosts/{index}/down", post(host_down))
+        .route("/api/hosts/{index}/up", post(host_up))
         .route("/media/{id}", get(media))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(handle)
@@ -514,6 +518,31 @@ async fn set_webhook(State(handle): State<MockHandle>, Json(body): Json<WebhookB
     };
     handle.set_webhook(config);
     done()
+}
+
+async fn host_down(State(handle): State<MockHandle>, Path(index): Path<usize>) -> Answer {
+    match handle.stop_host(index).await {
+        true => done(),
+        false => Err(no_host(index)),
+    }
+}
+
+async fn host_up(State(handle): State<MockHandle>, Path(index): Path<usize>) -> Answer {
+    match handle.start_host(index).await {
+        Ok(true) => done(),
+        Ok(false) => Err(no_host(index)),
+        Err(error) => Err(Refused(
+            StatusCode::CONFLICT,
+            format!("host {index} cannot listen on its port again: {error}"),
+        )),
+    }
+}
+
+fn no_host(index: usize) -> Refused {
+    Refused(
+        StatusCode::NOT_FOUND,
+        format!("no host {index}: the emulator has fewer (start it with --hosts N)"),
+    )
 }
 
 async fn clear_webhook(State(handle): State<MockHandle>) -> Answer {

@@ -54,6 +54,22 @@ impl Env {
         }
     }
 
+    /// A client on `mock` (already started: several hosts, say), its builder adjusted by
+    /// `configure`.
+    pub fn start_on(
+        mock: MockServer,
+        configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+    ) -> Env {
+        init_tracing();
+        let client = configure(builder(&mock)).build().expect("client");
+        Env {
+            mock,
+            client,
+            rendered: Mutex::new(Vec::new()),
+            secrets: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Starts an emulator serving its web view and control API under `/_mock/`.
     pub async fn start_web() -> Env {
         init_tracing();
