@@ -48,6 +48,8 @@ pub use generated::*;
 pub use wx_kefu_inbound as inbound;
 // What an application uses: the client, its settings, its errors, tokens and uploads.
 pub use wx_kefu_runtime::error::DecodeReason;
+pub use wx_kefu_runtime::hosts;
+pub use wx_kefu_runtime::raw::{RawRequest, WithBody};
 pub use wx_kefu_runtime::token::BoxFuture;
 pub use wx_kefu_runtime::validate::Rule;
 pub use wx_kefu_runtime::{
@@ -64,7 +66,8 @@ pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};
 #[doc(hidden)]
 pub use wx_kefu_runtime::{
     Body, FileAnswer, FileKind, FileLimits, Method, MultipartFile, RequestParts, client, download,
-    dynamic, endpoint, error, export, meta, reqwest, retry, secret, token, upload, validate, wire,
+    dynamic, endpoint, error, export, meta, raw, reqwest, retry, secret, token, upload, validate,
+    wire,
 };
 #[doc(hidden)]
 #[cfg(feature = "redis")]

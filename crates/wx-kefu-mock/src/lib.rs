@@ -899,6 +899,16 @@ impl MockHandle {
         self.shared.outbound.log()
     }
 
+    // ---- paths the spec does not have ----
+
+    /// Answers `answer` to a request for `path`, a path the spec does not have (and so the
+    /// emulator neither: it answers 40066 there), once the access token checks out: for
+    /// testing a raw call ([`Client::raw`](wx_kefu_api::Client::raw)) before the
+    /// endpoint is in the spec.
+    pub fn stub(&self, path: impl Into<String>, answer: serde_json::Value) {
+        self.state().stubs.insert(path.into(), answer);
+    }
+
     // ---- hosts ----
 
     /// The base URL of each host (`http://127.0.0.1:<port>`), the first being

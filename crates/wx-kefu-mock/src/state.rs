@@ -351,6 +351,8 @@ pub(crate) struct Session {
 /// Everything the emulator knows; behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// Answers for paths the spec does not have (a raw call's), by path.
+    pub(crate) stubs: HashMap<String, serde_json::Value>,
     pub(crate) appid: String,
     pub(crate) secret: String,
     pub(crate) kefu_enabled: bool,
@@ -536,6 +538,7 @@ impl State {
             force_quota: Quota::default(),
             last_force_ms: None,
             media: HashMap::new(),
+            stubs: HashMap::new(),
             conversations: BTreeMap::new(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,

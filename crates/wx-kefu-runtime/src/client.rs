@@ -387,6 +387,95 @@ impl Failure {
     }
 }
 
+/// What the call loop needs of a request: an endpoint of the spec (each `Endpoint` is
+/// one), or a raw call ([`RawRequest`](crate::raw::RawRequest)). For an endpoint every
+/// answer is a constant of its type, so its calls cost what they did before.
+pub(crate) trait Callable: Sync {
+    /// What a successful answer decodes to.
+    type Answer;
+    /// A query parameter's name.
+    type Key: AsRef<str> + Send;
+    /// The name errors and spans carry.
+    fn name(&self) -> &'static str;
+    fn method(&self) -> reqwest::Method;
+    fn path(&self) -> &str;
+    /// The path when it is fixed for the program's life: its finished URL is cached.
+    fn static_path(&self) -> Option<&'static str>;
+    /// Whether repeating it after it may have arrived is safe.
+    fn idempotent(&self) -> bool;
+    /// Whether it carries the access token.
+    fn auth(&self) -> bool;
+    /// Whether its answer may be a file.
+    fn downloads(&self) -> bool;
+    /// The query pairs and the body of one attempt.
+    fn parts(&self) -> (Vec<(Self::Key, String)>, Body);
+    /// The request's own secrets, redacted from errors.
+    fn sensitive(&self) -> Vec<&str>;
+    /// The answer, or the error it means.
+    fn decode(
+        &self,
+        status: u16,
+        body: &[u8],
+        redact: &[&str],
+        quote: bool,
+    ) -> Result<Self::Answer>;
+}
+
+impl<E: Endpoint + Sync> Callable for E {
+    type Answer = E::Response;
+    type Key = &'static str;
+
+    fn name(&self) -> &'static str {
+        E::META.name
+    }
+
+    fn method(&self) -> reqwest::Method {
+        match E::META.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        }
+    }
+
+    fn path(&self) -> &str {
+        E::META.path
+    }
+
+    fn static_path(&self) -> Option<&'static str> {
+        Some(E::META.path)
+    }
+
+    fn idempotent(&self) -> bool {
+        E::META.idempotent
+    }
+
+    fn auth(&self) -> bool {
+        E::META.auth
+    }
+
+    fn downloads(&self) -> bool {
+        E::META.downloads
+    }
+
+    fn parts(&self) -> (Vec<(&'static str, String)>, Body) {
+        let RequestParts { query, body } = Endpoint::parts(self);
+        (query, body)
+    }
+
+    fn sensitive(&self) -> Vec<&str> {
+        Endpoint::sensitive(self)
+    }
+
+    fn decode(
+        &self,
+        status: u16,
+        body: &[u8],
+        redact: &[&str],
+        quote: bool,
+    ) -> Result<E::Response> {
+        decode(E::META.name, status, body, redact, quote)
+    }
+}
+
 /// The error of `call` on an endpoint whose answer is a file.
 fn file_answer(endpoint: &'static str) -> Error {
     Error::config(format!(
@@ -395,7 +484,7 @@ fn file_answer(endpoint: &'static str) -> Error {
 }
 
 /// What a successful attempt received: the decoded JSON answer, or a file.
-enum Answered<R> {
+pub(crate) enum Answered<R> {
     Json(R),
     File(MediaFile),
 }
@@ -473,17 +562,26 @@ impl Client {
             endpoint: meta.name,
             source,
         })?;
+        self.run_in_span(&request).await
+    }
+
+    /// [`run`](Client::run) in the call's `wx_kefu.call` span.
+    pub(crate) async fn run_in_span<C: Callable>(
+        &self,
+        request: &C,
+    ) -> Result<Answered<C::Answer>> {
+        let method = request.method();
         let span = tracing::info_span!(
             "wx_kefu.call",
-            endpoint = meta.name,
-            method = meta.method.as_str(),
-            path = meta.path,
+            endpoint = request.name(),
+            method = method.as_str(),
+            path = request.path(),
             attempt = Empty,
             errcode = Empty,
             rid = Empty,
             latency_ms = Empty,
         );
-        self.run(&request).instrument(span).await
+        self.run(request).instrument(span).await
     }
 
     /// A valid access token, from the store (fetched if needed).
@@ -512,8 +610,8 @@ impl Client {
         DecodeReason::new(error, &[secret, token])
     }
 
-    async fn run<E: Endpoint + Sync>(&self, request: &E) -> Result<Answered<E::Response>> {
-        let meta = E::META;
+    /// The call loop: attempts, the token's replay, moves between hosts, retries.
+    pub(crate) async fn run<C: Callable>(&self, request: &C) -> Result<Answered<C::Answer>> {
         let span = Span::current();
         let started = Instant::now();
         let mut attempt = 0_u32;
@@ -555,7 +653,7 @@ impl Client {
             // Another host, at once, where the rules allow it: the request never left, or a
             // read's host failed. A send that may have arrived stays where it was.
             if let Some(host) = host
-                && hosts::moves(&error, meta.idempotent)
+                && hosts::moves(&error, request.idempotent())
                 && self.inner.hosts.failed(host, &error).is_some()
             {
                 retries += 1;
@@ -570,7 +668,7 @@ impl Client {
                 }
                 break error;
             }
-            if retry::may_retry(&error, meta.idempotent || !sent) {
+            if retry::may_retry(&error, request.idempotent() || !sent) {
                 retries += 1;
                 if let Some(wait) = self.inner.retry.backoff(retries, started.elapsed()) {
                     let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
@@ -593,36 +691,32 @@ impl Client {
         Err(error)
     }
 
-    async fn attempt<E: Endpoint>(&self, request: &E) -> Result<Answered<E::Response>, Failure> {
-        let meta = E::META;
+    async fn attempt<C: Callable>(&self, request: &C) -> Result<Answered<C::Answer>, Failure> {
+        let name = request.name();
         let inner = &self.inner;
-        let RequestParts { query, body } = request.parts();
+        let (query, body) = request.parts();
         // An upload's size and kind are checked before anything is sent.
         let body = match body {
             Body::Empty => Prepared::Empty,
             Body::Json(json) => Prepared::Json(json),
             // Boxed: a call that uploads nothing carries none of this in its future.
             Body::Multipart(file) => Prepared::Form(
-                Box::pin(multipart(meta.name, file))
+                Box::pin(multipart(name, file))
                     .await
                     .map_err(Failure::unsent)?,
             ),
         };
-        let token = match meta.auth {
+        let token = match request.auth() {
             true => Some(self.access_token().await.map_err(Failure::unsent)?),
             false => None,
         };
         let host = inner.hosts.current();
-        let url = match (&token, query.is_empty()) {
-            (Some(token), true) => inner.token_url(host, meta.name, meta.path, token),
-            _ => inner.query_url(host, meta.name, meta.path, &query, token.as_ref()),
+        let url = match (&token, query.is_empty(), request.static_path()) {
+            (Some(token), true, Some(path)) => inner.token_url(host, name, path, token),
+            _ => inner.query_url(host, name, request.path(), &query, token.as_ref()),
         }
         .map_err(Failure::unsent)?;
-        let method = match meta.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-        };
-        let builder = inner.http.request(method, url);
+        let builder = inner.http.request(request.method(), url);
         let builder = match body {
             Prepared::Empty => builder,
             Prepared::Json(json) => builder.header(CONTENT_TYPE, "application/json").body(json),
@@ -634,14 +728,14 @@ impl Client {
             token: token.clone(),
             host: Some(host),
         };
-        let (status, answer) = if meta.downloads {
+        let (status, answer) = if request.downloads() {
             // Boxed: a call that is not a download carries none of this in its future.
             let limits = download::Limits {
                 idle: inner.timeout,
                 total: inner.download_deadline,
                 max_bytes: inner.max_answer,
             };
-            match Box::pin(download::fetch(meta.name, builder, limits))
+            match Box::pin(download::fetch(name, builder, limits))
                 .await
                 .map_err(fail)?
             {
@@ -649,23 +743,23 @@ impl Client {
                 Fetched::Json(status, answer) => (status, answer),
             }
         } else {
-            exchange(meta.name, builder, inner.timeout, inner.max_answer)
+            exchange(name, builder, inner.timeout, inner.max_answer)
                 .await
                 .map_err(fail)?
         };
         let token_text = token.as_ref().map_or("", AccessToken::expose);
         let secret = inner.secret.as_ref().map_or("", AppSecret::expose);
         // The token calls' own answers hold a token: never quote them.
-        let quote = meta.auth;
+        let quote = request.auth();
         // The request's own secrets (an app secret handed to a token call) are redacted too;
         // most requests hold none, and their call builds no list for it.
         let sensitive = request.sensitive();
         let decoded = if sensitive.is_empty() {
-            decode(meta.name, status, &answer, &[token_text, secret], quote)
+            request.decode(status, &answer, &[token_text, secret], quote)
         } else {
             let mut redact = sensitive;
             redact.extend([token_text, secret]);
-            decode(meta.name, status, &answer, &redact, quote)
+            request.decode(status, &answer, &redact, quote)
         };
         decoded.map(Answered::Json).map_err(fail)
     }

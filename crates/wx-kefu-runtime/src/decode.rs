@@ -44,6 +44,30 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(
     redact: &[&str],
     quote: bool,
 ) -> Result<T> {
+    decode_as(endpoint, status, body, redact, quote, needs_errcode::<T>)
+}
+
+/// [`decode`] for an answer whose shape nobody declared (a raw call's JSON): without an
+/// `errcode` any JSON object is the answer; with one, only 0 is a success.
+pub(crate) fn decode_untyped(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    redact: &[&str],
+    quote: bool,
+) -> Result<serde_json::Value> {
+    decode_as(endpoint, status, body, redact, quote, || false)
+}
+
+/// [`decode`], asking `needs_errcode` only for an answer without `errcode`.
+fn decode_as<T: DeserializeOwned>(
+    endpoint: &'static str,
+    status: u16,
+    body: &[u8],
+    redact: &[&str],
+    quote: bool,
+    needs_errcode: impl FnOnce() -> bool,
+) -> Result<T> {
     let quoted = |body: &[u8]| match quote {
         true => excerpt(body, redact),
         false => WITHHELD.to_owned(),
@@ -101,7 +125,7 @@ pub(crate) fn decode<T: DeserializeOwned + 'static>(
         }
         // No top-level errcode: the body must show the answer's own required fields.
         Some(Probe { errcode: None, .. }) | None => {
-            if needs_errcode::<T>() {
+            if needs_errcode() {
                 return Err(decode_error(DecodeReason::custom(
                     "the answer has no errcode; an answer without required fields \
                      succeeds only with errcode 0",

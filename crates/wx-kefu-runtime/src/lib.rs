@@ -60,6 +60,7 @@ pub mod error;
 pub mod export;
 pub mod hosts;
 pub mod meta;
+pub mod raw;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 pub mod retry;
