@@ -122,3 +122,33 @@ async fn a_send_goes_to_one_host_only() {
     env.keep(error);
     env.finish().await;
 }
+
+/// The docs do not say whether a token issued through one host is accepted by another;
+/// the client keeps its token across a switch, and a host that rejects it (40001) is
+/// handled as any rejection: a fresh token and one replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_rejects_the_token_gets_a_fresh_one_and_a_replay() {
+    let mock = MockServer::builder().hosts(2).start().await.unwrap();
+    let hosts = mock.host_urls();
+    let env = Env::start_on(mock, |b| b.hosts(hosts.clone()));
+    env.client.access_token().await.unwrap();
+    let fetches = env.mock.stable_token_fetches();
+    env.mock.stop_host(0).await;
+    env.mock
+        .inject(wx_kefu_mock::Fault::errcode(40001).on_path(LIST).on_host(1));
+    env.client.get_kf_list().await.unwrap();
+    assert_eq!(
+        env.mock.stable_token_fetches(),
+        fetches + 1,
+        "the rejected token was fetched anew (on the second host)"
+    );
+    assert_eq!(env.outcomes(LIST), [Some(40001), Some(0)]);
+    assert!(
+        env.mock
+            .requests_to("/cgi-bin/stable_token")
+            .last()
+            .is_some_and(|r| r.host == 1)
+    );
+    assert!(env.mock.requests_to(LIST).iter().all(|r| r.host == 1));
+    env.finish().await;
+}
