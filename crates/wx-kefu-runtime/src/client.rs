@@ -24,7 +24,7 @@ use crate::secret::{AccessToken, AppSecret};
 use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
 use crate::upload::multipart;
 
-/// WeChat's API host, the first of [`DEFAULT_HOSTS`](crate::hosts::DEFAULT_HOSTS).
+/// WeChat's API host, the first of [`DEFAULT_HOSTS`].
 pub const DEFAULT_BASE_URL: &str = crate::hosts::PRIMARY;
 
 /// The default time allowed to establish a connection.

@@ -20,7 +20,7 @@
 //! declared [`idempotent`](RawRequest::idempotent) (a read); it moves to another host
 //! under the same rule. Nothing is checked before sending: the spec's rules are the typed
 //! calls'. The answer is WeChat's JSON: HTTP 2xx, one JSON object, and an `errcode` of 0
-//! when it has one (any other is [`Error::Api`](crate::Error::Api), with its `rid`).
+//! when it has one (any other is [`Error::Api`], with its `rid`).
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
