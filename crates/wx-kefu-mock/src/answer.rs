@@ -91,6 +91,7 @@ pub(crate) fn errmsg(code: i64) -> &'static str {
         43002 => "require POST method",
         43004 => "require subscribe",
         44002 => "empty post data",
+        44004 => "empty content",
         45002 => "content size out of limit",
         45008 => "article size out of limit",
         45009 => "reach max api daily quota limit",

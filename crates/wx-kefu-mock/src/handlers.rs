@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wx_kefu_api as api;
-use wx_kefu_api::{Body, Endpoint, Upload};
+use wx_kefu_api::{Body, Endpoint, Rule, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
 use crate::answer::{Answer, Outcome, WxError, ok};
@@ -107,7 +107,21 @@ fn run<T: Endpoint, A: Into<Answer>>(
     let meta = T::META;
     let request = build(checked)?;
     request.validate().map_err(|invalid| {
-        WxError::new(meta.errcode_for(&invalid.field).unwrap_or(47001)).hint(invalid.to_string())
+        // A rule with an errcode of its own (an empty text, an end before the start) says
+        // so with a suffix of the field's path; the field's errcode is the rest's.
+        let own = match &invalid.rule {
+            Rule::Required | Rule::MinChars { actual: 0, .. } => {
+                meta.errcode_for(&format!("{}/empty", invalid.field))
+            }
+            Rule::Span { actual, .. } if *actual < 0 => {
+                meta.errcode_for(&format!("{}/order", invalid.field))
+            }
+            _ => None,
+        };
+        let code = own
+            .or_else(|| meta.errcode_for(&invalid.field))
+            .unwrap_or(47001);
+        WxError::new(code).hint(invalid.to_string())
     })?;
     if let (Body::Multipart(part), Some(file)) = (request.parts().body, &checked.file) {
         let kind_code = meta.errcode_for(part.field).unwrap_or(47001);
@@ -342,14 +356,13 @@ fn get_kf_list(state: &mut State, now: i64, _req: &api::GetKfList) -> Outcome {
         .accounts
         .iter()
         .map(|account| {
+            // The documented item always has `kf_headimgurl`: empty until an avatar is set.
             let mut item = json!({
                 "kf_account": account.kf_account,
+                "kf_headimgurl": account.headimgurl.as_deref().unwrap_or_default(),
                 "kf_id": account.kf_id.to_string(),
                 "kf_nick": account.nickname,
             });
-            if let Some(url) = &account.headimgurl {
-                item["kf_headimgurl"] = json!(url);
-            }
             if let Some(wx) = &account.kf_wx {
                 item["kf_wx"] = json!(wx);
             }
@@ -472,7 +485,8 @@ fn add_material(state: &mut State, now: i64, req: &api::AddMaterial) -> Outcome 
         .store_media(stored(&req.media, kind, now, true, description))
         .ok_or_else(media_full)?;
     Ok(match kind {
-        "image" => json!({
+        // Recorded real answers carry the URL for images and thumbnails (`../API.md`).
+        "image" | "thumb" => json!({
             "media_id": id,
             "url": format!("http://mmbiz.qpic.cn/mmbiz_jpg/{}/0?wx_fmt=jpeg", &id[..24]),
         }),

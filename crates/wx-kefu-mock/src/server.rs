@@ -224,7 +224,8 @@ fn process(state: &mut State, now_ms: i64, incoming: &Incoming) -> Reply {
                     .map_err(WxError::new);
                 json_reply(checked.map(|()| answer), now_ms)
             }
-            None => Reply::Json(StatusCode::NOT_FOUND, WxError::new(40066).body(now_ms)),
+            // WeChat answers an unknown URL as it answers every error: HTTP 200, an errcode.
+            None => Reply::Json(StatusCode::OK, WxError::new(40066).body(now_ms)),
         },
         Some(meta) => answer_reply(answer(state, now_ms, meta, incoming), now_ms),
     }

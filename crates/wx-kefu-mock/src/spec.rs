@@ -141,13 +141,22 @@ fn multipart_file(
     fields: &mut Map<String, Value>,
 ) -> Result<FilePart, WxError> {
     if incoming.body.is_empty() {
-        return Err(WxError::new(44002));
+        return Err(WxError::new(41005).hint("no body: the file is missing"));
     }
     let parts = match &incoming.multipart {
         None => return Err(WxError::new(41005).hint("the body must be multipart/form-data")),
         Some(Err(error)) => return Err(format_error(format!("malformed multipart body: {error}"))),
         Some(Ok(parts)) => parts,
     };
+    // A file part missing, misnamed or empty: WeChat's 41005 (media data missing), before
+    // any other check of the form.
+    let file = parts
+        .iter()
+        .find(|part| part.name == field.wire)
+        .ok_or_else(|| WxError::new(41005).hint(format!("no form field `{}`", field.wire)))?;
+    if file.data.is_empty() {
+        return Err(WxError::new(41005).hint(format!("the form field `{}` is empty", field.wire)));
+    }
     let known = |name: &str| {
         meta.field(name)
             .is_some_and(|f| f.location == Location::Multipart)
@@ -165,11 +174,7 @@ fn multipart_file(
         })?;
         fields.insert(part.name.clone(), value);
     }
-    parts
-        .iter()
-        .find(|part| part.name == field.wire)
-        .cloned()
-        .ok_or_else(|| WxError::new(41005).hint(format!("no form field `{}`", field.wire)))
+    Ok(file.clone())
 }
 
 /// Whether a present value has the field's wire type.

@@ -101,6 +101,8 @@ pub struct Span {
     pub end: String,
     pub max: i64,
     pub errcode: Option<i64>,
+    /// The errcode for an end before the start, when it is not `errcode`.
+    pub order_errcode: Option<i64>,
 }
 
 pub enum Response {
@@ -208,6 +210,8 @@ pub struct Field {
     pub doc: Option<Text>,
     pub rules: Rules,
     pub errcode: Option<i64>,
+    /// The errcode for an empty string, when it is not `errcode`.
+    pub empty_errcode: Option<i64>,
     pub example: Option<Scalar>,
     pub flatten: bool,
     pub sensitive: bool,
@@ -452,6 +456,7 @@ impl Lower<'_> {
             errcode: f.errcode.or(named
                 .filter(|d| d.kind != TypeKind::Union)
                 .and_then(|d| d.errcode)),
+            empty_errcode: f.empty_errcode,
             example: f
                 .example
                 .clone()
@@ -645,6 +650,7 @@ impl Lower<'_> {
                     end: r.span.end.clone(),
                     max: r.span.max,
                     errcode: r.span.errcode,
+                    order_errcode: r.span.order_errcode,
                 })
                 .collect(),
             response,

@@ -156,6 +156,9 @@ pub struct FieldDef {
     pub errcode: Option<i64>,
     /// A file's errcode for being too large, when it is not `errcode`.
     pub size_errcode: Option<i64>,
+    /// A string's errcode for being empty, when it is not `errcode` (which is then the
+    /// other rules', such as "too long").
+    pub empty_errcode: Option<i64>,
     /// A file's limits depend on this query field (an enum): `limits` gives them per value.
     pub limits_by: Option<String>,
     #[serde(default)]
@@ -339,6 +342,9 @@ pub struct SpanDef {
     pub end: String,
     pub max: i64,
     pub errcode: Option<i64>,
+    /// The errcode for an end before the start, when it is not `errcode` (which is then
+    /// the one for too wide a span).
+    pub order_errcode: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -466,6 +466,11 @@ fn check_field(
     misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
     misplaced("size_errcode", f.size_errcode.is_none() || is("file"), r);
+    misplaced(
+        "empty_errcode",
+        f.empty_errcode.is_none() || is("string"),
+        r,
+    );
     misplaced("limits_by", f.limits_by.is_none() || is("file"), r);
     misplaced("limits", f.limits.is_empty() || is("file"), r);
     if f.limits_by.is_some() == f.limits.is_empty() {

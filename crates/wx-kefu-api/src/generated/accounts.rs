@@ -226,7 +226,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64)]);
+        .errcodes(&[("kf_account", 65401i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -313,7 +313,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
                     .doc("The WeChat ID of the person invited to work the account."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("invite_wx", 65409i64)]);
+        .errcodes(&[("kf_account", 65401i64), ("invite_wx", 65409i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -399,7 +399,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
                     .doc("The avatar image (JPEG, at most 5 MB)."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("media", 40005i64)]);
+        .errcodes(&[("kf_account", 65401i64), ("media", 40005i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(

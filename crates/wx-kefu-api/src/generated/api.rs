@@ -443,6 +443,7 @@ pub trait KefuApi {
     /// Errors WeChat documents for this call:
     /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
     /// - 43004 [`ErrCode::RequireSubscribe`](::wx_kefu_runtime::ErrCode::RequireSubscribe): The user does not follow the account.
+    /// - 44004 [`ErrCode::EmptyContent`](::wx_kefu_runtime::ErrCode::EmptyContent): The text content is empty.
     /// - 45002 [`ErrCode::ContentTooLong`](::wx_kefu_runtime::ErrCode::ContentTooLong): The message content is too long.
     /// - 45008 [`ErrCode::TooManyArticles`](::wx_kefu_runtime::ErrCode::TooManyArticles): A link card holds exactly one article.
     /// - 45015 [`ErrCode::ResponseOutOfTimeLimit`](::wx_kefu_runtime::ErrCode::ResponseOutOfTimeLimit): Outside the reply window (the user has not written within 48 hours) or the user unfollowed.

@@ -61,7 +61,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                     .doc("The file, with its name and content type."),
             ],
         )
-        .errcodes(&[("media", 40005i64), ("media/size", 40006i64)]);
+        .errcodes(&[("type", 40004i64), ("media", 40005i64), ("media/size", 40006i64)]);
     type Response = TempMedia;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
@@ -277,7 +277,12 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
             ],
         )
         .errcodes(
-            &[("media", 40005i64), ("media/size", 45001i64), ("description", 41005i64)],
+            &[
+                ("type", 40004i64),
+                ("media", 40005i64),
+                ("media/size", 45001i64),
+                ("description", 41005i64),
+            ],
         );
     type Response = PermanentMedia;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -113,6 +113,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
                 ("msgtype", 40008i64),
                 ("msgtype=link", 45162i64),
                 ("text.content", 45002i64),
+                ("text.content/empty", 44004i64),
                 ("news.articles", 45008i64),
                 ("customservice.kf_account", 65404i64),
             ],

@@ -86,7 +86,14 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
             ],
         )
         .spans(&[meta::SpanRule::new("starttime", "endtime", 86400i64)])
-        .errcodes(&[("msgid", 65416i64), ("number", 65416i64), ("endtime", 65417i64)]);
+        .errcodes(
+            &[
+                ("msgid", 65416i64),
+                ("number", 65416i64),
+                ("endtime", 65417i64),
+                ("endtime/order", 65416i64),
+            ],
+        );
     type Response = MsgList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::range(

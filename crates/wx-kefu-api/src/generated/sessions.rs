@@ -64,7 +64,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
                     .doc("The user's openid under this official account."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
+        .errcodes(&[("kf_account", 65401i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -148,7 +148,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
                     .doc("The user's openid under this official account."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("openid", 40003i64)]);
+        .errcodes(&[("kf_account", 65401i64), ("openid", 40003i64)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -297,7 +297,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64)]);
+        .errcodes(&[("kf_account", 65401i64)]);
     type Response = GetKfSessionListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(

@@ -260,7 +260,8 @@ async fn invitation_errors() {
     add(&h, "test1@gh", "n").await;
     assert_error(&invite(&h, "test1@gh", "").await, 65409);
     assert_error(&invite(&h, "test1@gh", &"w".repeat(65)).await, 65409);
-    assert_error(&invite(&h, "bad", "kfwx1").await, 65404);
+    // The invitation's documented error for a malformed account is 65401.
+    assert_error(&invite(&h, "bad", "kfwx1").await, 65401);
     h.mock.set_worker_at_limit("busy_wx");
     assert_error(&invite(&h, "test1@gh", "busy_wx").await, 65410);
 }
@@ -292,12 +293,13 @@ async fn avatar_upload_takes_a_jpeg_of_at_most_5_mb_in_the_media_field() {
         &upload(&h, "nobody@gh", media(jpeg(100), "a.jpg")).await,
         65401,
     );
-    assert_error(&upload(&h, "bad", media(jpeg(100), "a.jpg")).await, 65404);
+    assert_error(&upload(&h, "bad", media(jpeg(100), "a.jpg")).await, 65401);
+    // A misnamed or missing file part: 41005, media data missing.
     let wrong_field = Form::new().part("file", Part::bytes(jpeg(100)).file_name("a.jpg"));
-    assert_error(&upload(&h, "test1@gh", wrong_field).await, 47001);
+    assert_error(&upload(&h, "test1@gh", wrong_field).await, 41005);
     assert_error(
         &upload(&h, "test1@gh", Form::new().text("other", "x")).await,
-        47001,
+        41005,
     );
     // Not multipart at all.
     let query = [

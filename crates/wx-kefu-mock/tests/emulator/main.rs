@@ -3,6 +3,7 @@
 
 mod accounts;
 mod binary;
+mod conformance;
 mod control_surface;
 mod faults;
 mod lifecycle;

@@ -99,7 +99,8 @@ async fn message_types_and_envelopes() {
     );
     let mismatched = json!({ "touser": "u1", "msgtype": "text", "text": { "content": "a" }, "image": { "media_id": "m" } });
     assert_error(&send(&h, mismatched).await, 47001);
-    assert_error(&send(&h, text("u1", "")).await, 45002);
+    // Empty is 44004 (empty content); 45002 is for too long.
+    assert_error(&send(&h, text("u1", "")).await, 44004);
     assert_error(
         &send(&h, json!({ "msgtype": "text", "text": { "content": "a" } })).await,
         40003,

@@ -32,7 +32,7 @@ async fn creating_needs_a_bound_online_agent_and_a_known_user() {
     h.mock.set_online("test1@gh", true).unwrap();
     assert_error(&create(&h, "test1@gh", "stranger").await, 40003);
     assert_error(&create(&h, "test1@gh", "").await, 40003);
-    assert_error(&create(&h, "bad", "u1").await, 65404);
+    assert_error(&create(&h, "bad", "u1").await, 65401);
     assert_eq!(
         create(&h, "test1@gh", "u1").await,
         json!({ "errcode": 0, "errmsg": "ok" })
@@ -87,7 +87,7 @@ async fn get_session_and_the_session_list() {
         &h.get(SESSION_LIST, &[("kf_account", "unbound@gh")]).await,
         65402,
     );
-    assert_error(&h.get(SESSION_LIST, &[]).await, 65404);
+    assert_error(&h.get(SESSION_LIST, &[]).await, 65401);
 }
 
 #[tokio::test]

@@ -107,6 +107,10 @@ pub enum ErrCode {
     ///
     /// The POST body is empty.
     EmptyPostData,
+    /// 44004: 文本消息内容为空
+    ///
+    /// The text content is empty.
+    EmptyContent,
     /// 45001: 多媒体文件大小超过限制
     ///
     /// The file is larger than the permanent material of its type allows.
@@ -315,6 +319,7 @@ impl ErrCode {
         ErrCode::RequirePostMethod,
         ErrCode::RequireSubscribe,
         ErrCode::EmptyPostData,
+        ErrCode::EmptyContent,
         ErrCode::MediaSizeOutOfLimit,
         ErrCode::ContentTooLong,
         ErrCode::TooManyArticles,
@@ -388,6 +393,7 @@ impl ErrCode {
             43002i64 => ErrCode::RequirePostMethod,
             43004i64 => ErrCode::RequireSubscribe,
             44002i64 => ErrCode::EmptyPostData,
+            44004i64 => ErrCode::EmptyContent,
             45001i64 => ErrCode::MediaSizeOutOfLimit,
             45002i64 => ErrCode::ContentTooLong,
             45008i64 => ErrCode::TooManyArticles,
@@ -464,6 +470,7 @@ impl ErrCode {
             ErrCode::RequirePostMethod => 43002i64,
             ErrCode::RequireSubscribe => 43004i64,
             ErrCode::EmptyPostData => 44002i64,
+            ErrCode::EmptyContent => 44004i64,
             ErrCode::MediaSizeOutOfLimit => 45001i64,
             ErrCode::ContentTooLong => 45002i64,
             ErrCode::TooManyArticles => 45008i64,
@@ -546,6 +553,7 @@ impl ErrCode {
             ErrCode::RequirePostMethod => "需要 POST 请求",
             ErrCode::RequireSubscribe => "需要接收者关注",
             ErrCode::EmptyPostData => "POST 的数据包为空",
+            ErrCode::EmptyContent => "文本消息内容为空",
             ErrCode::MediaSizeOutOfLimit => "多媒体文件大小超过限制",
             ErrCode::ContentTooLong => "消息内容超过限制",
             ErrCode::TooManyArticles => "图文消息超过限制",
@@ -670,6 +678,7 @@ impl ErrCode {
             ErrCode::RequirePostMethod => "The call needs POST.",
             ErrCode::RequireSubscribe => "The user does not follow the account.",
             ErrCode::EmptyPostData => "The POST body is empty.",
+            ErrCode::EmptyContent => "The text content is empty.",
             ErrCode::MediaSizeOutOfLimit => {
                 "The file is larger than the permanent material of its type allows."
             }

@@ -883,6 +883,9 @@ fn errcodes(
         if let Some(code) = f.file.as_ref().and_then(|file| file.size_errcode) {
             out.push((format!("{path}/size"), code));
         }
+        if let Some(code) = f.empty_errcode {
+            out.push((format!("{path}/empty"), code));
+        }
         let named = match &f.ty {
             TypeRef::Named { ident, .. } => Some(ident),
             TypeRef::Array(item) => match &**item {
@@ -981,6 +984,9 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
     for s in &ep.spans {
         if let Some(code) = s.errcode {
             codes.push((s.end.clone(), code));
+        }
+        if let Some(code) = s.order_errcode {
+            codes.push((format!("{}/order", s.end), code));
         }
     }
     let codes = codes.iter().map(|(p, c)| quote!((#p, #c)));
