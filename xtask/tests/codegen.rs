@@ -699,3 +699,35 @@ endpoints:
         &["field `multipart`: a multipart body holds exactly one file"],
     );
 }
+
+#[test]
+fn a_rules_own_errcode_mistakes_say_how() {
+    // `empty_errcode` is a string's.
+    let e = problem(
+        "extra.yaml",
+        &endpoint_with(
+            "account: { type: account }",
+            "account: { type: account }\n      n: { type: integer, empty_errcode: 65404, doc: { zh: x, en: x } }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &["field `n`: `empty_errcode` does not apply to type `integer`"],
+    );
+    // A span's errcodes come from the catalogue.
+    let e = problem(
+        "extra.yaml",
+        &endpoint_with(
+            "account: { type: account }",
+            "account: { type: account }\n      a: { type: integer, doc: { zh: x, en: x } }\n      b: { type: integer, doc: { zh: x, en: x } }\n    rules:\n      - span: { start: a, end: b, max: 10, errcode: 65404, order_errcode: 99999 }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "endpoint `do_it`",
+            "rules",
+            "errcode 99999 is not in the catalogue (errors.yaml)",
+        ],
+    );
+}

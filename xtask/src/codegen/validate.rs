@@ -360,6 +360,18 @@ fn check_endpoint(
             }
         }
     }
+    for rule in &ep.rules {
+        for code in rule.span.errcode.iter().chain(&rule.span.order_errcode) {
+            if !codes.contains(code) {
+                r.at(
+                    file,
+                    entry,
+                    Some("rules"),
+                    format!("errcode {code} is not in the catalogue (errors.yaml)"),
+                );
+            }
+        }
+    }
     for code in &ep.errors {
         if !codes.contains(code) {
             r.at(
