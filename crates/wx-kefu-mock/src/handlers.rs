@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wx_kefu_api as api;
-use wx_kefu_api::{Body, Endpoint, Rule, Upload};
+use wx_kefu_api::{Body, Endpoint, Invalid, Rule, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
 use crate::answer::{Answer, Outcome, WxError, ok};
@@ -94,6 +94,25 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(api::Typing, typing),
 ];
 
+/// WeChat's answer to a request that breaks a rule of the spec: the errcode the spec gives
+/// the rule. A rule with an errcode of its own (an empty text, an end before the start) has
+/// it under a suffix of the field's path; the field's errcode is the other rules'.
+pub(crate) fn broken_rule(meta: &EndpointMeta, invalid: &Invalid) -> WxError {
+    let own = match &invalid.rule {
+        Rule::Required | Rule::MinChars { actual: 0, .. } => {
+            meta.errcode_for(&format!("{}/empty", invalid.field))
+        }
+        Rule::Span { actual, .. } if *actual < 0 => {
+            meta.errcode_for(&format!("{}/order", invalid.field))
+        }
+        _ => None,
+    };
+    let code = own
+        .or_else(|| meta.errcode_for(&invalid.field))
+        .unwrap_or(47001);
+    WxError::new(code).hint(invalid.to_string())
+}
+
 /// Rebuilds the typed request, checks it with the SDK's own `validate()` (a broken rule is
 /// answered with the errcode the spec gives it) and, for an upload, its file against the
 /// size and kind the request's multipart part declares; then runs the behaviour.
@@ -106,23 +125,9 @@ fn run<T: Endpoint, A: Into<Answer>>(
 ) -> Result<Answer, WxError> {
     let meta = T::META;
     let request = build(checked)?;
-    request.validate().map_err(|invalid| {
-        // A rule with an errcode of its own (an empty text, an end before the start) says
-        // so with a suffix of the field's path; the field's errcode is the rest's.
-        let own = match &invalid.rule {
-            Rule::Required | Rule::MinChars { actual: 0, .. } => {
-                meta.errcode_for(&format!("{}/empty", invalid.field))
-            }
-            Rule::Span { actual, .. } if *actual < 0 => {
-                meta.errcode_for(&format!("{}/order", invalid.field))
-            }
-            _ => None,
-        };
-        let code = own
-            .or_else(|| meta.errcode_for(&invalid.field))
-            .unwrap_or(47001);
-        WxError::new(code).hint(invalid.to_string())
-    })?;
+    request
+        .validate()
+        .map_err(|invalid| broken_rule(meta, &invalid))?;
     if let (Body::Multipart(part), Some(file)) = (request.parts().body, &checked.file) {
         let kind_code = meta.errcode_for(part.field).unwrap_or(47001);
         let size_code = meta

@@ -40,19 +40,24 @@
 //! # What it does where WeChat's documentation is silent
 //!
 //! - Errors answer HTTP 200 with `{"errcode":N,"errmsg":"… rid: <unique rid>"}`, as WeChat
-//!   does; an unknown path answers HTTP 404 with errcode 40066 (`invalid url`).
+//!   does, an unknown path included (errcode 40066, `invalid url`).
 //! - Checks run in this order: path, access token (41001 missing, 40001 unknown or replaced,
 //!   42001 expired), method (43002 for a `POST` call, 43001 for a `GET` call), 65400 when
 //!   the customer-service feature is off, then the request itself.
 //! - A JSON body must be a JSON object labelled `application/json`, `text/json`,
 //!   `text/plain` or not labelled at all; an empty body answers 44002, anything else that
 //!   is not such an object 47001 (the delete call may instead carry `kf_account` in the
-//!   query alone, its older form). Unknown fields and query parameters, and fields of the
-//!   wrong JSON type, answer 47001; a rule the spec gives an errcode answers that errcode
-//!   (65404 `kf_account`, 65403 `nickname`, 40003 `openid`, 45008 one article, 65416/65417
-//!   records…), other rules 47001. `msgtype: link` answers 45162, an unknown `msgtype` 40008.
-//! - Uploads need `multipart/form-data` with the file field `media` (41005 without it;
-//!   other form fields are JSON, the video material's `description`). An avatar over the
+//!   query alone, its older form). Unknown fields (at any depth) and query parameters, and
+//!   fields of the wrong JSON type, answer 47001; a rule the spec gives an errcode answers
+//!   that errcode (65404 `kf_account` where the endpoint documents it, else 65401; 65403
+//!   `nickname`, 40003 `openid`, 45008 one article, 44004 an empty text and 45002 a long
+//!   one, 65417 a records window over 24 hours and 65416 one that ends before it starts…),
+//!   other rules 47001; a missing or unknown media `type` 40004. `msgtype: link` answers
+//!   45162, an unknown `msgtype` 40008. These checks run for every endpoint of the spec,
+//!   before an endpoint without a behaviour answers 48001 "not emulated".
+//! - Uploads need `multipart/form-data` with the file field `media` (41005 when it is
+//!   missing, misnamed or empty; other form fields are JSON, the video material's
+//!   `description`). An avatar over the
 //!   size limit or not a JPEG answers 40005 (the current page's code); a media file of the
 //!   wrong kind for its `type` answers 40005, one too large 40006 (temporary) or 45001
 //!   (permanent), as the spec says.

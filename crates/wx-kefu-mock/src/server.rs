@@ -255,16 +255,44 @@ fn answer(
     if !state.kefu_enabled && matches!(meta.group, "accounts" | "sessions" | "records") {
         return Err(WxError::new(65400));
     }
-    // An endpoint of the spec without behaviour here: a clear answer that no client retries
-    // (48001, "api unauthorized", is never retried), never -1, which reads as passing.
-    let route = handlers::route(meta).ok_or_else(|| {
-        WxError::new(48001).hint(format!(
+    // The spec's checks come first, for every endpoint: its structure here, its rules
+    // through the typed request (by the route, or by name for an endpoint without one).
+    let checked = spec::check(meta, incoming)?;
+    // Unknown keys at any depth and every rule, as the typed request sees them.
+    check_rules(meta, &checked)?;
+    let Some(route) = handlers::route(meta) else {
+        // An endpoint of the spec without behaviour here: a clear answer that no client
+        // retries (48001, "api unauthorized", is never retried), never -1, which reads as
+        // passing.
+        return Err(WxError::new(48001).hint(format!(
             "not emulated: wx-kefu-mock has no behaviour for `{}` yet (add its route! line in crates/wx-kefu-mock/src/handlers.rs)",
             meta.name
-        ))
-    })?;
-    let checked = spec::check(meta, incoming)?;
+        )));
+    };
     (route.handle)(state, now_ms, &checked)
+}
+
+/// The spec's rules on a request, and no key its type does not take at any depth, through
+/// its typed request by name (`check_json`): for every endpoint, with a behaviour or not.
+/// An uploaded file stands as its name (its size and kind are the route's to check).
+fn check_rules(
+    meta: &'static wx_kefu_runtime::meta::EndpointMeta,
+    checked: &spec::Checked,
+) -> Result<(), WxError> {
+    use wx_kefu_runtime::dynamic::RequestProblem;
+    let mut fields = checked.fields.clone();
+    if let Some(file) = meta
+        .fields
+        .iter()
+        .find(|f| f.ty == wx_kefu_runtime::meta::FieldType::File)
+    {
+        fields.insert(file.wire.to_owned(), Value::from("upload"));
+    }
+    match wx_kefu_api::check_json(meta.name, Value::Object(fields)) {
+        None | Some(Ok(())) => Ok(()),
+        Some(Err(RequestProblem::Invalid(invalid))) => Err(handlers::broken_rule(meta, &invalid)),
+        Some(Err(problem)) => Err(WxError::new(47001).hint(format!("{problem:?}"))),
+    }
 }
 
 fn decode_query(uri: &Uri) -> (Vec<(String, String)>, Option<String>) {
@@ -542,5 +570,35 @@ mod tests {
             hint.contains("not emulated") && hint.contains("batchget_user_info"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn the_rules_of_an_endpoint_without_behaviour_are_checked_first() {
+        use wx_kefu_runtime::Endpoint;
+        let checked = |fields: serde_json::Value| spec::Checked {
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            file: None,
+        };
+        let add = <wx_kefu_api::AddKfAccount as Endpoint>::META;
+        let long =
+            checked(serde_json::json!({ "kf_account": "a@gh_x", "nickname": "昵".repeat(17) }));
+        let Err(error) = check_rules(add, &long) else {
+            panic!("a 17-character nickname passed");
+        };
+        assert_eq!(error.code, 65403);
+        let fine = checked(serde_json::json!({ "kf_account": "a@gh_x", "nickname": "A" }));
+        assert!(check_rules(add, &fine).is_ok());
+        let send = <wx_kefu_api::SendCustomMessage as Endpoint>::META;
+        let stray = checked(serde_json::json!({
+            "touser": "o", "msgtype": "text", "text": { "content": "hi", "colour": "red" }
+        }));
+        let Err(error) = check_rules(send, &stray) else {
+            panic!("an unknown nested key passed");
+        };
+        assert_eq!(error.code, 47001);
+        let empty = checked(
+            serde_json::json!({ "touser": "o", "msgtype": "text", "text": { "content": "" } }),
+        );
+        assert_eq!(check_rules(send, &empty).map_err(|e| e.code), Err(44004));
     }
 }

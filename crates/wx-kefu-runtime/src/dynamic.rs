@@ -135,6 +135,32 @@ fn decode_request<E: Endpoint + DeserializeOwned>(
     Ok((request, malformed))
 }
 
+/// Why a request given as JSON is not a valid request of its endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestProblem {
+    /// It does not decode into the endpoint's request type (serde's words).
+    Malformed(String),
+    /// It has a key no field takes, here named with its path.
+    UnknownKey(String),
+    /// It decodes, and breaks a rule of the spec.
+    Invalid(crate::validate::Invalid),
+}
+
+/// Checks `request` as a request of `E`, as a typed call checks it (type, unknown keys,
+/// every rule), sending nothing.
+#[doc(hidden)]
+pub fn check_value<E: Endpoint + DeserializeOwned>(
+    request: serde_json::Value,
+) -> Result<(), RequestProblem> {
+    let (request, unknown) = crate::strict::check::<E>(request);
+    let request = request.map_err(|error| RequestProblem::Malformed(error.to_string()))?;
+    if let Some(first) = unknown.into_iter().next() {
+        return Err(RequestProblem::UnknownKey(first.path));
+    }
+    request.validate().map_err(RequestProblem::Invalid)
+}
+
 /// Decodes `request` as `E`, calls it, and encodes the answer as JSON.
 pub async fn call_value<E>(
     client: &Client,

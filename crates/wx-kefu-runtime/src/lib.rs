@@ -80,7 +80,7 @@ mod generated;
 /// same functions from their modules, where they are documented.)
 #[doc(hidden)]
 pub mod support {
-    pub use crate::dynamic::{call_value, decode_value, download_value};
+    pub use crate::dynamic::{call_value, check_value, decode_value, download_value};
     pub use crate::endpoint::{json_body, json_text};
     pub use crate::validate::{Validate, chars, items, nested, pattern, present, range, span};
     pub use crate::wire::{Tagged, serialize_tagged};

@@ -15,7 +15,7 @@ pub mod types;
 pub use api::{KefuApi, call_json, download_json};
 
 #[doc(hidden)]
-pub use api::{decode_json, example_request};
+pub use api::{check_json, decode_json, example_request};
 pub use accounts::*;
 pub use media::*;
 pub use messages::*;

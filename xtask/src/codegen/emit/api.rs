@@ -53,7 +53,7 @@ pub fn module_index(model: &Model) -> TokenStream {
         #(#mods)*
         pub use api::{KefuApi, call_json, download_json};
         #[doc(hidden)]
-        pub use api::{decode_json, example_request};
+        pub use api::{check_json, decode_json, example_request};
         #(#uses)*
         /// Every endpoint of the spec, in spec order: for tools that read the spec at run time
         /// (the emulator's request checks, the CLI's commands and help).
@@ -393,6 +393,7 @@ pub fn trait_file(model: &Model) -> TokenStream {
     let mut impls = Vec::new();
     let mut arms = Vec::new();
     let mut decode_arms = Vec::new();
+    let mut check_arms = Vec::new();
     let mut download_arms = Vec::new();
     let mut example_arms = Vec::new();
     for module in &model.modules {
@@ -452,13 +453,14 @@ pub fn trait_file(model: &Model) -> TokenStream {
                 }
             }
             decode_arms.push(quote!(#wire_name => decode_value::<super::#req>(status, body),));
+            check_arms.push(quote!(#wire_name => check_value::<super::#req>(request),));
             let example = Example::of_struct(model, &ep.ident, &ep.request.fields).json();
             example_arms.push(quote!((#wire_name, #example),));
         }
     }
     quote! {
         #header
-        use ::wx_kefu_runtime::support::{call_value, decode_value, download_value};
+        use ::wx_kefu_runtime::support::{call_value, check_value, decode_value, download_value};
         /// Every call of the customer-service API, implemented for [`Client`](::wx_kefu_runtime::Client).
         ///
         /// Bring it into scope with `use wx_kefu_api::KefuApi;` (or `use wx_kefu_api::*;`).
@@ -512,6 +514,20 @@ pub fn trait_file(model: &Model) -> TokenStream {
         ) -> Option<::std::result::Result<::serde_json::Value, ::wx_kefu_runtime::Error>> {
             Some(match name {
                 #(#decode_arms)*
+                _ => return None,
+            })
+        }
+        /// Checks a JSON request of the endpoint named `name` as a typed call checks it (its
+        /// type, then every rule of the spec), without sending anything: for the emulator,
+        /// which answers a request that breaks the spec's rules as WeChat would even for an
+        /// endpoint it has no behaviour for. `None` when no endpoint has that name.
+        #[doc(hidden)]
+        pub fn check_json(
+            name: &str,
+            request: ::serde_json::Value,
+        ) -> Option<::std::result::Result<(), ::wx_kefu_runtime::dynamic::RequestProblem>> {
+            Some(match name {
+                #(#check_arms)*
                 _ => return None,
             })
         }
