@@ -1087,12 +1087,13 @@ fn every_message(media: &MediaIds) -> Vec<(Message, &'static str)> {
             "[music]",
         ),
         (
-            News::new(vec![Article::new(
-                "title",
-                "desc",
-                "https://e.com",
-                "https://e.com/p.jpg",
-            )])
+            News::new(vec![
+                Article::new()
+                    .title("title")
+                    .description("desc")
+                    .url("https://e.com")
+                    .picurl("https://e.com/p.jpg"),
+            ])
             .into(),
             "[news]",
         ),
@@ -1280,7 +1281,13 @@ async fn the_reply_windows_45015_45047_and_other_send_errors() {
 
     // 45008 (more than one article) cannot be reached: the SDK refuses first.
     env.mock.user_message(USER, "news please");
-    let article = || Article::new("t", "d", "https://e.com", "https://e.com/p.jpg");
+    let article = || {
+        Article::new()
+            .title("t")
+            .description("d")
+            .url("https://e.com")
+            .picurl("https://e.com/p.jpg")
+    };
     let rule = env.invalid(
         env.client
             .send_custom_message(SendCustomMessage::new(

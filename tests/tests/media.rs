@@ -297,8 +297,11 @@ async fn permanent_materials_are_added_read_counted_and_deleted() {
     let video = env
         .client
         .add_material(
-            AddMaterial::new(MediaType::Video, Upload::bytes(mp4(4096), "demo.mp4"))
-                .description(VideoDescription::new("产品演示", "三分钟看懂")),
+            AddMaterial::new(MediaType::Video, Upload::bytes(mp4(4096), "demo.mp4")).description(
+                VideoDescription::new()
+                    .title("产品演示")
+                    .introduction("三分钟看懂"),
+            ),
         )
         .await
         .unwrap();

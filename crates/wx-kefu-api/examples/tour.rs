@@ -134,12 +134,13 @@ fn every_message(media: &Media) -> Vec<Message> {
             &media.thumb,
         )
         .into(),
-        News::new(vec![Article::new(
-            "新品上市",
-            "点击查看",
-            "https://example.com",
-            "https://example.com/a.jpg",
-        )])
+        News::new(vec![
+            Article::new()
+                .title("新品上市")
+                .description("点击查看")
+                .url("https://example.com")
+                .picurl("https://example.com/a.jpg"),
+        ])
         .into(),
         MpNews::new("MEDIA_ID_MPNEWS").into(),
         MpNewsArticle::new("ARTICLE_ID").into(),

@@ -29,12 +29,7 @@ fn every_kind() -> Vec<(Message, Value)> {
             json!({"title":"MUSIC_TITLE","description":"MUSIC_DESCRIPTION","musicurl":"MUSIC_URL","hqmusicurl":"HQ_MUSIC_URL","thumb_media_id":"THUMB_MEDIA_ID"}),
         ),
         (
-            News::new(vec![Article::new(
-                "Happy Day",
-                "Is Really A Happy Day",
-                "https://example.com/a",
-                "https://example.com/a.jpg",
-            )])
+            News::new(vec![Article::new().title("Happy Day").description("Is Really A Happy Day").url("https://example.com/a").picurl("https://example.com/a.jpg")])
             .into(),
             json!({"articles":[{"title":"Happy Day","description":"Is Really A Happy Day","url":"https://example.com/a","picurl":"https://example.com/a.jpg"}]}),
         ),

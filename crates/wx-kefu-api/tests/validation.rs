@@ -445,7 +445,11 @@ async fn openid_must_not_be_empty() {
 // ---- messages ---------------------------------------------------------------------------
 
 fn article() -> Article {
-    Article::new("t", "d", "https://example.com", "https://example.com/p.jpg")
+    Article::new()
+        .title("t")
+        .description("d")
+        .url("https://example.com")
+        .picurl("https://example.com/p.jpg")
 }
 
 #[tokio::test]

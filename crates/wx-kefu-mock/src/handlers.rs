@@ -485,7 +485,13 @@ fn add_material(state: &mut State, now: i64, req: &api::AddMaterial) -> Outcome 
     let description = req
         .description
         .as_ref()
-        .map(|d| (d.title.clone(), d.introduction.clone()));
+        // Both optional on the official page: an absent one is answered empty.
+        .map(|d| {
+            (
+                d.title.clone().unwrap_or_default(),
+                d.introduction.clone().unwrap_or_default(),
+            )
+        });
     let id = state
         .store_media(stored(&req.media, kind, now, true, description))
         .ok_or_else(media_full)?;

@@ -692,26 +692,40 @@ impl TempVideo {
 /// 视频素材描述信息
 ///
 /// A video material's title and introduction.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct VideoDescription {
     /// 视频素材的标题
     ///
     /// The title.
-    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// 视频素材的描述
     ///
     /// The introduction.
-    pub introduction: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introduction: Option<String>,
 }
 
 impl VideoDescription {
     /// Builds the value from its required fields; optional ones start as `None`.
-    pub fn new(title: impl Into<String>, introduction: impl Into<String>) -> Self {
+    pub fn new() -> Self {
         VideoDescription {
-            title: title.into(),
-            introduction: introduction.into(),
+            title: None,
+            introduction: None,
         }
+    }
+
+    /// Sets `title`.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets `introduction`.
+    pub fn introduction(mut self, introduction: impl Into<String>) -> Self {
+        self.introduction = Some(introduction.into());
+        self
     }
 }
 

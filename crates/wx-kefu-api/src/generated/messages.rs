@@ -871,41 +871,64 @@ impl ::wx_kefu_runtime::support::Validate for News {
 /// 图文消息的一篇文章
 ///
 /// The article of a link card.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct Article {
     /// 标题
     ///
     /// The title.
-    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// 描述
     ///
     /// The description.
-    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// 点击后跳转的链接
     ///
     /// Where a tap leads.
-    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// 图文消息的图片链接，支持JPG、PNG格式
     ///
     /// The picture's URL (JPG or PNG).
-    pub picurl: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picurl: Option<String>,
 }
 
 impl Article {
     /// Builds the value from its required fields; optional ones start as `None`.
-    pub fn new(
-        title: impl Into<String>,
-        description: impl Into<String>,
-        url: impl Into<String>,
-        picurl: impl Into<String>,
-    ) -> Self {
+    pub fn new() -> Self {
         Article {
-            title: title.into(),
-            description: description.into(),
-            url: url.into(),
-            picurl: picurl.into(),
+            title: None,
+            description: None,
+            url: None,
+            picurl: None,
         }
+    }
+
+    /// Sets `title`.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets `description`.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets `url`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets `picurl`.
+    pub fn picurl(mut self, picurl: impl Into<String>) -> Self {
+        self.picurl = Some(picurl.into());
+        self
     }
 }
 

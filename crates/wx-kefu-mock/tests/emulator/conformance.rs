@@ -26,6 +26,7 @@ fn bytes_of(spec: &str) -> Vec<u8> {
     match spec.split_once(':') {
         Some(("jpeg", len)) => sized(&[0xFF, 0xD8, 0xFF, 0xE0], &[0xFF, 0xD9], len),
         Some(("png", len)) => sized(b"\x89PNG\r\n\x1a\n", b"", len),
+        Some(("mp4", len)) => sized(b"\0\0\0\x18ftypisom", b"", len),
         _ if spec == "empty" => Vec::new(),
         _ => spec.as_bytes().to_vec(),
     }
