@@ -780,7 +780,8 @@ async fn the_agent_lists() {
         assert_eq!(listed.kf_id.as_i64(), Some(held.kf_id as i64));
         assert_eq!(listed.kf_wx, held.kf_wx);
         assert_eq!(listed.kf_openid, held.kf_openid);
-        assert_eq!(listed.kf_headimgurl, None);
+        // Always there, as documented: empty before an avatar is set.
+        assert_eq!(listed.kf_headimgurl.as_deref(), Some(""));
         assert_eq!(listed.invite_status, None);
     }
     assert_eq!(list[0].kf_wx.as_deref(), Some("wx_alice"));
