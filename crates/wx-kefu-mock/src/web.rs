@@ -24,6 +24,15 @@
 //! | `POST /_mock/api/clock` | `{"advance_seconds": n}` |
 //! | `POST /_mock/api/faults`, `DELETE …` | `{"path"?, "errcode"? \| "status"? \| "delay_ms"? \| "drop": true, "times"?, "after_handling"?}`; clear |
 //! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "token", "encoding_aes_key"?}`: where pushes go; stop pushing |
+//! | `POST /_mock/api/agents/{kf_account}/bind` | `{"wx"}`: a WeChat user works the account (no invitation) |
+//! | `POST /_mock/api/agents/{kf_account}/invitation` | `{"action": "accept" \| "reject" \| "expire"}`: the invited user answers, or the invitation runs out |
+//! | `POST /_mock/api/workers/{wx}/at_limit` | the WeChat user works as many accounts as WeChat allows (65410 on the next invitation) |
+//! | `POST /_mock/api/kefu` | `{"enabled": bool}`: the customer-service feature on or off (65400 while off) |
+//! | `POST /_mock/api/sessions/{openid}/switch` | `{"kf_account"}`: the serving agent hands the user to another |
+//! | `POST /_mock/api/media/{kind}` | the file's bytes as the body: a temporary media the account holds (`image`, `voice`, `video`, `thumb`; a user's voice or video), answering its `media_id` |
+//! | `POST /_mock/api/materials/{kind}` | the file's bytes: a permanent material, answering its `media_id` |
+//! | `POST /_mock/api/tokens/invalidate` | every token issued so far answers 40001 |
+//! | `POST /_mock/api/stubs` | `{"path", "answer"}`: a path the spec does not have answers `answer` (for raw calls) |
 //! | `POST /_mock/api/hosts/{n}/down`, `…/up` | take host `n` (0 is the first port) down: its port refuses connections; bring it back |
 //! | `GET /_mock/media/{id}` | a media file the account holds (to show pictures) |
 //!
@@ -149,7 +158,9 @@ impl Guard {
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
-        let picture = path.ends_with("/images");
+        let picture = path.ends_with("/images")
+            || path.starts_with("/api/media/")
+            || path.starts_with("/api/materials/");
         let accepted = content_type == "application/json"
             || (picture
                 && (content_type.starts_with("image/")
@@ -200,6 +211,21 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/api/clock", post(advance))
         .route("/api/faults", post(inject).delete(clear_faults))
         .route("/api/webhook", post(set_webhook).delete(clear_webhook))
+        .route("/api/agents/{kf_account}/bind", post(bind))
+        .route("/api/agents/{kf_account}/invitation", post(invitation))
+        .route("/api/workers/{wx}/at_limit", post(worker_at_limit))
+        .route("/api/kefu", post(kefu))
+        .route("/api/sessions/{openid}/switch", post(switch))
+        .route(
+            "/api/media/{kind}",
+            post(keep_media).layer(DefaultBodyLimit::max(MAX_PICTURE)),
+        )
+        .route(
+            "/api/materials/{kind}",
+            post(keep_material).layer(DefaultBodyLimit::max(MAX_PICTURE)),
+        )
+        .route("/api/tokens/invalidate", post(invalidate))
+        .route("/api/stubs", post(stub))
         .route("/api/hosts/{index}/down", post(host_down))
         .route("/api/hosts/{index}/up", post(host_up))
         .route("/media/{id}", get(media))
@@ -517,6 +543,140 @@ async fn set_webhook(State(handle): State<MockHandle>, Json(body): Json<WebhookB
         None => WebhookConfig::plain(&body.url, &body.token),
     };
     handle.set_webhook(config);
+    done()
+}
+
+#[derive(Deserialize)]
+struct Bind {
+    wx: String,
+}
+
+async fn bind(
+    State(handle): State<MockHandle>,
+    Path(kf_account): Path<String>,
+    Json(body): Json<Bind>,
+) -> Answer {
+    handle.bind_account(&kf_account, &body.wx)?;
+    done()
+}
+
+#[derive(Deserialize)]
+struct Invitation {
+    action: String,
+}
+
+async fn invitation(
+    State(handle): State<MockHandle>,
+    Path(kf_account): Path<String>,
+    Json(body): Json<Invitation>,
+) -> Answer {
+    match body.action.as_str() {
+        "accept" => handle.accept_invitation(&kf_account)?,
+        "reject" => handle.reject_invitation(&kf_account)?,
+        "expire" => handle.expire_invitation(&kf_account)?,
+        other => {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                format!("unknown action `{other}`: accept, reject or expire"),
+            ));
+        }
+    }
+    done()
+}
+
+async fn worker_at_limit(State(handle): State<MockHandle>, Path(wx): Path<String>) -> Answer {
+    handle.set_worker_at_limit(&wx);
+    done()
+}
+
+#[derive(Deserialize)]
+struct Kefu {
+    enabled: bool,
+}
+
+async fn kefu(State(handle): State<MockHandle>, Json(body): Json<Kefu>) -> Answer {
+    handle.set_kefu_enabled(body.enabled);
+    done()
+}
+
+#[derive(Deserialize)]
+struct Switch {
+    kf_account: String,
+}
+
+async fn switch(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    Json(body): Json<Switch>,
+) -> Answer {
+    handle.switch_session(&openid, &body.kf_account)?;
+    done()
+}
+
+/// The media kinds WeChat keeps.
+fn media_kind(kind: &str) -> Result<(), Refused> {
+    match kind {
+        "image" | "voice" | "video" | "thumb" => Ok(()),
+        other => Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!("unknown media kind `{other}`: image, voice, video or thumb"),
+        )),
+    }
+}
+
+async fn keep_media(
+    State(handle): State<MockHandle>,
+    Path(kind): Path<String>,
+    data: Bytes,
+) -> Answer {
+    media_kind(&kind)?;
+    if data.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body is the file".into(),
+        ));
+    }
+    Ok(Json(
+        json!({ "ok": true, "media_id": handle.user_media(&kind, data) }),
+    ))
+}
+
+async fn keep_material(
+    State(handle): State<MockHandle>,
+    Path(kind): Path<String>,
+    data: Bytes,
+) -> Answer {
+    media_kind(&kind)?;
+    if data.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body is the file".into(),
+        ));
+    }
+    Ok(Json(
+        json!({ "ok": true, "media_id": handle.add_material(&kind, data) }),
+    ))
+}
+
+async fn invalidate(State(handle): State<MockHandle>) -> Answer {
+    handle.invalidate_tokens();
+    done()
+}
+
+#[derive(Deserialize)]
+struct Stub {
+    path: String,
+    answer: Value,
+}
+
+async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> Answer {
+    if !body.path.starts_with('/') || wx_kefu_api::ENDPOINTS.iter().any(|m| m.path == body.path) {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "a stub's path starts with `/` and is not one the spec has".into(),
+        ));
+    }
+    handle.stub(body.path, body.answer);
     done()
 }
 

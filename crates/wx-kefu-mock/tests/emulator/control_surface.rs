@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::StatusCode;
+use serde_json::json;
 use wx_kefu_mock::{MockServer, PushOutcome, UserInput, WebhookConfig};
 
 async fn emulator() -> MockServer {
@@ -271,4 +272,169 @@ async fn pushes_follow_no_redirect_and_read_a_bounded_reply() {
         PushOutcome::Invalid(why) => assert!(why.contains("longer than"), "{why}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// Issue 23: every state the Rust handle reaches, the control API reaches too, so a test
+/// in any language (or curl) can set it.
+#[tokio::test]
+async fn the_control_api_reaches_the_states_the_handle_does() {
+    let mock = emulator().await;
+    let http = reqwest::Client::new();
+    let base = mock.base_url();
+    let post = |path: &str, body: serde_json::Value| {
+        let request = http.post(format!("{base}/_mock/api{path}")).json(&body);
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (
+                status,
+                answer.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let api = |path: &str, body: serde_json::Value| {
+        let request = http
+            .post(format!("{base}{path}?access_token={}", mock.access_token()))
+            .json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // An account bound without an invitation, and one whose invitation is answered.
+    assert_eq!(
+        post("/agents", json!({"kf_account": "a@gh_c", "nickname": "A"}))
+            .await
+            .0,
+        200
+    );
+    mock.add_account("b@gh_c", "B").unwrap();
+    assert_eq!(
+        post("/agents/b@gh_c/bind", json!({"wx": "wx_b"})).await.0,
+        200
+    );
+    assert_eq!(
+        mock.account("b@gh_c").unwrap().kf_wx.as_deref(),
+        Some("wx_b")
+    );
+    mock.add_account("c@gh_c", "C").unwrap();
+    let invited = api(
+        "/customservice/kfaccount/inviteworker",
+        json!({"kf_account": "c@gh_c", "invite_wx": "wx_c"}),
+    )
+    .await;
+    assert_eq!(invited["errcode"], 0, "{invited}");
+    assert_eq!(
+        post("/agents/c@gh_c/invitation", json!({"action": "accept"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        mock.account("c@gh_c").unwrap().kf_wx.as_deref(),
+        Some("wx_c")
+    );
+    assert_eq!(
+        post("/agents/c@gh_c/invitation", json!({"action": "maybe"}))
+            .await
+            .0,
+        400
+    );
+
+    // A worker at WeChat's limit: the next invitation of that user is 65410.
+    mock.add_account("d@gh_c", "D").unwrap();
+    assert_eq!(post("/workers/wx_busy/at_limit", json!({})).await.0, 200);
+    let busy = api(
+        "/customservice/kfaccount/inviteworker",
+        json!({"kf_account": "d@gh_c", "invite_wx": "wx_busy"}),
+    )
+    .await;
+    assert_eq!(busy["errcode"], 65410, "{busy}");
+
+    // A session switched from the agents' side.
+    mock.add_online_agent("e@gh_c", "E").unwrap();
+    mock.user_message("o_s", "你好");
+    mock.enqueue_waiting("o_s").unwrap();
+    mock.accept_waiting("a@gh_c", "o_s").unwrap();
+    assert_eq!(
+        post("/sessions/o_s/switch", json!({"kf_account": "e@gh_c"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(mock.sessions()[0].kf_account, "e@gh_c");
+
+    // A user's voice kept as a temporary media; a permanent material.
+    let voice = http
+        .post(format!("{base}/_mock/api/media/voice"))
+        .header("content-type", "application/octet-stream")
+        .body(b"#!AMR\n0000".to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(voice["media_id"].as_str().map(str::len), Some(64));
+    let material = http
+        .post(format!("{base}/_mock/api/materials/image"))
+        .header("content-type", "image/jpeg")
+        .body(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(material.status(), StatusCode::OK);
+
+    // Tokens replaced; a path the spec does not have; customer service off.
+    let before = mock.access_token();
+    assert_eq!(post("/tokens/invalidate", json!({})).await.0, 200);
+    let stale = http
+        .get(format!(
+            "{base}/cgi-bin/customservice/getkflist?access_token={before}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(stale["errcode"], 40001);
+    assert_eq!(
+        post(
+            "/stubs",
+            json!({"path": "/cgi-bin/get_api_domain_ip", "answer": {"ip_list": []}})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            "/stubs",
+            json!({"path": "/cgi-bin/customservice/getkflist", "answer": {}})
+        )
+        .await
+        .0,
+        400,
+        "a path of the spec cannot be stubbed"
+    );
+    assert_eq!(post("/kefu", json!({"enabled": false})).await.0, 200);
+    let off = http
+        .get(format!(
+            "{base}/cgi-bin/customservice/getkflist?access_token={}",
+            mock.access_token()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(off["errcode"], 65400);
 }
