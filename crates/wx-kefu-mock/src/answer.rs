@@ -84,6 +84,8 @@ pub(crate) fn errmsg(code: i64) -> &'static str {
         40125 => "invalid appsecret",
         40200 => "invalid account type",
         41001 => "access_token missing",
+        41002 => "appid missing",
+        41004 => "appsecret missing",
         41005 => "media data missing",
         45001 => "media size out of limit",
         42001 => "access_token expired",

@@ -66,9 +66,13 @@ fn format_error(hint: impl Into<String>) -> WxError {
     WxError::new(47001).hint(hint)
 }
 
-/// The errcode for a missing required field: the field's own, else one WeChat uses.
+/// The errcode for a missing required field: the field's own for being empty (a missing
+/// `appid` is 41002), else the field's, else one WeChat uses.
 fn missing(meta: &EndpointMeta, field: &FieldMeta) -> WxError {
-    let code = meta.errcode_for(field.wire).unwrap_or(47001);
+    let code = meta
+        .errcode_for(&format!("{}/empty", field.wire))
+        .or_else(|| meta.errcode_for(field.wire))
+        .unwrap_or(47001);
     WxError::new(code).hint(format!("`{}` is required", field.wire))
 }
 

@@ -719,6 +719,8 @@ pub trait KefuApi {
     /// - 40013 [`ErrCode::InvalidAppid`](::wx_kefu_runtime::ErrCode::InvalidAppid): Invalid AppID.
     /// - 40125 [`ErrCode::InvalidAppsecret`](::wx_kefu_runtime::ErrCode::InvalidAppsecret): Invalid AppSecret.
     /// - 40164 [`ErrCode::IpNotAllowed`](::wx_kefu_runtime::ErrCode::IpNotAllowed): The caller's IP is not in the account's allow-list.
+    /// - 41002 [`ErrCode::AppidMissing`](::wx_kefu_runtime::ErrCode::AppidMissing): The appid parameter is missing.
+    /// - 41004 [`ErrCode::SecretMissing`](::wx_kefu_runtime::ErrCode::SecretMissing): The secret parameter is missing.
     /// - 45009 [`ErrCode::ApiDailyQuotaReached`](::wx_kefu_runtime::ErrCode::ApiDailyQuotaReached): The daily quota of this call is used up.
     /// - 45011 [`ErrCode::ApiMinuteQuotaReached`](::wx_kefu_runtime::ErrCode::ApiMinuteQuotaReached): Too many calls in this minute.
     ///
@@ -759,6 +761,8 @@ pub trait KefuApi {
     /// - 40013 [`ErrCode::InvalidAppid`](::wx_kefu_runtime::ErrCode::InvalidAppid): Invalid AppID.
     /// - 40125 [`ErrCode::InvalidAppsecret`](::wx_kefu_runtime::ErrCode::InvalidAppsecret): Invalid AppSecret.
     /// - 40164 [`ErrCode::IpNotAllowed`](::wx_kefu_runtime::ErrCode::IpNotAllowed): The caller's IP is not in the account's allow-list.
+    /// - 41002 [`ErrCode::AppidMissing`](::wx_kefu_runtime::ErrCode::AppidMissing): The appid parameter is missing.
+    /// - 41004 [`ErrCode::SecretMissing`](::wx_kefu_runtime::ErrCode::SecretMissing): The secret parameter is missing.
     /// - 45009 [`ErrCode::ApiDailyQuotaReached`](::wx_kefu_runtime::ErrCode::ApiDailyQuotaReached): The daily quota of this call is used up.
     ///
     /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/base/api_getaccesstoken.html>

@@ -120,7 +120,13 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
             ],
         )
         .errcodes(
-            &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
+            &[
+                ("grant_type", 40002i64),
+                ("appid", 40013i64),
+                ("appid/empty", 41002i64),
+                ("secret", 40125i64),
+                ("secret/empty", 41004i64),
+            ],
         );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -235,7 +241,13 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             ],
         )
         .errcodes(
-            &[("grant_type", 40002i64), ("appid", 40013i64), ("secret", 40125i64)],
+            &[
+                ("grant_type", 40002i64),
+                ("appid", 40013i64),
+                ("appid/empty", 41002i64),
+                ("secret", 40125i64),
+                ("secret/empty", 41004i64),
+            ],
         );
     type Response = AccessTokenInfo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

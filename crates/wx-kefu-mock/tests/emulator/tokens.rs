@@ -139,11 +139,12 @@ async fn wrong_credentials_get_their_own_codes() {
     body["grant_type"] = json!("password");
     assert_error(&stable(&h, body).await, 40002);
     let mut body = credentials(&h, false);
+    // Missing or empty: WeChat's recorded 41002 `appid missing` and 41004 `appsecret missing`.
     body["appid"] = json!("");
-    assert_error(&stable(&h, body).await, 40013);
+    assert_error(&stable(&h, body).await, 41002);
     let mut body = credentials(&h, false);
     body.as_object_mut().unwrap().remove("secret");
-    assert_error(&stable(&h, body).await, 40125);
+    assert_error(&stable(&h, body).await, 41004);
     let mut body = credentials(&h, false);
     body["force_refresh"] = json!("yes");
     assert_error(&stable(&h, body).await, 47001);

@@ -87,6 +87,14 @@ pub enum ErrCode {
     ///
     /// The access_token parameter is missing.
     AccessTokenMissing,
+    /// 41002: 缺少 appid 参数
+    ///
+    /// The appid parameter is missing.
+    AppidMissing,
+    /// 41004: 缺少 secret 参数
+    ///
+    /// The secret parameter is missing.
+    SecretMissing,
     /// 41005: 缺少多媒体文件数据
     ///
     /// The upload carries no file in its `media` field.
@@ -314,6 +322,8 @@ impl ErrCode {
         ErrCode::IpNotAllowed,
         ErrCode::InvalidAccountType,
         ErrCode::AccessTokenMissing,
+        ErrCode::AppidMissing,
+        ErrCode::SecretMissing,
         ErrCode::MediaDataMissing,
         ErrCode::AccessTokenExpired,
         ErrCode::RequirePostMethod,
@@ -388,6 +398,8 @@ impl ErrCode {
             40164i64 => ErrCode::IpNotAllowed,
             40200i64 => ErrCode::InvalidAccountType,
             41001i64 => ErrCode::AccessTokenMissing,
+            41002i64 => ErrCode::AppidMissing,
+            41004i64 => ErrCode::SecretMissing,
             41005i64 => ErrCode::MediaDataMissing,
             42001i64 => ErrCode::AccessTokenExpired,
             43002i64 => ErrCode::RequirePostMethod,
@@ -465,6 +477,8 @@ impl ErrCode {
             ErrCode::IpNotAllowed => 40164i64,
             ErrCode::InvalidAccountType => 40200i64,
             ErrCode::AccessTokenMissing => 41001i64,
+            ErrCode::AppidMissing => 41002i64,
+            ErrCode::SecretMissing => 41004i64,
             ErrCode::MediaDataMissing => 41005i64,
             ErrCode::AccessTokenExpired => 42001i64,
             ErrCode::RequirePostMethod => 43002i64,
@@ -548,6 +562,8 @@ impl ErrCode {
             ErrCode::IpNotAllowed => "调用接口的 IP 地址不在白名单中",
             ErrCode::InvalidAccountType => "不合法的账号类型",
             ErrCode::AccessTokenMissing => "缺少 access_token 参数",
+            ErrCode::AppidMissing => "缺少 appid 参数",
+            ErrCode::SecretMissing => "缺少 secret 参数",
             ErrCode::MediaDataMissing => "缺少多媒体文件数据",
             ErrCode::AccessTokenExpired => "access_token 超时",
             ErrCode::RequirePostMethod => "需要 POST 请求",
@@ -670,6 +686,8 @@ impl ErrCode {
 
             ErrCode::InvalidAccountType => "This account type may not use the call.",
             ErrCode::AccessTokenMissing => "The access_token parameter is missing.",
+            ErrCode::AppidMissing => "The appid parameter is missing.",
+            ErrCode::SecretMissing => "The secret parameter is missing.",
             ErrCode::MediaDataMissing => {
                 "The upload carries no file in its `media` field."
             }
