@@ -268,6 +268,12 @@ fn get_access_token(state: &mut State, now: i64, req: &api::GetAccessToken) -> O
 // ---- agent accounts ----
 
 fn add_kf_account(state: &mut State, _now: i64, req: &api::AddKfAccount) -> Outcome {
+    // The account's own WeChat ID after the `@`, once the emulator knows it.
+    if let Some(id) = &state.wechat_id
+        && req.kf_account.rsplit_once('@').map(|(_, suffix)| suffix) != Some(id.as_str())
+    {
+        return Err(err(65404).hint(format!("the suffix must be the account's WeChat ID `{id}`")));
+    }
     match state.add_account(&req.kf_account, &req.nickname) {
         Ok(()) => ok(),
         Err(MockError::AccountExists(_)) => Err(err(65406)),
@@ -702,6 +708,9 @@ fn send_custom_message(state: &mut State, now: i64, req: &api::SendCustomMessage
     let user = state.user_mut(openid);
     if user.unfollowed {
         return Err(err(43004));
+    }
+    if user.refuses {
+        return Err(err(48002));
     }
     user.consume(now).map_err(|refused| match refused {
         SendRefused::OutOfWindow => err(45015),

@@ -904,6 +904,36 @@ impl MockHandle {
         self.shared.outbound.log()
     }
 
+    /// The user refuses (or accepts again) the account's messages: every send to them
+    /// answers 48002 (`user refuse to accept the msg`) while they do.
+    pub fn set_user_refuses(&self, openid: &str, refuses: bool) {
+        self.state().user_mut(openid).refuses = refuses;
+        self.shared.changes.bump();
+    }
+
+    /// The account's WeChat ID (`gh_…`): from now on a new agent account must end in
+    /// `@` and it (65404 otherwise), as WeChat requires; `None` accepts any suffix.
+    pub fn set_wechat_id(&self, id: Option<&str>) {
+        self.state().wechat_id = id.map(str::to_owned);
+    }
+
+    /// Back to an empty account: no agents, users, sessions, records, media, faults,
+    /// pushes' webhook or request log; customer service on. The appid, the secret and the
+    /// tokens issued stay valid, so clients carry on.
+    pub fn reset(&self) {
+        {
+            let mut state = self.state();
+            let fresh = State::new(state.appid.clone(), state.secret.clone());
+            let tokens = std::mem::take(&mut state.tokens);
+            let current = state.current_stable.take();
+            *state = fresh;
+            state.tokens = tokens;
+            state.current_stable = current;
+        }
+        self.shared.outbound.configure(None);
+        self.shared.changes.bump();
+    }
+
     // ---- paths the spec does not have ----
 
     /// Answers `answer` to a request for `path`, a path the spec does not have (and so the

@@ -292,6 +292,8 @@ struct Window {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct User {
     pub(crate) unfollowed: bool,
+    /// The user refused the account's messages (48002 to every send).
+    pub(crate) refuses: bool,
     windows: Vec<Window>,
     pub(crate) last_interaction_ms: Option<i64>,
     pub(crate) typing_until_ms: Option<i64>,
@@ -351,6 +353,8 @@ pub(crate) struct Session {
 /// Everything the emulator knows; behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
+    /// The account's WeChat ID (`gh_…`): when set, a new agent account's suffix must be it.
+    pub(crate) wechat_id: Option<String>,
     /// Answers for paths the spec does not have (a raw call's), by path.
     pub(crate) stubs: HashMap<String, serde_json::Value>,
     pub(crate) appid: String,
@@ -539,6 +543,7 @@ impl State {
             last_force_ms: None,
             media: HashMap::new(),
             stubs: HashMap::new(),
+            wechat_id: None,
             conversations: BTreeMap::new(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,

@@ -31,6 +31,9 @@
 //! | `POST /_mock/api/sessions/{openid}/switch` | `{"kf_account"}`: the serving agent hands the user to another |
 //! | `POST /_mock/api/media/{kind}` | the file's bytes as the body: a temporary media the account holds (`image`, `voice`, `video`, `thumb`; a user's voice or video), answering its `media_id` |
 //! | `POST /_mock/api/materials/{kind}` | the file's bytes: a permanent material, answering its `media_id` |
+//! | `POST /_mock/api/users/{openid}/refuses` | `{"refuses": bool}`: the user refuses the account's messages (48002) or accepts them again |
+//! | `POST /_mock/api/account` | `{"wechat_id": "gh_…" \| null}`: new agent accounts must end in `@` and the account's WeChat ID (65404) |
+//! | `POST /_mock/api/reset` | back to an empty account (the appid, secret and tokens stay) |
 //! | `POST /_mock/api/tokens/invalidate` | every token issued so far answers 40001 |
 //! | `POST /_mock/api/stubs` | `{"path", "answer"}`: a path the spec does not have answers `answer` (for raw calls) |
 //! | `POST /_mock/api/hosts/{n}/down`, `…/up` | take host `n` (0 is the first port) down: its port refuses connections; bring it back |
@@ -224,6 +227,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
             "/api/materials/{kind}",
             post(keep_material).layer(DefaultBodyLimit::max(MAX_PICTURE)),
         )
+        .route("/api/users/{openid}/refuses", post(refuses))
+        .route("/api/account", post(account))
+        .route("/api/reset", post(reset))
         .route("/api/tokens/invalidate", post(invalidate))
         .route("/api/stubs", post(stub))
         .route("/api/hosts/{index}/down", post(host_down))
@@ -656,6 +662,35 @@ async fn keep_material(
     Ok(Json(
         json!({ "ok": true, "media_id": handle.add_material(&kind, data) }),
     ))
+}
+
+#[derive(Deserialize)]
+struct Refuses {
+    refuses: bool,
+}
+
+async fn refuses(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    Json(body): Json<Refuses>,
+) -> Answer {
+    handle.set_user_refuses(&openid, body.refuses);
+    done()
+}
+
+#[derive(Deserialize)]
+struct Account {
+    wechat_id: Option<String>,
+}
+
+async fn account(State(handle): State<MockHandle>, Json(body): Json<Account>) -> Answer {
+    handle.set_wechat_id(body.wechat_id.as_deref());
+    done()
+}
+
+async fn reset(State(handle): State<MockHandle>) -> Answer {
+    handle.reset();
+    done()
 }
 
 async fn invalidate(State(handle): State<MockHandle>) -> Answer {

@@ -424,6 +424,55 @@ async fn the_control_api_reaches_the_states_the_handle_does() {
         400,
         "a path of the spec cannot be stubbed"
     );
+    // A user who refused the account's messages: 48002.
+    mock.user_message("o_no", "别发了");
+    assert_eq!(
+        post("/users/o_no/refuses", json!({"refuses": true}))
+            .await
+            .0,
+        200
+    );
+    let refused = api(
+        "/cgi-bin/message/custom/send",
+        json!({"touser": "o_no", "msgtype": "text", "text": {"content": "hi"}}),
+    )
+    .await;
+    assert_eq!(refused["errcode"], 48002, "{refused}");
+
+    // The account's WeChat ID as the only suffix a new agent account may have.
+    assert_eq!(
+        post("/account", json!({"wechat_id": "gh_mine"})).await.0,
+        200
+    );
+    let other = api(
+        "/customservice/kfaccount/add",
+        json!({"kf_account": "z@gh_other", "nickname": "Z"}),
+    )
+    .await;
+    assert_eq!(other["errcode"], 65404, "{other}");
+    let mine = api(
+        "/customservice/kfaccount/add",
+        json!({"kf_account": "z@gh_mine", "nickname": "Z"}),
+    )
+    .await;
+    assert_eq!(mine["errcode"], 0, "{mine}");
+
+    // A reset empties the account; the token in hand still works.
+    let token = mock.access_token();
+    assert_eq!(post("/reset", json!({})).await.0, 200);
+    assert!(mock.accounts().is_empty() && mock.sessions().is_empty());
+    let empty = http
+        .get(format!(
+            "{base}/cgi-bin/customservice/getkflist?access_token={token}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(empty["kf_list"], json!([]), "{empty}");
+
     assert_eq!(post("/kefu", json!({"enabled": false})).await.0, 200);
     let off = http
         .get(format!(
