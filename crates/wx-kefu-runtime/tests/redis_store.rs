@@ -509,6 +509,23 @@ async fn child_process() {
             let number = token.expose().rsplit('-').next().unwrap().to_owned();
             println!("child-result: token number {number}");
         }
+        "steady" => {
+            let base = std::env::var("WX_KEFU_TOKEN_BASE").unwrap();
+            let client = client(&base, store);
+            // Warm: the token is fetched (or read) once before the measured calls.
+            client.call(Read).await.unwrap();
+            let mut redis = redis(&url).await;
+            let _: i64 = redis.incr("test:ready", 1).await.unwrap();
+            let go = eventually(Duration::from_secs(20), async || {
+                redis.exists("test:go").await.unwrap()
+            })
+            .await;
+            assert!(go, "the parent never said go");
+            for _ in 0..200 {
+                client.call(Read).await.unwrap();
+            }
+            println!("child-result: 200 calls");
+        }
         "hold" => {
             let hanging = Hanging(AtomicUsize::new(0));
             let _ = store.get(&hanging).await;
@@ -745,10 +762,14 @@ async fn redis_stopped_mid_run_gives_a_bounded_typed_error() {
     .await;
     assert!(back, "the store works again once Redis answers");
 
-    // Gone: connections are refused.
+    // Gone: connections are refused. The copy of the fresh token this process read keeps
+    // its calls going (issue 25: no Redis round trip while the token is fresh)...
     server.stop();
+    client.call(Read).await.unwrap();
+    // ...while a process without one gets a bounded, typed error.
+    let cold = self::client(&base, store(&server.url(), "stop:").build().unwrap());
     let started = Instant::now();
-    let error = checked(client.call(Read).await.unwrap_err());
+    let error = checked(cold.call(Read).await.unwrap_err());
     let took = started.elapsed();
     assert_eq!(
         store_kind(&error),
@@ -1138,4 +1159,61 @@ async fn a_holder_whose_lease_ran_out_neither_stores_its_token_nor_unlocks_the_n
         assert_eq!(owner, "next-holder", "the next holder's lock is left alone");
         let _: () = redis.del(lock).await.unwrap();
     }
+}
+
+/// The commands Redis has processed so far (`INFO stats`).
+async fn commands_processed(url: &str) -> u64 {
+    let mut redis = redis(url).await;
+    let info: String = wx_kefu_runtime::redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_commands_processed in INFO stats")
+}
+
+/// Issue 25: in steady state a call reads the token from the process's copy, not Redis:
+/// two processes make 200 calls each and Redis sees (almost) nothing of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_calls_in_two_processes_make_no_redis_command() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (wechat, base) = wechat().await;
+    let url = server.url();
+    let vars = [
+        ("WX_KEFU_REDIS_URL", url.as_str()),
+        ("WX_KEFU_REDIS_PREFIX", "steady:"),
+        ("WX_KEFU_TOKEN_BASE", base.as_str()),
+    ];
+    let children: Vec<_> = (0..2).map(|_| spawn_child("steady", &vars)).collect();
+    let mut redis = redis(&url).await;
+    let ready = eventually(Duration::from_secs(20), async || {
+        redis.get::<_, Option<i64>>("test:ready").await.unwrap() == Some(2)
+    })
+    .await;
+    assert!(ready, "the children did not start");
+    let before = commands_processed(&url).await;
+    let _: () = redis.set("test:go", 1).await.unwrap();
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|child| finish(child, Duration::from_secs(30)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (ok, out) in &outputs {
+        assert!(ok, "a child failed:\n{out}");
+        assert!(out.contains("child-result: 200 calls"), "{out}");
+    }
+    // The go key, the children's reads of it (a poll each until it is there), this INFO:
+    // a handful; 400 calls reading Redis would be 400 more.
+    let during = commands_processed(&url).await - before;
+    assert!(during <= 20, "{during} Redis commands for 400 calls");
+    assert_eq!(wechat.fetches(), 1);
+    assert_eq!(wechat.reads_with(&token(1)), 400 + 2);
 }
