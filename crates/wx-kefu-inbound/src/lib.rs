@@ -48,6 +48,7 @@ mod push;
 mod reply;
 pub mod signature;
 mod webhook;
+pub mod window;
 pub mod xml;
 
 pub use dedup::{Dedup, Seen};
@@ -59,4 +60,5 @@ pub use webhook::{
     DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Pending,
     Query, Webhook, WebhookBuilder,
 };
+pub use window::{Action, Window, Windows};
 pub use xml::Fields;

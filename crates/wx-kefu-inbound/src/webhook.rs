@@ -28,6 +28,7 @@ use crate::error::{Error, Result, echo};
 use crate::push::Push;
 use crate::reply::{Answer, Reply};
 use crate::signature;
+use crate::window::{Window, Windows};
 use crate::xml::{self, push_cdata, push_integer};
 
 /// The largest body accepted by default (WeChat's pushes are a few KiB).
@@ -189,6 +190,7 @@ pub struct WebhookBuilder {
     dedup: Option<Dedup>,
     clock: Option<Clock>,
     plain: bool,
+    windows: Option<Arc<Windows>>,
 }
 
 impl std::fmt::Debug for WebhookBuilder {
@@ -266,6 +268,13 @@ impl WebhookBuilder {
         self
     }
 
+    /// The reply windows the pushes feed (default: a [`Windows`] of its own); pass one
+    /// `Arc` to share it with the code that sends.
+    pub fn windows(mut self, windows: Arc<Windows>) -> Self {
+        self.windows = Some(windows);
+        self
+    }
+
     /// Where the time comes from (unix seconds); the system clock by default.
     /// For tests and emulators whose clock is not the wall clock. The replay window and
     /// the dedup cache's lifetime both read it.
@@ -328,6 +337,7 @@ impl WebhookBuilder {
                 max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
                 dedup,
                 bindings,
+                windows: self.windows.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
             }),
         })
@@ -344,6 +354,8 @@ struct Inner {
     dedup: Dedup,
     /// Plain mode only: each signed query's body.
     bindings: Option<Bindings>,
+    /// The reply windows the pushes opened.
+    windows: Arc<Windows>,
     clock: Clock,
 }
 
@@ -480,6 +492,17 @@ impl Webhook {
         &self.inner.dedup
     }
 
+    /// The reply windows the pushes opened (record each reply sent with
+    /// [`Windows::replied`]).
+    pub fn windows(&self) -> &Arc<Windows> {
+        &self.inner.windows
+    }
+
+    /// Where the user stands now, by the pushes seen (advisory: see [`crate::window`]).
+    pub fn window(&self, openid: &str) -> Option<Window> {
+        self.inner.windows.window(openid, self.now())
+    }
+
     fn now(&self) -> i64 {
         (self.inner.clock)()
     }
@@ -604,6 +627,9 @@ impl Webhook {
             (Push::parse(text)?, None)
         };
         let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
+        if seen == Seen::New {
+            self.inner.windows.saw(&push);
+        }
         Ok((push, key, seen, ticket))
     }
 

@@ -7,6 +7,7 @@ mod common;
 mod rejections;
 mod vectors;
 mod webhook;
+mod windows;
 
 #[cfg(feature = "axum")]
 mod axum_route;
