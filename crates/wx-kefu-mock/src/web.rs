@@ -619,15 +619,21 @@ async fn switch(
     done()
 }
 
-/// The media kinds WeChat keeps.
-fn media_kind(kind: &str) -> Result<(), Refused> {
-    match kind {
-        "image" | "voice" | "video" | "thumb" => Ok(()),
-        other => Err(Refused(
+/// A file the control API is asked to keep: a kind WeChat keeps, and some bytes.
+fn keepable(kind: &str, data: &Bytes) -> Result<(), Refused> {
+    if !matches!(kind, "image" | "voice" | "video" | "thumb") {
+        return Err(Refused(
             StatusCode::BAD_REQUEST,
-            format!("unknown media kind `{other}`: image, voice, video or thumb"),
-        )),
+            format!("unknown media kind `{kind}`: image, voice, video or thumb"),
+        ));
     }
+    if data.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "the body is the file".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn keep_media(
@@ -635,13 +641,7 @@ async fn keep_media(
     Path(kind): Path<String>,
     data: Bytes,
 ) -> Answer {
-    media_kind(&kind)?;
-    if data.is_empty() {
-        return Err(Refused(
-            StatusCode::BAD_REQUEST,
-            "the body is the file".into(),
-        ));
-    }
+    keepable(&kind, &data)?;
     Ok(Json(
         json!({ "ok": true, "media_id": handle.user_media(&kind, data) }),
     ))
@@ -652,13 +652,7 @@ async fn keep_material(
     Path(kind): Path<String>,
     data: Bytes,
 ) -> Answer {
-    media_kind(&kind)?;
-    if data.is_empty() {
-        return Err(Refused(
-            StatusCode::BAD_REQUEST,
-            "the body is the file".into(),
-        ));
-    }
+    keepable(&kind, &data)?;
     Ok(Json(
         json!({ "ok": true, "media_id": handle.add_material(&kind, data) }),
     ))
