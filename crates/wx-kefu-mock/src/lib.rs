@@ -709,6 +709,7 @@ impl MockHandle {
                     "kind": p.kind,
                     "openid": p.openid,
                     "attempts": p.attempts,
+                    "urls": p.urls,
                     "outcome": format!("{:?}", p.outcome),
                 })
             })

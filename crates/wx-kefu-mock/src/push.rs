@@ -9,6 +9,7 @@
 //! reused (the inbound crate's tests check those against independent vectors).
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ use crate::changes::Changes;
 #[derive(Clone)]
 pub struct WebhookConfig {
     pub(crate) url: String,
+    /// Further URLs of the same server (instances behind no load balancer): the attempts
+    /// go to `url` and these in turn, round-robin across pushes.
+    pub(crate) also: Vec<String>,
     pub(crate) token: String,
     pub(crate) key: Option<AesKey>,
     pub(crate) original_id: String,
@@ -48,6 +52,7 @@ impl WebhookConfig {
     pub fn plain(url: impl Into<String>, token: impl Into<String>) -> WebhookConfig {
         WebhookConfig {
             url: url.into(),
+            also: Vec::new(),
             token: token.into(),
             key: None,
             original_id: "gh_e6d1a0c7f2b3".into(),
@@ -68,6 +73,21 @@ impl WebhookConfig {
             key: Some(key),
             ..WebhookConfig::plain(url, token)
         })
+    }
+
+    /// Another URL of the same server (one of its instances): the emulator sends each
+    /// attempt to the next URL in turn, round-robin across pushes, as a load balancer in
+    /// front of several instances would; so a retry may reach another instance.
+    pub fn also_to(mut self, url: impl Into<String>) -> Self {
+        self.also.push(url.into());
+        self
+    }
+
+    /// Every URL pushes go to, in turn.
+    pub fn urls(&self) -> Vec<&str> {
+        std::iter::once(self.url.as_str())
+            .chain(self.also.iter().map(String::as_str))
+            .collect()
     }
 
     /// The account's original id, the pushes' `ToUserName` (default `gh_e6d1a0c7f2b3`).
@@ -345,6 +365,8 @@ pub struct PushRecord {
     pub xml: String,
     /// How many times it was sent.
     pub attempts: u32,
+    /// The URL each attempt went to, in order.
+    pub urls: Vec<String>,
     /// What the server answered.
     pub outcome: PushOutcome,
 }
@@ -389,6 +411,8 @@ async fn read_reply(mut response: reqwest::Response) -> Result<String, String> {
 
 pub(crate) struct Outbound {
     appid: String,
+    /// Whose turn it is among the webhook's URLs (round-robin across pushes).
+    turn: AtomicUsize,
     /// The HTTP client, or why there is none (no TLS backend, …).
     client: Result<reqwest::Client, String>,
     config: Mutex<Option<WebhookConfig>>,
@@ -411,6 +435,7 @@ impl Outbound {
             .map_err(|e| e.to_string());
         Outbound {
             appid,
+            turn: AtomicUsize::new(0),
             client,
             config: Mutex::new(None),
             log: Mutex::new(Vec::new()),
@@ -453,13 +478,14 @@ impl Outbound {
             text("MsgType", input.msg_type()),
             input.fields()
         );
-        let (attempts, outcome, answered) = self.deliver(config, openid, &xml, now_s, true).await;
+        let (urls, outcome, answered) = self.deliver(config, openid, &xml, now_s, true).await;
         let record = PushRecord {
             kind: input.msg_type().to_owned(),
             openid: openid.to_owned(),
             msg_id: Some(msg_id),
             xml,
-            attempts,
+            attempts: u32::try_from(urls.len()).unwrap_or(u32::MAX),
+            urls,
             outcome,
         };
         (record, answered)
@@ -475,7 +501,7 @@ impl Outbound {
             text("Event", event.name()),
             event.fields()
         );
-        let (attempts, outcome, _) = self
+        let (urls, outcome, _) = self
             .deliver(config, event.openid(), &xml, now_s, false)
             .await;
         self.record(PushRecord {
@@ -483,7 +509,8 @@ impl Outbound {
             openid: event.openid().to_owned(),
             msg_id: None,
             xml,
-            attempts,
+            attempts: u32::try_from(urls.len()).unwrap_or(u32::MAX),
+            urls,
             outcome,
         });
     }
@@ -496,20 +523,25 @@ impl Outbound {
         xml: &str,
         now_s: i64,
         user_message: bool,
-    ) -> (u32, PushOutcome, Answered) {
+    ) -> (Vec<String>, PushOutcome, Answered) {
         let client = match &self.client {
             Ok(client) => client,
             Err(error) => {
                 return (
-                    0,
+                    Vec::new(),
                     PushOutcome::Invalid(format!("no HTTP client: {error}")),
                     Answered::Nothing,
                 );
             }
         };
         let mut attempts = 0;
+        let mut urls = Vec::new();
+        let targets = config.urls();
         while attempts < config.attempts {
             attempts += 1;
+            // The next URL in turn, across pushes (round-robin).
+            let target = targets[self.turn.fetch_add(1, Ordering::Relaxed) % targets.len()];
+            urls.push(target.to_owned());
             let timestamp = now_s.to_string();
             let nonce = (random_u64() % 1_000_000_000).to_string();
             let mut query = vec![
@@ -541,7 +573,7 @@ impl Outbound {
                 }
             };
             let sent = client
-                .post(&config.url)
+                .post(target)
                 .query(&query)
                 .header("content-type", "text/xml")
                 .timeout(config.timeout)
@@ -555,7 +587,7 @@ impl Outbound {
             };
             if response.status() != reqwest::StatusCode::OK {
                 return (
-                    attempts,
+                    urls,
                     PushOutcome::Status(response.status().as_u16()),
                     Answered::Nothing,
                 );
@@ -563,14 +595,14 @@ impl Outbound {
             let answer = match tokio::time::timeout(config.timeout, read_reply(response)).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(too_long)) => {
-                    return (attempts, PushOutcome::Invalid(too_long), Answered::Nothing);
+                    return (urls, PushOutcome::Invalid(too_long), Answered::Nothing);
                 }
                 Err(_) => continue,
             };
             let (outcome, answered) = self.read_answer(config, openid, &answer, user_message);
-            return (attempts, outcome, answered);
+            return (urls, outcome, answered);
         }
-        (attempts, PushOutcome::NoAnswer, Answered::Nothing)
+        (urls, PushOutcome::NoAnswer, Answered::Nothing)
     }
 
     /// Reads a reply as WeChat would.

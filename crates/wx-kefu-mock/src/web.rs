@@ -23,7 +23,7 @@
 //! | `POST /_mock/api/sessions/{openid}/end` | the agent ends the session |
 //! | `POST /_mock/api/clock` | `{"advance_seconds": n}` |
 //! | `POST /_mock/api/faults`, `DELETE …` | `{"path"?, "errcode"? \| "status"? \| "delay_ms"? \| "drop": true, "times"?, "after_handling"?}`; clear |
-//! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "token", "encoding_aes_key"?}`: where pushes go; stop pushing |
+//! | `POST /_mock/api/webhook`, `DELETE …` | `{"url", "also"?: ["url", …], "token", "encoding_aes_key"?}`: where pushes go (each attempt to the next URL in turn); stop pushing |
 //! | `POST /_mock/api/agents/{kf_account}/bind` | `{"wx"}`: a WeChat user works the account (no invitation) |
 //! | `POST /_mock/api/agents/{kf_account}/invitation` | `{"action": "accept" \| "reject" \| "expire"}`: the invited user answers, or the invitation runs out |
 //! | `POST /_mock/api/workers/{wx}/at_limit` | the WeChat user works as many accounts as WeChat allows (65410 on the next invitation) |
@@ -538,6 +538,9 @@ async fn clear_faults(State(handle): State<MockHandle>) -> Answer {
 #[derive(Deserialize)]
 struct WebhookBody {
     url: String,
+    /// Further URLs of the same server: attempts go to each in turn.
+    #[serde(default)]
+    also: Vec<String>,
     token: String,
     encoding_aes_key: Option<String>,
 }
@@ -548,6 +551,10 @@ async fn set_webhook(State(handle): State<MockHandle>, Json(body): Json<WebhookB
             .map_err(|error| Refused(StatusCode::BAD_REQUEST, error.to_string()))?,
         None => WebhookConfig::plain(&body.url, &body.token),
     };
+    let config = body
+        .also
+        .iter()
+        .fold(config, |config, url| config.also_to(url));
     handle.set_webhook(config);
     done()
 }

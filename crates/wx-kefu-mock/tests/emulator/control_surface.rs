@@ -487,3 +487,64 @@ async fn the_control_api_reaches_the_states_the_handle_does() {
         .unwrap();
     assert_eq!(off["errcode"], 65400);
 }
+
+/// Issue 25: the emulator pushes as WeChat does to a server of several instances: each
+/// attempt to the next URL in turn (round-robin across pushes), a retry after the timeout.
+#[tokio::test]
+async fn pushes_go_round_robin_and_a_retry_may_reach_another_instance() {
+    async fn instance(delay: std::time::Duration) -> String {
+        let app = axum::Router::new().fallback(move || async move {
+            tokio::time::sleep(delay).await;
+            "success"
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/wechat", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+    let slow = instance(std::time::Duration::from_millis(800)).await;
+    let fast = instance(std::time::Duration::ZERO).await;
+    let third = instance(std::time::Duration::ZERO).await;
+    let mock = emulator().await;
+    let http = reqwest::Client::new();
+    let set = http
+        .post(format!("{}/_mock/api/webhook", mock.base_url()))
+        .json(&json!({ "url": slow, "also": [fast, third], "token": "TOKEN" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
+    // The control API's webhook has WeChat's 5 s; a shorter one for the test.
+    mock.set_webhook(
+        WebhookConfig::plain(&slow, "TOKEN")
+            .also_to(&fast)
+            .also_to(&third)
+            .timeout(std::time::Duration::from_millis(300)),
+    );
+    let first = mock
+        .push_message("o_rr", UserInput::text("1"))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome, PushOutcome::Success);
+    assert_eq!(
+        first.urls,
+        [slow.clone(), fast.clone()],
+        "the retry went to the next instance"
+    );
+    let second = mock
+        .push_message("o_rr", UserInput::text("2"))
+        .await
+        .unwrap();
+    assert_eq!(second.urls, [third.clone()], "round-robin across pushes");
+    let third_push = mock
+        .push_message("o_rr", UserInput::text("3"))
+        .await
+        .unwrap();
+    assert_eq!(third_push.urls, [slow, fast]);
+    assert_eq!(
+        mock.snapshot()["pushes"][0]["urls"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
