@@ -535,7 +535,11 @@ async fn pushes_go_round_robin_and_a_retry_may_reach_another_instance() {
         .push_message("o_rr", UserInput::text("2"))
         .await
         .unwrap();
-    assert_eq!(second.urls, [third.clone()], "round-robin across pushes");
+    assert_eq!(
+        second.urls,
+        std::slice::from_ref(&third),
+        "round-robin across pushes"
+    );
     let third_push = mock
         .push_message("o_rr", UserInput::text("3"))
         .await
