@@ -250,7 +250,21 @@ async fn run(case: Case) {
                     .await
                     .unwrap();
                 let hosts = mock.host_urls();
-                Env::start_on(mock, |b| b.hosts(hosts).timeout(TIMEOUT))
+                // A host taken down refuses new connections; a connection kept from
+                // before would meet the cut mid-request (a write then fails as it may
+                // have arrived, rightly). Fresh connections make the case the refusal.
+                let fresh = wx_kefu_api::reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .redirect(wx_kefu_api::reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                Env::start_on(mock, |b| {
+                    let b = b.hosts(hosts).timeout(TIMEOUT);
+                    match case {
+                        Case::FirstHostDown => b.http_client(fresh),
+                        _ => b,
+                    }
+                })
             }
             false => Env::start_with(|b| b.timeout(TIMEOUT)).await,
         };

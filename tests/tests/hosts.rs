@@ -61,7 +61,8 @@ async fn the_host_that_worked_stays_and_the_first_is_tried_again_after_the_cool_
             .any(|line| line.contains("WeChat host failed: switching")
                 && line.contains(&format!("from={}", hosts[0]))
                 && line.contains(&format!("to={}", hosts[1]))
-                && line.contains("could not connect")),
+                // Refused, or cut mid-request if a kept connection met the stop.
+            && (line.contains("could not connect") || line.contains("the connection broke"))),
         "the switch is logged with both hosts and the cause"
     );
 
