@@ -502,7 +502,7 @@ async fn pushes_go_round_robin_and_a_retry_may_reach_another_instance() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         url
     }
-    let slow = instance(std::time::Duration::from_millis(800)).await;
+    let slow = instance(std::time::Duration::from_secs(4)).await;
     let fast = instance(std::time::Duration::ZERO).await;
     let third = instance(std::time::Duration::ZERO).await;
     let mock = emulator().await;
@@ -519,7 +519,7 @@ async fn pushes_go_round_robin_and_a_retry_may_reach_another_instance() {
         WebhookConfig::plain(&slow, "TOKEN")
             .also_to(&fast)
             .also_to(&third)
-            .timeout(std::time::Duration::from_millis(300)),
+            .timeout(std::time::Duration::from_secs(1)),
     );
     let first = mock
         .push_message("o_rr", UserInput::text("1"))
