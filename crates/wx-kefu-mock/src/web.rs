@@ -53,7 +53,7 @@
 //!   are 415, so a cross-origin page cannot make the browser send one.
 //!
 //! JSON bodies are at most 64 KiB and a picture at most 10 MB (413 beyond); the request
-//! log keeps the last 10,000 requests with bodies cut at 4 KiB; the media store keeps at
+//! log keeps the last 10,000 requests with bodies cut at 4,096 characters; the media store keeps at
 //! most 256 MiB. A media file is served with the type its bytes show (never the one its
 //! uploader declared), `X-Content-Type-Options: nosniff` and a sandboxing CSP.
 //!
