@@ -18,7 +18,7 @@ use crate::download::{self, Download, Fetched, MediaFile};
 use crate::endpoint::{Body, Endpoint, FileAnswer, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
-use crate::hosts::{self, DEFAULT_HOST_COOLDOWN, DEFAULT_HOSTS, Hosts};
+use crate::hosts::{self, DEFAULT_HOST_COOLDOWN, DEFAULT_HOSTS, Hosts, shown_url};
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
 use crate::token::{self, HttpFetcher, MemoryTokenStore, TokenMode, TokenProvider, TokenStore};
@@ -104,7 +104,7 @@ impl fmt::Debug for Client {
                 &inner
                     .hosts
                     .all()
-                    .map(|host| shown_url(&host.url))
+                    .map(|host| host.shown.as_str())
                     .collect::<Vec<_>>(),
             )
             .field("appid", &inner.appid)
@@ -113,23 +113,6 @@ impl fmt::Debug for Client {
             .field("timeout", &inner.timeout)
             .field("retry", &inner.retry)
             .finish_non_exhaustive()
-    }
-}
-
-/// `url` as `Debug` shows it: the user name and password of a proxy URL
-/// (`http://user:pass@proxy`) are masked, and text that is no URL is not shown at all.
-fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if parsed.username().is_empty() && parsed.password().is_none() => url.to_owned(),
-        Ok(mut parsed) => {
-            // Both only fail for URLs that cannot carry credentials, which these do.
-            let _ = parsed.set_username("***");
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(not a URL)".to_owned(),
     }
 }
 
@@ -476,8 +459,16 @@ impl<E: Endpoint + Sync> Callable for E {
     }
 }
 
+/// The spec's rules on a request, before anything is sent.
+pub(crate) fn checked<E: Endpoint>(request: &E) -> Result<()> {
+    request.validate().map_err(|source| Error::Invalid {
+        endpoint: E::META.name,
+        source,
+    })
+}
+
 /// The error of `call` on an endpoint whose answer is a file.
-fn file_answer(endpoint: &'static str) -> Error {
+pub(crate) fn file_answer(endpoint: &'static str) -> Error {
     Error::config(format!(
         "{endpoint}: the answer is a file; call it with `Client::download`"
     ))
@@ -557,11 +548,7 @@ impl Client {
     }
 
     async fn send<E: Endpoint + Send + Sync>(&self, request: E) -> Result<Answered<E::Response>> {
-        let meta = E::META;
-        request.validate().map_err(|source| Error::Invalid {
-            endpoint: meta.name,
-            source,
-        })?;
+        checked(&request)?;
         self.run_in_span(&request).await
     }
 
@@ -650,30 +637,23 @@ impl Client {
                 self.inner.store.invalidate(token).await;
                 continue;
             }
-            // Another host, at once, where the rules allow it: the request never left, or a
-            // read's host failed. A send that may have arrived stays where it was.
-            if let Some(host) = host
-                && hosts::moves(&error, request.idempotent())
-                && self.inner.hosts.failed(host, &error).is_some()
-            {
-                retries += 1;
-                if self
-                    .inner
-                    .retry
-                    .backoff(retries, started.elapsed())
-                    .is_some()
-                {
-                    tracing::info!(errcode, rid, error = %error, "attempt failed; trying the next host");
-                    continue;
-                }
-                break error;
-            }
-            if retry::may_retry(&error, request.idempotent() || !sent) {
+            // Another host where the rules allow it (the request never left, or a read's
+            // host failed): a retry like any other, without the wait. A send that may have
+            // arrived stays where it was.
+            let moved = host.is_some_and(|host| {
+                hosts::moves(&error, request.idempotent())
+                    && self.inner.hosts.failed(host, &error).is_some()
+            });
+            if moved || retry::may_retry(&error, request.idempotent() || !sent) {
                 retries += 1;
                 if let Some(wait) = self.inner.retry.backoff(retries, started.elapsed()) {
-                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                    tracing::info!(errcode, rid, wait_ms, error = %error, "attempt failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    if moved {
+                        tracing::info!(errcode, rid, error = %error, "attempt failed; trying the next host");
+                    } else {
+                        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                        tracing::info!(errcode, rid, wait_ms, error = %error, "attempt failed; retrying");
+                        tokio::time::sleep(wait).await;
+                    }
                     continue;
                 }
             }

@@ -40,11 +40,30 @@ pub const DEFAULT_HOSTS: [&str; 2] = [PRIMARY, DISASTER_RECOVERY];
 /// How long a client stays on a later host before it tries the first one again.
 pub const DEFAULT_HOST_COOLDOWN: Duration = Duration::from_secs(300);
 
-/// One host: its base URL as given (without a trailing `/`) and parsed.
+/// One host: its base URL as given (without a trailing `/`), parsed, and as logs and
+/// `Debug` show it (a proxy's user and password masked).
 #[derive(Debug)]
 pub(crate) struct Host {
     pub(crate) url: String,
     pub(crate) base: reqwest::Url,
+    pub(crate) shown: String,
+}
+
+/// `url` as `Debug` shows it: the user name and password of a proxy URL
+/// (`http://user:pass@proxy`) are masked, and text that is no URL is not shown at all.
+pub(crate) fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if parsed.username().is_empty() && parsed.password().is_none() => url.to_owned(),
+        Ok(mut parsed) => {
+            // Both only fail for URLs that cannot carry credentials, which these do.
+            let _ = parsed.set_username("***");
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
 }
 
 /// The ordered hosts and the one in use.
@@ -74,7 +93,8 @@ impl Hosts {
                             && base.query().is_none()
                             && base.fragment().is_none() =>
                     {
-                        Ok(Host { url, base })
+                        let shown = shown_url(&url);
+                        Ok(Host { url, base, shown })
                     }
                     _ => Err(Error::config(
                         "a host must be an http(s) URL without query (the base URL)",
@@ -128,8 +148,8 @@ impl Hosts {
             .is_ok()
         {
             tracing::info!(
-                from = %self.list[index].url,
-                to = %self.list[0].url,
+                from = %self.list[index].shown,
+                to = %self.list[0].shown,
                 cooldown_s = self.cooldown.as_secs(),
                 "cool-down over: trying the first WeChat host again"
             );
@@ -152,8 +172,8 @@ impl Hosts {
             Ok(_) => {
                 self.since_ms.store(self.now_ms(), Ordering::Release);
                 tracing::warn!(
-                    from = %self.list[index].url,
-                    to = %self.list[next].url,
+                    from = %self.list[index].shown,
+                    to = %self.list[next].shown,
                     cause = %cause,
                     "WeChat host failed: switching"
                 );

@@ -25,7 +25,7 @@
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::client::{Answered, Callable, Client};
+use crate::client::{Answered, Callable, Client, checked, file_answer};
 use crate::decode::{decode, decode_untyped};
 use crate::endpoint::{Body, FileKind, FileLimits, MultipartFile};
 use crate::error::{Error, Result};
@@ -310,23 +310,14 @@ impl Client {
         &self,
         request: E,
     ) -> Result<WithBody<E::Response>> {
-        let meta = E::META;
-        if meta.downloads {
-            return Err(Error::config(format!(
-                "{}: the answer is a file; call it with `Client::download`",
-                meta.name
-            )));
+        let name = E::META.name;
+        if E::META.downloads {
+            return Err(file_answer(name));
         }
-        request.validate().map_err(|source| Error::Invalid {
-            endpoint: meta.name,
-            source,
-        })?;
+        checked(&request)?;
         match self.run_in_span(&Whole(&request)).await? {
             Answered::Json(answer) => Ok(answer),
-            Answered::File(_) => Err(Error::config(format!(
-                "{}: the answer is a file",
-                meta.name
-            ))),
+            Answered::File(_) => Err(file_answer(name)),
         }
     }
 }

@@ -262,3 +262,30 @@ async fn the_client_timeout_also_bounds_a_caller_supplied_http_client() {
     );
     assert_eq!(mock.hits("read"), 1);
 }
+
+/// A send whose first host refuses the connection goes to the next host (it never left),
+/// and the switch is logged with both hosts, a proxy's password masked.
+#[tokio::test]
+async fn a_refused_host_moves_the_call_and_the_log_masks_credentials() {
+    let (mock, base) = start().await;
+    let dead = dead_base().replace("http://", "http://proxyuser:pr0xy-s3cret@");
+    let client = builder(&base)
+        .hosts([dead.as_str(), base.as_str()])
+        .token_provider(Fixed)
+        .build()
+        .unwrap();
+    client.call(Send::new("hi")).await.unwrap();
+    assert_eq!(mock.hits("send"), 1);
+    assert_eq!(client.current_host(), base);
+    let logs = logs();
+    let switch = logs
+        .lines()
+        .find(|line| line.contains("WeChat host failed: switching") && line.contains(&base))
+        .expect("the switch is logged");
+    assert!(switch.contains("***:***@127.0.0.1"), "{switch}");
+    assert!(
+        !logs.contains("pr0xy-s3cret"),
+        "the proxy's password was logged"
+    );
+    assert!(!format!("{client:?}").contains("pr0xy-s3cret"));
+}
