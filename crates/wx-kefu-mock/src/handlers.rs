@@ -113,9 +113,9 @@ pub(crate) fn broken_rule(meta: &EndpointMeta, invalid: &Invalid) -> WxError {
     WxError::new(code).hint(invalid.to_string())
 }
 
-/// Rebuilds the typed request, checks it with the SDK's own `validate()` (a broken rule is
-/// answered with the errcode the spec gives it) and, for an upload, its file against the
-/// size and kind the request's multipart part declares; then runs the behaviour.
+/// Rebuilds the typed request (its rules already checked by the SDK's own `validate()`,
+/// `server::check_rules`), checks an upload's file against the size and kind the request's
+/// multipart part declares, then runs the behaviour.
 fn run<T: Endpoint, A: Into<Answer>>(
     state: &mut State,
     now: i64,
@@ -124,10 +124,8 @@ fn run<T: Endpoint, A: Into<Answer>>(
     behaviour: fn(&mut State, i64, &T) -> Result<A, WxError>,
 ) -> Result<Answer, WxError> {
     let meta = T::META;
+    // Its rules were checked before the route was chosen (`server::check_rules`).
     let request = build(checked)?;
-    request
-        .validate()
-        .map_err(|invalid| broken_rule(meta, &invalid))?;
     if let (Body::Multipart(part), Some(file)) = (request.parts().body, &checked.file) {
         let kind_code = meta.errcode_for(part.field).unwrap_or(47001);
         let size_code = meta

@@ -291,7 +291,11 @@ fn check_rules(
     match wx_kefu_api::check_json(meta.name, Value::Object(fields)) {
         None | Some(Ok(())) => Ok(()),
         Some(Err(RequestProblem::Invalid(invalid))) => Err(handlers::broken_rule(meta, &invalid)),
-        Some(Err(problem)) => Err(WxError::new(47001).hint(format!("{problem:?}"))),
+        // Named by the key, never by a value (serde would quote what it refused).
+        Some(Err(RequestProblem::UnknownKey(key))) => {
+            Err(WxError::new(47001).hint(format!("unknown field `{key}`")))
+        }
+        Some(Err(_)) => Err(WxError::new(47001).hint("the request does not decode as the call's")),
     }
 }
 
@@ -396,11 +400,9 @@ pub(crate) async fn serve(
         Ok(bytes) => (bytes, None),
         Err(error) => (bytes::Bytes::new(), Some(error.to_string())),
     };
-    let is_multipart = content_type.as_deref().is_some_and(|ct| {
-        ct.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/form-data")
-    });
+    let is_multipart = content_type
+        .as_deref()
+        .is_some_and(|ct| spec::essence(ct) == "multipart/form-data");
     let multipart = if is_multipart && read_error.is_none() {
         Some(
             read_multipart(Request::from_parts(

@@ -108,18 +108,23 @@ fn query_value(field: &FieldMeta, raw: &str) -> Result<Value, WxError> {
     }
 }
 
+/// A `Content-Type`'s type and subtype, lowercase, without parameters.
+pub(crate) fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// The JSON object of a body, or WeChat's answer to a body that is not one.
 fn json_object(incoming: &Incoming) -> Result<Map<String, Value>, WxError> {
     if incoming.body.iter().all(u8::is_ascii_whitespace) {
         return Err(WxError::new(44002));
     }
     if let Some(content_type) = &incoming.content_type {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let essence = essence(content_type);
         if !matches!(
             essence.as_str(),
             "application/json" | "text/json" | "text/plain"

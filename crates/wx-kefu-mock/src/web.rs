@@ -154,13 +154,8 @@ impl Guard {
                 "a change must come from the emulator's own page (Sec-Fetch-Site)".into(),
             ));
         }
-        let content_type = header(header::CONTENT_TYPE.as_str())
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let content_type =
+            crate::spec::essence(header(header::CONTENT_TYPE.as_str()).unwrap_or_default());
         let picture = path.ends_with("/images")
             || path.starts_with("/api/media/")
             || path.starts_with("/api/materials/");

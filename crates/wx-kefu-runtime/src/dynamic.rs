@@ -10,6 +10,7 @@ use crate::download::Download;
 use crate::endpoint::{Endpoint, FileAnswer};
 use crate::error::{DecodeReason, Error};
 use crate::meta::FieldType;
+use crate::strict::Strict;
 
 /// Why a dynamic call failed.
 #[derive(Debug)]
@@ -123,16 +124,15 @@ fn decode_request<E: Endpoint + DeserializeOwned>(
             });
         }
     }
-    let (request, unknown) = crate::strict::check::<E>(request);
-    let request = request.map_err(&malformed)?;
-    if let Some(first) = unknown.into_iter().next() {
-        return Err(DynamicError::UnknownKey {
+    match crate::strict::decode::<E>(request) {
+        Ok(request) => Ok((request, malformed)),
+        Err(Strict::Malformed(error)) => Err(malformed(error)),
+        Err(Strict::Unknown(first)) => Err(DynamicError::UnknownKey {
             endpoint: meta.name,
             key: first.path,
             accepted: first.accepted,
-        });
+        }),
     }
-    Ok((request, malformed))
 }
 
 /// Why a request given as JSON is not a valid request of its endpoint.
@@ -153,11 +153,10 @@ pub enum RequestProblem {
 pub fn check_value<E: Endpoint + DeserializeOwned>(
     request: serde_json::Value,
 ) -> Result<(), RequestProblem> {
-    let (request, unknown) = crate::strict::check::<E>(request);
-    let request = request.map_err(|error| RequestProblem::Malformed(error.to_string()))?;
-    if let Some(first) = unknown.into_iter().next() {
-        return Err(RequestProblem::UnknownKey(first.path));
-    }
+    let request = crate::strict::decode::<E>(request).map_err(|problem| match problem {
+        Strict::Malformed(error) => RequestProblem::Malformed(error.to_string()),
+        Strict::Unknown(first) => RequestProblem::UnknownKey(first.path),
+    })?;
     request.validate().map_err(RequestProblem::Invalid)
 }
 

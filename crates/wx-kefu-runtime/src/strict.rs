@@ -30,10 +30,27 @@ thread_local! {
     static FOUND: RefCell<Option<Vec<UnknownKey>>> = const { RefCell::new(None) };
 }
 
+/// Why a value is not a `T`, strictly read.
+#[derive(Debug)]
+pub(crate) enum Strict {
+    /// serde refused it.
+    Malformed(serde_json::Error),
+    /// It decodes, but holds a key no field takes (the first, in the map's order).
+    Unknown(UnknownKey),
+}
+
+/// `value` as `T`, refused when it holds a key no field of `T` (or of what it holds) takes.
+pub(crate) fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Strict> {
+    let (decoded, unknown) = check::<T>(value);
+    let decoded = decoded.map_err(Strict::Malformed)?;
+    match unknown.into_iter().next() {
+        Some(first) => Err(Strict::Unknown(first)),
+        None => Ok(decoded),
+    }
+}
+
 /// `value` as `T`, with the keys no field of `T` (or of what it holds) takes.
-pub(crate) fn check<T: DeserializeOwned>(
-    value: Value,
-) -> (Result<T, serde_json::Error>, Vec<UnknownKey>) {
+fn check<T: DeserializeOwned>(value: Value) -> (Result<T, serde_json::Error>, Vec<UnknownKey>) {
     let outer = FOUND.with(|found| found.borrow_mut().replace(Vec::new()));
     let decoded = T::deserialize(Tracked {
         value,
