@@ -96,6 +96,26 @@ fn builder(base: &str) -> ClientBuilder {
 
 const MEDIA_ID: &str = "MEDIA_ID_hostile";
 
+/// A file announced as 1,000 bytes of which 10 come before the connection closes.
+fn cut_short() -> Script {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n";
+    Script::Whole(head, vec![0xFF; 10])
+}
+
+#[track_caller]
+fn assert_interrupted(error: &Error) {
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                kind: TransportKind::Interrupted,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
 /// The file a download answers (its headers read, its body not yet).
 async fn file_of(client: &Client) -> MediaFile {
     client
@@ -199,21 +219,11 @@ async fn a_download_has_a_byte_limit_and_a_total_deadline() {
 
 #[tokio::test]
 async fn a_body_cut_short_is_interrupted() {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n";
-    let (base, _) = server(Script::Whole(head, vec![0xFF; 10])).await;
+    let (base, _) = server(cut_short()).await;
     let client = builder(&base).build().unwrap();
     let file = file_of(&client).await;
     let error = file.bytes(1 << 20).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Interrupted,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_interrupted(&error);
     assert!(
         error.to_string().contains("the connection broke"),
         "{error}"
@@ -247,22 +257,12 @@ async fn a_failed_save_leaves_nothing_and_never_replaces_or_follows() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // Cut short: nothing at the target, no temporary file left.
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n";
-    let (base, _) = server(Script::Whole(head, vec![0xFF; 10])).await;
+    let (base, _) = server(cut_short()).await;
     let client = builder(&base).build().unwrap();
     let target = dir.join("cut.jpg");
     let file = file_of(&client).await;
     let error = file.save(&target).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Interrupted,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_interrupted(&error);
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
         0,

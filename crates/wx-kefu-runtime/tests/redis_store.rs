@@ -496,13 +496,7 @@ async fn child_process() {
         "cold" => {
             let base = std::env::var("WX_KEFU_TOKEN_BASE").unwrap();
             let client = client(&base, store);
-            let mut redis = redis(&url).await;
-            let _: i64 = redis.incr("test:ready", 1).await.unwrap();
-            let go = eventually(Duration::from_secs(20), async || {
-                redis.exists("test:go").await.unwrap()
-            })
-            .await;
-            assert!(go, "the parent never said go");
+            ready_then_go(&url).await;
             let answer = client.call(Read).await.unwrap();
             assert_eq!(answer.value, "read");
             let token = client.access_token().await.unwrap();
@@ -514,13 +508,7 @@ async fn child_process() {
             let client = client(&base, store);
             // Warm: the token is fetched (or read) once before the measured calls.
             client.call(Read).await.unwrap();
-            let mut redis = redis(&url).await;
-            let _: i64 = redis.incr("test:ready", 1).await.unwrap();
-            let go = eventually(Duration::from_secs(20), async || {
-                redis.exists("test:go").await.unwrap()
-            })
-            .await;
-            assert!(go, "the parent never said go");
+            ready_then_go(&url).await;
             for _ in 0..200 {
                 client.call(Read).await.unwrap();
             }
@@ -533,6 +521,41 @@ async fn child_process() {
         }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// A child's side of the line-up: says it is ready, then waits for the parent's go.
+async fn ready_then_go(url: &str) {
+    let mut redis = redis(url).await;
+    let _: i64 = redis.incr("test:ready", 1).await.unwrap();
+    let go = eventually(Duration::from_secs(20), async || {
+        redis.exists("test:go").await.unwrap()
+    })
+    .await;
+    assert!(go, "the parent never said go");
+}
+
+/// The parent's side: waits (bounded) until `n` children are ready.
+async fn lined_up(url: &str, n: i64) {
+    let mut redis = redis(url).await;
+    let ready = eventually(Duration::from_secs(20), async || {
+        redis.get::<_, Option<i64>>("test:ready").await.unwrap() == Some(n)
+    })
+    .await;
+    assert!(ready, "the children did not start");
+}
+
+/// Says go, then waits (bounded) for every child: their success and output.
+async fn go_and_finish(url: &str, children: Vec<Child>) -> Vec<(bool, String)> {
+    let mut redis = redis(url).await;
+    let _: () = redis.set("test:go", 1).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|child| finish(child, Duration::from_secs(30)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap()
 }
 
 fn spawn_child(role: &str, vars: &[(&str, &str)]) -> Child {
@@ -597,21 +620,8 @@ async fn four_processes_cold_start_with_one_fetch() {
     ];
     let children: Vec<_> = (0..4).map(|_| spawn_child("cold", &vars)).collect();
     // Line the four processes up, then let them go together.
-    let mut redis = redis(&url).await;
-    let ready = eventually(Duration::from_secs(20), async || {
-        redis.get::<_, Option<i64>>("test:ready").await.unwrap() == Some(4)
-    })
-    .await;
-    assert!(ready, "the children did not start");
-    let _: () = redis.set("test:go", 1).await.unwrap();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|child| finish(child, Duration::from_secs(30)))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    lined_up(&url, 4).await;
+    let outputs = go_and_finish(&url, children).await;
     for (ok, out) in &outputs {
         assert!(ok, "a child failed:\n{out}");
         assert!(out.contains("child-result: token number 1"), "{out}");
@@ -1190,22 +1200,9 @@ async fn steady_calls_in_two_processes_make_no_redis_command() {
         ("WX_KEFU_TOKEN_BASE", base.as_str()),
     ];
     let children: Vec<_> = (0..2).map(|_| spawn_child("steady", &vars)).collect();
-    let mut redis = redis(&url).await;
-    let ready = eventually(Duration::from_secs(20), async || {
-        redis.get::<_, Option<i64>>("test:ready").await.unwrap() == Some(2)
-    })
-    .await;
-    assert!(ready, "the children did not start");
+    lined_up(&url, 2).await;
     let before = commands_processed(&url).await;
-    let _: () = redis.set("test:go", 1).await.unwrap();
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|child| finish(child, Duration::from_secs(30)))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    let outputs = go_and_finish(&url, children).await;
     for (ok, out) in &outputs {
         assert!(ok, "a child failed:\n{out}");
         assert!(out.contains("child-result: 200 calls"), "{out}");

@@ -5,31 +5,17 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Emu, USAGE, jpeg};
+use crate::support::{Emu, USAGE};
 
 const SEND: &str = "/cgi-bin/message/custom/send";
-
-/// Uploads a picture named `name`; its media id.
-fn upload(emu: &Emu, name: &str) -> String {
-    let picture = emu.path(name);
-    jpeg(&picture, 2_000);
-    let uploaded = emu.run(&[
-        "--json",
-        "media",
-        "upload",
-        "image",
-        picture.to_str().unwrap(),
-    ]);
-    uploaded.ok().json()["media_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[test]
 fn a_download_never_replaces_a_file_or_follows_a_link_unless_forced() {
     let emu = Emu::start();
-    let id = upload(&emu, "a.jpg");
+    let id = emu.upload_image("a.jpg", 2_000)["media_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let work = emu.path("work");
     std::fs::create_dir(&work).unwrap();
     let get = |extra: &[&str]| {

@@ -8,16 +8,8 @@ const SEND: &str = "/cgi-bin/message/custom/send";
 #[test]
 fn upload_prints_the_id_and_get_saves_the_file() {
     let emu = Emu::start();
+    let answer = emu.upload_image("a.jpg", 20_000);
     let picture = emu.path("a.jpg");
-    jpeg(&picture, 20_000);
-    let uploaded = emu.run(&[
-        "--json",
-        "media",
-        "upload",
-        "image",
-        picture.to_str().unwrap(),
-    ]);
-    let answer = uploaded.ok().json();
     assert_eq!(answer["type"], "image");
     let id = answer["media_id"].as_str().expect("a media id").to_owned();
     assert_eq!(emu.mock.requests_to(UPLOAD).len(), 1);

@@ -152,6 +152,21 @@ impl Emu {
         run
     }
 
+    /// Writes a JPEG of `len` bytes named `name` in the scratch directory and uploads it
+    /// with `wx-kefu media upload image`; the command's JSON answer.
+    pub fn upload_image(&self, name: &str, len: u64) -> Value {
+        let picture = self.path(name);
+        jpeg(&picture, len);
+        let uploaded = self.run(&[
+            "--json",
+            "media",
+            "upload",
+            "image",
+            picture.to_str().unwrap(),
+        ]);
+        uploaded.ok().json()
+    }
+
     /// How many requests the emulator received (token fetches included).
     pub fn request_count(&self) -> usize {
         self.mock.requests().len()

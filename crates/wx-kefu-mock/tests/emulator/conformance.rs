@@ -53,20 +53,24 @@ fn at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     Some(current)
 }
 
-/// Runs one scenario on a fresh emulator; what went wrong, if anything.
-async fn run(scenario: &Value) -> Result<(), String> {
-    let mock = MockServer::builder().web_view(true).start().await.unwrap();
-    let base = mock.base_url();
-    let http = reqwest::Client::new();
-    let first: Value = http
-        .post(format!("{base}/cgi-bin/stable_token"))
+/// An access token from the emulator's token call, as any client gets one.
+async fn stable_token(http: &reqwest::Client, mock: &MockServer) -> Value {
+    http.post(format!("{}/cgi-bin/stable_token", mock.base_url()))
         .json(&json!({ "grant_type": "client_credential", "appid": mock.appid(), "secret": mock.secret() }))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs one scenario on a fresh emulator; what went wrong, if anything.
+async fn run(scenario: &Value) -> Result<(), String> {
+    let mock = MockServer::builder().web_view(true).start().await.unwrap();
+    let base = mock.base_url();
+    let http = reqwest::Client::new();
+    let first = stable_token(&http, &mock).await;
     for step in scenario["setup"].as_array().into_iter().flatten() {
         let method: reqwest::Method = step["method"].as_str().unwrap_or("POST").parse().unwrap();
         // A setup step is a control API call, or (`"api": true`) a call of the API itself,
@@ -101,15 +105,7 @@ async fn run(scenario: &Value) -> Result<(), String> {
         }
     }
     // A token fetched after the setup (which may have moved the clock past the first).
-    let token: Value = http
-        .post(format!("{base}/cgi-bin/stable_token"))
-        .json(&json!({ "grant_type": "client_credential", "appid": mock.appid(), "secret": mock.secret() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = stable_token(&http, &mock).await;
     let request = &scenario["request"];
     let method: reqwest::Method = request["method"].as_str().unwrap().parse().unwrap();
     let mut query: Vec<(String, String)> = request["query"]
