@@ -43,15 +43,7 @@ impl Env {
 
     /// Starts an emulator and a client whose builder `configure` adjusts.
     pub async fn start_with(configure: impl FnOnce(ClientBuilder) -> ClientBuilder) -> Env {
-        init_tracing();
-        let mock = MockServer::start().await;
-        let client = configure(builder(&mock)).build().expect("client");
-        Env {
-            mock,
-            client,
-            rendered: Mutex::new(Vec::new()),
-            secrets: Mutex::new(Vec::new()),
-        }
+        Env::start_on(MockServer::start().await, configure)
     }
 
     /// A client on `mock` (already started: several hosts, say), its builder adjusted by
@@ -72,19 +64,12 @@ impl Env {
 
     /// Starts an emulator serving its web view and control API under `/_mock/`.
     pub async fn start_web() -> Env {
-        init_tracing();
         let mock = MockServer::builder()
             .web_view(true)
             .start()
             .await
             .expect("an emulator on 127.0.0.1");
-        let client = builder(&mock).build().expect("client");
-        Env {
-            mock,
-            client,
-            rendered: Mutex::new(Vec::new()),
-            secrets: Mutex::new(Vec::new()),
-        }
+        Env::start_on(mock, |builder| builder)
     }
 
     /// Another client of the same emulator.

@@ -55,74 +55,119 @@ async fn only_the_emulators_own_host_names_are_served() {
 async fn a_change_needs_json_from_the_emulators_own_origin() {
     let mock = emulator().await;
     let http = reqwest::Client::new();
-    let api = |path: &str| format!("{}/_mock/api{path}", mock.base_url());
     let own = format!("http://{}", host_of(&mock));
-
-    // What a page elsewhere can send without a preflight: refused, nothing changes.
-    let picture = http
-        .post(api("/users/o_x/images"))
-        .header("content-type", "text/plain")
-        .body(b"GIF89a-not-really".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(picture.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let bodyless = http.post(api("/users/o_x/wait")).send().await.unwrap();
-    assert_eq!(bodyless.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let form = http
-        .post(api("/clock"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("advance_seconds=99999")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // JSON, but from another origin (another localhost port) or another site.
-    let foreign = http
-        .post(api("/users/o_x/wait"))
-        .header("content-type", "application/json")
-        .header("origin", "http://localhost:3000")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
-    let cross_site = http
-        .delete(api("/webhook"))
-        .header("content-type", "application/json")
-        .header("sec-fetch-site", "same-site")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
-    let state = mock.snapshot();
-    assert_eq!(
-        state["waiting"].as_array().map(Vec::len),
-        Some(0),
-        "{state}"
-    );
-
-    // The page's own requests pass.
-    mock.user_message("o_x", "在吗");
-    let own_page = http
-        .post(api("/users/o_x/wait"))
-        .header("content-type", "application/json")
-        .header("origin", &own)
-        .header("sec-fetch-site", "same-origin")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own_page.status(), StatusCode::OK);
-    let picture = http
-        .post(api("/users/o_x/images"))
-        .header("content-type", "image/gif")
-        .body(b"GIF89a\x01\x00\x01\x00".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(picture.status(), StatusCode::OK);
+    let json = Some("application/json");
+    // (method, path, content type, Origin, Sec-Fetch-Site, body, status)
+    let cases: [(
+        &str,
+        &str,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        &[u8],
+        StatusCode,
+    ); 7] = [
+        // What a page elsewhere can send without a preflight: refused, nothing changes.
+        (
+            "POST",
+            "/users/o_x/images",
+            Some("text/plain"),
+            None,
+            None,
+            b"GIF89a-not-really",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "POST",
+            "/users/o_x/wait",
+            None,
+            None,
+            None,
+            b"",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "POST",
+            "/clock",
+            Some("application/x-www-form-urlencoded"),
+            None,
+            None,
+            b"advance_seconds=99999",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        // JSON, but from another origin (another localhost port) or another site.
+        (
+            "POST",
+            "/users/o_x/wait",
+            json,
+            Some("http://localhost:3000"),
+            None,
+            b"{}",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "DELETE",
+            "/webhook",
+            json,
+            None,
+            Some("same-site"),
+            b"{}",
+            StatusCode::FORBIDDEN,
+        ),
+        // The page's own requests pass (the user writes first, below).
+        (
+            "POST",
+            "/users/o_x/wait",
+            json,
+            Some(own.as_str()),
+            Some("same-origin"),
+            b"{}",
+            StatusCode::OK,
+        ),
+        (
+            "POST",
+            "/users/o_x/images",
+            Some("image/gif"),
+            None,
+            None,
+            b"GIF89a\x01\x00\x01\x00",
+            StatusCode::OK,
+        ),
+    ];
+    for (n, (method, path, content_type, origin, site, body, status)) in
+        cases.into_iter().enumerate()
+    {
+        if n == 5 {
+            let state = mock.snapshot();
+            assert_eq!(
+                state["waiting"].as_array().map(Vec::len),
+                Some(0),
+                "{state}"
+            );
+            mock.user_message("o_x", "在吗");
+        }
+        let mut request = http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/_mock/api{path}", mock.base_url()),
+            )
+            .body(body.to_vec());
+        for (name, value) in [
+            ("content-type", content_type),
+            ("origin", origin),
+            ("sec-fetch-site", site),
+        ] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            status,
+            "{method} {path} {content_type:?} {origin:?} {site:?}"
+        );
+    }
 }
 
 #[tokio::test]
