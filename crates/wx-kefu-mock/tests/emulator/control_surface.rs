@@ -57,18 +57,28 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
     let http = reqwest::Client::new();
     let own = format!("http://{}", host_of(&mock));
     let json = Some("application/json");
-    // (method, path, content type, Origin, Sec-Fetch-Site, body, status)
-    let cases: [(
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        &[u8],
-        StatusCode,
-    ); 7] = [
+    /// A request to the control API and the status it must get.
+    struct Try<'a> {
+        method: &'a str,
+        path: &'a str,
+        content_type: Option<&'a str>,
+        origin: Option<&'a str>,
+        site: Option<&'a str>,
+        body: &'a [u8],
+        status: StatusCode,
+    }
+    let case = |method, path, content_type, origin, site, body, status| Try {
+        method,
+        path,
+        content_type,
+        origin,
+        site,
+        body,
+        status,
+    };
+    let cases = [
         // What a page elsewhere can send without a preflight: refused, nothing changes.
-        (
+        case(
             "POST",
             "/users/o_x/images",
             Some("text/plain"),
@@ -77,7 +87,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             b"GIF89a-not-really",
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
-        (
+        case(
             "POST",
             "/users/o_x/wait",
             None,
@@ -86,7 +96,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             b"",
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
-        (
+        case(
             "POST",
             "/clock",
             Some("application/x-www-form-urlencoded"),
@@ -96,7 +106,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
         // JSON, but from another origin (another localhost port) or another site.
-        (
+        case(
             "POST",
             "/users/o_x/wait",
             json,
@@ -105,7 +115,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             b"{}",
             StatusCode::FORBIDDEN,
         ),
-        (
+        case(
             "DELETE",
             "/webhook",
             json,
@@ -115,7 +125,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             StatusCode::FORBIDDEN,
         ),
         // The page's own requests pass (the user writes first, below).
-        (
+        case(
             "POST",
             "/users/o_x/wait",
             json,
@@ -124,7 +134,7 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             b"{}",
             StatusCode::OK,
         ),
-        (
+        case(
             "POST",
             "/users/o_x/images",
             Some("image/gif"),
@@ -134,8 +144,18 @@ async fn a_change_needs_json_from_the_emulators_own_origin() {
             StatusCode::OK,
         ),
     ];
-    for (n, (method, path, content_type, origin, site, body, status)) in
-        cases.into_iter().enumerate()
+    for (
+        n,
+        Try {
+            method,
+            path,
+            content_type,
+            origin,
+            site,
+            body,
+            status,
+        },
+    ) in cases.into_iter().enumerate()
     {
         if n == 5 {
             let state = mock.snapshot();
