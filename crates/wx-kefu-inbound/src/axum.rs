@@ -19,7 +19,6 @@
 //! ```
 
 use std::future::Future;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -31,12 +30,7 @@ use axum::routing::{MethodRouter, get};
 use crate::error::Error;
 use crate::push::Push;
 use crate::reply::{Answer, Reply};
-use crate::webhook::{Delivery, Query, Webhook};
-
-/// How often a retry looks for the first delivery's reply.
-const RETRY_POLL: Duration = Duration::from_millis(50);
-/// How many times: 4 s in all, inside WeChat's 5 s.
-const RETRY_POLLS: u32 = 80;
+use crate::webhook::{Query, Webhook};
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
@@ -61,8 +55,10 @@ impl IntoResponse for Error {
 }
 
 /// The route: `GET` for the URL check, `POST` for pushes, each push answered with what
-/// `handler` returns. A retry is answered from the dedup cache without calling it again;
-/// one arriving while the first is still being processed waits up to 4 s for its reply.
+/// `handler` returns, through [`Webhook::process`]: a retry is answered from the dedup
+/// store (shared by several instances, when configured) without calling it again; one
+/// arriving while the first is still being processed waits up to 4 s for its reply; with
+/// deferral, a handler past its budget is answered `success` and its reply sent later.
 ///
 /// The body is read up to the webhook's size cap and no further.
 pub fn route<H, F>(webhook: Webhook, handler: H) -> MethodRouter
@@ -110,32 +106,5 @@ where
             Error::Body(rejection.body_text())
         }
     })?;
-    match webhook.receive(query, &body)? {
-        Delivery::Repeat { answer, .. } => Ok(answer),
-        Delivery::InProgress(pending) => {
-            // WeChat waits 5 s for this retry: give the first delivery up to 4 s to finish,
-            // as its reply (a hand-off!) reaches WeChat only through this answer.
-            for _ in 0..RETRY_POLLS {
-                if let Some(answer) = pending.answer() {
-                    return answer;
-                }
-                tokio::time::sleep(RETRY_POLL).await;
-            }
-            pending.answer().unwrap_or(Ok(Answer::success()))
-        }
-        Delivery::New(incoming) => {
-            // In a task of its own: when WeChat hangs up after 5 s, the work still finishes
-            // and its reply is kept for the retry, instead of being dropped with the request.
-            let webhook = webhook.clone();
-            let work = tokio::spawn(async move {
-                let reply = handler(incoming.push().clone()).await;
-                webhook.answer(incoming, &reply)
-            });
-            match work.await {
-                Ok(answer) => answer,
-                // The handler panicked; the push is forgotten, so WeChat's retry runs again.
-                Err(error) => Err(Error::Application(error.to_string())),
-            }
-        }
-    }
+    webhook.process(query, &body, handler).await
 }

@@ -161,12 +161,29 @@ pub enum Error {
     /// The operating system gave no randomness for an encrypted reply.
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    /// The shared store (Redis) did not answer, or answered something unreadable: the
+    /// push was not handled (a retry will try again), never handled twice.
+    #[error("the shared {store} store could not {what}: {reason}")]
+    Store {
+        /// Which store: `dedup`, `windows` or `outbox`.
+        store: &'static str,
+        /// What it was asked to do.
+        what: &'static str,
+        /// Why it failed (the kind of failure; never a URL, a password or a key's value).
+        reason: String,
+    },
+    /// This call cannot use the shared stores configured on the webhook: use
+    /// [`Webhook::process`](crate::Webhook::process) (async) instead.
+    #[error(
+        "the webhook shares its state across instances: call `Webhook::process` (async), not `{0}`"
+    )]
+    NeedsAsync(&'static str),
 }
 
 impl Error {
     /// The HTTP status a server answers this error with: 413 for a body over the cap,
     /// 401 for a signature or replay failure, 500 for a configuration or randomness
-    /// problem, 400 for everything else.
+    /// problem, 503 when the shared store is away (WeChat retries), 400 for everything else.
     pub fn http_status(&self) -> u16 {
         match self {
             Error::BodyTooLarge { .. } => 413,
@@ -182,7 +199,9 @@ impl Error {
             | Error::Config(_)
             | Error::DedupTooShort { .. }
             | Error::Random(_)
-            | Error::Application(_) => 500,
+            | Error::Application(_)
+            | Error::NeedsAsync(_) => 500,
+            Error::Store { .. } => 503,
             _ => 400,
         }
     }
@@ -194,6 +213,7 @@ impl Error {
     pub fn public_reason(&self) -> &'static str {
         match self.http_status() {
             413 => "payload too large",
+            503 => "service unavailable",
             401 => "unauthorized",
             500 => "internal error",
             _ => "bad request",

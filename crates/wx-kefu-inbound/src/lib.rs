@@ -45,7 +45,11 @@ mod error;
 #[rustfmt::skip]
 mod generated;
 mod push;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod reply;
+#[cfg(feature = "shared")]
+pub mod shared;
 pub mod signature;
 mod webhook;
 pub mod window;
@@ -55,7 +59,7 @@ pub use dedup::{Dedup, Seen};
 pub use error::{ECHO_CHARS, Error, Result};
 pub use generated::*;
 pub use push::{Content, DedupKey, Family, FromFields, Push};
-pub use reply::{Answer, Reply};
+pub use reply::{Answer, NewsArticle, Reply};
 pub use webhook::{
     DEFAULT_DEDUP_CAPACITY, DEFAULT_MAX_BODY, DEFAULT_REPLAY_WINDOW, Delivery, Incoming, Pending,
     Query, Webhook, WebhookBuilder,

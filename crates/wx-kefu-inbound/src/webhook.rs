@@ -191,6 +191,8 @@ pub struct WebhookBuilder {
     clock: Option<Clock>,
     plain: bool,
     windows: Option<Arc<Windows>>,
+    #[cfg(feature = "shared")]
+    shared: crate::shared::Settings,
 }
 
 impl std::fmt::Debug for WebhookBuilder {
@@ -283,6 +285,72 @@ impl WebhookBuilder {
         self
     }
 
+    /// Shares which pushes are handled with the other instances (feature `shared`): a
+    /// retry that reaches another instance is not handled again. Only
+    /// [`Webhook::process`] (async) can use it; `receive` and `handle` then refuse
+    /// ([`Error::NeedsAsync`]).
+    #[cfg(feature = "shared")]
+    pub fn dedup_store(mut self, store: Arc<dyn crate::shared::DedupStore>) -> Self {
+        self.shared.dedup = Some(store);
+        self
+    }
+
+    /// Shares the reply windows with the other instances (feature `shared`); see
+    /// [`dedup_store`](WebhookBuilder::dedup_store).
+    #[cfg(feature = "shared")]
+    pub fn window_store(mut self, store: Arc<dyn crate::shared::WindowStore>) -> Self {
+        self.shared.windows = Some(store);
+        self
+    }
+
+    /// Defers slow replies (feature `shared`): a handler that has not replied within the
+    /// [budget](WebhookBuilder::reply_budget) is answered `success` for WeChat, and its
+    /// reply, when it comes, waits in `outbox` and is sent by `sender` through the
+    /// customer-service API (at most once). [`Webhook::process`] starts the sending on
+    /// its first call ([`Webhook::start_delivery`] starts it at once).
+    #[cfg(feature = "shared")]
+    pub fn defer_replies(
+        mut self,
+        sender: Arc<dyn crate::shared::ReplySender>,
+        outbox: Arc<dyn crate::shared::Outbox>,
+    ) -> Self {
+        self.shared.deferral = Some((sender, outbox));
+        self
+    }
+
+    /// How long a handler may take before its reply is deferred (default
+    /// [`DEFAULT_REPLY_BUDGET`](crate::shared::DEFAULT_REPLY_BUDGET), 4 s: WeChat waits 5).
+    #[cfg(feature = "shared")]
+    pub fn reply_budget(mut self, budget: Duration) -> Self {
+        self.shared.budget = budget;
+        self
+    }
+
+    /// How long a retry of a push still being handled (here or elsewhere) waits for its
+    /// reply before answering `success` (default 4 s).
+    #[cfg(feature = "shared")]
+    pub fn retry_wait(mut self, wait: Duration) -> Self {
+        self.shared.retry_wait = wait;
+        self
+    }
+
+    /// How long a push's in-progress mark lives unless renewed (default 3 s): an instance
+    /// that dies while handling lets a retry run the push again after this.
+    #[cfg(feature = "shared")]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.shared.lease = lease;
+        self
+    }
+
+    /// Deferred replies to a user whose window the tracker says is closed are reported
+    /// ([`Problem::WindowClosed`](crate::shared::Problem::WindowClosed)) instead of sent.
+    /// Off by default: the tracker is advisory.
+    #[cfg(feature = "shared")]
+    pub fn skip_closed_windows(mut self) -> Self {
+        self.shared.skip_closed = true;
+        self
+    }
+
     /// The webhook, or what is missing.
     pub fn build(self) -> Result<Webhook> {
         let token = self
@@ -328,6 +396,8 @@ impl WebhookBuilder {
         let bindings = keys
             .is_empty()
             .then(|| Bindings::new(dedup.capacity(), needed));
+        #[cfg(feature = "shared")]
+        let shared = self.shared.build()?;
         Ok(Webhook {
             inner: Arc::new(Inner {
                 token,
@@ -335,10 +405,12 @@ impl WebhookBuilder {
                 keys,
                 replay_window: window,
                 max_body: self.max_body.unwrap_or(DEFAULT_MAX_BODY),
-                dedup,
+                dedup: Arc::new(dedup),
                 bindings,
                 windows: self.windows.unwrap_or_default(),
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
+                #[cfg(feature = "shared")]
+                shared,
             }),
         })
     }
@@ -351,12 +423,15 @@ struct Inner {
     keys: Vec<AesKey>,
     replay_window: Duration,
     max_body: usize,
-    dedup: Dedup,
+    dedup: Arc<Dedup>,
     /// Plain mode only: each signed query's body.
     bindings: Option<Bindings>,
     /// The reply windows the pushes opened.
     windows: Arc<Windows>,
     clock: Clock,
+    /// The stores shared with other instances, and the deferral of slow replies.
+    #[cfg(feature = "shared")]
+    shared: crate::shared::Shared,
 }
 
 /// The account's server endpoint: checks, opens and decodes pushes and seals replies.
@@ -498,9 +573,14 @@ impl Webhook {
         &self.inner.windows
     }
 
-    /// Where the user stands now, by the pushes seen (advisory: see [`crate::window`]).
-    pub fn window(&self, openid: &str) -> Option<Window> {
-        self.inner.windows.window(openid, self.now())
+    /// Where the user stands now, by the pushes seen (advisory: see [`crate::window`]):
+    /// read from the shared store when one is configured, else from [`Webhook::windows`].
+    pub async fn window(&self, openid: &str) -> Result<Option<Window>> {
+        #[cfg(feature = "shared")]
+        if let Some(store) = &self.inner.shared.windows {
+            return store.window(&self.inner.app_id, openid, self.now()).await;
+        }
+        Ok(self.inner.windows.window(openid, self.now()))
     }
 
     fn now(&self) -> i64 {
@@ -574,6 +654,21 @@ impl Webhook {
         query: &Query<'_>,
         body: &[u8],
     ) -> Result<(Push, Option<usize>, Seen, Option<Ticket>)> {
+        #[cfg(feature = "shared")]
+        if self.inner.shared.is_shared() {
+            return Err(Error::NeedsAsync("receive/handle"));
+        }
+        let (push, key, now) = self.open_push(query, body)?;
+        let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
+        if seen == Seen::New {
+            self.inner.windows.saw(&push);
+        }
+        Ok((push, key, seen, ticket))
+    }
+
+    /// Every check, and the push opened and decoded: the push, the index of the key that
+    /// opened it, and the time it was checked at.
+    fn open_push(&self, query: &Query<'_>, body: &[u8]) -> Result<(Push, Option<usize>, i64)> {
         if body.len() > self.inner.max_body {
             return Err(Error::BodyTooLarge {
                 size: body.len(),
@@ -626,11 +721,7 @@ impl Webhook {
             }
             (Push::parse(text)?, None)
         };
-        let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
-        if seen == Seen::New {
-            self.inner.windows.saw(&push);
-        }
-        Ok((push, key, seen, ticket))
+        Ok((push, key, now))
     }
 
     /// Decrypts with each key in turn; the first that opens it for this appid wins.
@@ -758,6 +849,214 @@ impl Webhook {
         }
     }
 }
+
+#[cfg(feature = "shared")]
+impl Webhook {
+    /// The whole round for a `POST`, for several instances (feature `shared`): the checks
+    /// of [`receive`](Webhook::receive), then the dedup store (shared, when
+    /// [configured](WebhookBuilder::dedup_store)):
+    ///
+    /// - a push seen for the first time runs `handler` in a task of its own, holding the
+    ///   push's in-progress mark (renewed) until it replies; the reply is sealed and kept
+    ///   for retries. With [deferral](WebhookBuilder::defer_replies), a handler still
+    ///   running after the budget is answered `success`, and its reply goes to the outbox
+    ///   to be sent by the customer-service API;
+    /// - a retry of a push in progress (on any instance) waits up to the
+    ///   [retry wait](WebhookBuilder::retry_wait) for its reply, else answers `success`;
+    /// - a retry of a push answered gets the same reply, sealed anew.
+    ///
+    /// The handler never runs twice for one push while the store remembers it. If the
+    /// store is unreachable the push is refused ([`Error::Store`], HTTP 503) before the
+    /// handler runs. Dropping this future (the caller hung up) does not stop the handling.
+    pub async fn process<H, F>(&self, query: &Query<'_>, body: &[u8], handler: H) -> Result<Answer>
+    where
+        H: FnOnce(Push) -> F,
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
+        use crate::shared::{DedupStore, PushKey};
+        let (push, key, _) = self.open_push(query, body)?;
+        self.start_delivery();
+        let store: Arc<dyn DedupStore> = match &self.inner.shared.dedup {
+            Some(store) => Arc::clone(store),
+            None => self.inner.dedup.clone(),
+        };
+        let dedup_key = push.dedup_key();
+        let push_key = PushKey {
+            app_id: &self.inner.app_id,
+            key: &dedup_key,
+        };
+        match store.begin(push_key, self.inner.shared.lease).await? {
+            Seen::Answered(reply) => return self.seal(&push, key, &reply),
+            Seen::InProgress => {
+                let deadline = tokio::time::Instant::now() + self.inner.shared.retry_wait;
+                loop {
+                    if let Some(reply) = store.reply(push_key).await? {
+                        return self.seal(&push, key, &reply);
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Ok(Answer::success());
+                    }
+                    tokio::time::sleep(RETRY_POLL).await;
+                }
+            }
+            Seen::New => {}
+        }
+        // The window opened; advisory, so a store failure is logged, not fatal.
+        let fed = match &self.inner.shared.windows {
+            Some(windows) => crate::shared::saw(windows.as_ref(), &self.inner.app_id, &push).await,
+            None => {
+                self.inner.windows.saw(&push);
+                Ok(())
+            }
+        };
+        if let Err(error) = fed {
+            tracing::warn!(%error, "wx-kefu webhook: the window store missed a push");
+        }
+        // The rest runs in a task of its own: if the caller hangs up, the push is still
+        // handled, finished (or forgotten) and its reply kept.
+        let work = handler(push.clone());
+        let (tell, told) = tokio::sync::oneshot::channel();
+        let webhook = self.clone();
+        tokio::spawn(async move {
+            let push_key = PushKey {
+                app_id: &webhook.inner.app_id,
+                key: &dedup_key,
+            };
+            let reply = webhook
+                .supervise(store.as_ref(), push_key, &push, work)
+                .await;
+            let answer = match reply {
+                Ok(Some(reply)) => webhook.seal(&push, key, &reply),
+                Ok(None) => Ok(Answer::success()),
+                Err(error) => Err(error),
+            };
+            let _ = tell.send(answer);
+        });
+        told.await
+            .unwrap_or_else(|_| Err(Error::Application("the handling task ended".into())))
+    }
+
+    /// Runs the handler holding the push's mark: its reply (`None`: deferred, answer
+    /// `success`), the mark finished; or the push forgotten after a panic.
+    async fn supervise<F>(
+        &self,
+        store: &dyn crate::shared::DedupStore,
+        push_key: crate::shared::PushKey<'_>,
+        push: &Push,
+        work: F,
+    ) -> Result<Option<Reply>>
+    where
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
+        let shared = &self.inner.shared;
+        let ttl = self.inner.dedup.ttl();
+        let mut task = tokio::spawn(work);
+        let mut renew = tokio::time::interval(shared.lease / 3);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renew.tick().await;
+        let budget = shared.deferral.as_ref().map(|d| d.budget);
+        let deadline = tokio::time::sleep(budget.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(deadline);
+        let joined = loop {
+            tokio::select! {
+                joined = &mut task => break Some(joined),
+                _ = renew.tick() => {
+                    match store.renew(push_key, shared.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("wx-kefu webhook: a push's in-progress mark was lost while its handler ran; a retry may run it again"),
+                        Err(error) => tracing::warn!(%error, "wx-kefu webhook: could not renew a push's in-progress mark"),
+                    }
+                }
+                _ = &mut deadline, if budget.is_some() => break None,
+            }
+        };
+        match joined {
+            Some(Ok(reply)) => {
+                if let Err(error) = store.finish(push_key, &reply, ttl).await {
+                    tracing::warn!(%error, "wx-kefu webhook: could not record a push's reply; a retry may run it again");
+                }
+                Ok(Some(reply))
+            }
+            Some(Err(error)) => {
+                let _ = store.forget(push_key).await;
+                Err(Error::Application(error.to_string()))
+            }
+            None => {
+                // Past the budget: WeChat gets `success`, retries get the same, and the
+                // reply goes to the outbox when it comes.
+                if let Err(error) = store.finish(push_key, &Reply::Success, ttl).await {
+                    tracing::warn!(%error, "wx-kefu webhook: could not record a deferred push; a retry may run it again");
+                }
+                let Some(deferral) = shared.deferral.clone() else {
+                    return Ok(None);
+                };
+                let (app_id, openid, pushed_at) = (
+                    self.inner.app_id.clone(),
+                    push.from_user_name.clone(),
+                    push.create_time,
+                );
+                tokio::spawn(async move {
+                    let reply = match task.await {
+                        Ok(Reply::Success) => return,
+                        Ok(reply) => reply,
+                        Err(error) => {
+                            tracing::warn!(%error, "wx-kefu webhook: a deferred handler failed");
+                            return;
+                        }
+                    };
+                    let deferred = crate::shared::Deferred::new(app_id, openid, reply, pushed_at);
+                    let stored = match crate::shared::cannot_defer(&deferred.reply) {
+                        Some(why) => {
+                            tracing::warn!(why, "wx-kefu webhook: a late reply cannot be deferred");
+                            deferral
+                                .outbox
+                                .report(&crate::shared::Report {
+                                    deferred,
+                                    problem: crate::shared::Problem::CannotDefer(why),
+                                })
+                                .await
+                        }
+                        None => deferral.outbox.put(&deferred).await,
+                    };
+                    if let Err(error) = stored {
+                        tracing::error!(%error, "wx-kefu webhook: a late reply could not be put in the outbox: lost");
+                    }
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Starts sending deferred replies (once; [`process`](Webhook::process) calls it):
+    /// a task takes them from the outbox, and those a silent instance left, and sends
+    /// each at most once. Needs a Tokio runtime; does nothing without deferral.
+    pub fn start_delivery(&self) {
+        let Some(deferral) = &self.inner.shared.deferral else {
+            return;
+        };
+        self.inner.shared.delivery.get_or_init(|| {
+            let windows: Arc<dyn crate::shared::WindowStore> = match &self.inner.shared.windows {
+                Some(store) => Arc::clone(store),
+                None => self.inner.windows.clone(),
+            };
+            let clock = Arc::clone(&self.inner.clock);
+            tokio::spawn(crate::shared::deliver(deferral.clone(), windows, clock)).abort_handle()
+        });
+    }
+
+    /// The deferred replies that were not sent, and why (see
+    /// [`Outbox::reports`](crate::shared::Outbox::reports)); empty without deferral.
+    pub async fn reports(&self) -> Result<Vec<crate::shared::Report>> {
+        match &self.inner.shared.deferral {
+            Some(deferral) => deferral.outbox.reports().await,
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// How often a retry looks for the first delivery's reply.
+#[cfg(feature = "shared")]
+const RETRY_POLL: Duration = Duration::from_millis(50);
 
 /// An entry of the dedup cache whose push has no reply yet: forgotten when dropped so.
 struct Unanswered<'a> {

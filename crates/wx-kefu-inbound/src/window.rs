@@ -60,8 +60,32 @@ impl Action {
         }
     }
 
+    /// Its name in a shared store.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Action::Message => "message",
+            Action::MenuClick => "menu_click",
+            Action::Follow => "follow",
+            Action::Scan => "scan",
+            Action::Payment => "payment",
+        }
+    }
+
+    /// The action of a name from [`Action::name`].
+    pub(crate) fn from_name(name: &str) -> Option<Action> {
+        [
+            Action::Message,
+            Action::MenuClick,
+            Action::Follow,
+            Action::Scan,
+            Action::Payment,
+        ]
+        .into_iter()
+        .find(|action| action.name() == name)
+    }
+
     /// The kind of window it opens: a menu click, a follow and a scan share one.
-    fn class(self) -> u8 {
+    pub(crate) fn class(self) -> u8 {
         match self {
             Action::Message => 0,
             Action::MenuClick | Action::Follow | Action::Scan => 1,
@@ -104,12 +128,43 @@ impl Window {
     }
 }
 
+/// One open window: what opened it, when, when it closes, and the messages left.
 #[derive(Debug, Clone)]
-struct Open {
-    action: Action,
-    at: i64,
-    closes_at: i64,
-    left: Option<u32>,
+pub(crate) struct Open {
+    pub(crate) action: Action,
+    pub(crate) at: i64,
+    pub(crate) closes_at: i64,
+    pub(crate) left: Option<u32>,
+}
+
+impl Open {
+    /// The window `action` at `at` opens.
+    pub(crate) fn new(action: Action, at: i64) -> Open {
+        Open {
+            action,
+            at,
+            closes_at: at.saturating_add(action.seconds()),
+            left: action.allowance(),
+        }
+    }
+}
+
+/// Where a user with these windows stands at `now`.
+pub(crate) fn summarize<'a>(
+    windows: impl IntoIterator<Item = &'a Open>,
+    now: i64,
+) -> Option<Window> {
+    let open: Vec<&Open> = windows.into_iter().filter(|o| o.closes_at > now).collect();
+    let last = open.iter().max_by_key(|o| o.at)?;
+    let replies_left = match open.iter().any(|o| o.left.is_none()) {
+        true => None,
+        false => Some(open.iter().filter_map(|o| o.left).sum()),
+    };
+    Some(Window {
+        last_action: last.action,
+        closes_at: open.iter().map(|o| o.closes_at).max().unwrap_or(now),
+        replies_left,
+    })
 }
 
 /// The windows of the users seen, in memory (at most `capacity` users; the least recently
@@ -156,12 +211,7 @@ impl Windows {
         }
         let open = users.entry(openid.to_owned()).or_default();
         open.retain(|o| o.action.class() != action.class());
-        open.push(Open {
-            action,
-            at,
-            closes_at: at.saturating_add(action.seconds()),
-            left: action.allowance(),
-        });
+        open.push(Open::new(action, at));
     }
 
     /// The user unfollowed: no window is open.
@@ -191,22 +241,7 @@ impl Windows {
 
     /// Where the user stands at `now`; `None` when no window is open.
     pub fn window(&self, openid: &str, now: i64) -> Option<Window> {
-        let users = self.lock();
-        let open: Vec<&Open> = users
-            .get(openid)?
-            .iter()
-            .filter(|o| o.closes_at > now)
-            .collect();
-        let last = open.iter().max_by_key(|o| o.at)?;
-        let replies_left = match open.iter().any(|o| o.left.is_none()) {
-            true => None,
-            false => Some(open.iter().filter_map(|o| o.left).sum()),
-        };
-        Some(Window {
-            last_action: last.action,
-            closes_at: open.iter().map(|o| o.closes_at).max().unwrap_or(now),
-            replies_left,
-        })
+        summarize(self.lock().get(openid)?, now)
     }
 
     /// Feeds one new push.
