@@ -115,3 +115,112 @@ pub fn export_records(
         |start, end, msgid, number| GetMsgList::new(start, end, msgid, i64::from(number)),
     )
 }
+
+/// Sends the webhook's deferred replies ([`inbound::shared`]) with a [`Client`], as
+/// customer-service messages (`message/custom/send`): a text, an image, a voice message, a
+/// video (with its thumbnail), music or a news card, exactly as the passive reply would
+/// have been. A hand-off and `success` are never sent this way. The send is never retried
+/// once it may have reached WeChat (the client's rule), and a failure says whether it may
+/// have.
+///
+/// ```no_run
+/// # async fn demo(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::inbound::Error> {
+/// use std::sync::Arc;
+/// use wx_kefu_api::DeferredSender;
+/// use wx_kefu_api::inbound::{Webhook, shared::MemoryOutbox};
+///
+/// let webhook = Webhook::builder()
+///     .token("TOKEN")
+///     .app_id("wx_APPID")
+///     .encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")?
+///     .defer_replies(Arc::new(DeferredSender::new(client)), Arc::new(MemoryOutbox::new()))
+///     .build()?;
+/// # let _ = webhook; Ok(()) }
+/// ```
+#[cfg(feature = "inbound")]
+#[derive(Debug, Clone)]
+pub struct DeferredSender {
+    client: Client,
+}
+
+#[cfg(feature = "inbound")]
+impl DeferredSender {
+    /// Sends with `client` (of the account the webhook serves).
+    pub fn new(client: Client) -> DeferredSender {
+        DeferredSender { client }
+    }
+}
+
+#[cfg(feature = "inbound")]
+impl inbound::shared::ReplySender for DeferredSender {
+    fn send<'a>(
+        &'a self,
+        _app_id: &'a str,
+        openid: &'a str,
+        reply: &'a inbound::Reply,
+    ) -> inbound::shared::BoxFuture<'a, std::result::Result<(), inbound::shared::SendFailure>> {
+        use inbound::Reply as R;
+        use inbound::shared::SendFailure;
+        let message: Message = match reply {
+            R::Text(text) => Text::new(text.as_str()).into(),
+            R::Image { media_id } => Image::new(media_id.as_str()).into(),
+            R::Voice { media_id } => Voice::new(media_id.as_str()).into(),
+            R::Video {
+                media_id,
+                title,
+                description,
+                thumb_media_id: Some(thumb),
+            } => {
+                let mut video = Video::new(media_id.as_str(), thumb.as_str());
+                video.title = title.clone();
+                video.description = description.clone();
+                video.into()
+            }
+            R::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => {
+                let mut music = Music::new(
+                    music_url.as_str(),
+                    hq_music_url.as_str(),
+                    thumb_media_id.as_str(),
+                );
+                music.title = title.clone();
+                music.description = description.clone();
+                music.into()
+            }
+            R::News(article) => News::new(vec![
+                Article::new()
+                    .title(article.title.as_str())
+                    .description(article.description.as_str())
+                    .url(article.url.as_str())
+                    .picurl(article.pic_url.as_str()),
+            ])
+            .into(),
+            other => {
+                let why = format!(
+                    "a `{}` reply is not a customer-service message",
+                    other.msg_type()
+                );
+                return Box::pin(std::future::ready(Err(SendFailure::not_sent(why))));
+            }
+        };
+        Box::pin(async move {
+            self.client
+                .send_custom_message(SendCustomMessage::new(openid, message))
+                .await
+                .map(drop)
+                .map_err(|error| {
+                    let reason = error.to_string();
+                    if error.is_not_sent() || matches!(error, Error::Api { .. }) {
+                        SendFailure::not_sent(reason)
+                    } else {
+                        SendFailure::maybe_sent(reason)
+                    }
+                })
+        })
+    }
+}

@@ -11,9 +11,7 @@
 #![cfg(feature = "redis")]
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,6 +31,7 @@ use wx_kefu_runtime::{
     RedisTokenStoreBuilder, RequestParts, Result, RetryPolicy, StoreErrorKind, TokenFetcher,
     TokenMode, TokenStore,
 };
+use wx_kefu_test_support::{self as support, RedisServer, finish};
 
 const APPID: &str = "wx0000redis000appid";
 /// Must never appear in a key, a log line or an error.
@@ -44,116 +43,6 @@ const CHILD_ROLE: &str = "WX_KEFU_REDIS_CHILD";
 
 fn token(n: usize) -> String {
     format!("{TOKEN_PREFIX}-{n}")
-}
-
-// --- redis-server ---
-
-/// A `redis-server` of this test, on a free loopback port; killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts a server, or `None` (after saying so) when `redis-server` is not installed
-    /// and `WX_KEFU_REQUIRE_REDIS` is not `1`.
-    fn start() -> Option<RedisServer> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !installed {
-            if std::env::var("WX_KEFU_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis-server is not on PATH, and WX_KEFU_REQUIRE_REDIS=1 requires it");
-            }
-            // Written to the process's stderr, past the test harness's capture, once.
-            static SAID: OnceLock<()> = OnceLock::new();
-            SAID.get_or_init(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: the Redis token store tests: redis-server is not on PATH \
-                     (install it, e.g. apt-get install redis-server, to run them)"
-                );
-            });
-            return None;
-        }
-        // A free port can be taken by someone else before the server binds it: try a few.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if ping(port) {
-                    return Some(RedisServer { child, port });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start on a free loopback port");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Sends a signal (`STOP`, `CONT`) to the server.
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.signal_quietly();
-        self.stop();
-    }
-}
-
-impl RedisServer {
-    /// A stopped (SIGSTOP) server cannot die of SIGKILL until continued on every system.
-    fn signal_quietly(&self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut answer = [0_u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut answer).is_ok()
-        && &answer == b"+PONG\r\n"
 }
 
 /// A plain connection for inspecting and arranging the server's state.
@@ -440,7 +329,7 @@ impl TokenFetcher for Counting {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_clients_in_separate_tasks_cold_start_with_one_fetch() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -559,55 +448,12 @@ async fn go_and_finish(url: &str, children: Vec<Child>) -> Vec<(bool, String)> {
 }
 
 fn spawn_child(role: &str, vars: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ROLE, role)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command.spawn().expect("re-run the test binary as a child")
-}
-
-/// Waits (bounded) for a child and returns its output; kills it past the limit.
-fn finish(mut child: Child, limit: Duration) -> (bool, String) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            return (status.success(), out);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return (false, "(killed: it did not finish in time)".to_owned());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::spawn_child("child_process", CHILD_ROLE, role, vars)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_cold_start_with_one_fetch() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -633,7 +479,7 @@ async fn four_processes_cold_start_with_one_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_holder_killed_mid_fetch_is_replaced_within_the_lease() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -680,7 +526,7 @@ async fn a_lock_holder_killed_mid_fetch_is_replaced_within_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hanging_holder_loses_its_lease_and_a_cancelled_one_releases_at_once() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let url = server.url();
@@ -745,7 +591,7 @@ async fn a_hanging_holder_loses_its_lease_and_a_cancelled_one_releases_at_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_mid_run_gives_a_bounded_typed_error() {
-    let Some(mut server) = RedisServer::start() else {
+    let Some(mut server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -797,7 +643,7 @@ async fn redis_stopped_mid_run_gives_a_bounded_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_fallback_a_lost_redis_means_a_local_token_and_a_warning() {
-    let Some(mut server) = RedisServer::start() else {
+    let Some(mut server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -856,7 +702,7 @@ async fn with_the_fallback_a_lost_redis_means_a_local_token_and_a_warning() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_rejected_for_the_same_token_refresh_once() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -892,7 +738,7 @@ async fn two_instances_rejected_for_the_same_token_refresh_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_wait_a_classic_instance_fails_and_a_stable_one_fetches() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -964,7 +810,7 @@ async fn connections(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_fetch_is_shared_with_the_waiting_instances() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -1025,7 +871,7 @@ async fn a_refused_fetch_is_shared_with_the_waiting_instances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_explicit_refresh_is_seen_by_every_instance() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
@@ -1116,7 +962,7 @@ impl TokenFetcher for Gated {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_whose_lease_ran_out_neither_stores_its_token_nor_unlocks_the_next() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     init_tracing();
@@ -1189,7 +1035,7 @@ async fn commands_processed(url: &str) -> u64 {
 /// two processes make 200 calls each and Redis sees (almost) nothing of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_calls_in_two_processes_make_no_redis_command() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
         return;
     };
     let (wechat, base) = wechat().await;
