@@ -192,6 +192,31 @@ impl Clients {
         })
     }
 
+    /// A warm SDK client whose token is in a `RedisTokenStore` on `redis_url`.
+    pub async fn with_token_store(server: &Server, redis_url: &str) -> Result<Clients, String> {
+        let sdk = Client::builder()
+            .app_id(APPID)
+            .app_secret("bench-secret")
+            .base_url(&server.base_url)
+            .token_store(
+                wx_kefu_api::RedisTokenStore::builder()
+                    .url(redis_url)
+                    .app_id(APPID)
+                    .build()
+                    .map_err(|e| format!("the Redis token store: {e}"))?,
+            )
+            .build()
+            .map_err(|e| format!("building the SDK client: {e}"))?;
+        sdk.access_token()
+            .await
+            .map_err(|e| format!("pre-warming the token: {e}"))?;
+        Ok(Clients {
+            sdk,
+            floor: reqwest::Client::new(),
+            base_url: server.base_url.clone(),
+        })
+    }
+
     fn url(&self, path: &str) -> reqwest::Url {
         let url = format!(
             "{}{path}?access_token={}",
@@ -202,14 +227,75 @@ impl Clients {
     }
 }
 
-/// A client of the SDK with its defaults (a memory token store, stable tokens).
+/// A client of the SDK with its defaults (a memory token store, stable tokens); with
+/// [`REDIS_ENV`] set, a [`wx_kefu_api::RedisTokenStore`] on that Redis instead.
 fn sdk_client(base_url: &str) -> Result<Client, String> {
-    Client::builder()
-        .app_id("wx0123456789abcdef")
+    let builder = Client::builder()
+        .app_id(APPID)
         .app_secret("bench-secret")
-        .base_url(base_url)
+        .base_url(base_url);
+    let builder = match std::env::var(REDIS_ENV) {
+        Ok(url) => builder.token_store(
+            wx_kefu_api::RedisTokenStore::builder()
+                .url(url)
+                .app_id(APPID)
+                .build()
+                .map_err(|e| format!("the Redis token store: {e}"))?,
+        ),
+        Err(_) => builder,
+    };
+    builder
         .build()
         .map_err(|e| format!("building the SDK client: {e}"))
+}
+
+/// The bench's appid.
+pub const APPID: &str = "wx0123456789abcdef";
+
+/// Set to a Redis URL, the SDK client keeps its token in a `RedisTokenStore` there.
+pub const REDIS_ENV: &str = "WX_KEFU_BENCH_REDIS";
+
+/// A timed run of `calls` sends through the SDK client of `clients` (for the scale
+/// section's comparison of two token stores).
+pub async fn sdk_sends(clients: &Clients, calls: usize) -> Sample {
+    sdk_run(clients, Call::Send, 1, calls).await
+}
+
+/// Runs `a` and `b` alternately (`runs` times each, after a warm-up): their samples.
+pub async fn alternate_sides<A, FA, B, FB>(
+    runs: usize,
+    calls: usize,
+    a: A,
+    b: B,
+) -> (Vec<Sample>, Vec<Sample>)
+where
+    A: FnMut(usize) -> FA,
+    FA: Future<Output = Sample>,
+    B: FnMut(usize) -> FB,
+    FB: Future<Output = Sample>,
+{
+    alternate(runs, calls, a, b).await
+}
+
+/// `a`'s CPU per call over `b`'s, run by run.
+pub fn cpu_ratios(a: &[Sample], b: &[Sample]) -> Summary {
+    ratios(a, b, Sample::cpu_us_per_call)
+}
+
+/// CPU per call of each run, in µs.
+pub fn cpu_per_call(samples: &[Sample]) -> Summary {
+    Summary::of(
+        &samples
+            .iter()
+            .copied()
+            .map(Sample::cpu_us_per_call)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A sample of `calls` made in `wall` with `cpu` of this process.
+pub fn sample(calls: usize, wall: Duration, cpu: Duration) -> Sample {
+    Sample { calls, wall, cpu }
 }
 
 #[derive(Deserialize)]

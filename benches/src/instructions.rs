@@ -28,31 +28,47 @@ pub struct Instructions {
     pub ratio: f64,
 }
 
-/// Counts every per-call scenario; `few` and `many` calls per side.
-pub fn count(few: usize, many: usize) -> Result<Vec<Instructions>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("the bench's own path: {e}"))?;
+/// Whether valgrind is there, or what to install.
+fn need_valgrind() -> Result<(), String> {
     let version = Command::new("valgrind").arg("--version").output();
     if !version.is_ok_and(|v| v.status.success()) {
         return Err("--instructions needs valgrind (e.g. `apt-get install valgrind`)".into());
     }
-    let per_call = |side: &str| -> Result<f64, String> {
-        let collected = |calls: usize| -> Result<u64, String> {
-            let output = Command::new("valgrind")
-                .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-                .arg(&exe)
-                .args(["--profile", side, "--calls", &calls.to_string()])
-                .output()
-                .map_err(|e| format!("running valgrind: {e}"))?;
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if !output.status.success() {
-                return Err(format!("callgrind of `{side}` failed:\n{stderr}"));
-            }
-            collected_instructions(&stderr)
-                .ok_or_else(|| format!("no instruction count in callgrind's output:\n{stderr}"))
-        };
-        let (low, high) = (collected(few)?, collected(many)?);
-        Ok(high.saturating_sub(low) as f64 / (many - few) as f64)
+    Ok(())
+}
+
+/// Instructions per call of one `--profile` side, from runs of `few` and `many` calls
+/// (with `env` set for the child).
+pub fn side_per_call(
+    side: &str,
+    few: usize,
+    many: usize,
+    env: &[(&str, &str)],
+) -> Result<f64, String> {
+    need_valgrind()?;
+    let exe = std::env::current_exe().map_err(|e| format!("the bench's own path: {e}"))?;
+    let collected = |calls: usize| -> Result<u64, String> {
+        let output = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["--profile", side, "--calls", &calls.to_string()])
+            .envs(env.iter().copied())
+            .output()
+            .map_err(|e| format!("running valgrind: {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!("callgrind of `{side}` failed:\n{stderr}"));
+        }
+        collected_instructions(&stderr)
+            .ok_or_else(|| format!("no instruction count in callgrind's output:\n{stderr}"))
     };
+    let (low, high) = (collected(few)?, collected(many)?);
+    Ok(high.saturating_sub(low) as f64 / (many - few) as f64)
+}
+
+/// Counts every per-call scenario; `few` and `many` calls per side.
+pub fn count(few: usize, many: usize) -> Result<Vec<Instructions>, String> {
+    need_valgrind()?;
     let mut rows = Vec::new();
     for (call, concurrency) in [
         (Call::Send, 1),
@@ -63,8 +79,18 @@ pub fn count(few: usize, many: usize) -> Result<Vec<Instructions>, String> {
         eprintln!(
             "instructions: {call:?} × {concurrency} tasks, {few} and {many} calls per side …"
         );
-        let sdk = per_call(&format!("sdk-{}@{concurrency}", call.profile_name()))?;
-        let floor = per_call(&format!("floor-{}@{concurrency}", call.profile_name()))?;
+        let sdk = side_per_call(
+            &format!("sdk-{}@{concurrency}", call.profile_name()),
+            few,
+            many,
+            &[],
+        )?;
+        let floor = side_per_call(
+            &format!("floor-{}@{concurrency}", call.profile_name()),
+            few,
+            many,
+            &[],
+        )?;
         rows.push(Instructions {
             call: call.name(),
             concurrency,

@@ -10,6 +10,8 @@
 //!   into a minimal struct;
 //! - the live heap of `export_records` over 100,000 records;
 //! - the token herd: 1,000 concurrent calls on a cold client;
+//! - several instances: Redis commands and CPU per call with `RedisTokenStore`, and per
+//!   push with the `RedisInbound` dedup store (needs `redis-server`);
 //! - the code generator's time on the real spec, and the lines it generates.
 //!
 //! Options: `--runs N` (timed runs per figure, default 5), `--quick` (short runs, to try
@@ -27,6 +29,7 @@ mod inbound;
 mod instructions;
 mod measure;
 mod report;
+mod scale;
 mod server;
 
 use std::path::PathBuf;
@@ -54,13 +57,15 @@ struct Options {
     instructions: bool,
     /// Measure the inbound hot path only.
     inbound_only: bool,
+    /// Measure the several-instances section (Redis) only.
+    scale_only: bool,
     /// Measure the build a user pays for only (cold builds: minutes).
     build_cost: bool,
     /// Everything in one run: the whole bench with instructions, then the build cost.
     all: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--scale-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -72,6 +77,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         calls: None,
         instructions: false,
         inbound_only: false,
+        scale_only: false,
         build_cost: false,
         all: false,
     };
@@ -101,6 +107,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--instructions" => options.instructions = true,
             "--inbound-only" => options.inbound_only = true,
+            "--scale-only" => options.scale_only = true,
             "--build-cost" => options.build_cost = true,
             "--all" => {
                 options.all = true;
@@ -182,7 +189,6 @@ async fn run(options: &Options) -> Result<(), String> {
         println!("{}", report::inbound_markdown(&rows));
         return Ok(());
     }
-    let inbound = inbound_section(options)?;
     let setup = Setup {
         runs,
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
@@ -200,6 +206,24 @@ async fn run(options: &Options) -> Result<(), String> {
         let calls = options.calls.unwrap_or(scale(200_000, 20_000));
         return calls::profile(&clients, side, calls).await;
     }
+    let scale_section = |clients| {
+        eprintln!("several instances: Redis token store and dedup store …");
+        scale::measure(
+            &server,
+            clients,
+            scale(20_000, 2_000),
+            scale(5_000, 1_000),
+            runs,
+            options.instructions,
+        )
+    };
+    if options.scale_only {
+        let result = scale_section(&clients).await?;
+        println!("{}", scale::markdown(&result));
+        return Ok(());
+    }
+    let inbound = inbound_section(options)?;
+    let several = scale_section(&clients).await?;
     let plain = server::plain_page();
     calls::check_same_data(&plain)?;
 
@@ -255,6 +279,7 @@ async fn run(options: &Options) -> Result<(), String> {
         instructions,
         decode,
         inbound,
+        scale: several,
         export,
         token_herd: herd.clone(),
         codegen,

@@ -34,6 +34,8 @@ pub struct Results {
     pub decode: Vec<Decode>,
     /// The inbound hot path: `Webhook::handle` against a hand-written floor.
     pub inbound: Vec<InboundResult>,
+    /// Several instances: the Redis token and dedup stores (none without `redis-server`).
+    pub scale: Option<crate::scale::ScaleResult>,
     /// The record export's memory.
     pub export: ExportMemory,
     /// Concurrent calls on a cold client.
@@ -120,6 +122,8 @@ impl Results {
         if !self.inbound.is_empty() {
             out.push_str(&inbound_markdown(&self.inbound));
         }
+        out.push_str(&crate::scale::markdown(&self.scale));
+        out.push('\n');
         if let Some(rows) = &self.instructions {
             let _ = writeln!(
                 out,
