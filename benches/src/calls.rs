@@ -181,7 +181,11 @@ pub struct Clients {
 impl Clients {
     /// A warm SDK client (one token fetch, not timed) and a bare client.
     pub async fn new(server: &Server) -> Result<Clients, String> {
-        let sdk = sdk_client(&server.base_url)?;
+        let redis = std::env::var(REDIS_ENV).ok();
+        Clients::warm(server, sdk_client_on(&server.base_url, redis.as_deref())?).await
+    }
+
+    async fn warm(server: &Server, sdk: Client) -> Result<Clients, String> {
         sdk.access_token()
             .await
             .map_err(|e| format!("pre-warming the token: {e}"))?;
@@ -194,27 +198,7 @@ impl Clients {
 
     /// A warm SDK client whose token is in a `RedisTokenStore` on `redis_url`.
     pub async fn with_token_store(server: &Server, redis_url: &str) -> Result<Clients, String> {
-        let sdk = Client::builder()
-            .app_id(APPID)
-            .app_secret("bench-secret")
-            .base_url(&server.base_url)
-            .token_store(
-                wx_kefu_api::RedisTokenStore::builder()
-                    .url(redis_url)
-                    .app_id(APPID)
-                    .build()
-                    .map_err(|e| format!("the Redis token store: {e}"))?,
-            )
-            .build()
-            .map_err(|e| format!("building the SDK client: {e}"))?;
-        sdk.access_token()
-            .await
-            .map_err(|e| format!("pre-warming the token: {e}"))?;
-        Ok(Clients {
-            sdk,
-            floor: reqwest::Client::new(),
-            base_url: server.base_url.clone(),
-        })
+        Clients::warm(server, sdk_client_on(&server.base_url, Some(redis_url))?).await
     }
 
     fn url(&self, path: &str) -> reqwest::Url {
@@ -227,22 +211,23 @@ impl Clients {
     }
 }
 
-/// A client of the SDK with its defaults (a memory token store, stable tokens); with
-/// [`REDIS_ENV`] set, a [`wx_kefu_api::RedisTokenStore`] on that Redis instead.
-fn sdk_client(base_url: &str) -> Result<Client, String> {
+/// A client of the SDK with its defaults (a memory token store, stable tokens); with a
+/// Redis URL (the scale section, or [`REDIS_ENV`] in a `--profile` child), a
+/// [`wx_kefu_api::RedisTokenStore`] there instead.
+fn sdk_client_on(base_url: &str, redis: Option<&str>) -> Result<Client, String> {
     let builder = Client::builder()
         .app_id(APPID)
         .app_secret("bench-secret")
         .base_url(base_url);
-    let builder = match std::env::var(REDIS_ENV) {
-        Ok(url) => builder.token_store(
+    let builder = match redis {
+        Some(url) => builder.token_store(
             wx_kefu_api::RedisTokenStore::builder()
                 .url(url)
                 .app_id(APPID)
                 .build()
                 .map_err(|e| format!("the Redis token store: {e}"))?,
         ),
-        Err(_) => builder,
+        None => builder,
     };
     builder
         .build()
@@ -758,7 +743,7 @@ pub async fn token_herd(
     server
         .reset(control, token_delay_ms, MsgListMode::Plain)
         .await?;
-    let client = sdk_client(&server.base_url)?;
+    let client = sdk_client_on(&server.base_url, None)?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..calls)
         .map(|_| {

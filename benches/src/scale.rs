@@ -116,6 +116,21 @@ async fn sent_during<F: std::future::Future>(
     Ok((output, sent))
 }
 
+/// Redis commands per operation while `work` makes `n` of them: those clients sent, and
+/// those Redis ran (inside scripts too).
+async fn commands_per<F: std::future::Future>(
+    redis: &RedisServer,
+    connection: &mut wx_kefu_api::redis::aio::MultiplexedConnection,
+    n: usize,
+    work: F,
+) -> Result<(f64, f64), String> {
+    let before = commands(connection).await;
+    let (_, sent) = sent_during(redis.port(), work).await?;
+    let after = commands(connection).await;
+    let ran = after.saturating_sub(before + 1);
+    Ok((sent as f64 / n as f64, ran as f64 / n as f64))
+}
+
 /// Runs the section, or says why it cannot.
 pub async fn measure(
     server: &Server,
@@ -137,11 +152,13 @@ pub async fn measure(
         .map_err(|e| e.to_string())?;
 
     // The token: commands over steady calls, then CPU side by side.
-    let before = commands(&mut connection).await;
-    let (_, sent) = sent_during(redis.port(), calls::sdk_sends(&with_redis, calls)).await?;
-    let after = commands(&mut connection).await;
-    let token_commands = after.saturating_sub(before + 1) as f64 / calls as f64;
-    let token_sent = sent as f64 / calls as f64;
+    let (token_sent, token_commands) = commands_per(
+        &redis,
+        &mut connection,
+        calls,
+        calls::sdk_sends(&with_redis, calls),
+    )
+    .await?;
     let (redis_side, memory_side) = calls::alternate_sides(
         runs,
         calls,
@@ -188,11 +205,8 @@ pub async fn measure(
         push_batch(webhook.clone(), first, n)
     };
     batch(&shared, pushes.min(1_000)).await;
-    let before = commands(&mut connection).await;
-    let (_, sent) = sent_during(redis.port(), batch(&shared, pushes)).await?;
-    let after = commands(&mut connection).await;
-    let push_commands = after.saturating_sub(before + 1) as f64 / pushes as f64;
-    let push_sent = sent as f64 / pushes as f64;
+    let (push_sent, push_commands) =
+        commands_per(&redis, &mut connection, pushes, batch(&shared, pushes)).await?;
     let (redis_side, memory_side) =
         calls::alternate_sides(runs, pushes, |n| batch(&shared, n), |n| batch(&local, n)).await;
     let dedup = DedupRow {

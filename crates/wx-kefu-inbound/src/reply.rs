@@ -168,15 +168,7 @@ impl Reply {
                 + content.map_or(0, str::len)
                 + kf_account.map_or(0, str::len),
         );
-        xml.push_str("<xml><ToUserName>");
-        push_cdata(&mut xml, &push.from_user_name);
-        xml.push_str("</ToUserName><FromUserName>");
-        push_cdata(&mut xml, &push.to_user_name);
-        xml.push_str("</FromUserName><CreateTime>");
-        push_integer(&mut xml, create_time);
-        xml.push_str("</CreateTime><MsgType>");
-        push_cdata(&mut xml, msg_type);
-        xml.push_str("</MsgType>");
+        push_header(&mut xml, push, create_time, msg_type);
         if let Some(content) = content {
             xml.push_str("<Content>");
             push_cdata(&mut xml, content);
@@ -192,19 +184,24 @@ impl Reply {
     }
 }
 
+/// The reply's envelope up to its `MsgType`: addressed back from the account to the user.
+fn push_header(xml: &mut String, push: &Push, create_time: i64, msg_type: &str) {
+    xml.push_str("<xml><ToUserName>");
+    push_cdata(xml, &push.from_user_name);
+    xml.push_str("</ToUserName><FromUserName>");
+    push_cdata(xml, &push.to_user_name);
+    xml.push_str("</FromUserName><CreateTime>");
+    push_integer(xml, create_time);
+    xml.push_str("</CreateTime><MsgType>");
+    push_cdata(xml, msg_type);
+    xml.push_str("</MsgType>");
+}
+
 impl Reply {
     /// The XML of a media or news reply (the rare kinds, written plainly).
     fn media_xml(&self, push: &Push, create_time: i64) -> String {
         let mut xml = String::with_capacity(256);
-        xml.push_str("<xml><ToUserName>");
-        push_cdata(&mut xml, &push.from_user_name);
-        xml.push_str("</ToUserName><FromUserName>");
-        push_cdata(&mut xml, &push.to_user_name);
-        xml.push_str("</FromUserName><CreateTime>");
-        push_integer(&mut xml, create_time);
-        xml.push_str("</CreateTime><MsgType>");
-        push_cdata(&mut xml, self.msg_type());
-        xml.push_str("</MsgType>");
+        push_header(&mut xml, push, create_time, self.msg_type());
         let element = |xml: &mut String, name: &str, value: &str| {
             xml.push('<');
             xml.push_str(name);

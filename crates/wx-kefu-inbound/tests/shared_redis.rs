@@ -274,12 +274,29 @@ fn webhook_with_wait(store: &Arc<RedisInbound>, wait: Duration) -> Webhook {
     webhook(store).retry_wait(wait).build().unwrap()
 }
 
-async fn put_one(url: &str, prefix: &str) {
+/// One late reply in the outbox under `prefix`; a child in `role` takes it and exits;
+/// then another instance delivers: its webhook and what it sent.
+async fn left_by_a_child(url: &str, prefix: &str, role: &str) -> (Webhook, Arc<Counting>) {
     let store = store(url, prefix).await;
     store
         .put(&Deferred::new(APPID, "oUSER", Reply::text("late"), NOW))
         .await
         .unwrap();
+    let (ok, out) = tokio::task::spawn_blocking({
+        let (url, prefix, role) = (url.to_owned(), prefix.to_owned(), role.to_owned());
+        move || finish(child(&role, &url, &prefix), Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert!(ok && out.contains("child-took:"), "{out}");
+    // Another instance, delivering: it claims the entry once it has idled 1 s.
+    let sender = Arc::new(Counting::default());
+    let webhook = webhook(&store)
+        .defer_replies(sender.clone(), store.clone())
+        .build()
+        .unwrap();
+    webhook.start_delivery();
+    (webhook, sender)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,22 +305,7 @@ async fn a_reply_taken_by_an_instance_that_died_is_sent_once_by_another() {
         return;
     };
     let url = server.url();
-    put_one(&url, "t3:").await;
-    let (ok, out) = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || finish(child("take", &url, "t3:"), Duration::from_secs(30))
-    })
-    .await
-    .unwrap();
-    assert!(ok && out.contains("child-took:"), "{out}");
-    // Another instance, delivering: it claims the entry once it has idled 1 s.
-    let store = store(&url, "t3:").await;
-    let sender = Arc::new(Counting::default());
-    let webhook = webhook(&store)
-        .defer_replies(sender.clone(), store.clone())
-        .build()
-        .unwrap();
-    webhook.start_delivery();
+    let (webhook, sender) = left_by_a_child(&url, "t3:", "take").await;
     let sent = eventually(Duration::from_secs(10), async || sender.0.load(SeqCst) == 1).await;
     assert!(sent, "the claimed reply was not sent");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -320,21 +322,7 @@ async fn a_reply_whose_sender_died_mid_send_is_reported_and_not_sent_again() {
         return;
     };
     let url = server.url();
-    put_one(&url, "t4:").await;
-    let (ok, out) = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || finish(child("take-mark", &url, "t4:"), Duration::from_secs(30))
-    })
-    .await
-    .unwrap();
-    assert!(ok && out.contains("child-took:"), "{out}");
-    let store = store(&url, "t4:").await;
-    let sender = Arc::new(Counting::default());
-    let webhook = webhook(&store)
-        .defer_replies(sender.clone(), store.clone())
-        .build()
-        .unwrap();
-    webhook.start_delivery();
+    let (webhook, sender) = left_by_a_child(&url, "t4:", "take-mark").await;
     let reported = eventually(Duration::from_secs(10), async || {
         !webhook.reports().await.unwrap().is_empty()
     })
