@@ -180,6 +180,11 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("get_material", "media", "material-get"),
     ("del_material", "media", "material-delete"),
     ("get_material_count", "media", "material-count"),
+    ("send_template_message", "template", "send"),
+    ("get_all_private_template", "template", "list"),
+    ("del_private_template", "template", "delete"),
+    ("get_industry", "template", "industry"),
+    ("send_subscribe_message", "subscribe", "send"),
 ];
 
 /// Spec group → command, in the order of the help. A group not listed here is its own

@@ -428,7 +428,7 @@ impl<E: Endpoint + Sync> Callable for E {
     }
 
     fn idempotent(&self) -> bool {
-        E::META.idempotent
+        Endpoint::idempotent(self)
     }
 
     fn auth(&self) -> bool {

@@ -43,6 +43,13 @@ pub trait Endpoint {
     /// because a multipart body cannot be cloned.
     fn parts(&self) -> RequestParts;
 
+    /// Whether this request may be repeated after it may have reached WeChat: the
+    /// endpoint's [`EndpointMeta::idempotent`], unless the request itself makes it safe
+    /// (a template message with a `client_msg_id`, which WeChat sends once per id).
+    fn idempotent(&self) -> bool {
+        Self::META.idempotent
+    }
+
     /// The values of the request's sensitive fields (an app secret handed to a token
     /// call), which no error of the call may quote: they are redacted like the client's
     /// own secret and token. Empty by default.

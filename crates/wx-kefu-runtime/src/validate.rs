@@ -313,6 +313,12 @@ pub fn span(
     }
 }
 
+/// The kind of a map's key: the key less its trailing ASCII digits (`thing12` → `thing`,
+/// `character_string3` → `character_string`), whose rule its value follows.
+pub fn key_kind(key: &str) -> &str {
+    key.trim_end_matches(|c: char| c.is_ascii_digit())
+}
+
 /// Prefixes the field path of an error from a nested value (`news` + `articles`).
 pub fn nested(parent: &str, result: Result<(), Invalid>) -> Result<(), Invalid> {
     result.map_err(|mut e| {

@@ -87,6 +87,8 @@ pub struct Endpoint {
     pub method: HttpMethod,
     pub path: String,
     pub idempotent: bool,
+    /// The optional body field whose presence makes the call safe to repeat.
+    pub idempotent_when: Option<String>,
     pub auth: bool,
     pub notes: Vec<String>,
     pub request: Struct,
@@ -178,6 +180,8 @@ pub enum TypeRef {
     StringOrNumber,
     File,
     Array(Box<TypeRef>),
+    /// A JSON object from string keys to values of one type.
+    Map(Box<TypeRef>),
     Named {
         module: String,
         ident: String,
@@ -226,6 +230,19 @@ pub struct Field {
     /// Required when this enum field has this value: (field, its type, the value's
     /// variant, the value on the wire).
     pub required_when: Option<(String, TypeRef, String, String)>,
+    /// A map's rules for its entries' `value`, by the kind of their key.
+    pub key_rules: Vec<KeyRule>,
+}
+
+/// The rule of a map entry's `value` for keys of one kind (`thing1`, `thing2` → `thing`).
+#[derive(Clone)]
+pub struct KeyRule {
+    pub kind: String,
+    pub max_chars: Option<u32>,
+    /// (module, static ident) of the pattern.
+    pub pattern: Option<(String, String)>,
+    /// The rule in words, for the doc comment.
+    pub words: String,
 }
 
 /// What a file may be: one set of limits, or one per value of an enum field.
@@ -337,6 +354,9 @@ impl Lower<'_> {
             // `validate` has refused what these `expect`s name: the model never guesses.
             "array" => TypeRef::Array(Box::new(
                 self.type_ref(items.expect("validated: an array names its items"), None),
+            )),
+            "map" => TypeRef::Map(Box::new(
+                self.type_ref(items.expect("validated: a map names its items"), None),
             )),
             named => match self.types.get(named) {
                 Some((file, def)) => {
@@ -476,6 +496,40 @@ impl Lower<'_> {
             alias: f.alias.clone(),
             file,
             required_when: None,
+            key_rules: f
+                .key_rules
+                .iter()
+                .map(|(kind, rule)| {
+                    let pattern = rule.pattern.as_ref().map(|source| {
+                        let ident = format!(
+                            "{}_{}_{}_PATTERN",
+                            owner.to_shouty_snake_case(),
+                            wire.to_shouty_snake_case(),
+                            kind.to_shouty_snake_case()
+                        );
+                        patterns.push(PatternDef {
+                            ident: ident.clone(),
+                            source: source.clone(),
+                            hint: rule.hint.clone().unwrap_or_default(),
+                            doc: format!("The pattern of a `{kind}…` entry of `{wire}` in `{owner}`."),
+                        });
+                        (module.to_owned(), ident)
+                    });
+                    let words = match (rule.max_chars, &rule.hint, &rule.pattern) {
+                        (Some(max), None, _) => format!("at most {max} characters"),
+                        (Some(max), Some(hint), _) => format!("{hint}, at most {max} characters"),
+                        (None, Some(hint), _) => hint.clone(),
+                        (None, None, Some(source)) => format!("matching `{source}`"),
+                        (None, None, None) => String::new(),
+                    };
+                    KeyRule {
+                        kind: kind.clone(),
+                        max_chars: rule.max_chars,
+                        pattern,
+                        words,
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -633,6 +687,7 @@ impl Lower<'_> {
             method: ep.method,
             path: ep.path.clone(),
             idempotent: ep.idempotent,
+            idempotent_when: ep.idempotent_when.clone(),
             auth: ep.auth,
             notes: ep.notes.clone(),
             request: Struct {

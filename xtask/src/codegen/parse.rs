@@ -89,6 +89,9 @@ pub struct EndpointDef {
     pub method: HttpMethod,
     pub path: String,
     pub idempotent: bool,
+    /// An optional body field whose presence makes the call safe to repeat (WeChat sends
+    /// one message per id: a template's `client_msg_id`).
+    pub idempotent_when: Option<String>,
     #[serde(default = "yes")]
     pub auth: bool,
     #[serde(default)]
@@ -177,6 +180,19 @@ pub struct FieldDef {
     pub flatten: bool,
     #[serde(default)]
     pub sensitive: bool,
+    /// A map's rule for each entry's `value`, by the kind of its key (the key less its
+    /// trailing digits: `thing1` → `thing`).
+    #[serde(default)]
+    pub key_rules: OrderedMap<KeyRuleDef>,
+}
+
+/// The rule of a map entry's `value` for one kind of key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRuleDef {
+    pub max_chars: Option<u32>,
+    pub pattern: Option<String>,
+    pub hint: Option<String>,
 }
 
 /// An endpoint's HTTP method. Anything else is a parse error naming the two.

@@ -17,6 +17,7 @@ pub const PRIMITIVES: &[&str] = &[
     "string_or_number",
     "file",
     "array",
+    "map",
 ];
 pub const FLAGS: &[&str] = &["token_invalid", "transient", "never_retry", "out_of_window"];
 /// The types of a push's fields (besides aliases of `string` and `integer`).
@@ -247,6 +248,19 @@ fn check_endpoint(
             "a request has a JSON body or a multipart body, not both",
         );
     }
+    if let Some(when) = &ep.idempotent_when {
+        match ep.body.iter().find(|(name, _)| *name == when) {
+            None => r.at(file, entry, Some("idempotent_when"), format!(
+                "`{when}` is not a body field of this endpoint"
+            )),
+            Some((_, f)) if f.required.unwrap_or(true) => r.at(file, entry, Some("idempotent_when"), format!(
+                "`{when}` is required, so the call is always safe to repeat: say `idempotent: true` instead"
+            )),
+            Some(_) if ep.idempotent => r.at(file, entry, Some("idempotent_when"),
+                "the endpoint is already `idempotent: true`"),
+            Some(_) => {}
+        }
+    }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     let mut flattened = 0;
     for (place, map) in [
@@ -420,7 +434,9 @@ fn check_field(
         r.at(file, entry, Some(name), format!("unknown type `{}`", f.ty));
         return;
     }
-    if f.ty == "array" {
+    if f.ty == "map" {
+        check_map(r, types, file, entry, name, f);
+    } else if f.ty == "array" {
         match &f.items {
             None => r.at(file, entry, Some(name), "an array needs `items`"),
             Some(items) if items == "array" || items == "file" => r.at(
@@ -442,7 +458,10 @@ fn check_field(
             Some(_) => {}
         }
     } else if f.items.is_some() {
-        r.at(file, entry, Some(name), "`items` applies to arrays only");
+        r.at(file, entry, Some(name), "`items` applies to arrays and maps only");
+    }
+    if f.ty != "map" && !f.key_rules.is_empty() {
+        r.at(file, entry, Some(name), "`key_rules` applies to maps only");
     }
     let named_doc = types
         .get(f.ty.as_str())
@@ -473,8 +492,8 @@ fn check_field(
     misplaced("sensitive", !f.sensitive || is("string"), r);
     misplaced("min", f.min.is_none() || is("integer"), r);
     misplaced("max", f.max.is_none() || is("integer"), r);
-    misplaced("min_items", f.min_items.is_none() || is("array"), r);
-    misplaced("max_items", f.max_items.is_none() || is("array"), r);
+    misplaced("min_items", f.min_items.is_none() || is("array") || is("map"), r);
+    misplaced("max_items", f.max_items.is_none() || is("array") || is("map"), r);
     misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
     misplaced("size_errcode", f.size_errcode.is_none() || is("file"), r);
@@ -546,6 +565,66 @@ fn check_field(
             Some(name),
             "`hint` describes a `pattern`, and there is none",
         );
+    }
+}
+
+/// A map: string keys, `items` a struct; `key_rules` need a string `value` in it.
+fn check_map(r: &mut Report, types: &TypeTable, file: &str, entry: &str, name: &str, f: &FieldDef) {
+    let items = match &f.items {
+        None => {
+            r.at(file, entry, Some(name), "a map needs `items`: the struct of each entry's value (its keys are strings)");
+            return;
+        }
+        Some(items) => items,
+    };
+    let Some((_, def)) = types
+        .get(items.as_str())
+        .filter(|(_, d)| d.kind == TypeKind::Struct)
+    else {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!("a map's `items` is a struct type (WeChat's `{{key: {{value: …}}}}`), not `{items}`"),
+        );
+        return;
+    };
+    if f.key_rules.is_empty() {
+        return;
+    }
+    let value_is_text = def.fields.iter().any(|(field, d)| {
+        field == "value" && base_primitive(types, &d.ty) == Some("string")
+    });
+    if !value_is_text {
+        r.at(
+            file,
+            entry,
+            Some(name),
+            format!("`key_rules` check each entry's `value`: `{items}` needs a string field `value`"),
+        );
+    }
+    for (kind, rule) in f.key_rules.iter() {
+        let kind_ok = !kind.is_empty()
+            && kind.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && !kind.ends_with('_');
+        if !kind_ok {
+            r.at(file, entry, Some(name), format!(
+                "key kind `{kind}`: a kind is the key less its trailing digits, in lowercase letters and `_` (`thing` for `thing1`)"
+            ));
+        }
+        if rule.max_chars.is_none() && rule.pattern.is_none() {
+            r.at(file, entry, Some(name), format!("key kind `{kind}` has no rule: give `max_chars` or `pattern`"));
+        }
+        match &rule.pattern {
+            Some(pattern) => check_pattern(r, file, entry, Some(name), pattern, rule.hint.as_deref()),
+            None if rule.hint.is_some() => r.at(
+                file,
+                entry,
+                Some(name),
+                format!("key kind `{kind}`: `hint` describes a `pattern`, and there is none"),
+            ),
+            None => {}
+        }
     }
 }
 

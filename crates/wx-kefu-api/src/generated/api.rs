@@ -503,6 +503,158 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+    /// 发送模板消息 — Send a template message.
+    ///
+    /// `POST /cgi-bin/message/template/send` · Not idempotent: never retried once the request may have reached WeChat.
+    ///
+    /// - Templates are notifications the user triggered (an order, a reply to their question), not marketing: WeChat bans templates it finds abused (43116).
+    /// - With a `client_msg_id`, WeChat sends one message per openid and id within 10 minutes (防重入id): the call is then retried like a read. Without one it is never retried once it may have reached WeChat.
+    /// - `url` and `miniprogram` are both optional; with both, the mini program opens (the `url` where the app cannot). Overseas accounts have no jump.
+    /// - Since May 2023 new templates are category templates: `first` and `remark` are no longer shown, and `color` is ignored.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `touser`: 1–128 characters
+    /// - `template_id`: 1–128 characters
+    /// - `url`: at least 1 character
+    /// - `client_msg_id`: 1–64 characters
+    /// - `data`: at least 1 item
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
+    /// - 40037 [`ErrCode::InvalidTemplateId`](::wx_kefu_runtime::ErrCode::InvalidTemplateId): The template_id is not one of the account's templates.
+    /// - 40241 [`ErrCode::TemplateMessageDuplicate`](::wx_kefu_runtime::ErrCode::TemplateMessageDuplicate): The same template message was sent within 60 seconds.
+    /// - 43004 [`ErrCode::RequireSubscribe`](::wx_kefu_runtime::ErrCode::RequireSubscribe): The user does not follow the account.
+    /// - 43116 [`ErrCode::TemplateBanned`](::wx_kefu_runtime::ErrCode::TemplateBanned): This template was banned for abuse.
+    /// - 43117 [`ErrCode::TemplateSendTooFrequent`](::wx_kefu_runtime::ErrCode::TemplateSendTooFrequent): Template messages to this user are too frequent.
+    /// - 47003 [`ErrCode::ArgumentInvalid`](::wx_kefu_runtime::ErrCode::ArgumentInvalid): A template field is empty or breaks its rule; the errmsg names it.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.send_template_message(SendTemplateMessage::new("OPENID", "TEMPLATE_ID", std::collections::BTreeMap::from([("keyword1".to_owned(), TemplateValue::new("巧克力"))]))).await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn send_template_message(
+        &self,
+        request: super::notify::SendTemplateMessage,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::TemplateSent,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 发送订阅通知 — Send a subscribe notification.
+    ///
+    /// `POST /cgi-bin/message/subscribe/bizsend` · Not idempotent: never retried once the request may have reached WeChat.
+    ///
+    /// - One send uses up one of the user's one-time subscriptions to this template; with none left WeChat answers 43101 and nothing is sent.
+    /// - Each value of `data` follows the rule of its key's kind (the key less its digits: `thing3` is a `thing`), checked before sending; WeChat answers 47003 naming the field otherwise.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `touser`: 1–128 characters
+    /// - `template_id`: 1–128 characters
+    /// - `page`: at least 1 character
+    /// - `data`: at least 1 item; each entry's `value` by its key: `thing…` at most 20 characters, `number…` digits, with an optional decimal part, at most 32 characters, `letter…` letters only, at most 32 characters, `symbol…` symbols only, at most 5 characters, `character_string…` digits, letters or symbols, at most 32 characters, `time…` a 24-hour time (15:01), optionally with a date, or two joined by ~, `date…` a date (2019年10月1日), optionally with a 24-hour time, or two joined by ~, `amount…` a currency symbol and at most 10 digits, an optional decimal part, optionally ending in 元, `phone_number…` digits and symbols, at most 17 characters, `car_number…` a plate: letters and digits, the first and the last may be a Chinese character, at most 8 characters, `name…` at most 10 characters, or 20 without Chinese ones, at most 20 characters, `phrase…` Chinese characters only, at most 5 characters
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
+    /// - 40037 [`ErrCode::InvalidTemplateId`](::wx_kefu_runtime::ErrCode::InvalidTemplateId): The template_id is not one of the account's templates.
+    /// - 43101 [`ErrCode::UserRefuseToAcceptTheMsg`](::wx_kefu_runtime::ErrCode::UserRefuseToAcceptTheMsg): The user has no subscription left for this template (used up, refused or never given).
+    /// - 47003 [`ErrCode::ArgumentInvalid`](::wx_kefu_runtime::ErrCode::ArgumentInvalid): A template field is empty or breaks its rule; the errmsg names it.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/notify/notify/api_sendnewsubscribemsg.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// client.send_subscribe_message(SendSubscribeMessage::new("OPENID", "TEMPLATE_ID", std::collections::BTreeMap::from([("thing1".to_owned(), SubscribeValue::new("您的订单已发货"))]))).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn send_subscribe_message(
+        &self,
+        request: super::notify::SendSubscribeMessage,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send;
+    /// 获取已选用模板列表 — List the account's templates.
+    ///
+    /// `GET /cgi-bin/template/get_all_private_template` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/notify/template/api_getalltemplates.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_all_private_template().await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_all_private_template(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::TemplateList,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 删除模板 — Delete a template.
+    ///
+    /// `POST /cgi-bin/template/del_private_template` · Not idempotent: never retried once the request may have reached WeChat.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `template_id`: 1–128 characters
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 40037 [`ErrCode::InvalidTemplateId`](::wx_kefu_runtime::ErrCode::InvalidTemplateId): The template_id is not one of the account's templates.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/notify/template/api_deletetemplate.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// client.del_private_template("TEMPLATE_ID").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn del_private_template(
+        &self,
+        template_id: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send;
+    /// 获取设置的行业信息 — Get the account's industries.
+    ///
+    /// `GET /cgi-bin/template/get_industry` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/service/api/notify/template/api_getindustry.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_industry().await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_industry(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::Industries,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
     /// 获取聊天记录 — Get chat records.
     ///
     /// `POST /customservice/msgrecord/getmsglist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -962,6 +1114,63 @@ impl KefuApi for ::wx_kefu_runtime::Client {
     }
 
     #[inline]
+    fn send_template_message(
+        &self,
+        request: super::notify::SendTemplateMessage,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::TemplateSent,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(request)
+    }
+
+    #[inline]
+    fn send_subscribe_message(
+        &self,
+        request: super::notify::SendSubscribeMessage,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send {
+        self.call(request)
+    }
+
+    #[inline]
+    fn get_all_private_template(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::TemplateList,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(super::notify::GetAllPrivateTemplate::new())
+    }
+
+    #[inline]
+    fn del_private_template(
+        &self,
+        template_id: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send {
+        self.call(super::notify::DelPrivateTemplate::new(template_id))
+    }
+
+    #[inline]
+    fn get_industry(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::notify::Industries,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(super::notify::GetIndustry::new())
+    }
+
+    #[inline]
     fn get_msg_list(
         &self,
         starttime: i64,
@@ -1117,6 +1326,23 @@ pub async fn call_json(
         }
 
         "typing" => call_value::<super::Typing>(client, request).await,
+        "send_template_message" => {
+            call_value::<super::SendTemplateMessage>(client, request).await
+        }
+
+        "send_subscribe_message" => {
+            call_value::<super::SendSubscribeMessage>(client, request).await
+        }
+
+        "get_all_private_template" => {
+            call_value::<super::GetAllPrivateTemplate>(client, request).await
+        }
+
+        "del_private_template" => {
+            call_value::<super::DelPrivateTemplate>(client, request).await
+        }
+
+        "get_industry" => call_value::<super::GetIndustry>(client, request).await,
         "get_msg_list" => call_value::<super::GetMsgList>(client, request).await,
         "create_kf_session" => {
             call_value::<super::CreateKfSession>(client, request).await
@@ -1210,6 +1436,42 @@ pub async fn download_json(
         }
 
         "typing" => Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("typing")),
+        "send_template_message" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "send_template_message",
+                ),
+            )
+        }
+
+        "send_subscribe_message" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "send_subscribe_message",
+                ),
+            )
+        }
+
+        "get_all_private_template" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "get_all_private_template",
+                ),
+            )
+        }
+
+        "del_private_template" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "del_private_template",
+                ),
+            )
+        }
+
+        "get_industry" => {
+            Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_industry"))
+        }
+
         "get_msg_list" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_msg_list"))
         }
@@ -1288,6 +1550,23 @@ pub fn decode_json(
             }
 
             "typing" => decode_value::<super::Typing>(status, body),
+            "send_template_message" => {
+                decode_value::<super::SendTemplateMessage>(status, body)
+            }
+
+            "send_subscribe_message" => {
+                decode_value::<super::SendSubscribeMessage>(status, body)
+            }
+
+            "get_all_private_template" => {
+                decode_value::<super::GetAllPrivateTemplate>(status, body)
+            }
+
+            "del_private_template" => {
+                decode_value::<super::DelPrivateTemplate>(status, body)
+            }
+
+            "get_industry" => decode_value::<super::GetIndustry>(status, body),
             "get_msg_list" => decode_value::<super::GetMsgList>(status, body),
             "create_kf_session" => decode_value::<super::CreateKfSession>(status, body),
             "close_session" => decode_value::<super::CloseSession>(status, body),
@@ -1333,6 +1612,17 @@ pub fn check_json(
             "get_material_count" => check_value::<super::GetMaterialCount>(request),
             "send_custom_message" => check_value::<super::SendCustomMessage>(request),
             "typing" => check_value::<super::Typing>(request),
+            "send_template_message" => check_value::<super::SendTemplateMessage>(request),
+            "send_subscribe_message" => {
+                check_value::<super::SendSubscribeMessage>(request)
+            }
+
+            "get_all_private_template" => {
+                check_value::<super::GetAllPrivateTemplate>(request)
+            }
+
+            "del_private_template" => check_value::<super::DelPrivateTemplate>(request),
+            "get_industry" => check_value::<super::GetIndustry>(request),
             "get_msg_list" => check_value::<super::GetMsgList>(request),
             "create_kf_session" => check_value::<super::CreateKfSession>(request),
             "close_session" => check_value::<super::CloseSession>(request),
@@ -1373,6 +1663,17 @@ static EXAMPLE_REQUESTS: &[(&str, &str)] = &[
         "{\"touser\":\"OPENID\",\"msgtype\":\"text\",\"text\":{\"content\":\"您好\"}}",
     ),
     ("typing", "{\"touser\":\"OPENID\",\"command\":\"Typing\"}"),
+    (
+        "send_template_message",
+        "{\"touser\":\"OPENID\",\"template_id\":\"TEMPLATE_ID\",\"data\":{\"keyword1\":{\"value\":\"巧克力\"}}}",
+    ),
+    (
+        "send_subscribe_message",
+        "{\"touser\":\"OPENID\",\"template_id\":\"TEMPLATE_ID\",\"data\":{\"thing1\":{\"value\":\"您的订单已发货\"}}}",
+    ),
+    ("get_all_private_template", "{}"),
+    ("del_private_template", "{\"template_id\":\"TEMPLATE_ID\"}"),
+    ("get_industry", "{}"),
     (
         "get_msg_list",
         "{\"starttime\":1464710400,\"endtime\":1464796800,\"msgid\":1,\"number\":10000}",

@@ -8,6 +8,7 @@ mod api;
 pub mod accounts;
 pub mod media;
 pub mod messages;
+pub mod notify;
 pub mod records;
 pub mod sessions;
 pub mod tokens;
@@ -19,6 +20,7 @@ pub use api::{check_json, decode_json, example_request};
 pub use accounts::*;
 pub use media::*;
 pub use messages::*;
+pub use notify::*;
 pub use records::*;
 pub use sessions::*;
 pub use tokens::*;
@@ -42,6 +44,11 @@ pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[
     <media::GetMaterialCount as ::wx_kefu_runtime::Endpoint>::META,
     <messages::SendCustomMessage as ::wx_kefu_runtime::Endpoint>::META,
     <messages::Typing as ::wx_kefu_runtime::Endpoint>::META,
+    <notify::SendTemplateMessage as ::wx_kefu_runtime::Endpoint>::META,
+    <notify::SendSubscribeMessage as ::wx_kefu_runtime::Endpoint>::META,
+    <notify::GetAllPrivateTemplate as ::wx_kefu_runtime::Endpoint>::META,
+    <notify::DelPrivateTemplate as ::wx_kefu_runtime::Endpoint>::META,
+    <notify::GetIndustry as ::wx_kefu_runtime::Endpoint>::META,
     <records::GetMsgList as ::wx_kefu_runtime::Endpoint>::META,
     <sessions::CreateKfSession as ::wx_kefu_runtime::Endpoint>::META,
     <sessions::CloseSession as ::wx_kefu_runtime::Endpoint>::META,
@@ -66,6 +73,11 @@ pub static GROUPS: &[::wx_kefu_runtime::meta::GroupMeta] = &[
         "Media: the files that image, voice, video, music and mini-program messages name",
     ),
     ::wx_kefu_runtime::meta::GroupMeta::new("messages", "客服消息", "Messages"),
+    ::wx_kefu_runtime::meta::GroupMeta::new(
+        "notify",
+        "模板消息与订阅通知",
+        "Template messages and subscribe notifications (for when the reply window has closed)",
+    ),
     ::wx_kefu_runtime::meta::GroupMeta::new("records", "聊天记录", "Chat records"),
     ::wx_kefu_runtime::meta::GroupMeta::new("sessions", "会话控制", "Sessions"),
     ::wx_kefu_runtime::meta::GroupMeta::new(

@@ -67,6 +67,10 @@ pub enum ErrCode {
     ///
     /// Invalid access token.
     InvalidAccessToken,
+    /// 40037: 不合法的 template_id
+    ///
+    /// The template_id is not one of the account's templates.
+    InvalidTemplateId,
     /// 40113: 不支持的文件类型
     ///
     /// The file type is not supported (check the file name's extension).
@@ -83,6 +87,10 @@ pub enum ErrCode {
     ///
     /// This account type may not use the call.
     InvalidAccountType,
+    /// 40241: 60 秒内重复的模板消息
+    ///
+    /// The same template message was sent within 60 seconds.
+    TemplateMessageDuplicate,
     /// 41001: 缺少 access_token 参数
     ///
     /// The access_token parameter is missing.
@@ -111,6 +119,18 @@ pub enum ErrCode {
     ///
     /// The user does not follow the account.
     RequireSubscribe,
+    /// 43101: 用户拒绝接受消息（没有可用的订阅）
+    ///
+    /// The user has no subscription left for this template (used up, refused or never given).
+    UserRefuseToAcceptTheMsg,
+    /// 43116: 该模板因滥用被取消
+    ///
+    /// This template was banned for abuse.
+    TemplateBanned,
+    /// 43117: 向该用户发送模板消息过于频繁
+    ///
+    /// Template messages to this user are too frequent.
+    TemplateSendTooFrequent,
     /// 44002: POST 的数据包为空
     ///
     /// The POST body is empty.
@@ -167,6 +187,10 @@ pub enum ErrCode {
     ///
     /// The body is not valid JSON or has wrong field types.
     DataFormatError,
+    /// 47003: 模板参数不准确，可能为空或者不满足规则，errmsg 会提示具体是哪个字段出错
+    ///
+    /// A template field is empty or breaks its rule; the errmsg names it.
+    ArgumentInvalid,
     /// 48001: api 功能未授权
     ///
     /// This account is not authorized for the call.
@@ -317,10 +341,12 @@ impl ErrCode {
         ErrCode::InvalidThumbSize,
         ErrCode::InvalidAppid,
         ErrCode::InvalidAccessToken,
+        ErrCode::InvalidTemplateId,
         ErrCode::UnsupportedFileType,
         ErrCode::InvalidAppsecret,
         ErrCode::IpNotAllowed,
         ErrCode::InvalidAccountType,
+        ErrCode::TemplateMessageDuplicate,
         ErrCode::AccessTokenMissing,
         ErrCode::AppidMissing,
         ErrCode::SecretMissing,
@@ -328,6 +354,9 @@ impl ErrCode {
         ErrCode::AccessTokenExpired,
         ErrCode::RequirePostMethod,
         ErrCode::RequireSubscribe,
+        ErrCode::UserRefuseToAcceptTheMsg,
+        ErrCode::TemplateBanned,
+        ErrCode::TemplateSendTooFrequent,
         ErrCode::EmptyPostData,
         ErrCode::EmptyContent,
         ErrCode::MediaSizeOutOfLimit,
@@ -342,6 +371,7 @@ impl ErrCode {
         ErrCode::TypingAlreadyShown,
         ErrCode::LinkNotSupported,
         ErrCode::DataFormatError,
+        ErrCode::ArgumentInvalid,
         ErrCode::ApiUnauthorized,
         ErrCode::UserRefusedMessages,
         ErrCode::ApiBanned,
@@ -393,10 +423,12 @@ impl ErrCode {
             40012i64 => ErrCode::InvalidThumbSize,
             40013i64 => ErrCode::InvalidAppid,
             40014i64 => ErrCode::InvalidAccessToken,
+            40037i64 => ErrCode::InvalidTemplateId,
             40113i64 => ErrCode::UnsupportedFileType,
             40125i64 => ErrCode::InvalidAppsecret,
             40164i64 => ErrCode::IpNotAllowed,
             40200i64 => ErrCode::InvalidAccountType,
+            40241i64 => ErrCode::TemplateMessageDuplicate,
             41001i64 => ErrCode::AccessTokenMissing,
             41002i64 => ErrCode::AppidMissing,
             41004i64 => ErrCode::SecretMissing,
@@ -404,6 +436,9 @@ impl ErrCode {
             42001i64 => ErrCode::AccessTokenExpired,
             43002i64 => ErrCode::RequirePostMethod,
             43004i64 => ErrCode::RequireSubscribe,
+            43101i64 => ErrCode::UserRefuseToAcceptTheMsg,
+            43116i64 => ErrCode::TemplateBanned,
+            43117i64 => ErrCode::TemplateSendTooFrequent,
             44002i64 => ErrCode::EmptyPostData,
             44004i64 => ErrCode::EmptyContent,
             45001i64 => ErrCode::MediaSizeOutOfLimit,
@@ -418,6 +453,7 @@ impl ErrCode {
             45081i64 => ErrCode::TypingAlreadyShown,
             45162i64 => ErrCode::LinkNotSupported,
             47001i64 => ErrCode::DataFormatError,
+            47003i64 => ErrCode::ArgumentInvalid,
             48001i64 => ErrCode::ApiUnauthorized,
             48002i64 => ErrCode::UserRefusedMessages,
             48004i64 => ErrCode::ApiBanned,
@@ -472,10 +508,12 @@ impl ErrCode {
             ErrCode::InvalidThumbSize => 40012i64,
             ErrCode::InvalidAppid => 40013i64,
             ErrCode::InvalidAccessToken => 40014i64,
+            ErrCode::InvalidTemplateId => 40037i64,
             ErrCode::UnsupportedFileType => 40113i64,
             ErrCode::InvalidAppsecret => 40125i64,
             ErrCode::IpNotAllowed => 40164i64,
             ErrCode::InvalidAccountType => 40200i64,
+            ErrCode::TemplateMessageDuplicate => 40241i64,
             ErrCode::AccessTokenMissing => 41001i64,
             ErrCode::AppidMissing => 41002i64,
             ErrCode::SecretMissing => 41004i64,
@@ -483,6 +521,9 @@ impl ErrCode {
             ErrCode::AccessTokenExpired => 42001i64,
             ErrCode::RequirePostMethod => 43002i64,
             ErrCode::RequireSubscribe => 43004i64,
+            ErrCode::UserRefuseToAcceptTheMsg => 43101i64,
+            ErrCode::TemplateBanned => 43116i64,
+            ErrCode::TemplateSendTooFrequent => 43117i64,
             ErrCode::EmptyPostData => 44002i64,
             ErrCode::EmptyContent => 44004i64,
             ErrCode::MediaSizeOutOfLimit => 45001i64,
@@ -497,6 +538,7 @@ impl ErrCode {
             ErrCode::TypingAlreadyShown => 45081i64,
             ErrCode::LinkNotSupported => 45162i64,
             ErrCode::DataFormatError => 47001i64,
+            ErrCode::ArgumentInvalid => 47003i64,
             ErrCode::ApiUnauthorized => 48001i64,
             ErrCode::UserRefusedMessages => 48002i64,
             ErrCode::ApiBanned => 48004i64,
@@ -557,10 +599,12 @@ impl ErrCode {
             ErrCode::InvalidThumbSize => "不合法的缩略图文件大小",
             ErrCode::InvalidAppid => "不合法的 AppID",
             ErrCode::InvalidAccessToken => "不合法的 access_token",
+            ErrCode::InvalidTemplateId => "不合法的 template_id",
             ErrCode::UnsupportedFileType => "不支持的文件类型",
             ErrCode::InvalidAppsecret => "不合法的 AppSecret",
             ErrCode::IpNotAllowed => "调用接口的 IP 地址不在白名单中",
             ErrCode::InvalidAccountType => "不合法的账号类型",
+            ErrCode::TemplateMessageDuplicate => "60 秒内重复的模板消息",
             ErrCode::AccessTokenMissing => "缺少 access_token 参数",
             ErrCode::AppidMissing => "缺少 appid 参数",
             ErrCode::SecretMissing => "缺少 secret 参数",
@@ -568,6 +612,15 @@ impl ErrCode {
             ErrCode::AccessTokenExpired => "access_token 超时",
             ErrCode::RequirePostMethod => "需要 POST 请求",
             ErrCode::RequireSubscribe => "需要接收者关注",
+            ErrCode::UserRefuseToAcceptTheMsg => {
+                "用户拒绝接受消息（没有可用的订阅）"
+            }
+
+            ErrCode::TemplateBanned => "该模板因滥用被取消",
+            ErrCode::TemplateSendTooFrequent => {
+                "向该用户发送模板消息过于频繁"
+            }
+
             ErrCode::EmptyPostData => "POST 的数据包为空",
             ErrCode::EmptyContent => "文本消息内容为空",
             ErrCode::MediaSizeOutOfLimit => "多媒体文件大小超过限制",
@@ -585,6 +638,10 @@ impl ErrCode {
             ErrCode::TypingAlreadyShown => "已经在输入状态，不可重复下发",
             ErrCode::LinkNotSupported => "公众号不支持发送 link 类型消息",
             ErrCode::DataFormatError => "解析 JSON/XML 内容错误",
+            ErrCode::ArgumentInvalid => {
+                "模板参数不准确，可能为空或者不满足规则，errmsg 会提示具体是哪个字段出错"
+            }
+
             ErrCode::ApiUnauthorized => "api 功能未授权",
             ErrCode::UserRefusedMessages => "粉丝拒收消息",
             ErrCode::ApiBanned => "api 接口被封禁",
@@ -675,6 +732,10 @@ impl ErrCode {
             ErrCode::InvalidThumbSize => "The thumbnail is too large.",
             ErrCode::InvalidAppid => "Invalid AppID.",
             ErrCode::InvalidAccessToken => "Invalid access token.",
+            ErrCode::InvalidTemplateId => {
+                "The template_id is not one of the account's templates."
+            }
+
             ErrCode::UnsupportedFileType => {
                 "The file type is not supported (check the file name's extension)."
             }
@@ -685,6 +746,10 @@ impl ErrCode {
             }
 
             ErrCode::InvalidAccountType => "This account type may not use the call.",
+            ErrCode::TemplateMessageDuplicate => {
+                "The same template message was sent within 60 seconds."
+            }
+
             ErrCode::AccessTokenMissing => "The access_token parameter is missing.",
             ErrCode::AppidMissing => "The appid parameter is missing.",
             ErrCode::SecretMissing => "The secret parameter is missing.",
@@ -695,6 +760,15 @@ impl ErrCode {
             ErrCode::AccessTokenExpired => "The access token has expired.",
             ErrCode::RequirePostMethod => "The call needs POST.",
             ErrCode::RequireSubscribe => "The user does not follow the account.",
+            ErrCode::UserRefuseToAcceptTheMsg => {
+                "The user has no subscription left for this template (used up, refused or never given)."
+            }
+
+            ErrCode::TemplateBanned => "This template was banned for abuse.",
+            ErrCode::TemplateSendTooFrequent => {
+                "Template messages to this user are too frequent."
+            }
+
             ErrCode::EmptyPostData => "The POST body is empty.",
             ErrCode::EmptyContent => "The text content is empty.",
             ErrCode::MediaSizeOutOfLimit => {
@@ -722,6 +796,10 @@ impl ErrCode {
             ErrCode::LinkNotSupported => "Official accounts cannot send `link` messages.",
             ErrCode::DataFormatError => {
                 "The body is not valid JSON or has wrong field types."
+            }
+
+            ErrCode::ArgumentInvalid => {
+                "A template field is empty or breaks its rule; the errmsg names it."
             }
 
             ErrCode::ApiUnauthorized => "This account is not authorized for the call.",

@@ -94,6 +94,8 @@ enum Example {
     File,
     StringOrNumber(Scalar),
     Array(Vec<Example>),
+    /// A map of one entry: its key and value.
+    Map(String, Box<Example>),
     /// A struct's Rust name and its required fields by wire name.
     Struct {
         ident: String,
@@ -160,6 +162,14 @@ impl Example {
                         .collect(),
                 )
             }
+            TypeRef::Map(item) => {
+                let key = match example {
+                    Some(Scalar::Str(key)) => key.clone(),
+                    _ => "key1".to_owned(),
+                };
+                let value = Example::of(model, item, None, wire, &Rules::default());
+                Example::Map(key, Box::new(value))
+            }
             TypeRef::StringOrNumber => {
                 Example::StringOrNumber(example.cloned().unwrap_or(Scalar::Str("1".into())))
             }
@@ -214,6 +224,10 @@ impl Example {
             Example::StringOrNumber(Scalar::Int(n)) => format!("StringOrNumber::from({n})"),
             Example::StringOrNumber(Scalar::Str(s)) => format!("StringOrNumber::from({s:?})"),
             Example::Array(items) => format!("vec![{}]", Example::rust_list(items.iter())),
+            Example::Map(key, value) => format!(
+                "std::collections::BTreeMap::from([({key:?}.to_owned(), {})])",
+                value.rust()
+            ),
             Example::Struct { ident, fields } => {
                 format!(
                     "{ident}::new({})",
@@ -249,6 +263,7 @@ impl Example {
                         .join(",")
                 )
             }
+            Example::Map(key, value) => format!("{{{}:{}}}", json_string(key), value.json()),
             Example::Struct { fields, .. } => {
                 let members: Vec<String> = fields
                     .iter()

@@ -134,6 +134,14 @@ pub fn limits(field: &Field) -> String {
         }
         None => {}
     }
+    if !field.key_rules.is_empty() {
+        let each: Vec<String> = field
+            .key_rules
+            .iter()
+            .map(|rule| format!("`{}…` {}", rule.kind, rule.words))
+            .collect();
+        parts.push(format!("each entry's `value` by its key: {}", each.join(", ")));
+    }
     parts.join("; ")
 }
 
@@ -372,6 +380,56 @@ fn value_checks(
                 out.push(quote! {
                     for item in #value {
                         ::wx_kefu_runtime::support::nested(#path, ::wx_kefu_runtime::support::Validate::validate(item))?;
+                    }
+                });
+            }
+        }
+        TypeRef::Map(item) => {
+            if r.min_items.is_some() || r.max_items.is_some() {
+                let (a, b) = (opt(r.min_items), opt(r.max_items));
+                out.push(quote!(::wx_kefu_runtime::support::items(#path, #place.len(), #a, #b)?;));
+            }
+            let nested = matches!(
+                **item,
+                TypeRef::Named {
+                    kind: Kind::Struct | Kind::Union,
+                    ..
+                }
+            )
+            .then(|| {
+                quote! {
+                    ::wx_kefu_runtime::support::nested(&entry_path, ::wx_kefu_runtime::support::Validate::validate(entry))?;
+                }
+            });
+            let arms = f.key_rules.iter().map(|rule| {
+                let kind = &rule.kind;
+                let mut checks = Vec::new();
+                if let Some(max) = rule.max_chars {
+                    checks.push(quote!(::wx_kefu_runtime::support::chars(&value_path, &entry.value, None, Some(#max))?;));
+                }
+                if let Some((module, name)) = &rule.pattern {
+                    let m = ident(module);
+                    let name = format_ident!("{}", name);
+                    checks.push(quote!(::wx_kefu_runtime::support::pattern(&value_path, &entry.value, &super::#m::#name)?;));
+                }
+                quote!(#kind => { #(#checks)* })
+            });
+            let by_kind = (!f.key_rules.is_empty()).then(|| {
+                quote! {
+                    let value_path = format!("{entry_path}.value");
+                    match ::wx_kefu_runtime::support::key_kind(key) {
+                        #(#arms)*
+                        _ => {}
+                    }
+                }
+            });
+            if nested.is_some() || by_kind.is_some() {
+                let entry_format = format!("{path}.{{key}}");
+                out.push(quote! {
+                    for (key, entry) in #value {
+                        let entry_path = format!(#entry_format);
+                        #nested
+                        #by_kind
                     }
                 });
             }
@@ -739,6 +797,16 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             }
         }
     };
+    let idempotent = ep.idempotent_when.as_ref().map(|when| {
+        let field = ident(when);
+        let doc = format!(" Safe to repeat with a `{when}`: WeChat sends one message per id.");
+        quote! {
+            #[doc = #doc]
+            fn idempotent(&self) -> bool {
+                self.#field.is_some()
+            }
+        }
+    });
     quote! {
         #strukt
         impl ::wx_kefu_runtime::Endpoint for #name {
@@ -751,6 +819,7 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
             fn parts(&self) -> ::wx_kefu_runtime::RequestParts {
                 #parts
             }
+            #idempotent
             #sensitive
         }
         #file_answer
@@ -832,6 +901,7 @@ fn field_type_tokens(model: &Model, f: &Field) -> TokenStream {
         TypeRef::StringOrNumber => quote!(#m::StringOrNumber),
         TypeRef::File => quote!(#m::File),
         TypeRef::Array(_) => quote!(#m::Array),
+        TypeRef::Map(_) => quote!(#m::Object),
         TypeRef::Named {
             kind: Kind::Struct, ..
         } => quote!(#m::Object),
@@ -888,7 +958,7 @@ fn errcodes(
         }
         let named = match &f.ty {
             TypeRef::Named { ident, .. } => Some(ident),
-            TypeRef::Array(item) => match &**item {
+            TypeRef::Array(item) | TypeRef::Map(item) => match &**item {
                 TypeRef::Named { ident, .. } => Some(ident),
                 _ => None,
             },

@@ -169,6 +169,10 @@ pub fn rust_type(ty: &TypeRef, module: &str) -> TokenStream {
             let item = rust_type(item, module);
             quote!(Vec<#item>)
         }
+        TypeRef::Map(item) => {
+            let item = rust_type(item, module);
+            quote!(::std::collections::BTreeMap<String, #item>)
+        }
         TypeRef::Named {
             module: m,
             ident: name,
