@@ -142,6 +142,8 @@ async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<String>>>) {
     } else if path.ends_with("/getmsglist") {
         // An answer carrying data must carry it: an empty page.
         r#"{"errcode":0,"errmsg":"ok","recordlist":[],"number":0}"#
+    } else if path.ends_with("/template/send") {
+        r#"{"errcode":0,"errmsg":"ok","msgid":200228332}"#
     } else {
         r#"{"errcode":0,"errmsg":"ok"}"#
     };
@@ -848,4 +850,212 @@ async fn token_calls_need_appid_and_secret() {
         Rule::Required,
     );
     assert_eq!(server.connections(), 0);
+}
+
+// ---- template messages and subscribe notifications -------------------------------------
+
+fn pattern_rule(pattern: &validate::Pattern) -> Rule {
+    Rule::Pattern {
+        pattern: pattern.source(),
+        hint: pattern.hint(),
+    }
+}
+
+fn template_data() -> std::collections::BTreeMap<String, TemplateValue> {
+    std::collections::BTreeMap::from([("keyword1".to_owned(), TemplateValue::new("巧克力"))])
+}
+
+#[tokio::test]
+async fn a_template_message_is_checked_field_by_field() {
+    let server = Listener::start().await;
+    let client = server.client();
+    let send = |request: SendTemplateMessage| client.send_template_message(request);
+    assert_invalid(
+        send(SendTemplateMessage::new("", "TEMPLATE_ID", template_data())).await,
+        "send_template_message",
+        "touser",
+        Rule::Required,
+    );
+    assert_invalid(
+        send(SendTemplateMessage::new("OPENID", "", template_data())).await,
+        "send_template_message",
+        "template_id",
+        Rule::Required,
+    );
+    assert_invalid(
+        send(SendTemplateMessage::new(
+            "OPENID",
+            "TEMPLATE_ID",
+            Default::default(),
+        ))
+        .await,
+        "send_template_message",
+        "data",
+        Rule::Items {
+            min: Some(1),
+            max: None,
+            actual: 0,
+        },
+    );
+    let red = std::collections::BTreeMap::from([(
+        "keyword1".to_owned(),
+        TemplateValue::new("巧克力").color("red"),
+    )]);
+    assert_invalid(
+        send(SendTemplateMessage::new("OPENID", "TEMPLATE_ID", red)).await,
+        "send_template_message",
+        "data.keyword1.color",
+        pattern_rule(&TEMPLATE_VALUE_COLOR_PATTERN),
+    );
+    assert_invalid(
+        send(
+            SendTemplateMessage::new("OPENID", "TEMPLATE_ID", template_data())
+                .client_msg_id("x".repeat(65)),
+        )
+        .await,
+        "send_template_message",
+        "client_msg_id",
+        Rule::MaxChars {
+            max: 64,
+            actual: 65,
+        },
+    );
+    assert_invalid(
+        send(SendTemplateMessage::new("OPENID", "TEMPLATE_ID", template_data()).url("")).await,
+        "send_template_message",
+        "url",
+        Rule::Required,
+    );
+    assert_invalid(
+        send(
+            SendTemplateMessage::new("OPENID", "TEMPLATE_ID", template_data())
+                .miniprogram(TemplateMiniProgram::new("")),
+        )
+        .await,
+        "send_template_message",
+        "miniprogram.appid",
+        Rule::Required,
+    );
+    server
+        .assert_untouched_then(
+            send(
+                SendTemplateMessage::new("OPENID", "TEMPLATE_ID", template_data())
+                    .client_msg_id("x".repeat(64)),
+            ),
+            "/cgi-bin/message/template/send",
+        )
+        .await;
+}
+
+fn subscribe(key: &str, value: &str) -> SendSubscribeMessage {
+    SendSubscribeMessage::new(
+        "OPENID",
+        "TEMPLATE_ID",
+        std::collections::BTreeMap::from([(key.to_owned(), SubscribeValue::new(value))]),
+    )
+}
+
+#[tokio::test]
+async fn each_subscribe_value_follows_the_rule_of_its_keys_kind() {
+    let server = Listener::start().await;
+    let client = server.client();
+    let max = |max: u32, actual: usize| Rule::MaxChars { max, actual };
+    let cases: Vec<(&str, String, Rule)> = vec![
+        ("thing1", "一".repeat(21), max(20, 21)),
+        (
+            "number2",
+            "12a".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_NUMBER_PATTERN),
+        ),
+        ("number3", "1".repeat(33), max(32, 33)),
+        (
+            "letter4",
+            "ab1".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_LETTER_PATTERN),
+        ),
+        ("symbol5", "!!!!!!".into(), max(5, 6)),
+        (
+            "symbol6",
+            "a!".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_SYMBOL_PATTERN),
+        ),
+        (
+            "character_string7",
+            "订单".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_CHARACTER_STRING_PATTERN),
+        ),
+        (
+            "time8",
+            "下午三点".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_TIME_PATTERN),
+        ),
+        (
+            "date9",
+            "tomorrow".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_DATE_PATTERN),
+        ),
+        (
+            "amount10",
+            "¥12345678901".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_AMOUNT_PATTERN),
+        ),
+        ("phone_number11", "1".repeat(18), max(17, 18)),
+        (
+            "phone_number12",
+            "call me".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_PHONE_NUMBER_PATTERN),
+        ),
+        ("car_number13", "粤A8Z888挂X".into(), max(8, 9)),
+        (
+            "car_number14",
+            "粤A-8888".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_CAR_NUMBER_PATTERN),
+        ),
+        (
+            "name15",
+            "张三李四王五赵六孙七x".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_NAME_PATTERN),
+        ),
+        ("phrase16", "正常结束了吗啊".into(), max(5, 7)),
+        (
+            "phrase17",
+            "ok".into(),
+            pattern_rule(&SEND_SUBSCRIBE_MESSAGE_DATA_PHRASE_PATTERN),
+        ),
+        ("thing18", String::new(), Rule::Required),
+    ];
+    for (key, value, rule) in cases {
+        assert_invalid(
+            client.send_subscribe_message(subscribe(key, &value)).await,
+            "send_subscribe_message",
+            &format!("data.{key}.value"),
+            rule,
+        );
+    }
+    // Values that follow their kind's rule, and a kind the spec does not know (unchecked).
+    let valid = [
+        ("thing1", "您的订单已发货"),
+        ("number2", "339208499.5"),
+        ("letter3", "abc"),
+        ("symbol4", "!?"),
+        ("character_string5", "AB-2020011316024527670"),
+        ("time6", "2019年10月1日 15:01"),
+        ("date7", "2019年10月1日~2019年10月2日"),
+        ("amount8", "¥6000.00元"),
+        ("phone_number9", "+86-0766-66888866"),
+        ("car_number10", "粤A8Z888挂"),
+        ("name11", "张三"),
+        ("phrase12", "配送中"),
+        ("site13", "任何内容都不检查"),
+    ];
+    for (key, value) in valid {
+        let request = subscribe(key, value);
+        assert_eq!(Endpoint::validate(&request), Ok(()), "{key}: {value}");
+    }
+    server
+        .assert_untouched_then(
+            client.send_subscribe_message(subscribe("thing1", "您的订单已发货")),
+            "/cgi-bin/message/subscribe/bizsend",
+        )
+        .await;
 }

@@ -511,7 +511,9 @@ impl Lower<'_> {
                             ident: ident.clone(),
                             source: source.clone(),
                             hint: rule.hint.clone().unwrap_or_default(),
-                            doc: format!("The pattern of a `{kind}…` entry of `{wire}` in `{owner}`."),
+                            doc: format!(
+                                "The pattern of a `{kind}…` entry of `{wire}` in `{owner}`."
+                            ),
                         });
                         (module.to_owned(), ident)
                     });

@@ -458,7 +458,12 @@ fn check_field(
             Some(_) => {}
         }
     } else if f.items.is_some() {
-        r.at(file, entry, Some(name), "`items` applies to arrays and maps only");
+        r.at(
+            file,
+            entry,
+            Some(name),
+            "`items` applies to arrays and maps only",
+        );
     }
     if f.ty != "map" && !f.key_rules.is_empty() {
         r.at(file, entry, Some(name), "`key_rules` applies to maps only");
@@ -492,8 +497,16 @@ fn check_field(
     misplaced("sensitive", !f.sensitive || is("string"), r);
     misplaced("min", f.min.is_none() || is("integer"), r);
     misplaced("max", f.max.is_none() || is("integer"), r);
-    misplaced("min_items", f.min_items.is_none() || is("array") || is("map"), r);
-    misplaced("max_items", f.max_items.is_none() || is("array") || is("map"), r);
+    misplaced(
+        "min_items",
+        f.min_items.is_none() || is("array") || is("map"),
+        r,
+    );
+    misplaced(
+        "max_items",
+        f.max_items.is_none() || is("array") || is("map"),
+        r,
+    );
     misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
     misplaced("size_errcode", f.size_errcode.is_none() || is("file"), r);
@@ -572,7 +585,12 @@ fn check_field(
 fn check_map(r: &mut Report, types: &TypeTable, file: &str, entry: &str, name: &str, f: &FieldDef) {
     let items = match &f.items {
         None => {
-            r.at(file, entry, Some(name), "a map needs `items`: the struct of each entry's value (its keys are strings)");
+            r.at(
+                file,
+                entry,
+                Some(name),
+                "a map needs `items`: the struct of each entry's value (its keys are strings)",
+            );
             return;
         }
         Some(items) => items,
@@ -585,22 +603,27 @@ fn check_map(r: &mut Report, types: &TypeTable, file: &str, entry: &str, name: &
             file,
             entry,
             Some(name),
-            format!("a map's `items` is a struct type (WeChat's `{{key: {{value: …}}}}`), not `{items}`"),
+            format!(
+                "a map's `items` is a struct type (WeChat's `{{key: {{value: …}}}}`), not `{items}`"
+            ),
         );
         return;
     };
     if f.key_rules.is_empty() {
         return;
     }
-    let value_is_text = def.fields.iter().any(|(field, d)| {
-        field == "value" && base_primitive(types, &d.ty) == Some("string")
-    });
+    let value_is_text = def
+        .fields
+        .iter()
+        .any(|(field, d)| field == "value" && base_primitive(types, &d.ty) == Some("string"));
     if !value_is_text {
         r.at(
             file,
             entry,
             Some(name),
-            format!("`key_rules` check each entry's `value`: `{items}` needs a string field `value`"),
+            format!(
+                "`key_rules` check each entry's `value`: `{items}` needs a string field `value`"
+            ),
         );
     }
     for (kind, rule) in f.key_rules.iter() {
@@ -613,10 +636,17 @@ fn check_map(r: &mut Report, types: &TypeTable, file: &str, entry: &str, name: &
             ));
         }
         if rule.max_chars.is_none() && rule.pattern.is_none() {
-            r.at(file, entry, Some(name), format!("key kind `{kind}` has no rule: give `max_chars` or `pattern`"));
+            r.at(
+                file,
+                entry,
+                Some(name),
+                format!("key kind `{kind}` has no rule: give `max_chars` or `pattern`"),
+            );
         }
         match &rule.pattern {
-            Some(pattern) => check_pattern(r, file, entry, Some(name), pattern, rule.hint.as_deref()),
+            Some(pattern) => {
+                check_pattern(r, file, entry, Some(name), pattern, rule.hint.as_deref())
+            }
             None if rule.hint.is_some() => r.at(
                 file,
                 entry,

@@ -140,7 +140,10 @@ pub fn limits(field: &Field) -> String {
             .iter()
             .map(|rule| format!("`{}…` {}", rule.kind, rule.words))
             .collect();
-        parts.push(format!("each entry's `value` by its key: {}", each.join(", ")));
+        parts.push(format!(
+            "each entry's `value` by its key: {}",
+            each.join(", ")
+        ));
     }
     parts.join("; ")
 }
