@@ -61,6 +61,7 @@ impl Action {
     }
 
     /// Its name in a shared store.
+    #[cfg(feature = "redis")]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Message => "message",
@@ -72,6 +73,7 @@ impl Action {
     }
 
     /// The action of a name from [`Action::name`].
+    #[cfg(feature = "redis")]
     pub(crate) fn from_name(name: &str) -> Option<Action> {
         [
             Action::Message,

@@ -10,6 +10,7 @@ use wx_kefu_api::{Body, Endpoint, Invalid, Rule, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
 use crate::answer::{Answer, Outcome, WxError, ok};
+use crate::notify::TemplateInfo;
 use crate::spec::Checked;
 use crate::state::{
     Bubble, CLASSIC_DAILY_QUOTA, CLASSIC_GRACE_MS, FORCE_REFRESH_DAILY_QUOTA,
@@ -92,6 +93,11 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(api::GetMsgList, get_msg_list),
     route!(api::SendCustomMessage, send_custom_message),
     route!(api::Typing, typing),
+    route!(api::SendTemplateMessage, send_template_message),
+    route!(api::SendSubscribeMessage, send_subscribe_message),
+    route!(api::GetAllPrivateTemplate, get_all_private_template),
+    route!(api::DelPrivateTemplate, del_private_template),
+    route!(api::GetIndustry, get_industry),
 ];
 
 /// WeChat's answer to a request that breaks a rule of the spec: the errcode the spec gives
@@ -738,6 +744,146 @@ fn send_custom_message(state: &mut State, now: i64, req: &api::SendCustomMessage
         },
     );
     ok()
+}
+
+// ---- template messages and subscribe notifications ----
+
+/// The template (not banned), or its errcode.
+fn usable_template<'s>(state: &'s State, template_id: &str) -> Result<&'s TemplateInfo, WxError> {
+    let template = state
+        .notify
+        .template(template_id)
+        .ok_or_else(|| err(40037).hint(format!("no template `{template_id}`")))?;
+    if template.banned {
+        return Err(err(43116));
+    }
+    Ok(template)
+}
+
+/// The bubble a template or a notification makes: its template's title and the fields.
+fn notice_bubble<T: serde::Serialize>(
+    kind: &str,
+    template: &TemplateInfo,
+    data: &T,
+    link: Value,
+    now: i64,
+) -> Bubble {
+    Bubble {
+        at: secs(now),
+        from: Speaker::Agent,
+        kf_account: None,
+        kind: kind.to_owned(),
+        content: json!({
+            "template_id": template.template_id,
+            "title": template.title,
+            "data": data,
+            "link": link,
+        }),
+    }
+}
+
+fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMessage) -> Outcome {
+    let openid = req.touser.as_str();
+    known_user(state, openid)?;
+    let template = usable_template(state, &req.template_id)?.clone();
+    state.notify.expire(now);
+    // 防重入: one message per openid and client_msg_id within 10 minutes.
+    if let Some(id) = &req.client_msg_id
+        && let Some((msgid, _)) = state.notify.by_client_id.get(&(openid.to_owned(), id.clone()))
+    {
+        return Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }));
+    }
+    if state.user_mut(openid).unfollowed {
+        return Err(err(43004));
+    }
+    let data = serde_json::to_string(&req.data).unwrap_or_default();
+    let key = (openid.to_owned(), template.template_id.clone());
+    if req.client_msg_id.is_none()
+        && state.notify.last_send.get(&key).is_some_and(|(last, _)| *last == data)
+    {
+        return Err(err(40241));
+    }
+    let msgid = state.notify.next_msgid();
+    state.notify.last_send.insert(key, (data, now));
+    if let Some(id) = &req.client_msg_id {
+        state
+            .notify
+            .by_client_id
+            .insert((openid.to_owned(), id.clone()), (msgid, now));
+    }
+    state.notify.templates_sent += 1;
+    let link = match (&req.miniprogram, &req.url) {
+        // The mini program wins when both are given.
+        (Some(mini), _) => json!({ "miniprogram": mini.appid, "pagepath": mini.pagepath }),
+        (None, Some(url)) => json!({ "url": url }),
+        (None, None) => Value::Null,
+    };
+    let bubble = notice_bubble("template", &template, &req.data, link, now);
+    state.converse(openid, bubble);
+    Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
+}
+
+fn send_subscribe_message(
+    state: &mut State,
+    now: i64,
+    req: &api::SendSubscribeMessage,
+) -> Outcome {
+    let openid = req.touser.as_str();
+    known_user(state, openid)?;
+    let template = usable_template(state, &req.template_id)?.clone();
+    let key = (openid.to_owned(), template.template_id.clone());
+    match state.notify.subscriptions.get_mut(&key) {
+        Some(left) if *left > 0 => *left -= 1,
+        _ => return Err(err(43101)),
+    }
+    state.notify.notifications_sent += 1;
+    let link = match (&req.miniprogram, &req.page) {
+        (Some(mini), _) => json!({ "miniprogram": mini.appid, "pagepath": mini.pagepath }),
+        (None, Some(page)) => json!({ "url": page }),
+        (None, None) => Value::Null,
+    };
+    let bubble = notice_bubble("subscribe", &template, &req.data, link, now);
+    state.converse(openid, bubble);
+    ok()
+}
+
+fn get_all_private_template(
+    state: &mut State,
+    _now: i64,
+    _req: &api::GetAllPrivateTemplate,
+) -> Outcome {
+    let list: Vec<Value> = state
+        .notify
+        .templates
+        .iter()
+        .map(|t| {
+            json!({
+                "template_id": t.template_id,
+                "title": t.title,
+                "primary_industry": "IT科技",
+                "deputy_industry": "互联网|电子商务",
+                "content": t.content,
+                "example": "",
+            })
+        })
+        .collect();
+    Ok(json!({ "template_list": list }))
+}
+
+fn del_private_template(state: &mut State, _now: i64, req: &api::DelPrivateTemplate) -> Outcome {
+    state.notify.template(&req.template_id).ok_or_else(|| err(40037))?;
+    state
+        .notify
+        .templates
+        .retain(|t| t.template_id != req.template_id);
+    ok()
+}
+
+fn get_industry(_state: &mut State, _now: i64, _req: &api::GetIndustry) -> Outcome {
+    Ok(json!({
+        "primary_industry": { "first_class": "IT科技", "second_class": "互联网|电子商务" },
+        "secondary_industry": { "first_class": "IT科技", "second_class": "IT软件与服务" },
+    }))
 }
 
 fn typing(state: &mut State, now: i64, req: &api::Typing) -> Outcome {

@@ -103,6 +103,7 @@ mod faults;
 mod handlers;
 mod hosts;
 mod log;
+mod notify;
 mod push;
 mod server;
 mod spec;
@@ -119,6 +120,7 @@ use axum::extract::DefaultBodyLimit;
 
 pub use faults::{Fault, FaultKind};
 pub use log::{LOG_BODY_CHARS, LOG_CAPACITY, LoggedRequest};
+pub use notify::TemplateInfo;
 pub use push::{PushOutcome, PushRecord, UserInput, WebhookConfig};
 pub use state::{
     AccountInfo, Bubble, ChatRecord, Invitation, InvitationStatus, MockError,
@@ -653,6 +655,10 @@ impl MockHandle {
                     "typing": user.is_some_and(|u| u.is_typing(now)),
                     "session": state.sessions.get(openid.as_str()).map(|s| &s.kf_account),
                     "waiting": state.waiting.iter().any(|w| &w.openid == openid),
+                    "subscriptions": state.notify.subscriptions.iter()
+                        .filter(|((user, _), _)| user == openid)
+                        .map(|((_, template), left)| json!({ "template_id": template, "left": left }))
+                        .collect::<Vec<_>>(),
                     "conversation": state.conversations.get(openid.as_str()).cloned().unwrap_or_default(),
                 })
             })
@@ -731,6 +737,7 @@ impl MockHandle {
             "requests": state.log.total(),
             "token_fetches": { "stable": state.stable_fetches, "classic": state.classic_fetches },
             "media": state.media.len(),
+            "templates": state.notify.templates,
         })
     }
 
@@ -910,6 +917,71 @@ impl MockHandle {
     pub fn set_user_refuses(&self, openid: &str, refuses: bool) {
         self.state().user_mut(openid).refuses = refuses;
         self.shared.changes.bump();
+    }
+
+    // ---- templates and subscriptions ----
+
+    /// Adds (or replaces) a template of the account, as choosing one in WeChat's console
+    /// does; sends to any other template id answer 40037.
+    pub fn add_template(&self, template_id: &str, title: &str, content: &str) {
+        self.state().notify.add_template(TemplateInfo {
+            template_id: template_id.to_owned(),
+            title: title.to_owned(),
+            content: content.to_owned(),
+            banned: false,
+        });
+        self.shared.changes.bump();
+    }
+
+    /// WeChat bans (or lifts the ban on) a template: sends to it answer 43116.
+    pub fn set_template_banned(&self, template_id: &str, banned: bool) -> Result<(), MockError> {
+        let mut state = self.state();
+        let template = state
+            .notify
+            .templates
+            .iter_mut()
+            .find(|t| t.template_id == template_id)
+            .ok_or_else(|| MockError::UnknownTemplate(template_id.to_owned()))?;
+        template.banned = banned;
+        drop(state);
+        self.shared.changes.bump();
+        Ok(())
+    }
+
+    /// The account's templates.
+    pub fn templates(&self) -> Vec<TemplateInfo> {
+        self.state().notify.templates.clone()
+    }
+
+    /// The user subscribes `count` more times to a template (a one-time subscription
+    /// each: one notification apiece).
+    pub fn grant_subscription(&self, openid: &str, template_id: &str, count: u32) {
+        let mut state = self.state();
+        state.user_mut(openid);
+        *state
+            .notify
+            .subscriptions
+            .entry((openid.to_owned(), template_id.to_owned()))
+            .or_default() += count;
+        drop(state);
+        self.shared.changes.bump();
+    }
+
+    /// How many one-time subscriptions the user has left for a template.
+    pub fn subscriptions_left(&self, openid: &str, template_id: &str) -> u32 {
+        self.state()
+            .notify
+            .subscriptions
+            .get(&(openid.to_owned(), template_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many template messages reached users (a repeat by `client_msg_id` is not one),
+    /// and how many subscribe notifications.
+    pub fn notices_sent(&self) -> (u64, u64) {
+        let state = self.state();
+        (state.notify.templates_sent, state.notify.notifications_sent)
     }
 
     /// The account's WeChat ID (`gh_…`): from now on a new agent account must end in

@@ -185,6 +185,8 @@ pub enum MockError {
     NoSession(String),
     /// No webhook is configured: there is nowhere to push to.
     NoWebhook,
+    /// The account has no template of this id.
+    UnknownTemplate(String),
 }
 
 impl fmt::Display for MockError {
@@ -207,6 +209,7 @@ impl fmt::Display for MockError {
             MockError::InSession(openid) => write!(f, "the user `{openid}` is in a session"),
             MockError::NoSession(openid) => write!(f, "the user `{openid}` is in no session"),
             MockError::NoWebhook => write!(f, "no webhook is configured (set_webhook)"),
+            MockError::UnknownTemplate(id) => write!(f, "the account has no template `{id}`"),
         }
     }
 }
@@ -388,6 +391,8 @@ pub(crate) struct State {
     pub(crate) media: HashMap<String, StoredMedia>,
     /// Each user's conversation, as their phone shows it.
     pub(crate) conversations: BTreeMap<String, Vec<Bubble>>,
+    /// Templates, subscriptions and what they sent.
+    pub(crate) notify: crate::notify::Notify,
 }
 
 /// The most bubbles kept per conversation (the oldest go first).
@@ -545,6 +550,7 @@ impl State {
             stubs: HashMap::new(),
             wechat_id: None,
             conversations: BTreeMap::new(),
+            notify: crate::notify::Notify::default(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,
             workers_at_limit: BTreeSet::new(),

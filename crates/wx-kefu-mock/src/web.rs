@@ -223,6 +223,9 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
             post(keep_material).layer(DefaultBodyLimit::max(MAX_PICTURE)),
         )
         .route("/api/users/{openid}/refuses", post(refuses))
+        .route("/api/users/{openid}/subscriptions", post(subscribe))
+        .route("/api/templates", post(add_template))
+        .route("/api/templates/{template_id}/banned", post(ban_template))
         .route("/api/account", post(account))
         .route("/api/reset", post(reset))
         .route("/api/tokens/invalidate", post(invalidate))
@@ -671,6 +674,59 @@ async fn refuses(
     Json(body): Json<Refuses>,
 ) -> Answer {
     handle.set_user_refuses(&openid, body.refuses);
+    done()
+}
+
+#[derive(Deserialize)]
+struct NewTemplate {
+    template_id: String,
+    title: String,
+    #[serde(default)]
+    content: String,
+}
+
+async fn add_template(State(handle): State<MockHandle>, Json(body): Json<NewTemplate>) -> Answer {
+    if body.template_id.is_empty() || body.title.is_empty() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "a template needs a `template_id` and a `title`".into(),
+        ));
+    }
+    handle.add_template(&body.template_id, &body.title, &body.content);
+    done()
+}
+
+#[derive(Deserialize)]
+struct Banned {
+    banned: bool,
+}
+
+async fn ban_template(
+    State(handle): State<MockHandle>,
+    Path(template_id): Path<String>,
+    Json(body): Json<Banned>,
+) -> Answer {
+    handle.set_template_banned(&template_id, body.banned)?;
+    done()
+}
+
+#[derive(Deserialize)]
+struct Subscription {
+    template_id: String,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn subscribe(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+    Json(body): Json<Subscription>,
+) -> Answer {
+    handle.grant_subscription(&openid, &body.template_id, body.count);
     done()
 }
 
