@@ -38,11 +38,13 @@
 //! export. The runtime's own modules stay reachable for tools (`wx_kefu_api::meta`, …) but
 //! are left off this page.
 
+mod fallback;
 #[rustfmt::skip]
 mod generated;
 
 use futures_util::Stream;
 
+pub use fallback::{Delivered, Fallback};
 pub use generated::*;
 #[cfg(feature = "inbound")]
 pub use wx_kefu_inbound as inbound;

@@ -789,7 +789,10 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
     state.notify.expire(now);
     // 防重入: one message per openid and client_msg_id within 10 minutes.
     if let Some(id) = &req.client_msg_id
-        && let Some((msgid, _)) = state.notify.by_client_id.get(&(openid.to_owned(), id.clone()))
+        && let Some((msgid, _)) = state
+            .notify
+            .by_client_id
+            .get(&(openid.to_owned(), id.clone()))
     {
         return Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }));
     }
@@ -799,7 +802,11 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
     let data = serde_json::to_string(&req.data).unwrap_or_default();
     let key = (openid.to_owned(), template.template_id.clone());
     if req.client_msg_id.is_none()
-        && state.notify.last_send.get(&key).is_some_and(|(last, _)| *last == data)
+        && state
+            .notify
+            .last_send
+            .get(&key)
+            .is_some_and(|(last, _)| *last == data)
     {
         return Err(err(40241));
     }
@@ -823,11 +830,7 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
     Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
 }
 
-fn send_subscribe_message(
-    state: &mut State,
-    now: i64,
-    req: &api::SendSubscribeMessage,
-) -> Outcome {
+fn send_subscribe_message(state: &mut State, now: i64, req: &api::SendSubscribeMessage) -> Outcome {
     let openid = req.touser.as_str();
     known_user(state, openid)?;
     let template = usable_template(state, &req.template_id)?.clone();
@@ -871,7 +874,10 @@ fn get_all_private_template(
 }
 
 fn del_private_template(state: &mut State, _now: i64, req: &api::DelPrivateTemplate) -> Outcome {
-    state.notify.template(&req.template_id).ok_or_else(|| err(40037))?;
+    state
+        .notify
+        .template(&req.template_id)
+        .ok_or_else(|| err(40037))?;
     state
         .notify
         .templates

@@ -69,6 +69,7 @@ impl Notify {
     pub(crate) fn expire(&mut self, now_ms: i64) {
         self.by_client_id
             .retain(|_, (_, at)| now_ms - *at < CLIENT_MSG_ID_MS);
-        self.last_send.retain(|_, (_, at)| now_ms - *at < DUPLICATE_MS);
+        self.last_send
+            .retain(|_, (_, at)| now_ms - *at < DUPLICATE_MS);
     }
 }
