@@ -84,10 +84,16 @@ async fn an_answer_after_the_window_goes_as_one_template_and_the_next_after_the_
         panic!("expected the template, got {delivered:?}");
     };
     assert!(msgid > 0);
+    let requests = env.mock.requests_to("/cgi-bin/message/template/send");
     assert_eq!(
-        env.mock.requests_to("/cgi-bin/message/template/send").len(),
+        requests.len(),
         2,
         "sent, answer lost, sent again with the same client_msg_id"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.applied).count(),
+        1,
+        "the repeat was answered, not carried out: {requests:?}"
     );
     assert_eq!(
         notices(&env, "template"),

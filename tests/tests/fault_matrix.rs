@@ -24,6 +24,8 @@ const INVITEE: &str = "inv@gh_matrix";
 const GONE: &str = "gone@gh_matrix";
 const USER: &str = "o_matrix_user";
 const SERVED: &str = "o_matrix_served";
+const TEMPLATE: &str = "TPL_matrix";
+const GONE_TEMPLATE: &str = "TPL_matrix_gone";
 
 /// The client's timeout in the matrix, and the delay that outlasts it.
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -105,10 +107,18 @@ enum Outcome {
     Decode,
 }
 
+/// Whether this request of the endpoint may be repeated: a read, or a write whose request
+/// carries the field that makes it safe (a template's `client_msg_id`).
+fn repeatable(meta: &EndpointMeta, args: &Value) -> bool {
+    meta.idempotent
+        || meta
+            .idempotent_when
+            .is_some_and(|field| args.get(field).is_some())
+}
+
 /// The outcome the runtime's rules call for: reads (and the token calls) are retried
 /// past a passing failure; a write is retried only when it provably never left.
-fn expected(case: Case, meta: &EndpointMeta) -> Outcome {
-    let read = meta.idempotent;
+fn expected(case: Case, read: bool) -> Outcome {
     match case {
         Case::Clean | Case::FirstHostDown => Outcome::Ok,
         Case::ConnectRefused => Outcome::Transport(TransportKind::Connect),
@@ -154,6 +164,9 @@ fn seed(env: &Env) -> Seeded {
     mock.user_message(SERVED, "hello");
     mock.enqueue_waiting(SERVED).unwrap();
     mock.accept_waiting(BOB, SERVED).unwrap();
+    mock.add_template(TEMPLATE, "Matrix", "{{keyword1.DATA}}");
+    mock.add_template(GONE_TEMPLATE, "Gone", "");
+    mock.grant_subscription(USER, TEMPLATE, 3);
     Seeded {
         temp: mock.user_media("image", jpeg(2048)),
         material: mock.add_material("image", jpeg(2048)),
@@ -190,6 +203,19 @@ fn request(env: &Env, seeded: &Seeded, name: &str, avatar: &str) -> Value {
         "upload_temp_media" | "add_material" => json!({"type": "image", "media": avatar}),
         "get_temp_media" => json!({"media_id": seeded.temp}),
         "get_material" | "del_material" => json!({"media_id": seeded.material}),
+        // With its client_msg_id: retried like a read, and sent once.
+        "send_template_message" => json!({
+            "touser": USER,
+            "template_id": TEMPLATE,
+            "client_msg_id": "matrix-1",
+            "data": {"keyword1": {"value": "hello"}},
+        }),
+        "send_subscribe_message" => json!({
+            "touser": USER,
+            "template_id": TEMPLATE,
+            "data": {"thing1": {"value": "hello"}},
+        }),
+        "del_private_template" => json!({"template_id": GONE_TEMPLATE}),
         // Any other endpoint: the request the spec's examples make.
         other => {
             let example = wx_kefu_api::example_request(other).expect("an endpoint of the spec");
@@ -291,12 +317,14 @@ async fn run(case: Case) {
             // Only the endpoint's own requests count where they went (not the token's).
             env.mock.clear_requests();
         }
+        let args_copy = args.clone();
         let result = call(&client, meta, args).await;
         if let Err(DynamicError::Call(error)) = &result {
             env.keep(error.clone());
         }
         let got = outcome(&result);
-        let want = expected(case, meta);
+        let repeatable = repeatable(meta, &args_copy);
+        let want = expected(case, repeatable);
         if got != want {
             failures.push(format!("{}: {want:?} expected, got {result:?}", meta.name));
         }
@@ -311,10 +339,14 @@ async fn run(case: Case) {
             .filter(|r| r.applied)
             .count();
         if case.two_hosts() {
-            failures.extend(host_failures(case, &env, meta));
+            failures.extend(host_failures(case, &env, meta, repeatable));
         }
         if !meta.idempotent {
+            // A write is carried out at most once: exactly as often as the case says, or,
+            // made repeatable by its request (retried, and deduplicated by WeChat), never
+            // more than once.
             let most = match case {
+                _ if repeatable => 1,
                 Case::ConnectRefused
                 | Case::ResetBefore
                 | Case::Status5xx
@@ -333,6 +365,7 @@ async fn run(case: Case) {
             // A late request may or may not be carried out (the emulator, like a server,
             // may drop the work of a client that hung up); never twice.
             let fits = match case {
+                _ if repeatable => applied <= most,
                 Case::Timeout | Case::FirstHostTimeout => applied <= most,
                 _ => applied == most,
             };
@@ -357,13 +390,13 @@ async fn run(case: Case) {
 /// Where the requests of a two-host case went: a write never to the second host unless
 /// the first refused the connection; a read there after the first failed, with the switch
 /// in the log naming both hosts.
-fn host_failures(case: Case, env: &Env, meta: &EndpointMeta) -> Vec<String> {
+fn host_failures(case: Case, env: &Env, meta: &EndpointMeta, repeatable: bool) -> Vec<String> {
     let requests = env.mock.requests_to(meta.path);
     let on = |host| requests.iter().filter(|r| r.host == host).count();
     let (first, second) = (on(0), on(1));
     let hosts = env.mock.host_urls();
     let mut failures = Vec::new();
-    let moved = meta.idempotent || case == Case::FirstHostDown;
+    let moved = repeatable || case == Case::FirstHostDown;
     let want_second = usize::from(moved);
     if second != want_second {
         failures.push(format!(

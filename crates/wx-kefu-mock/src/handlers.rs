@@ -794,7 +794,9 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
             .by_client_id
             .get(&(openid.to_owned(), id.clone()))
     {
-        return Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }));
+        let answer = json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid });
+        state.notify.repeat = true;
+        return Ok(answer);
     }
     if state.user_mut(openid).unfollowed {
         return Err(err(43004));

@@ -444,18 +444,28 @@ pub(crate) async fn serve(
         Some(reply) => reply,
         None => {
             let now_ms = shared.clock.now_ms();
-            let handled = match read_error {
-                Some(error) => json_reply(Err(WxError::new(47001).hint(error)), now_ms),
-                None => process(&mut shared.lock(), now_ms, &incoming),
-            };
-            applied = match &handled {
-                Reply::Json(status, value) => {
-                    status.is_success()
-                        && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0
+            // A repeat WeChat answers without doing anything again (a template's
+            // client_msg_id seen within 10 minutes) is answered, not applied.
+            let (handled, repeat) = match read_error {
+                Some(error) => (
+                    json_reply(Err(WxError::new(47001).hint(error)), now_ms),
+                    false,
+                ),
+                None => {
+                    let mut state = shared.lock();
+                    let handled = process(&mut state, now_ms, &incoming);
+                    (handled, std::mem::take(&mut state.notify.repeat))
                 }
-                Reply::File { .. } => true,
-                Reply::Raw(..) | Reply::Drop => false,
             };
+            applied = !repeat
+                && match &handled {
+                    Reply::Json(status, value) => {
+                        status.is_success()
+                            && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0
+                    }
+                    Reply::File { .. } => true,
+                    Reply::Raw(..) | Reply::Drop => false,
+                };
             shared.dispatch_events();
             match after {
                 Some(FaultKind::Delay(delay)) => {

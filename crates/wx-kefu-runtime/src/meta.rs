@@ -29,6 +29,9 @@ pub struct EndpointMeta {
     pub path: &'static str,
     /// Whether repeating the call is harmless (reads), so it may be retried.
     pub idempotent: bool,
+    /// An optional field whose presence makes a request of this call harmless to repeat
+    /// (a template message's `client_msg_id`: WeChat sends one message per id).
+    pub idempotent_when: Option<&'static str>,
     /// Whether the call carries `?access_token=` (false only for the token calls).
     pub auth: bool,
     /// Whether the answer is a file, not JSON (a media download; see [`crate::FileAnswer`]).
@@ -53,6 +56,7 @@ impl EndpointMeta {
             method,
             path,
             idempotent: false,
+            idempotent_when: None,
             auth: true,
             downloads: false,
             fields: &[],
@@ -83,6 +87,12 @@ impl EndpointMeta {
     /// Sets whether repeating the call is harmless.
     pub const fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Sets the field whose presence makes a request harmless to repeat.
+    pub const fn idempotent_when(mut self, field: &'static str) -> Self {
+        self.idempotent_when = Some(field);
         self
     }
 

@@ -195,6 +195,7 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
             "https://developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage.html",
         )
         .group("notify")
+        .idempotent_when("client_msg_id")
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)

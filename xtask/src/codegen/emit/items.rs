@@ -1066,6 +1066,10 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
     // What `EndpointMeta::new` sets already (not idempotent, authenticated, nothing else)
     // is not said again.
     let idempotent = idempotent.then(|| quote!(.idempotent(true)));
+    let idempotent_when = ep
+        .idempotent_when
+        .as_ref()
+        .map(|field| quote!(.idempotent_when(#field)));
     let auth = (!auth).then(|| quote!(.auth(false)));
     let downloads = matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
     let fields: Vec<_> = fields.collect();
@@ -1079,6 +1083,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .doc_url(#url)
         .group(#module)
         #idempotent
+        #idempotent_when
         #auth
         #downloads
         #fields
