@@ -260,6 +260,12 @@ pub const PAYLOAD_JSON: &str = "payload-json";
 pub const OUTPUT: &str = "output";
 /// A download's `--force`: replace an existing file.
 pub const FORCE: &str = "force";
+/// `message send`'s fallback when the window has closed: `--fallback-template`,
+/// `--fallback-data`, `--fallback-url`, `--idempotency-key`.
+pub const FALLBACK_TEMPLATE: &str = "fallback-template";
+pub const FALLBACK_DATA: &str = "fallback-data";
+pub const FALLBACK_URL: &str = "fallback-url";
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The id of `--file` and `--thumb`: files uploaded as temporary media for a message.
 pub const MEDIA_FILE: &str = "media-file";
 pub const THUMB_FILE: &str = "thumb-file";
@@ -397,9 +403,13 @@ fn tree(placements: &[Placement]) -> Command {
 fn endpoint_command(placement: &Placement) -> Command {
     let meta = placement.meta;
     let about = format!("{} — {}", meta.summary_zh, meta.summary_en);
-    let retry = match meta.idempotent {
-        true => "a read: retried when the network fails",
-        false => "not idempotent: never retried once it may have reached WeChat",
+    let when = meta.idempotent_when.map(|field| {
+        format!("retried like a read when `{field}` is given, which makes WeChat send it once; never retried otherwise once it may have reached WeChat")
+    });
+    let retry = match (meta.idempotent, &when) {
+        (true, _) => "a read: retried when the network fails",
+        (false, Some(when)) => when.as_str(),
+        (false, None) => "not idempotent: never retried once it may have reached WeChat",
     };
     let long_about = format!(
         "{about}\n\n{} {} ({retry})\nDocs: {}\nSpec name: {}",
@@ -476,6 +486,43 @@ fn endpoint_command(placement: &Placement) -> Command {
             continue;
         }
         command = command.arg(field_arg(field));
+    }
+    if meta.name == "send_custom_message" {
+        command = command
+            .arg(
+                Arg::new(FALLBACK_TEMPLATE)
+                    .long("fallback-template")
+                    .value_name("TEMPLATE_ID")
+                    .help(
+                        "If the user's window has closed (45015, 45047), send this template \
+                         message instead (once: with a client_msg_id)",
+                    ),
+            )
+            .arg(
+                Arg::new(FALLBACK_DATA)
+                    .long("fallback-data")
+                    .value_name("KEY=VALUE")
+                    .action(ArgAction::Append)
+                    .requires(FALLBACK_TEMPLATE)
+                    .help("A field of the fallback template (repeatable), e.g. keyword1=已发货"),
+            )
+            .arg(
+                Arg::new(FALLBACK_URL)
+                    .long("fallback-url")
+                    .value_name("URL")
+                    .requires(FALLBACK_TEMPLATE)
+                    .help("Where a tap on the fallback template leads"),
+            )
+            .arg(
+                Arg::new(IDEMPOTENCY_KEY)
+                    .long("idempotency-key")
+                    .value_name("KEY")
+                    .requires(FALLBACK_TEMPLATE)
+                    .help(
+                        "The fallback template's client_msg_id (at most 64 characters): the same \
+                         key sends it once however often the command is repeated",
+                    ),
+            );
     }
     if meta.downloads {
         command = command.arg(

@@ -13,6 +13,7 @@ mod config;
 mod context;
 mod error;
 mod export;
+mod fallback;
 mod media;
 mod mock;
 mod output;
@@ -132,6 +133,10 @@ async fn run(matches: &ArgMatches, global: Global) -> CliResult {
                     .await;
             }
             media::attach(&client, &mut request, attachments).await?;
+            if let Some(fallback) = fallback::declared(args, &request)? {
+                let delivered = fallback.send(&client).await?;
+                return context.printer.answer(&fallback::shown(&delivered));
+            }
             let answer = wx_kefu_api::call_json(&client, placement.meta.name, request).await?;
             context.printer.answer(&answer)
         }

@@ -64,6 +64,8 @@ fn every_endpoint_has_a_command_with_its_summary_as_help() {
         ),
         ("message", &["send", "typing"][..]),
         ("records", &["export", "list"][..]),
+        ("template", &["send", "list", "delete", "industry"][..]),
+        ("subscribe", &["send"][..]),
     ];
     for (group, verbs) in expected {
         for verb in verbs {

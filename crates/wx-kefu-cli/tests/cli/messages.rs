@@ -151,3 +151,91 @@ fn typing_is_shown_and_outside_the_window_is_an_api_error() {
     assert!(error["error"]["rid"].is_string(), "{error}");
     assert!(stranger.stdout.is_empty());
 }
+
+#[test]
+fn after_the_window_a_message_falls_back_to_one_template_and_templates_have_their_commands() {
+    let emu = Emu::start();
+    emu.mock
+        .add_template("TPL_cli", "回复提醒", "{{keyword1.DATA}}");
+    emu.mock.user_message("o_user", "在吗");
+    let send = |text: &str| {
+        emu.run(&[
+            "--json",
+            "message",
+            "send",
+            "text",
+            "o_user",
+            "--field",
+            &format!("content={text}"),
+            "--fallback-template",
+            "TPL_cli",
+            "--fallback-data",
+            "keyword1=客服回复了您",
+            "--fallback-url",
+            "https://example.com/chat",
+            "--idempotency-key",
+            "ticket-7",
+        ])
+    };
+    // Inside the window: the message itself.
+    assert_eq!(
+        send("您好").ok().json(),
+        serde_json::json!({ "delivered": "customer_service" })
+    );
+    // Two days later the window has closed: the template, once however often it is run.
+    emu.mock.advance(std::time::Duration::from_secs(49 * 3600));
+    let first = send("已发货").ok().json();
+    assert_eq!(first["delivered"], "template", "{first}");
+    let again = send("已发货").ok().json();
+    assert_eq!(first, again, "the same key: the same msgid");
+    assert_eq!(emu.mock.notices_sent(), (1, 0));
+    let body = emu.mock.requests_to("/cgi-bin/message/template/send")[0]
+        .json()
+        .expect("a JSON body");
+    assert_eq!(body["client_msg_id"], "ticket-7");
+    assert_eq!(body["data"]["keyword1"]["value"], "客服回复了您");
+    assert_eq!(body["url"], "https://example.com/chat");
+
+    // Without a fallback, the closed window is the typed error.
+    let refused = emu.run(&["message", "send", "text", "o_user", "-f", "content=hi"]);
+    assert!(refused.stderr.contains("45015"), "{}", refused.stderr);
+
+    // The template commands.
+    let list = emu.run(&["--json", "template", "list"]).ok().json();
+    assert_eq!(list["template_list"][0]["template_id"], "TPL_cli");
+    emu.mock.grant_subscription("o_user", "TPL_cli", 1);
+    let sent = emu.run(&[
+        "subscribe",
+        "send",
+        "o_user",
+        "TPL_cli",
+        "--data",
+        r#"{"thing1":{"value":"工单有新回复"}}"#,
+    ]);
+    assert_eq!(sent.ok().stdout, "ok\n");
+    let used_up = emu.run(&[
+        "subscribe",
+        "send",
+        "o_user",
+        "TPL_cli",
+        "--data",
+        r#"{"thing1":{"value":"工单有新回复"}}"#,
+    ]);
+    assert!(used_up.stderr.contains("43101"), "{}", used_up.stderr);
+    // A value breaking its key's rule never leaves the process.
+    let before = emu.request_count();
+    let invalid = emu.run(&[
+        "subscribe",
+        "send",
+        "o_user",
+        "TPL_cli",
+        "--data",
+        r#"{"phrase1":{"value":"not chinese"}}"#,
+    ]);
+    assert!(
+        invalid.stderr.contains("data.phrase1.value"),
+        "{}",
+        invalid.stderr
+    );
+    assert_eq!(emu.request_count(), before);
+}
