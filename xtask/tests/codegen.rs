@@ -731,3 +731,127 @@ fn a_rules_own_errcode_mistakes_say_how() {
         ],
     );
 }
+
+const MAP_ENDPOINT: &str = "
+group: extra
+title: { zh: 额外, en: Extra }
+endpoints:
+  - name: do_it
+    summary: { zh: 做, en: Do it }
+    doc: https://developers.weixin.qq.com/doc/x.html
+    method: POST
+    path: /extra/do
+    idempotent: false
+    idempotent_when: ref_id
+    body:
+      ref_id: { type: string, required: false, doc: { zh: 编号, en: An id. } }
+      data:
+        type: map
+        items: entry
+        min_items: 1
+        doc: { zh: 数据, en: The data. }
+        key_rules:
+          thing: { max_chars: 20 }
+    response: ack
+types:
+  entry:
+    kind: struct
+    doc: { zh: 值, en: A value. }
+    fields:
+      value: { type: string, doc: { zh: 值, en: The text. } }
+";
+
+fn map_with(replace: &str, with: &str) -> String {
+    assert!(MAP_ENDPOINT.contains(replace), "{replace}");
+    MAP_ENDPOINT.replace(replace, with)
+}
+
+#[test]
+fn a_map_with_key_rules_and_idempotent_when_is_accepted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
+    let mut sources = codegen::load(&dir).unwrap();
+    sources.push(("api-spec/extra.yaml".into(), MAP_ENDPOINT.into()));
+    let files = codegen::generate_from(&sources).unwrap();
+    let extra = files
+        .iter()
+        .find(|f| f.path.ends_with("extra.rs"))
+        .expect("the extra module");
+    for part in [
+        "::std::collections::BTreeMap<String, Entry>",
+        "support::key_kind(key)",
+        "\"thing\" =>",
+        "fn idempotent(&self) -> bool",
+        "self.ref_id.is_some()",
+        ".idempotent_when(\"ref_id\")",
+    ] {
+        assert!(extra.text.contains(part), "{part} in:\n{}", extra.text);
+    }
+}
+
+#[test]
+fn map_mistakes_are_named() {
+    let e = problem("extra.yaml", &map_with("        items: entry\n", ""));
+    assert_problem(&e, &["field `data`: a map needs `items`"]);
+    let e = problem("extra.yaml", &map_with("items: entry", "items: string"));
+    assert_problem(&e, &["field `data`: a map's `items` is a struct type"]);
+    let e = problem(
+        "extra.yaml",
+        &map_with("value: { type: string", "text: { type: string"),
+    );
+    assert_problem(
+        &e,
+        &["`key_rules` check each entry's `value`: `entry` needs a string field `value`"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &map_with("thing: { max_chars: 20 }", "Thing1: { max_chars: 20 }"),
+    );
+    assert_problem(
+        &e,
+        &["key kind `Thing1`: a kind is the key less its trailing digits"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &map_with("thing: { max_chars: 20 }", "thing: { hint: words }"),
+    );
+    assert_problem(
+        &e,
+        &[
+            "key kind `thing` has no rule",
+            "`hint` describes a `pattern`",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        &map_with(
+            "ref_id: { type: string,",
+            "ref_id: { type: string, key_rules: { a: { max_chars: 1 } },",
+        ),
+    );
+    assert_problem(&e, &["field `ref_id`: `key_rules` applies to maps only"]);
+}
+
+#[test]
+fn idempotent_when_mistakes_are_named() {
+    let e = problem(
+        "extra.yaml",
+        &map_with("idempotent_when: ref_id", "idempotent_when: nope"),
+    );
+    assert_problem(&e, &["`nope` is not a body field of this endpoint"]);
+    let e = problem(
+        "extra.yaml",
+        &map_with(
+            "ref_id: { type: string, required: false,",
+            "ref_id: { type: string,",
+        ),
+    );
+    assert_problem(
+        &e,
+        &["`ref_id` is required, so the call is always safe to repeat"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &map_with("idempotent: false", "idempotent: true"),
+    );
+    assert_problem(&e, &["the endpoint is already `idempotent: true`"]);
+}
