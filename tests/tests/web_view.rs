@@ -295,6 +295,47 @@ async fn a_user_plays_in_the_page_and_the_sdk_answers_live() {
         })
     })
     .await;
+    // A template message and a subscribe notification show as cards, as on a phone.
+    env.mock
+        .add_template("TPL_web", "回复提醒", "{{keyword1.DATA}}");
+    env.mock.grant_subscription(USER, "TPL_web", 1);
+    let field = |key: &str, value: &str| {
+        std::collections::BTreeMap::from([(key.to_owned(), TemplateValue::new(value))])
+    };
+    env.client
+        .send_template_message(
+            SendTemplateMessage::new(USER, "TPL_web", field("keyword1", "客服回复了您的问题"))
+                .url("https://example.com/chat"),
+        )
+        .await
+        .unwrap();
+    env.client
+        .send_subscribe_message(SendSubscribeMessage::new(
+            USER,
+            "TPL_web",
+            std::collections::BTreeMap::from([(
+                "thing1".to_owned(),
+                SubscribeValue::new("您的工单有新回复"),
+            )]),
+        ))
+        .await
+        .unwrap();
+    for (kind, text) in [
+        ("template", "keyword1: 客服回复了您的问题"),
+        ("subscribe", "thing1: 您的工单有新回复"),
+    ] {
+        let css = format!(".bubble[data-kind={kind}] [data-testid={kind}]");
+        eventually(&format!("the {kind} card appears"), || async {
+            match browser.find(Locator::Css(&css)).await {
+                Ok(card) => card
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.contains(text) && t.contains("回复提醒")),
+                Err(_) => false,
+            }
+        })
+        .await;
+    }
     let screenshot = browser.screenshot().await.unwrap();
     let path = screenshot_path();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
