@@ -203,3 +203,27 @@ async fn only_the_windows_errors_fall_back_and_a_known_closed_window_skips_the_m
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn the_emulator_answers_a_broken_subscribe_value_with_47003_naming_it() {
+    let env = closed_window().await;
+    env.mock.grant_subscription(USER, NOTICE, 1);
+    // Past the SDK's own checks (a raw call), as another client would send it.
+    let body = serde_json::json!({
+        "touser": USER,
+        "template_id": NOTICE,
+        "data": { "phrase1": { "value": "not chinese" } },
+    });
+    let refused = env
+        .client
+        .raw(RawRequest::post("/cgi-bin/message/subscribe/bizsend").json(&body))
+        .await;
+    let error = env.api_err(refused, ErrCode::ArgumentInvalid);
+    assert!(error.to_string().contains("data.phrase1.value"), "{error}");
+    assert_eq!(
+        env.mock.subscriptions_left(USER, NOTICE),
+        1,
+        "nothing was used"
+    );
+    env.finish().await;
+}

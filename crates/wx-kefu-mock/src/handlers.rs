@@ -113,9 +113,19 @@ pub(crate) fn broken_rule(meta: &EndpointMeta, invalid: &Invalid) -> WxError {
         }
         _ => None,
     };
-    let code = own
-        .or_else(|| meta.errcode_for(&invalid.field))
-        .unwrap_or(47001);
+    // The field's own errcode, else its nearest parent's: a map entry's value
+    // (`data.thing1.value`) answers the map's (`data`: 47003).
+    let mut path = invalid.field.as_str();
+    let inherited = loop {
+        if let Some(code) = meta.errcode_for(path) {
+            break Some(code);
+        }
+        match path.rsplit_once('.') {
+            Some((parent, _)) => path = parent,
+            None => break None,
+        }
+    };
+    let code = own.or(inherited).unwrap_or(47001);
     WxError::new(code).hint(invalid.to_string())
 }
 

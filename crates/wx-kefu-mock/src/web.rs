@@ -17,6 +17,9 @@
 //! | `POST /_mock/api/users/{openid}/images` | the picture's bytes as the body: the user sends a picture |
 //! | `POST /_mock/api/users/{openid}/events` | `{"event": "follow" \| "unfollow" \| "scan" \| "menu_click" \| "payment"}` |
 //! | `POST /_mock/api/users/{openid}/wait` | the user joins the waiting queue |
+//! | `POST /_mock/api/users/{openid}/subscriptions` | `{"template_id": "…", "count": 1?}`: the user subscribes to a template (one notification per subscription) |
+//! | `POST /_mock/api/templates` | `{"template_id": "…", "title": "…", "content": "…"?}`: the account adds a template |
+//! | `POST /_mock/api/templates/{template_id}/banned` | `{"banned": true}`: WeChat bans the template (sends answer 43116) |
 //! | `POST /_mock/api/agents` | `{"kf_account", "nickname", "online": true}`: an agent, bound to a WeChat user |
 //! | `POST /_mock/api/agents/{kf_account}/online` | `{"online": bool}` |
 //! | `POST /_mock/api/agents/{kf_account}/accept` | `{"openid"}`: the agent takes a waiting user |

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use wx_kefu_mock::MockServer;
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("errors.json", include_str!("../../conformance/errors.json")),
     (
         "answers.json",
@@ -17,6 +17,7 @@ const FILES: [(&str, &str); 4] = [
         "accounts.json",
         include_str!("../../conformance/accounts.json"),
     ),
+    ("notify.json", include_str!("../../conformance/notify.json")),
 ];
 
 /// A minimal JPEG or PNG of `len` bytes, or other content, from a scenario's `bytes`.
