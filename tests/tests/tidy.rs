@@ -280,3 +280,150 @@ fn tests_and_examples_stay_on_loopback() {
         found.join("\n")
     );
 }
+
+/// The sibling modules `path` (a module file of `krate`) uses, by `crate::` paths in its
+/// shipped code: a module's children and the crate root's own items (`crate::Name`) are
+/// not siblings.
+fn module_uses(text: &str, modules: &[String], own: &str) -> Vec<String> {
+    let mut used = Vec::new();
+    for (_, line) in shipped_code(text) {
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            // `use crate::{a, b::C}`: every module named in the braces.
+            let names: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group
+                    .split(['}', ','])
+                    .map(|part| {
+                        part.trim()
+                            .split("::")
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned()
+                    })
+                    .collect(),
+                None => vec![name],
+            };
+            for name in names {
+                if name != own && modules.contains(&name) && !used.contains(&name) {
+                    used.push(name);
+                }
+            }
+        }
+    }
+    used
+}
+
+/// A cycle in `graph` (module → the modules it uses), as the modules in order.
+fn a_cycle(graph: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &[(String, Vec<String>)],
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.iter().any(|d| d == node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        let edges = graph
+            .iter()
+            .find(|(name, _)| name == node)
+            .map(|(_, to)| to.clone())
+            .unwrap_or_default();
+        for next in edges {
+            if let Some(cycle) = visit(&next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.push(node.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    for (node, _) in graph {
+        if let Some(cycle) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+/// Who owns what stays readable: within each shipped crate, the modules (each file of
+/// `src/`, the crate root aside) use one another without a cycle, so each can be read
+/// knowing only those below it. (`a_cycle` itself is checked on a known cycle.)
+#[test]
+fn the_modules_of_each_crate_use_one_another_without_a_cycle() {
+    let graph = |edges: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        edges
+            .iter()
+            .map(|(from, to)| (from.to_string(), to.iter().map(|t| t.to_string()).collect()))
+            .collect()
+    };
+    assert_eq!(
+        a_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    assert_eq!(
+        a_cycle(&graph(&[("a", &["b"]), ("b", &[]), ("c", &["a"])])),
+        None
+    );
+    let uses = module_uses(
+        "use crate::{client::Client, error};\nuse crate::Root;\nlet x = crate::token::f();\n// crate::decode\n",
+        &[
+            "client".into(),
+            "error".into(),
+            "token".into(),
+            "decode".into(),
+        ],
+        "raw",
+    );
+    assert_eq!(uses, ["client", "error", "token"]);
+
+    let mut cycles = Vec::new();
+    for krate in SHIPPED {
+        let files: Vec<PathBuf> = sources_of(krate)
+            .into_iter()
+            .filter(|path| {
+                let relative = path.strip_prefix(root().join("crates").join(krate).join("src"));
+                relative.is_ok_and(|r| r.components().count() == 1)
+            })
+            .collect();
+        let name = |path: &PathBuf| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let modules: Vec<String> = files
+            .iter()
+            .map(name)
+            .filter(|m| m != "lib" && m != "main")
+            .collect();
+        let graph: Vec<(String, Vec<String>)> = files
+            .iter()
+            .filter(|path| modules.contains(&name(path)))
+            .map(|path| {
+                let module = name(path);
+                let uses = module_uses(&read(path), &modules, &module);
+                (module, uses)
+            })
+            .collect();
+        if let Some(cycle) = a_cycle(&graph) {
+            cycles.push(format!("{krate}: {}", cycle.join(" → ")));
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that use each other in a circle (move what both need below them):\n{}",
+        cycles.join("\n")
+    );
+}

@@ -14,7 +14,6 @@
 //!
 //! The hand-written commands are `records export`, `token`, `config` and `mock`.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
@@ -22,71 +21,13 @@ use clap::{Arg, ArgAction, Args, Command, FromArgMatches, Subcommand};
 use wx_kefu_api::ENDPOINTS;
 use wx_kefu_api::meta::{EndpointMeta, FieldMeta, FieldType, Location};
 
+use crate::args::{
+    FALLBACK_DATA, FALLBACK_TEMPLATE, FALLBACK_URL, FORCE, IDEMPOTENCY_KEY, MEDIA_FILE, OUTPUT,
+    PAYLOAD_FIELDS, PAYLOAD_JSON, THUMB_FILE, field_id, field_long, kebab,
+};
+use crate::context::Global;
 use crate::error::EXIT_HELP;
 use crate::export::ExportArgs;
-
-/// Options every command accepts. Its `Debug` hides the secret and the token.
-#[derive(Clone, Args)]
-#[command(next_help_heading = "Global options")]
-pub struct Global {
-    /// The official account's AppID.
-    #[arg(long, env = "WX_APPID", global = true, value_name = "APPID")]
-    pub appid: Option<String>,
-    /// The official account's AppSecret. Prefer the environment or the config file: a
-    /// flag shows in the process list and the shell history.
-    #[arg(
-        long,
-        env = "WX_SECRET",
-        global = true,
-        hide_env_values = true,
-        value_name = "SECRET"
-    )]
-    pub secret: Option<String>,
-    /// An access token managed elsewhere (a central token service); no appid or secret is
-    /// then needed, and wx-kefu never fetches a token itself.
-    #[arg(
-        long,
-        env = "WX_ACCESS_TOKEN",
-        global = true,
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub access_token: Option<String>,
-    /// The API's base URL: the emulator (`wx-kefu mock`), a proxy, or a regional host such
-    /// as `https://sh.api.weixin.qq.com`. Default: `https://api.weixin.qq.com`.
-    #[arg(long, env = "WX_BASE_URL", global = true, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// The config file (default: wx-kefu/config.json in the user's config directory).
-    #[arg(long, env = "WX_KEFU_CONFIG", global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Print JSON for machines: one document per command, JSON lines for exports,
-    /// and errors as a JSON document on stderr.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// The time zone for dates given and times shown (an IANA name such as Asia/Shanghai;
-    /// default: the system's, which honours TZ).
-    #[arg(long, env = "WX_KEFU_TZ", global = true, value_name = "ZONE")]
-    pub tz: Option<String>,
-    /// Seconds allowed for each HTTP request.
-    #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
-    pub timeout: u64,
-}
-
-impl fmt::Debug for Global {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hidden = |value: &Option<String>| value.as_ref().map(|_| "***");
-        f.debug_struct("Global")
-            .field("appid", &self.appid)
-            .field("secret", &hidden(&self.secret))
-            .field("access_token", &hidden(&self.access_token))
-            .field("base_url", &self.base_url)
-            .field("config", &self.config)
-            .field("json", &self.json)
-            .field("tz", &self.tz)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
-}
 
 /// The hand-written top-level commands.
 #[derive(Debug, Subcommand)]
@@ -241,61 +182,6 @@ fn fallback_name(meta: &'static EndpointMeta) -> (&'static str, &'static str) {
 /// Names are made once per process, for the static command tree.
 fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
-}
-
-fn kebab(name: &str) -> String {
-    name.replace('_', "-")
-}
-
-/// The argument id of a field (prefixed so that no field can clash with a global option).
-pub fn field_id(wire: &str) -> String {
-    format!("field:{wire}")
-}
-
-/// The id of `--field` values.
-pub const PAYLOAD_FIELDS: &str = "payload-fields";
-/// The id of `--payload`.
-pub const PAYLOAD_JSON: &str = "payload-json";
-/// The id of `--output`, of a download.
-pub const OUTPUT: &str = "output";
-/// A download's `--force`: replace an existing file.
-pub const FORCE: &str = "force";
-/// `message send`'s fallback when the window has closed: `--fallback-template`,
-/// `--fallback-data`, `--fallback-url`, `--idempotency-key`.
-pub const FALLBACK_TEMPLATE: &str = "fallback-template";
-pub const FALLBACK_DATA: &str = "fallback-data";
-pub const FALLBACK_URL: &str = "fallback-url";
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// The id of `--file` and `--thumb`: files uploaded as temporary media for a message.
-pub const MEDIA_FILE: &str = "media-file";
-pub const THUMB_FILE: &str = "thumb-file";
-
-/// Option names a field may not take, because every command has them.
-const TAKEN_LONGS: &[&str] = &[
-    "appid",
-    "secret",
-    "access-token",
-    "base-url",
-    "config",
-    "json",
-    "tz",
-    "timeout",
-    "help",
-    "version",
-    "field",
-    "payload",
-    "output",
-    "file",
-    "thumb",
-];
-
-/// The long option of a non-positional field.
-pub fn field_long(field: &FieldMeta) -> String {
-    let long = kebab(field.wire);
-    match TAKEN_LONGS.contains(&long.as_str()) {
-        true => format!("field-{long}"),
-        false => long,
-    }
 }
 
 /// Whether a field is given positionally.

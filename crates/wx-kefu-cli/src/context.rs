@@ -1,18 +1,83 @@
 //! The settings a command runs with — global options, environment and config file merged —
 //! and the SDK client made from them.
 
+use std::fmt;
 use std::path::PathBuf;
+
+use clap::Args;
 use std::time::Duration;
 
 use wx_kefu_api::client::DEFAULT_BASE_URL;
 use wx_kefu_api::token::BoxFuture;
 use wx_kefu_api::{AccessToken, Client, ClientBuilder, TokenProvider};
 
-use crate::cli::Global;
 use crate::config::{self, Config};
 use crate::error::{CliError, CliResult};
 use crate::output::Printer;
 use crate::time;
+
+/// Options every command accepts. Its `Debug` hides the secret and the token.
+#[derive(Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// The official account's AppID.
+    #[arg(long, env = "WX_APPID", global = true, value_name = "APPID")]
+    pub appid: Option<String>,
+    /// The official account's AppSecret. Prefer the environment or the config file: a
+    /// flag shows in the process list and the shell history.
+    #[arg(
+        long,
+        env = "WX_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub secret: Option<String>,
+    /// An access token managed elsewhere (a central token service); no appid or secret is
+    /// then needed, and wx-kefu never fetches a token itself.
+    #[arg(
+        long,
+        env = "WX_ACCESS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub access_token: Option<String>,
+    /// The API's base URL: the emulator (`wx-kefu mock`), a proxy, or a regional host such
+    /// as `https://sh.api.weixin.qq.com`. Default: `https://api.weixin.qq.com`.
+    #[arg(long, env = "WX_BASE_URL", global = true, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The config file (default: wx-kefu/config.json in the user's config directory).
+    #[arg(long, env = "WX_KEFU_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for machines: one document per command, JSON lines for exports,
+    /// and errors as a JSON document on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The time zone for dates given and times shown (an IANA name such as Asia/Shanghai;
+    /// default: the system's, which honours TZ).
+    #[arg(long, env = "WX_KEFU_TZ", global = true, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Seconds allowed for each HTTP request.
+    #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+impl fmt::Debug for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("Global")
+            .field("appid", &self.appid)
+            .field("secret", &hidden(&self.secret))
+            .field("access_token", &hidden(&self.access_token))
+            .field("base_url", &self.base_url)
+            .field("config", &self.config)
+            .field("json", &self.json)
+            .field("tz", &self.tz)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
 
 /// Everything a command needs besides its own arguments.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use clap::ArgMatches;
 use serde_json::{Value, json};
 use wx_kefu_api::{Delivered, Fallback, SendCustomMessage, SendTemplateMessage, TemplateValue};
 
-use crate::cli::{FALLBACK_DATA, FALLBACK_TEMPLATE, FALLBACK_URL, IDEMPOTENCY_KEY};
+use crate::args::{FALLBACK_DATA, FALLBACK_TEMPLATE, FALLBACK_URL, IDEMPOTENCY_KEY};
 use crate::error::CliError;
 
 /// The fallback the command declares, with its message; `None` without

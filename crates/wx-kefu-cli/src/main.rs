@@ -8,6 +8,7 @@
 //! Exit status: 0 success, 1 local failure, 2 usage error (nothing was sent),
 //! 3 WeChat answered an errcode, 4 transport error (see [`error`]).
 
+mod args;
 mod cli;
 mod config;
 mod context;
@@ -27,8 +28,8 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, FromArgMatches};
 
-use crate::cli::{ConfigCommand, ConfigSetArgs, Global, MockArgs, TokenArgs};
-use crate::context::{Context, Source};
+use crate::cli::{ConfigCommand, ConfigSetArgs, MockArgs, TokenArgs};
+use crate::context::{Context, Global, Source};
 use crate::error::{CliError, CliResult, EXIT_FAILURE, EXIT_USAGE};
 use crate::export::ExportArgs;
 use crate::output::Printer;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wx_kefu_api::meta::EndpointMeta;
 use wx_kefu_api::{Client, Download};
 
-use crate::cli::{FORCE, MEDIA_FILE, OUTPUT, THUMB_FILE};
+use crate::args::{FORCE, MEDIA_FILE, OUTPUT, THUMB_FILE};
 use crate::error::{CliError, CliResult};
 use crate::output::Printer;
 

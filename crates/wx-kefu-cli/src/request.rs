@@ -12,7 +12,7 @@ use clap::ArgMatches;
 use serde_json::{Map, Value};
 use wx_kefu_api::meta::{EndpointMeta, FieldMeta, FieldType};
 
-use crate::cli::{PAYLOAD_FIELDS, PAYLOAD_JSON, field_id, field_long};
+use crate::args::{PAYLOAD_FIELDS, PAYLOAD_JSON, field_id, field_long};
 use crate::error::{CliError, CliResult};
 
 /// Builds the JSON request of `meta` from its subcommand's matches.

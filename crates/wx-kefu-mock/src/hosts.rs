@@ -1,17 +1,110 @@
 //! The emulator's hosts: one account served on several ports, as WeChat serves one API on
 //! several hosts (`api.weixin.qq.com`, the disaster-recovery `api2.weixin.qq.com`, …). Each
 //! can be taken down — its port refuses connections and its open connections are cut — and
-//! brought back on the same port, so that a client's fail-over can be tested mid-run.
+//! brought back on the same port, so that a client's fail-over can be tested mid-run. Its
+//! listener can also drop one connection on purpose (an injected fault).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use axum::Router;
+use axum::serve::{IncomingStream, Listener};
+use std::net::Shutdown;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::server::{Conn, MockListener};
+/// A TCP listener of one host, whose connections can be closed from a request handler
+/// or when the host is taken down.
+pub(crate) struct MockListener {
+    listener: TcpListener,
+    host: usize,
+    connections: Connections,
+}
+
+impl MockListener {
+    pub(crate) fn new(listener: TcpListener, host: usize, connections: Connections) -> Self {
+        MockListener {
+            listener,
+            host,
+            connections,
+        }
+    }
+}
+
+/// Per-connection information: the host it came to, and a second handle on the socket,
+/// to shut it down.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    socket: Option<Arc<std::net::TcpStream>>,
+    pub(crate) host: usize,
+}
+
+impl Conn {
+    /// Closes the connection without an answer.
+    pub(crate) fn drop_connection(&self) {
+        if let Some(socket) = &self.socket {
+            // The socket may already be closed by the client; nothing more to do then.
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A duplicate of the stream's socket, for [`Conn::drop_connection`].
+fn split_handle(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let std_stream = stream.into_std()?;
+    let second = std_stream.try_clone()?;
+    Ok((TcpStream::from_std(std_stream)?, second))
+}
+
+impl Listener for MockListener {
+    type Io = TcpStream;
+    type Addr = Conn;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => match split_handle(stream) {
+                    Ok((stream, second)) => {
+                        let socket = Arc::new(second);
+                        let mut open = self
+                            .connections
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        open.retain(|connection| connection.strong_count() > 0);
+                        open.push(Arc::downgrade(&socket));
+                        return (
+                            stream,
+                            Conn {
+                                socket: Some(socket),
+                                host: self.host,
+                            },
+                        );
+                    }
+                    Err(error) => tracing::warn!("cannot set up an accepted connection: {error}"),
+                },
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.listener.local_addr().map(|_| Conn {
+            socket: None,
+            host: self.host,
+        })
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, MockListener>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, MockListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
 
 /// The open connections of one host, to cut when it goes down.
 pub(crate) type Connections = Arc<Mutex<Vec<Weak<std::net::TcpStream>>>>;

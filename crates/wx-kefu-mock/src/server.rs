@@ -1,16 +1,12 @@
-//! The HTTP side: a loopback listener that can drop a connection on purpose, and the one
-//! handler every request goes through (faults, request log, checks, endpoint logic).
+//! The HTTP side: the one handler every request goes through (faults, request log,
+//! checks, endpoint logic), on the listeners of `hosts`.
 
-use std::io;
-use std::net::Shutdown;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Query, Request, State as AxumState};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use wx_kefu_runtime::Method;
 
@@ -19,7 +15,7 @@ use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::faults::FaultKind;
 use crate::handlers;
-use crate::hosts::Connections;
+use crate::hosts::Conn;
 use crate::log::LoggedRequest;
 use crate::push::{Job, Outbound};
 use crate::spec::{self, FilePart, Incoming};
@@ -69,97 +65,6 @@ impl Shared {
             // The task ends only when the emulator is dropped; nothing to push to then.
             let _ = self.jobs.send(Job::Event(event, now_s));
         }
-    }
-}
-
-/// A TCP listener of one host, whose connections can be closed from a request handler
-/// or when the host is taken down.
-pub(crate) struct MockListener {
-    listener: TcpListener,
-    host: usize,
-    connections: Connections,
-}
-
-impl MockListener {
-    pub(crate) fn new(listener: TcpListener, host: usize, connections: Connections) -> Self {
-        MockListener {
-            listener,
-            host,
-            connections,
-        }
-    }
-}
-
-/// Per-connection information: the host it came to, and a second handle on the socket,
-/// to shut it down.
-#[derive(Debug, Clone)]
-pub(crate) struct Conn {
-    socket: Option<Arc<std::net::TcpStream>>,
-    pub(crate) host: usize,
-}
-
-impl Conn {
-    /// Closes the connection without an answer.
-    fn drop_connection(&self) {
-        if let Some(socket) = &self.socket {
-            // The socket may already be closed by the client; nothing more to do then.
-            let _ = socket.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// A duplicate of the stream's socket, for [`Conn::drop_connection`].
-fn split_handle(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
-    let std_stream = stream.into_std()?;
-    let second = std_stream.try_clone()?;
-    Ok((TcpStream::from_std(std_stream)?, second))
-}
-
-impl Listener for MockListener {
-    type Io = TcpStream;
-    type Addr = Conn;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, _)) => match split_handle(stream) {
-                    Ok((stream, second)) => {
-                        let socket = Arc::new(second);
-                        let mut open = self
-                            .connections
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
-                        open.retain(|connection| connection.strong_count() > 0);
-                        open.push(Arc::downgrade(&socket));
-                        return (
-                            stream,
-                            Conn {
-                                socket: Some(socket),
-                                host: self.host,
-                            },
-                        );
-                    }
-                    Err(error) => tracing::warn!("cannot set up an accepted connection: {error}"),
-                },
-                Err(error) => {
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr().map(|_| Conn {
-            socket: None,
-            host: self.host,
-        })
-    }
-}
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, MockListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, MockListener>) -> Self {
-        stream.remote_addr().clone()
     }
 }
 

@@ -7,27 +7,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::meta::EndpointMeta;
-use crate::upload::Upload;
+pub use crate::meta::Method;
+pub use crate::upload::{FileKind, FileLimits, MultipartFile};
 use crate::validate::Invalid;
-
-/// The HTTP method of an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `POST`
-    Post,
-}
-
-impl Method {
-    /// The method's name as it appears on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        }
-    }
-}
 
 /// One call of the WeChat API, described by the spec and implemented by generated code.
 pub trait Endpoint {
@@ -82,113 +64,6 @@ pub enum Body {
     Json(Bytes),
     /// A `multipart/form-data` upload of one file.
     Multipart(MultipartFile),
-}
-
-/// A file sent as one field of a `multipart/form-data` body, with the form's text fields.
-#[derive(Debug, Clone)]
-pub struct MultipartFile {
-    /// The form field name (WeChat's uploads use `media`).
-    pub field: &'static str,
-    /// The file itself.
-    pub file: Upload,
-    /// What the file may be: checked before anything is sent.
-    pub limits: FileLimits,
-    /// Text fields sent beside the file (a video's `description`, as JSON text).
-    pub text: Vec<(&'static str, String)>,
-}
-
-/// What a file may be: its largest size and the kinds accepted, recognised by their
-/// first bytes. Uploads whose limits depend on another field (the media `type`) get
-/// the limits of that field's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FileLimits {
-    /// The largest accepted size in bytes.
-    pub max_bytes: u64,
-    /// The accepted kinds; [`FileKind::Any`] accepts every file.
-    pub kinds: &'static [FileKind],
-    /// The kinds in words, for errors: `JPEG, PNG or GIF`.
-    pub expected: &'static str,
-}
-
-impl FileLimits {
-    /// Limits of `max_bytes` and `kinds`, described as `expected` in errors.
-    pub const fn new(max_bytes: u64, kinds: &'static [FileKind], expected: &'static str) -> Self {
-        FileLimits {
-            max_bytes,
-            kinds,
-            expected,
-        }
-    }
-
-    /// Whether `head` (the first bytes of a file, at least 16 when the file has them)
-    /// is of one of the accepted kinds.
-    pub fn accepts(&self, head: &[u8]) -> bool {
-        self.kinds.iter().any(|kind| kind.matches(head))
-    }
-}
-
-/// A kind of file recognised by its first bytes (its "magic number").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FileKind {
-    /// A JPEG image (`FF D8 FF`).
-    Jpeg,
-    /// A PNG image (`89 50 4E 47 0D 0A 1A 0A`).
-    Png,
-    /// A GIF image (`GIF87a` or `GIF89a`).
-    Gif,
-    /// A BMP image (`BM`).
-    Bmp,
-    /// An AMR recording (`#!AMR`).
-    Amr,
-    /// An MP3 recording (an `ID3` tag or an MPEG audio frame sync).
-    Mp3,
-    /// A WAV recording (`RIFF` … `WAVE`).
-    Wav,
-    /// A WMA recording (the ASF header GUID).
-    Wma,
-    /// An MP4 video (an `ftyp` box first).
-    Mp4,
-    /// Any file.
-    Any,
-}
-
-impl FileKind {
-    /// Whether `head` (the first bytes of a file) matches this kind.
-    pub fn matches(self, head: &[u8]) -> bool {
-        match self {
-            FileKind::Jpeg => head.starts_with(&[0xFF, 0xD8, 0xFF]),
-            FileKind::Png => head.starts_with(b"\x89PNG\r\n\x1a\n"),
-            FileKind::Gif => head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a"),
-            FileKind::Bmp => head.starts_with(b"BM"),
-            FileKind::Amr => head.starts_with(b"#!AMR"),
-            FileKind::Mp3 => {
-                head.starts_with(b"ID3")
-                    || matches!(head, [0xFF, second, ..] if second & 0xE0 == 0xE0)
-            }
-            FileKind::Wav => head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WAVE"),
-            FileKind::Wma => head.starts_with(&[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]),
-            FileKind::Mp4 => head.get(4..8) == Some(b"ftyp"),
-            FileKind::Any => true,
-        }
-    }
-
-    /// A short name for messages.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FileKind::Jpeg => "JPEG",
-            FileKind::Png => "PNG",
-            FileKind::Gif => "GIF",
-            FileKind::Bmp => "BMP",
-            FileKind::Amr => "AMR",
-            FileKind::Mp3 => "MP3",
-            FileKind::Wav => "WAV",
-            FileKind::Wma => "WMA",
-            FileKind::Mp4 => "MP4",
-            FileKind::Any => "any",
-        }
-    }
 }
 
 /// Serialises a request body to JSON bytes; used by generated `parts()`.

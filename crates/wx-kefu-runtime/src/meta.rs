@@ -4,11 +4,28 @@
 //! (the emulator's request checking, the CLI's arguments and help) read the same spec
 //! as the generated calls and cannot drift from them.
 
-use crate::endpoint::Method;
-
 /// One endpoint of the API as the spec describes it.
 ///
 /// Generated code builds it with [`EndpointMeta::new`] and the setters, in a `const`;
+/// The HTTP method of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+}
+
+impl Method {
+    /// The method's name as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
 /// new fields may come in any release, so it cannot be built field by field.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]

@@ -20,13 +20,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use reqwest::header::CONTENT_TYPE;
 use tokio::time::Instant;
-use tracing::Instrument;
-use tracing::field::Empty;
-
-use crate::client::{Inner, elapsed_ms, exchange};
-use crate::decode::token_answer;
 
 use crate::error::{Error, Result};
 use crate::secret::AccessToken;
@@ -329,132 +323,6 @@ impl TokenStore for External {
         Box::pin(std::future::ready(Err(Error::config(format!(
             "{EXTERNAL}: tokens are managed outside this client; refresh them at their source"
         )))))
-    }
-}
-
-/// How a client fetches its tokens: the stable or the classic token call, over its own
-/// HTTP client, within its timeout, in a `wx_kefu.token` span. The answer is read by
-/// `decode::token_answer`, which never quotes it.
-impl Inner {
-    /// Fetches a token from WeChat (stable or classic call).
-    async fn fetch_token(&self, force_refresh: bool) -> Result<FetchedToken> {
-        let (endpoint, path) = match self.mode {
-            TokenMode::Stable => ("stable_token", STABLE_TOKEN_PATH),
-            TokenMode::Classic => ("token", CLASSIC_TOKEN_PATH),
-        };
-        let span = tracing::info_span!(
-            "wx_kefu.token",
-            endpoint,
-            path,
-            force_refresh,
-            errcode = Empty,
-            rid = Empty,
-            latency_ms = Empty,
-        );
-        let started = Instant::now();
-        // A token fetch is a read, and moves between hosts as one; a forced refresh, which
-        // retires the current token, moves only when its request never left.
-        let fetch = async {
-            let mut host = self.hosts.current();
-            let mut tried = 1;
-            loop {
-                match self
-                    .fetch_token_on(host, endpoint, path, force_refresh)
-                    .await
-                {
-                    Err(error)
-                        if tried < self.hosts.len()
-                            && crate::hosts::moves(&error, !force_refresh) =>
-                    {
-                        let Some(next) = self.hosts.failed(host, &error) else {
-                            break Err(error);
-                        };
-                        host = next;
-                        tried += 1;
-                    }
-                    result => break result,
-                }
-            }
-        };
-        let result = fetch.instrument(span.clone()).await;
-        span.record("latency_ms", elapsed_ms(started));
-        if let Err(error) = &result {
-            if let Some(code) = error.code() {
-                span.record("errcode", code.code());
-            }
-            if let Some(rid) = error.rid() {
-                span.record("rid", rid);
-            }
-            span.in_scope(|| tracing::warn!(error = %error, "token fetch failed"));
-        } else {
-            span.in_scope(|| tracing::debug!("token fetched"));
-        }
-        result
-    }
-
-    /// One token request to `host`.
-    async fn fetch_token_on(
-        &self,
-        host: usize,
-        endpoint: &'static str,
-        path: &'static str,
-        force_refresh: bool,
-    ) -> Result<FetchedToken> {
-        let (Some(appid), Some(secret)) = (&self.appid, &self.secret) else {
-            return Err(Error::config(format!(
-                "{endpoint}: no app id and secret to fetch a token with"
-            )));
-        };
-        {
-            let mut url = self.url(host, endpoint, path)?;
-            let request = match self.mode {
-                TokenMode::Stable => {
-                    let body = StableTokenRequest {
-                        grant_type: "client_credential",
-                        appid,
-                        secret: secret.expose(),
-                        force_refresh,
-                    };
-                    let body = serde_json::to_vec(&body)
-                        .map_err(|e| Error::config(format!("{endpoint}: {e}")))?;
-                    self.http
-                        .post(url)
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(body)
-                }
-                TokenMode::Classic => {
-                    url.query_pairs_mut()
-                        .append_pair("grant_type", "client_credential")
-                        .append_pair("appid", appid)
-                        .append_pair("secret", secret.expose());
-                    self.http.get(url)
-                }
-            };
-            let (status, answer) =
-                exchange(endpoint, request, self.timeout, self.max_answer).await?;
-            token_answer(endpoint, status, &answer, secret.expose())
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct StableTokenRequest<'a> {
-    grant_type: &'static str,
-    appid: &'a str,
-    secret: &'a str,
-    force_refresh: bool,
-}
-
-/// The [`TokenFetcher`] a client hands its store.
-pub(crate) struct HttpFetcher<'a>(pub(crate) &'a Inner);
-
-impl TokenFetcher for HttpFetcher<'_> {
-    fn fetch(&self, force_refresh: bool) -> BoxFuture<'_, Result<FetchedToken>> {
-        Box::pin(self.0.fetch_token(force_refresh))
-    }
-
-    fn mode(&self) -> Option<TokenMode> {
-        Some(self.0.mode)
     }
 }
 
