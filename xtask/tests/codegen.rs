@@ -166,7 +166,10 @@ fn duplicate_endpoint_name() {
     );
     assert_problem(
         &e,
-        &["endpoint `post_thing`", "another endpoint has this name"],
+        &[
+            "endpoint `post_thing`",
+            "another endpoint has this name, in api-spec/",
+        ],
     );
 }
 
@@ -854,4 +857,22 @@ fn idempotent_when_mistakes_are_named() {
         &map_with("idempotent: false", "idempotent: true"),
     );
     assert_problem(&e, &["the endpoint is already `idempotent: true`"]);
+}
+
+#[test]
+fn a_fields_errcode_must_be_in_the_catalogue() {
+    let e = problem(
+        "extra.yaml",
+        &endpoint_with(
+            "account: { type: account }",
+            "account: { type: account, errcode: 49999, empty_errcode: 49998 }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "endpoint `do_it`, field `account`: `errcode: 49999` is not in the catalogue (errors.yaml)",
+            "`empty_errcode: 49998` is not in the catalogue",
+        ],
+    );
 }

@@ -124,7 +124,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
         }
     }
 
-    let mut endpoint_names = BTreeSet::new();
+    let mut endpoint_names: BTreeMap<&str, &str> = BTreeMap::new();
     let mut paths = BTreeMap::new();
     let mut codes = BTreeSet::new();
     let mut code_names = BTreeSet::new();
@@ -169,13 +169,31 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
                 }
             }
         }
+        for (name, def) in spec.types.iter() {
+            for (field, f) in def.fields.iter() {
+                check_field_codes(&mut r, &codes, file, &format!("type `{name}`"), field, f);
+            }
+        }
         for ep in &spec.endpoints {
             let entry = format!("endpoint `{}`", ep.name);
+            for (field, f) in ep
+                .query
+                .iter()
+                .chain(ep.body.iter())
+                .chain(ep.multipart.iter())
+            {
+                check_field_codes(&mut r, &codes, file, &entry, field, f);
+            }
             if !is_snake(&ep.name) {
                 r.at(file, &entry, None, "names are snake_case");
             }
-            if !endpoint_names.insert(ep.name.as_str()) {
-                r.at(file, &entry, None, "another endpoint has this name");
+            if let Some(other) = endpoint_names.insert(ep.name.as_str(), file.as_str()) {
+                r.at(
+                    file,
+                    &entry,
+                    None,
+                    format!("another endpoint has this name, in {other}"),
+                );
             }
             check_endpoint(&mut r, &types, &codes, &mut paths, file, &entry, ep);
         }
@@ -578,6 +596,33 @@ fn check_field(
             Some(name),
             "`hint` describes a `pattern`, and there is none",
         );
+    }
+}
+
+/// A field's errcodes (`errcode`, `size_errcode`, `empty_errcode`) are in the catalogue.
+fn check_field_codes(
+    r: &mut Report,
+    codes: &BTreeSet<i64>,
+    file: &str,
+    entry: &str,
+    name: &str,
+    f: &FieldDef,
+) {
+    for (key, code) in [
+        ("errcode", f.errcode),
+        ("size_errcode", f.size_errcode),
+        ("empty_errcode", f.empty_errcode),
+    ] {
+        if let Some(code) = code
+            && !codes.contains(&code)
+        {
+            r.at(
+                file,
+                entry,
+                Some(name),
+                format!("`{key}: {code}` is not in the catalogue (errors.yaml)"),
+            );
+        }
     }
 }
 
