@@ -876,3 +876,46 @@ fn a_fields_errcode_must_be_in_the_catalogue() {
         ],
     );
 }
+
+#[test]
+fn the_command_lines_words_come_from_the_spec_and_collide_nowhere() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
+    let mut sources = codegen::load(&dir).unwrap();
+    let named = endpoint_with(
+        "    idempotent: false\n",
+        "    idempotent: false\n    command: extra-stuff\n    verb: run\n",
+    );
+    sources.push(("api-spec/extra.yaml".into(), named.clone()));
+    let files = codegen::generate_from(&sources).unwrap();
+    let extra = files.iter().find(|f| f.path.ends_with("extra.rs")).unwrap();
+    assert!(
+        extra.text.contains(".cli(\"extra-stuff\", \"run\")"),
+        "{}",
+        extra.text
+    );
+
+    let e = problem("extra.yaml", &named.replace("verb: run", "verb: Run_it"));
+    assert_problem(
+        &e,
+        &["the command line's `Run_it` must be a lowercase word"],
+    );
+    let e = problem(
+        "extra.yaml",
+        &named.replace("command: extra-stuff", "command: token"),
+    );
+    assert_problem(&e, &["`token` is a hand-written command of the CLI"]);
+    let twice = format!(
+        "{named}{}",
+        named
+            .split("endpoints:\n")
+            .nth(1)
+            .unwrap()
+            .replace("name: do_it", "name: do_it_again")
+            .replace("/extra/do", "/extra/again")
+    );
+    let e = problem("extra.yaml", &twice);
+    assert_problem(
+        &e,
+        &["`wx-kefu extra-stuff run` is also `do_it` in api-spec/extra.yaml"],
+    );
+}

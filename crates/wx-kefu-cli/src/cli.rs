@@ -98,46 +98,6 @@ pub struct Placement {
     pub meta: &'static EndpointMeta,
 }
 
-/// The spec name → `group verb` table for the endpoints people know by those words.
-const NAMES: &[(&str, &str, &str)] = &[
-    ("add_kf_account", "account", "add"),
-    ("update_kf_account", "account", "update"),
-    ("del_kf_account", "account", "delete"),
-    ("invite_kf_worker", "account", "invite"),
-    ("upload_kf_head_img", "account", "avatar"),
-    ("get_kf_list", "account", "list"),
-    ("get_online_kf_list", "account", "online"),
-    ("create_kf_session", "session", "create"),
-    ("close_session", "session", "close"),
-    ("get_kf_session", "session", "get"),
-    ("get_kf_session_list", "session", "list"),
-    ("get_wait_case", "session", "waiting"),
-    ("send_custom_message", "message", "send"),
-    ("typing", "message", "typing"),
-    ("get_msg_list", "records", "list"),
-    ("upload_temp_media", "media", "upload"),
-    ("get_temp_media", "media", "get"),
-    ("add_material", "media", "material-add"),
-    ("get_material", "media", "material-get"),
-    ("del_material", "media", "material-delete"),
-    ("get_material_count", "media", "material-count"),
-    ("send_template_message", "template", "send"),
-    ("get_all_private_template", "template", "list"),
-    ("del_private_template", "template", "delete"),
-    ("get_industry", "template", "industry"),
-    ("send_subscribe_message", "subscribe", "send"),
-];
-
-/// Spec group → command, in the order of the help. A group not listed here is its own
-/// command (`kebab-case`); every group's help is its title in the spec.
-const COMMANDS: &[(&str, &str)] = &[
-    ("accounts", "account"),
-    ("sessions", "session"),
-    ("messages", "message"),
-    ("records", "records"),
-    ("media", "media"),
-];
-
 /// Commands an endpoint may not take, because hand-written commands use them.
 const RESERVED: &[&str] = &["token", "config", "mock", "help", "export"];
 
@@ -146,37 +106,27 @@ pub fn placements() -> Vec<Placement> {
     place(ENDPOINTS)
 }
 
-/// Places endpoints; those without an access token (the token calls) are left to `token`.
+/// Places endpoints where the spec says (`command:` and `verb:`, `wx-kefu account list`);
+/// those without an access token (the token calls) are left to `token`.
 fn place(endpoints: &[&'static EndpointMeta]) -> Vec<Placement> {
     let mut placed: Vec<Placement> = Vec::new();
     for meta in endpoints.iter().copied().filter(|meta| meta.auth) {
-        let (group, verb) = match NAMES.iter().find(|(name, _, _)| *name == meta.name) {
-            Some((_, group, verb)) => (*group, *verb),
-            None => fallback_name(meta),
+        let group = match RESERVED.contains(&meta.command) {
+            true => leak(format!("{}-api", meta.command)),
+            false => meta.command,
         };
-        let taken = placed.iter().any(|p| p.group == group && p.verb == verb);
-        let (group, verb) = match taken || RESERVED.contains(&verb) {
-            // Never shadow another command: use the spec name itself.
-            true => (group, leak(kebab(meta.name))),
-            false => (group, verb),
+        let taken = placed
+            .iter()
+            .any(|p| p.group == group && p.verb == meta.verb);
+        let verb = match taken || RESERVED.contains(&meta.verb) {
+            // Never shadow another command (the generator refuses a spec that would):
+            // use the spec name itself.
+            true => leak(kebab(meta.name)),
+            false => meta.verb,
         };
         placed.push(Placement { group, verb, meta });
     }
     placed
-}
-
-/// `group verb` for an endpoint not in the naming table: the group's command (or the
-/// spec group itself) and the spec name in kebab case.
-fn fallback_name(meta: &'static EndpointMeta) -> (&'static str, &'static str) {
-    let group = COMMANDS
-        .iter()
-        .find(|(spec, _)| *spec == meta.group)
-        .map_or_else(|| leak(kebab(meta.group)), |(_, command)| *command);
-    let group = match RESERVED.contains(&group) {
-        true => leak(format!("{group}-api")),
-        false => group,
-    };
-    (group, leak(kebab(meta.name)))
 }
 
 /// Names are made once per process, for the static command tree.
@@ -208,13 +158,7 @@ fn group_title(placements: &[Placement], command: &str) -> String {
     let spec_group = placements
         .iter()
         .find(|p| p.group == command)
-        .map(|p| p.meta.group)
-        .or_else(|| {
-            COMMANDS
-                .iter()
-                .find(|(_, c)| *c == command)
-                .map(|(spec, _)| *spec)
-        });
+        .map(|p| p.meta.group);
     wx_kefu_api::GROUPS
         .iter()
         .find(|g| Some(g.name) == spec_group)
@@ -235,13 +179,6 @@ fn tree(placements: &[Placement]) -> Command {
     if !groups.contains(&"records") {
         groups.push("records");
     }
-    // The known groups in the table's order, then any new ones in spec order.
-    groups.sort_by_key(|group| {
-        COMMANDS
-            .iter()
-            .position(|(_, command)| command == group)
-            .unwrap_or(COMMANDS.len())
-    });
     let mut root = Global::augment_args(Command::new("wx-kefu"));
     for group in groups {
         let about = group_title(placements, group);
@@ -502,6 +439,8 @@ mod tests {
     .summary("转接会话", "Hand a session to another agent")
     .doc_url("https://example.invalid/doc")
     .group("sessions")
+    // As the generator writes it: the file's command, the name in kebab case.
+    .cli("session", "transfer-kf-session")
     .fields(&[
         field("openid", FieldType::String, true),
         field("count", FieldType::Integer, true),
@@ -517,6 +456,7 @@ mod tests {
             .summary("客服统计", "Agent statistics")
             .doc_url("https://example.invalid/stats")
             .group("statistics")
+            .cli("statistics", "get-kf-stats")
             .idempotent(true);
 
     #[test]

@@ -40,6 +40,10 @@ pub struct EndpointMeta {
     pub doc_url: &'static str,
     /// The spec group (file) the endpoint belongs to, e.g. `accounts`.
     pub group: &'static str,
+    /// Where the command line puts it: `wx-kefu <command> <verb>` (`account`, `list`).
+    pub command: &'static str,
+    /// See [`EndpointMeta::command`].
+    pub verb: &'static str,
     /// The HTTP method.
     pub method: Method,
     /// The path below the base URL, e.g. `/customservice/kfaccount/add`.
@@ -70,6 +74,8 @@ impl EndpointMeta {
             summary_en: "",
             doc_url: "",
             group: "",
+            command: "",
+            verb: "",
             method,
             path,
             idempotent: false,
@@ -98,6 +104,13 @@ impl EndpointMeta {
     /// Sets the spec group.
     pub const fn group(mut self, group: &'static str) -> Self {
         self.group = group;
+        self
+    }
+
+    /// Sets the command-line command and verb.
+    pub const fn cli(mut self, command: &'static str, verb: &'static str) -> Self {
+        self.command = command;
+        self.verb = verb;
         self
     }
 

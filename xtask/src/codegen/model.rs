@@ -89,6 +89,9 @@ pub struct Endpoint {
     pub idempotent: bool,
     /// The optional body field whose presence makes the call safe to repeat.
     pub idempotent_when: Option<String>,
+    /// Where the command line puts it: `wx-kefu <command> <verb>`.
+    pub command: String,
+    pub verb: String,
     pub auth: bool,
     pub notes: Vec<String>,
     pub request: Struct,
@@ -609,6 +612,7 @@ impl Lower<'_> {
     fn endpoint(
         &self,
         module: &str,
+        command: &str,
         ep: &EndpointDef,
         types: &mut Vec<TypeModel>,
         patterns: &mut Vec<PatternDef>,
@@ -690,6 +694,8 @@ impl Lower<'_> {
             path: ep.path.clone(),
             idempotent: ep.idempotent,
             idempotent_when: ep.idempotent_when.clone(),
+            command: ep.command.clone().unwrap_or_else(|| command.to_owned()),
+            verb: ep.verb.clone().unwrap_or_else(|| ep.name.replace('_', "-")),
             auth: ep.auth,
             notes: ep.notes.clone(),
             request: Struct {
@@ -844,7 +850,13 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
         let endpoints = spec
             .endpoints
             .iter()
-            .map(|ep| lower.endpoint(&name, ep, &mut module_types, &mut patterns))
+            .map(|ep| {
+                let command = spec
+                    .command
+                    .clone()
+                    .unwrap_or_else(|| name.replace('_', "-"));
+                lower.endpoint(&name, &command, ep, &mut module_types, &mut patterns)
+            })
             .collect();
         for (type_name, def) in spec.types.iter() {
             if def.kind == TypeKind::Alias

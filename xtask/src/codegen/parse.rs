@@ -13,6 +13,9 @@ pub struct SpecFile {
     /// The group (Rust module) of the endpoints in this file.
     pub group: Option<String>,
     pub title: Option<Text>,
+    /// The command-line command of the file's endpoints (`wx-kefu account …`); default
+    /// the group in kebab case.
+    pub command: Option<String>,
     #[serde(default)]
     pub endpoints: Vec<EndpointDef>,
     #[serde(default)]
@@ -92,6 +95,10 @@ pub struct EndpointDef {
     /// An optional body field whose presence makes the call safe to repeat (WeChat sends
     /// one message per id: a template's `client_msg_id`).
     pub idempotent_when: Option<String>,
+    /// The command-line command, when not the file's (`template`).
+    pub command: Option<String>,
+    /// The command-line verb (`wx-kefu account list`); default the name in kebab case.
+    pub verb: Option<String>,
     #[serde(default = "yes")]
     pub auth: bool,
     #[serde(default)]

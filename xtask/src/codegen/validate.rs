@@ -125,6 +125,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
     }
 
     let mut endpoint_names: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut placed: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut paths = BTreeMap::new();
     let mut codes = BTreeSet::new();
     let mut code_names = BTreeSet::new();
@@ -186,6 +187,49 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
             }
             if !is_snake(&ep.name) {
                 r.at(file, &entry, None, "names are snake_case");
+            }
+            let word_ok = |word: &str| {
+                word.starts_with(|c: char| c.is_ascii_lowercase())
+                    && word
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !word.ends_with('-')
+            };
+            let command = ep
+                .command
+                .clone()
+                .or_else(|| spec.command.clone())
+                .unwrap_or_else(|| spec.group.clone().unwrap_or_default().replace('_', "-"));
+            let verb = ep.verb.clone().unwrap_or_else(|| ep.name.replace('_', "-"));
+            for (key, word) in [("command", &command), ("verb", &verb)] {
+                if !word_ok(word) {
+                    r.at(file, &entry, Some(key), format!(
+                        "the command line's `{word}` must be a lowercase word, with `-` between parts (`material-add`)"
+                    ));
+                }
+            }
+            if ["token", "config", "mock", "help"].contains(&command.as_str()) {
+                r.at(
+                    file,
+                    &entry,
+                    Some("command"),
+                    format!("`{command}` is a hand-written command of the CLI: choose another"),
+                );
+            }
+            if ep.auth
+                && let Some(other) = placed.insert(
+                    (command.clone(), verb.clone()),
+                    format!("`{}` in {file}", ep.name),
+                )
+            {
+                r.at(
+                    file,
+                    &entry,
+                    Some("verb"),
+                    format!(
+                        "`wx-kefu {command} {verb}` is also {other}: give one a `verb:` of its own"
+                    ),
+                );
             }
             if let Some(other) = endpoint_names.insert(ep.name.as_str(), file.as_str()) {
                 r.at(

@@ -48,6 +48,7 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_addkfaccount.html",
         )
         .group("accounts")
+        .cli("account", "add")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -134,6 +135,7 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_updatekfaccount.html",
         )
         .group("accounts")
+        .cli("account", "update")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -213,6 +215,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_delkfaccount.html",
         )
         .group("accounts")
+        .cli("account", "delete")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -297,6 +300,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_invitekfworker.html",
         )
         .group("accounts")
+        .cli("account", "invite")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -381,6 +385,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_uploadkfheadimg.html",
         )
         .group("accounts")
+        .cli("account", "avatar")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -459,6 +464,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfList {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getkflist.html",
         )
         .group("accounts")
+        .cli("account", "list")
         .idempotent(true);
     type Response = GetKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -499,6 +505,7 @@ impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
             "https://developers.weixin.qq.com/doc/service/api/customer/servicermanage/api_getonlinekflist.html",
         )
         .group("accounts")
+        .cli("account", "online")
         .idempotent(true);
     type Response = GetOnlineKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

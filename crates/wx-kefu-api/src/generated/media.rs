@@ -43,6 +43,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
             "https://developers.weixin.qq.com/doc/service/api/material/temporary/api_uploadtempmedia.html",
         )
         .group("media")
+        .cli("media", "upload")
         .fields(
             &[
                 meta::FieldMeta::new(
@@ -162,6 +163,7 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
             "https://developers.weixin.qq.com/doc/service/api/material/temporary/api_getmedia.html",
         )
         .group("media")
+        .cli("media", "get")
         .idempotent(true)
         .downloads(true)
         .fields(
@@ -254,6 +256,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
             "https://developers.weixin.qq.com/doc/service/api/material/permanent/api_addmaterial.html",
         )
         .group("media")
+        .cli("media", "material-add")
         .fields(
             &[
                 meta::FieldMeta::new(
@@ -410,6 +413,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterial {
             "https://developers.weixin.qq.com/doc/service/api/material/permanent/api_getmaterial.html",
         )
         .group("media")
+        .cli("media", "material-get")
         .idempotent(true)
         .downloads(true)
         .fields(
@@ -477,6 +481,7 @@ impl ::wx_kefu_runtime::Endpoint for DelMaterial {
             "https://developers.weixin.qq.com/doc/service/api/material/permanent/api_delmaterial.html",
         )
         .group("media")
+        .cli("media", "material-delete")
         .fields(
             &[
                 meta::FieldMeta::new("media_id", meta::FieldType::String)
@@ -531,6 +536,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterialCount {
             "https://developers.weixin.qq.com/doc/service/api/material/permanent/api_getmaterialcount.html",
         )
         .group("media")
+        .cli("media", "material-count")
         .idempotent(true);
     type Response = MaterialCount;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

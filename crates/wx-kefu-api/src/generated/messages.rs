@@ -71,6 +71,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
             "https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html",
         )
         .group("messages")
+        .cli("message", "send")
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
@@ -193,6 +194,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
             "https://developers.weixin.qq.com/doc/service/api/customer/message/api_typing.html",
         )
         .group("messages")
+        .cli("message", "typing")
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)

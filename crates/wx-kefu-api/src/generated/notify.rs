@@ -195,6 +195,7 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
             "https://developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage.html",
         )
         .group("notify")
+        .cli("template", "send")
         .idempotent_when("client_msg_id")
         .fields(
             &[
@@ -378,6 +379,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
             "https://developers.weixin.qq.com/doc/service/api/notify/notify/api_sendnewsubscribemsg.html",
         )
         .group("notify")
+        .cli("subscribe", "send")
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
@@ -636,6 +638,7 @@ impl ::wx_kefu_runtime::Endpoint for GetAllPrivateTemplate {
             "https://developers.weixin.qq.com/doc/service/api/notify/template/api_getalltemplates.html",
         )
         .group("notify")
+        .cli("template", "list")
         .idempotent(true);
     type Response = TemplateList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -686,6 +689,7 @@ impl ::wx_kefu_runtime::Endpoint for DelPrivateTemplate {
             "https://developers.weixin.qq.com/doc/service/api/notify/template/api_deletetemplate.html",
         )
         .group("notify")
+        .cli("template", "delete")
         .fields(
             &[
                 meta::FieldMeta::new("template_id", meta::FieldType::String)
@@ -740,6 +744,7 @@ impl ::wx_kefu_runtime::Endpoint for GetIndustry {
             "https://developers.weixin.qq.com/doc/service/api/notify/template/api_getindustry.html",
         )
         .group("notify")
+        .cli("template", "industry")
         .idempotent(true);
     type Response = Industries;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -62,6 +62,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
             "https://developers.weixin.qq.com/doc/service/api/customer/message/api_getmsglist.html",
         )
         .group("records")
+        .cli("records", "list")
         .idempotent(true)
         .fields(
             &[

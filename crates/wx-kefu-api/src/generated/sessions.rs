@@ -48,6 +48,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_createkfsession.html",
         )
         .group("sessions")
+        .cli("session", "create")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -132,6 +133,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_closesession.html",
         )
         .group("sessions")
+        .cli("session", "close")
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -210,6 +212,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsession.html",
         )
         .group("sessions")
+        .cli("session", "get")
         .idempotent(true)
         .fields(
             &[
@@ -283,6 +286,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getkfsessionlist.html",
         )
         .group("sessions")
+        .cli("session", "list")
         .idempotent(true)
         .fields(
             &[
@@ -348,6 +352,7 @@ impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
             "https://developers.weixin.qq.com/doc/service/api/customer/messctrl/api_getwaitcase.html",
         )
         .group("sessions")
+        .cli("session", "waiting")
         .idempotent(true);
     type Response = GetWaitCaseResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -98,6 +98,7 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
             "https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken.html",
         )
         .group("tokens")
+        .cli("tokens", "get-stable-access-token")
         .idempotent(true)
         .auth(false)
         .fields(
@@ -219,6 +220,7 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             "https://developers.weixin.qq.com/doc/service/api/base/api_getaccesstoken.html",
         )
         .group("tokens")
+        .cli("tokens", "get-access-token")
         .idempotent(true)
         .auth(false)
         .fields(

@@ -1070,6 +1070,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .idempotent_when
         .as_ref()
         .map(|field| quote!(.idempotent_when(#field)));
+    let (command, verb) = (&ep.command, &ep.verb);
     let auth = (!auth).then(|| quote!(.auth(false)));
     let downloads = matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
     let fields: Vec<_> = fields.collect();
@@ -1082,6 +1083,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .summary(#zh, #en)
         .doc_url(#url)
         .group(#module)
+        .cli(#command, #verb)
         #idempotent
         #idempotent_when
         #auth
