@@ -755,9 +755,11 @@ mod tests {
             let forged = deliveries[0]
                 .query
                 .replace("msg_signature=", "msg_signature=0");
-            assert!(floor.handle(&forged, &deliveries[0].body).is_err());
+            let refused = floor.handle(&forged, &deliveries[0].body).unwrap_err();
+            assert_eq!(format!("{refused:?}"), r#"Refused("signature")"#);
             let doctype = b"<!DOCTYPE x><xml><Encrypt>a</Encrypt></xml>";
-            assert!(floor.handle(&deliveries[1].query, doctype).is_err());
+            let refused = floor.handle(&deliveries[1].query, doctype).unwrap_err();
+            assert_eq!(format!("{refused:?}"), r#"Refused("doctype")"#);
             // A repeat is answered `success` without sealing again.
             let first = floor
                 .handle(&deliveries[2].query, &deliveries[2].body)

@@ -736,17 +736,39 @@ mod tests {
     #[test]
     fn the_oracle_catches_what_it_is_for() {
         // Success where the reference parser disagrees.
-        assert!(answer_justified(200, br#"{"errcode":0,"errcode":40001}"#, false).is_err());
-        assert!(answer_justified(200, br#"{"errcode":0,"errcod\u0065":1}"#, false).is_err());
-        assert!(answer_justified(200, b"{}", true).is_err());
-        assert!(answer_justified(200, b"[]", false).is_err());
-        assert!(answer_justified(502, br#"{"errcode":0}"#, false).is_err());
+        let other = Err("a reference parser reads an errcode other than 0");
+        assert_eq!(
+            answer_justified(200, br#"{"errcode":0,"errcode":40001}"#, false),
+            other
+        );
+        assert_eq!(
+            answer_justified(200, br#"{"errcode":0,"errcod\u0065":1}"#, false),
+            other
+        );
+        assert_eq!(
+            answer_justified(200, b"{}", true),
+            Err("it has no errcode and the answer has no required field")
+        );
+        assert_eq!(
+            answer_justified(200, b"[]", false),
+            Err("a reference parser reads no JSON object")
+        );
+        assert_eq!(
+            answer_justified(502, br#"{"errcode":0}"#, false),
+            Err("the status is not 2xx")
+        );
         assert!(answer_justified(200, br#"{"kf_list":[]}"#, false).is_ok());
-        assert!(answer_justified(200, br#"{"errcode":null,"kf_list":[]}"#, false).is_err());
+        assert_eq!(
+            answer_justified(200, br#"{"errcode":null,"kf_list":[]}"#, false),
+            other
+        );
         assert!(answer_justified(200, br#"{"errcode":0,"x":1e400,"y":"\ud800"}"#, true).is_ok());
         assert!(answer_justified(200, br#"{"errmsg":"ok","errcode":0}"#, true).is_ok());
         let huge = format!(r#"{{"access_token":"{}"}}"#, "A".repeat(100_000));
-        assert!(token_justified(200, huge.as_bytes()).is_err());
+        assert_eq!(
+            token_justified(200, huge.as_bytes()),
+            Err("its access_token is unusable")
+        );
         assert!(token_justified(200, br#"{"access_token":"ACCESS","expires_in":7200}"#).is_ok());
     }
 

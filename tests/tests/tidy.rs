@@ -427,3 +427,31 @@ fn the_modules_of_each_crate_use_one_another_without_a_cycle() {
         cycles.join("\n")
     );
 }
+
+/// A test that expects a refusal says which one: `assert!(x.is_err())` passes for a
+/// refusal by the wrong rule too.
+#[test]
+fn no_test_asserts_only_that_there_is_an_error() {
+    let root = root();
+    let mut sources = Vec::new();
+    files(&root, &[".rs"], &mut sources);
+    let needle = ["is_err", "()"].concat();
+    let mut found = Vec::new();
+    for path in sources {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().map(str::trim_start).collect();
+        for (n, code) in lines.iter().enumerate() {
+            // `assert!(x.is_err())` on one line, or its condition alone on the next.
+            let opened =
+                *code == "assert!(" && lines.get(n + 1).is_some_and(|next| next.contains(&needle));
+            if (code.starts_with("assert!(") && code.contains(&needle)) || opened {
+                found.push(format!("{}:{}: {code}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "assert the error expected (its variant, code or message), not just that there is one:\n{}",
+        found.join("\n")
+    );
+}

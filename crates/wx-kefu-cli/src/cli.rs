@@ -524,6 +524,11 @@ mod tests {
             "--tags",
             "[]",
         ]);
-        assert!(bad.is_err());
+        let error = bad.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::ValueValidation,
+            "{error}"
+        );
     }
 }

@@ -226,8 +226,13 @@ mod tests {
             parse_field("list:=[1]").unwrap(),
             ("list".to_owned(), serde_json::json!([1]))
         );
-        assert!(parse_field("content").is_err());
-        assert!(parse_field("=x").is_err());
-        assert!(parse_field("n:=nope").is_err());
+        for (bad, why) in [
+            ("content", "must be KEY=VALUE (a string) or KEY:=JSON"),
+            ("=x", "has no key"),
+            ("n:=nope", "is not valid JSON"),
+        ] {
+            let error = parse_field(bad).map(|_| ()).unwrap_err().to_string();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
     }
 }

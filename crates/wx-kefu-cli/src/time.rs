@@ -97,10 +97,22 @@ mod tests {
             Ok(1_793_491_200)
         );
         assert_eq!(parse_instant(" 1793462400 ", &shanghai), Ok(1_793_462_400));
-        assert!(parse_instant("yesterday", &shanghai).is_err());
-        assert!(parse_instant("2026-13-01", &shanghai).is_err());
-        assert!(parse_instant("99999999999999999999999", &shanghai).is_err());
-        assert!(zone(Some("Mars/Olympus")).is_err());
+        for (bad, why) in [
+            (
+                "yesterday",
+                "`yesterday` is not an instant: expected a date",
+            ),
+            ("2026-13-01", "`2026-13-01` is not an instant"),
+            ("99999999999999999999999", "unix seconds out of range"),
+        ] {
+            let error = parse_instant(bad, &shanghai).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+        let unknown = zone(Some("Mars/Olympus")).map(|_| ()).unwrap_err();
+        assert!(
+            unknown.starts_with("`Mars/Olympus` is not a known time zone"),
+            "{unknown}"
+        );
         assert_eq!(
             format_local(1_793_491_200, &shanghai),
             "2026-11-01 08:00:00"

@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::reply::Reply;
 use crate::shared::{
     BoxFuture, CANNOT_DEFER_TRANSFER, CANNOT_DEFER_VIDEO, DEFAULT_REPORTS_KEPT, DedupStore,
-    Deferred, Outbox, Problem, PushKey, Report, SendFailure, Taken, WindowStore, store_error,
+    Deferred, Outbox, Problem, PushKey, Report, SendFailure, Taken, WindowStore,
 };
 use crate::window::{Action, Open, Window, summarize};
 
@@ -470,6 +470,15 @@ impl RedisInbound {
         )
         .await
         .map(drop)
+    }
+}
+
+/// A store's failure as the webhook's error.
+fn store_error(store: &'static str, what: &'static str, reason: String) -> Error {
+    Error::Store {
+        store,
+        what,
+        reason,
     }
 }
 

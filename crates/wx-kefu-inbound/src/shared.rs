@@ -581,15 +581,6 @@ pub(crate) async fn deliver_one(
     }
 }
 
-/// A store's failure as the webhook's error.
-pub(crate) fn store_error(store: &'static str, what: &'static str, reason: String) -> Error {
-    Error::Store {
-        store,
-        what,
-        reason,
-    }
-}
-
 /// What the builder collects for the shared path.
 pub(crate) struct Settings {
     pub(crate) dedup: Option<Arc<dyn DedupStore>>,

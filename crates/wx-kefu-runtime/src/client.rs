@@ -1106,6 +1106,7 @@ mod tests {
             url("http://proxy.test/wx/api//", path).unwrap(),
             "http://proxy.test/wx/api/cgi-bin/customservice/getkflist"
         );
-        assert!(url("http://proxy.test", "cgi-bin").is_err());
+        let relative = url("http://proxy.test", "cgi-bin").unwrap_err();
+        assert!(matches!(relative, Error::Config { .. }), "{relative:?}");
     }
 }

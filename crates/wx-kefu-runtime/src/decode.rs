@@ -208,7 +208,9 @@ pub(crate) fn token_answer(
     })
 }
 
-/// [`token_answer`] for the fuzz harness: the token's lifetime, or the error.
+/// [`token_answer`] for the fuzz harness: the token's lifetime, or the error. Not part of
+/// the API: only with the feature `fuzzing` (and in this crate's tests).
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub fn token_answer_for_fuzzing(status: u16, body: &[u8]) -> Result<Duration> {
     token_answer("stable_token", status, body, "").map(|fetched| fetched.expires_in)
@@ -444,7 +446,8 @@ mod tests {
         ] {
             let error = decoded::<Session>(body).unwrap_err();
             assert!(matches!(&error, Error::Decode { .. }), "{body}: {error}");
-            assert!(decoded::<State>(body).is_err(), "{body}");
+            let error = decoded::<State>(body).unwrap_err();
+            assert!(matches!(&error, Error::Decode { .. }), "{body}: {error}");
         }
         // The answer's own field missing, errcode 0 or not.
         for body in [r#"{"errcode":0,"errmsg":"ok"}"#, r#"{"kf_online_list":[]}"#] {
@@ -540,8 +543,16 @@ mod tests {
     fn the_fuzzing_entry_reads_token_answers_as_the_client_does() {
         let fetched = token_answer_for_fuzzing(200, br#"{"access_token":"T0K","expires_in":7200}"#);
         assert_eq!(fetched.unwrap(), Duration::from_secs(7200));
-        assert!(token_answer_for_fuzzing(200, b"{}").is_err());
-        assert!(token_answer_for_fuzzing(502, br#"{"access_token":"T0K"}"#).is_err());
+        let no_token = token_answer_for_fuzzing(200, b"{}").unwrap_err();
+        assert!(
+            matches!(&no_token, Error::Token { code: None, message, .. } if message.contains("no access_token")),
+            "{no_token:?}"
+        );
+        let status = token_answer_for_fuzzing(502, br#"{"access_token":"T0K"}"#).unwrap_err();
+        assert!(
+            matches!(status, Error::Status { status: 502, .. }),
+            "{status:?}"
+        );
     }
 
     #[test]
@@ -565,19 +576,32 @@ mod tests {
             r#"{"errcode":null,"kf_account":"a@b"}"#,
             r#"{"errcode":"0","kf_account":"a@b"}"#,
         ] {
-            assert!(decoded::<State>(body).is_err(), "{body}");
-            assert!(decoded::<Session>(body).is_err(), "{body}");
-            // Past the length searched byte by byte, too.
-            let long = padded(body);
-            assert!(decoded::<State>(&long).is_err(), "{long}");
-            assert!(decoded::<Session>(&long).is_err(), "{long}");
+            // Never a success, and never a guess: the answer is refused as undecodable.
+            for text in [body.to_owned(), padded(body)] {
+                for error in [
+                    decoded::<State>(&text).unwrap_err(),
+                    decoded::<Session>(&text).unwrap_err(),
+                ] {
+                    let Error::Decode { source, .. } = &error else {
+                        panic!("{text}: expected a decode error, got {error:?}");
+                    };
+                    let why = source.message();
+                    assert!(
+                        why.contains("duplicate field `errcode`") || why.contains("invalid type"),
+                        "{text}: {why}"
+                    );
+                }
+            }
         }
         // An escaped key alone is still read as the errcode it spells.
         let api = decoded::<State>(r#"{"errcod\u0065":45015,"errmsg":"x"}"#).unwrap_err();
         assert_eq!(api.code().map(ErrCode::code), Some(45015));
         // A nested errcode is not the answer's.
-        let nested = decoded::<State>(r#"{"kf_account":"a","inner":{"errcode":0}}"#);
-        assert!(nested.is_err());
+        let nested = decoded::<State>(r#"{"kf_account":"a","inner":{"errcode":0}}"#).unwrap_err();
+        assert!(
+            matches!(&nested, Error::Decode { source, .. } if source.message().contains("no errcode")),
+            "{nested:?}"
+        );
         let ok: Session =
             decoded(r#"{"errcode":0,"kf_account":"a@b","list":[{"errcode":40001}]}"#).unwrap();
         assert_eq!(ok.kf_account, "a@b");

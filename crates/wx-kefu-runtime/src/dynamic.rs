@@ -209,6 +209,8 @@ where
     })
 }
 
+/// The token answer's reader, for the fuzz harness only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use crate::decode::token_answer_for_fuzzing;
 

@@ -269,7 +269,12 @@ mod tests {
         assert_eq!(hosts.current(), 0, "the first again after the cool-down");
         let single = Hosts::new(vec!["http://a.test".into()], Duration::ZERO).unwrap();
         assert_eq!(single.failed(0, &cause), None);
-        assert!(Hosts::new(Vec::new(), Duration::ZERO).is_err());
-        assert!(Hosts::new(vec!["ftp://x".into()], Duration::ZERO).is_err());
+        for refused in [
+            Hosts::new(Vec::new(), Duration::ZERO),
+            Hosts::new(vec!["ftp://x".into()], Duration::ZERO),
+        ] {
+            let error = refused.unwrap_err();
+            assert!(matches!(error, Error::Config { .. }), "{error:?}");
+        }
     }
 }

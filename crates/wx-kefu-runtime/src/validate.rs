@@ -392,12 +392,57 @@ mod tests {
     #[test]
     fn patterns_and_ranges() {
         assert!(pattern("kf_account", "test1@gh_abc", &KF).is_ok());
-        assert!(pattern("kf_account", "toolongprefix1@x", &KF).is_err());
-        assert!(range("number", 10_001, Some(1), Some(10_000)).is_err());
+        assert_eq!(
+            pattern("kf_account", "toolongprefix1@x", &KF)
+                .unwrap_err()
+                .rule,
+            Rule::Pattern {
+                pattern: KF.source(),
+                hint: KF.hint()
+            }
+        );
+        assert_eq!(
+            range("number", 10_001, Some(1), Some(10_000))
+                .unwrap_err()
+                .rule,
+            Rule::Range {
+                min: Some(1),
+                max: Some(10_000),
+                actual: 10_001
+            }
+        );
         assert!(range("number", 10_000, Some(1), Some(10_000)).is_ok());
-        assert!(items("articles", 2, Some(1), Some(1)).is_err());
-        assert!(span("starttime", 0, "endtime", 86_401, 86_400).is_err());
-        assert!(span("starttime", 10, "endtime", 5, 86_400).is_err());
+        assert_eq!(
+            items("articles", 2, Some(1), Some(1)).unwrap_err().rule,
+            Rule::Items {
+                min: Some(1),
+                max: Some(1),
+                actual: 2
+            }
+        );
+        let span_of = |start, end| span("starttime", start, "endtime", end, 86_400).unwrap_err();
+        let too_wide = span_of(0, 86_401);
+        assert_eq!(
+            (too_wide.field.as_str(), too_wide.rule),
+            (
+                "endtime",
+                Rule::Span {
+                    start: "starttime",
+                    end: "endtime",
+                    max: 86_400,
+                    actual: 86_401
+                }
+            )
+        );
+        assert_eq!(
+            span_of(10, 5).rule,
+            Rule::Span {
+                start: "starttime",
+                end: "endtime",
+                max: 86_400,
+                actual: -5
+            }
+        );
         let shown = nested("news", items("articles", 2, Some(1), Some(1))).unwrap_err();
         assert_eq!(shown.field, "news.articles");
         assert_eq!(

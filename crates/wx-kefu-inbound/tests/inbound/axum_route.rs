@@ -161,7 +161,8 @@ async fn a_retry_waits_for_a_slow_first_delivery() {
         .timeout(std::time::Duration::from_millis(200))
         .send()
         .await;
-    assert!(first.is_err(), "{first:?}");
+    let hung_up = first.unwrap_err();
+    assert!(hung_up.is_timeout(), "{hung_up:?}");
     // ...and retries: the retry gets the first one's reply.
     let retry = http
         .post(format!("{url}?{query}"))

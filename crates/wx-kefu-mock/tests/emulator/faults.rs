@@ -83,7 +83,12 @@ async fn an_http_status_with_a_raw_body() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert!(serde_json::from_str::<serde_json::Value>(&response.text().await.unwrap()).is_err());
+    let broken =
+        serde_json::from_str::<serde_json::Value>(&response.text().await.unwrap()).unwrap_err();
+    assert!(
+        broken.is_syntax(),
+        "the injected body is not JSON: {broken}"
+    );
 
     h.mock
         .inject(Fault::status_with_body(200, r#"{"kf_list":[{"kf_acc"#));
@@ -172,7 +177,8 @@ async fn after_handling_the_request_happens_but_its_answer_is_lost() {
         .json(&body)
         .send()
         .await;
-    assert!(result.is_err());
+    let dropped = result.unwrap_err();
+    assert!(dropped.is_request() && !dropped.is_timeout(), "{dropped:?}");
     let sent = h
         .mock
         .records()

@@ -48,7 +48,8 @@ async fn the_builder_chooses_appid_secret_and_port() {
         .unwrap();
     assert!(answer["access_token"].is_string(), "{answer}");
     // The port is taken while the emulator runs.
-    assert!(MockServer::builder().port(port).start().await.is_err());
+    let taken = MockServer::builder().port(port).start().await.unwrap_err();
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
 }
 
 #[tokio::test]
