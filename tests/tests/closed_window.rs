@@ -2,7 +2,7 @@
 //! fallback (a template message, then a subscribe notification) reaches the user once,
 //! against the emulator's templates and subscriptions.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //!
 //! One test in this binary, so that nothing else allocates meanwhile.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //! and rid — or, where the SDK's own checks make WeChat's answer unreachable, an
 //! `Error::Invalid` that never reached the emulator.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! for the seeded state (the spec's example request for an endpoint it does not name). An
 //! endpoint the emulator has no behaviour for yet is left out, and says so.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::time::Duration;
 

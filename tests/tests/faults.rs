@@ -3,7 +3,7 @@
 //! errors for bodies that are not WeChat's, the record export across days and pages, and
 //! the leak scan over every error those paths produce.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! brought back through the control API; the client stays on the host that worked and
 //! tries the first again after its cool-down, logging each move.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! for byte through the SDK's webhook, the limits refused before the network, 40007 for
 //! ids the account does not hold, and permanent materials.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::time::Duration;
 

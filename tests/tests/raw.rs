@@ -1,7 +1,7 @@
 //! The raw call (issue 24): an endpoint the spec does not have, through the token, its
 //! replay, retries, redaction and typed errors; and a typed call's whole answer.
 
-mod common;
+use wx_kefu_tests as common;
 
 use common::Env;
 use serde_json::json;

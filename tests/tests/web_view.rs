@@ -12,7 +12,7 @@
 //! Without `chromium` and `chromedriver` the test says it was skipped; with
 //! `WX_KEFU_REQUIRE_BROWSER=1` (CI sets it) their absence fails it.
 
-mod common;
+use wx_kefu_tests as common;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -31,7 +31,7 @@ use wx_kefu_runtime::{
     RedisTokenStoreBuilder, RequestParts, Result, RetryPolicy, StoreErrorKind, TokenFetcher,
     TokenMode, TokenStore,
 };
-use wx_kefu_test_support::{self as support, RedisServer, finish};
+use wx_kefu_test_support::{self as support, RedisServer, finish, init_tracing, logs};
 
 const APPID: &str = "wx0000redis000appid";
 /// Must never appear in a key, a log line or an error.
@@ -219,43 +219,6 @@ fn client(base: &str, store: RedisTokenStore) -> Client {
         .token_store(store)
         .build()
         .unwrap()
-}
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER.get_or_init(Default::default)
-}
-
-/// Captures every tracing event of this binary, at TRACE level with span fields.
-fn init_tracing() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        use tracing_subscriber::util::SubscriberInitExt;
-        let buffer = buffer().clone();
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Capture(buffer.clone()))
-            .finish()
-            .try_init();
-    });
-}
-
-fn logs() -> String {
-    String::from_utf8_lossy(&buffer().lock().unwrap()).into_owned()
 }
 
 fn assert_clean(what: &str, text: &str) {

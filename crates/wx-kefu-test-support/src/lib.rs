@@ -5,11 +5,13 @@
 //!   `WX_KEFU_REQUIRE_REDIS=1` (CI sets it), in which case it fails.
 //! - [`spawn_child`] and [`finish`]: the test binary re-run as a separate process (an
 //!   instance of a service), with a role in an environment variable, and its bounded end.
+//! - [`init_tracing`] and [`logs`]: every log line of a test binary, kept for the leak
+//!   checks (no secret or token in any of them).
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A `redis-server` of this test, on a free loopback port; killed on drop.
@@ -170,4 +172,49 @@ pub fn output(child: &mut Child) -> String {
         let _ = stderr.read_to_string(&mut out);
     }
     out
+}
+
+/// Where the log lines of this test binary go.
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(Default::default)
+}
+
+/// Captures every tracing event of this test binary (and `log` records, such as
+/// reqwest's), with span fields, at TRACE level; once per binary.
+pub fn init_tracing() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        use tracing_subscriber::util::SubscriberInitExt;
+        let buffer = buffer().clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || Capture(buffer.clone()))
+            .finish()
+            .try_init();
+    });
+}
+
+/// Everything logged so far in this test binary.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&buffer().lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
 }

@@ -2,9 +2,8 @@
 //! counting every request; tiny test endpoints; a log capture and the leak checks.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +19,7 @@ use wx_kefu_runtime::meta::EndpointMeta;
 use wx_kefu_runtime::{
     Ack, Body, Client, ClientBuilder, Endpoint, Error, Invalid, Method, RequestParts, RetryPolicy,
 };
+pub use wx_kefu_test_support::{init_tracing, logs};
 
 pub const APPID: &str = "wx0000test0000appid";
 /// The secret; it must never appear in an error or a log line.
@@ -355,46 +355,6 @@ impl Endpoint for Send {
 }
 
 // --- log capture and leak checks ---
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn buffer() -> &'static Arc<Mutex<Vec<u8>>> {
-    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUFFER.get_or_init(Default::default)
-}
-
-/// Sends every tracing event (and `log` record, e.g. reqwest's) of this test binary,
-/// at TRACE level with span fields, into a buffer.
-pub fn init_tracing() {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        use tracing_subscriber::util::SubscriberInitExt;
-        let buffer = buffer().clone();
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .with_ansi(false)
-            .with_writer(move || Capture(buffer.clone()))
-            .finish()
-            .try_init();
-    });
-}
-
-/// Everything logged so far in this test binary.
-pub fn logs() -> String {
-    String::from_utf8_lossy(&buffer().lock().unwrap()).into_owned()
-}
 
 /// Fails if `text` holds the secret or a token.
 pub fn assert_clean(what: &str, text: &str) {
