@@ -18,7 +18,7 @@ use crate::handlers;
 use crate::hosts::Conn;
 use crate::log::LoggedRequest;
 use crate::push::{Job, Outbound};
-use crate::spec::{self, FilePart, Incoming};
+use crate::spec::{self, ApiRequest, FilePart};
 use crate::state::State;
 
 /// Bodies larger than this are refused (the largest upload, a 10 MB video, fits).
@@ -68,8 +68,8 @@ impl Shared {
     }
 }
 
-/// How a request is answered.
-enum Reply {
+/// What goes back on the wire: the answer, an injected fault, or nothing.
+enum Wire {
     /// WeChat JSON with an HTTP status.
     Json(StatusCode, Value),
     /// A raw body (injected).
@@ -84,41 +84,41 @@ enum Reply {
     Drop,
 }
 
-fn json_reply(outcome: Outcome, now_ms: i64) -> Reply {
+fn json_reply(outcome: Outcome, now_ms: i64) -> Wire {
     answer_reply(outcome.map(Answer::Json), now_ms)
 }
 
-fn answer_reply(outcome: Result<Answer, WxError>, now_ms: i64) -> Reply {
+fn answer_reply(outcome: Result<Answer, WxError>, now_ms: i64) -> Wire {
     match outcome {
-        Ok(Answer::Json(value)) => Reply::Json(StatusCode::OK, value),
+        Ok(Answer::Json(value)) => Wire::Json(StatusCode::OK, value),
         Ok(Answer::File {
             content_type,
             filename,
             data,
-        }) => Reply::File {
+        }) => Wire::File {
             content_type,
             filename,
             data,
         },
-        Err(error) => Reply::Json(StatusCode::OK, error.body(now_ms)),
+        Err(error) => Wire::Json(StatusCode::OK, error.body(now_ms)),
     }
 }
 
-fn fault_reply(kind: &FaultKind, now_ms: i64) -> Reply {
+fn fault_reply(kind: &FaultKind, now_ms: i64) -> Wire {
     match kind {
         FaultKind::Errcode(code) => json_reply(Err(WxError::new(*code)), now_ms),
-        FaultKind::Status { status, body } => Reply::Raw(
+        FaultKind::Status { status, body } => Wire::Raw(
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body.clone(),
         ),
-        FaultKind::Drop => Reply::Drop,
+        FaultKind::Drop => Wire::Drop,
         // A delay is waited out by the caller, which then answers normally.
-        FaultKind::Delay(_) => Reply::Raw(StatusCode::OK, None),
+        FaultKind::Delay(_) => Wire::Raw(StatusCode::OK, None),
     }
 }
 
 /// Checks and handles one request against the state.
-fn process(state: &mut State, now_ms: i64, incoming: &Incoming) -> Reply {
+fn process(state: &mut State, now_ms: i64, incoming: &ApiRequest) -> Wire {
     match spec::endpoint(&incoming.path) {
         None => match state.stubs.get(&incoming.path) {
             // A path the spec does not have, answered as a test asked: behind the token.
@@ -130,7 +130,7 @@ fn process(state: &mut State, now_ms: i64, incoming: &Incoming) -> Reply {
                 json_reply(checked.map(|()| answer), now_ms)
             }
             // WeChat answers an unknown URL as it answers every error: HTTP 200, an errcode.
-            None => Reply::Json(StatusCode::OK, WxError::new(40066).body(now_ms)),
+            None => Wire::Json(StatusCode::OK, WxError::new(40066).body(now_ms)),
         },
         Some(meta) => answer_reply(answer(state, now_ms, meta, incoming), now_ms),
     }
@@ -140,7 +140,7 @@ fn answer(
     state: &mut State,
     now_ms: i64,
     meta: &'static wx_kefu_runtime::meta::EndpointMeta,
-    incoming: &Incoming,
+    incoming: &ApiRequest,
 ) -> Result<Answer, WxError> {
     if meta.auth {
         state
@@ -236,7 +236,7 @@ const REDACTED: &str = "<redacted>";
 
 /// The query with the app secret (of the classic token call) redacted; the emulator's
 /// own access tokens are kept, as tests check which token a client used.
-fn logged_query(incoming: &Incoming) -> Vec<(String, String)> {
+fn logged_query(incoming: &ApiRequest) -> Vec<(String, String)> {
     incoming
         .query
         .iter()
@@ -253,7 +253,7 @@ fn logged_query(incoming: &Incoming) -> Vec<(String, String)> {
 
 /// The body as text, a multipart body summarised, the app secret (of the stable token
 /// call) redacted.
-fn summarise_body(incoming: &Incoming) -> String {
+fn summarise_body(incoming: &ApiRequest) -> String {
     if let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&incoming.body)
         && let Some(secret) = object.get_mut("secret")
     {
@@ -319,7 +319,7 @@ pub(crate) async fn serve(
     } else {
         None
     };
-    let incoming = Incoming {
+    let incoming = ApiRequest {
         method,
         path,
         query,
@@ -364,12 +364,12 @@ pub(crate) async fn serve(
             };
             applied = !repeat
                 && match &handled {
-                    Reply::Json(status, value) => {
+                    Wire::Json(status, value) => {
                         status.is_success()
                             && value.get("errcode").and_then(Value::as_i64).unwrap_or(0) == 0
                     }
-                    Reply::File { .. } => true,
-                    Reply::Raw(..) | Reply::Drop => false,
+                    Wire::File { .. } => true,
+                    Wire::Raw(..) | Wire::Drop => false,
                 };
             shared.dispatch_events();
             match after {
@@ -396,9 +396,9 @@ pub(crate) async fn serve(
         fault: fault.map(|f| f.kind),
         applied,
     };
-    let dropped = matches!(reply, Reply::Drop);
+    let dropped = matches!(reply, Wire::Drop);
     let response = match reply {
-        Reply::Json(status, value) => {
+        Wire::Json(status, value) => {
             entry.status = Some(status.as_u16());
             entry.errcode = Some(value.get("errcode").and_then(Value::as_i64).unwrap_or(0));
             (
@@ -408,7 +408,7 @@ pub(crate) async fn serve(
             )
                 .into_response()
         }
-        Reply::Raw(status, body) => {
+        Wire::Raw(status, body) => {
             entry.status = Some(status.as_u16());
             let body = body.unwrap_or_default();
             let content_type = if body.trim_start().starts_with('<') {
@@ -418,7 +418,7 @@ pub(crate) async fn serve(
             };
             (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Reply::File {
+        Wire::File {
             content_type,
             filename,
             data,
@@ -437,7 +437,7 @@ pub(crate) async fn serve(
                 .into_response()
         }
         // Never delivered: the connection is shut down below.
-        Reply::Drop => StatusCode::OK.into_response(),
+        Wire::Drop => StatusCode::OK.into_response(),
     };
     tracing::debug!(method = %entry.method, path = %entry.path, errcode = ?entry.errcode, "wx-kefu-mock");
     shared.lock().log.push(entry);
@@ -469,7 +469,7 @@ mod tests {
     fn an_endpoint_without_behaviour_is_refused_by_name_and_never_as_passing() {
         let mut state = State::new("wx".into(), "secret".into());
         let token = state.issue_token(0);
-        let incoming = Incoming {
+        let incoming = ApiRequest {
             method: "POST".into(),
             path: UNEMULATED.path.into(),
             query: vec![("access_token".into(), token)],

@@ -15,7 +15,7 @@ use crate::answer::WxError;
 
 /// A request as it arrived, before any checking.
 #[derive(Debug)]
-pub(crate) struct Incoming {
+pub(crate) struct ApiRequest {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) query: Vec<(String, String)>,
@@ -27,7 +27,7 @@ pub(crate) struct Incoming {
     pub(crate) multipart: Option<Result<Vec<FilePart>, String>>,
 }
 
-impl Incoming {
+impl ApiRequest {
     /// The first value of a query parameter.
     pub(crate) fn query_param(&self, key: &str) -> Option<&str> {
         self.query
@@ -119,7 +119,7 @@ pub(crate) fn essence(content_type: &str) -> String {
 }
 
 /// The JSON object of a body, or WeChat's answer to a body that is not one.
-fn json_object(incoming: &Incoming) -> Result<Map<String, Value>, WxError> {
+fn json_object(incoming: &ApiRequest) -> Result<Map<String, Value>, WxError> {
     if incoming.body.iter().all(u8::is_ascii_whitespace) {
         return Err(WxError::new(44002));
     }
@@ -145,7 +145,7 @@ fn json_object(incoming: &Incoming) -> Result<Map<String, Value>, WxError> {
 /// The form's other fields go into `fields`.
 fn multipart_file(
     meta: &EndpointMeta,
-    incoming: &Incoming,
+    incoming: &ApiRequest,
     field: &FieldMeta,
     fields: &mut Map<String, Value>,
 ) -> Result<FilePart, WxError> {
@@ -260,7 +260,7 @@ fn check_union(
 }
 
 /// The structural checks of a request, then `typed`.
-pub(crate) fn check(meta: &EndpointMeta, incoming: &Incoming) -> Result<Checked, WxError> {
+pub(crate) fn check(meta: &EndpointMeta, incoming: &ApiRequest) -> Result<Checked, WxError> {
     let mut checked = Checked::default();
 
     if let Some(error) = &incoming.query_error {

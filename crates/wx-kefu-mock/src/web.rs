@@ -257,9 +257,9 @@ impl IntoResponse for Refused {
     }
 }
 
-type Answer = Result<Json<Value>, Refused>;
+type ControlAnswer = Result<Json<Value>, Refused>;
 
-fn done() -> Answer {
+fn done() -> ControlAnswer {
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -345,7 +345,7 @@ async fn user_writes(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     Json(written): Json<Written>,
-) -> Answer {
+) -> ControlAnswer {
     if written.text.is_empty() {
         return Err(Refused(StatusCode::BAD_REQUEST, "`text` is empty".into()));
     }
@@ -371,7 +371,7 @@ async fn user_sends_picture(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     picture: Bytes,
-) -> Answer {
+) -> ControlAnswer {
     if picture.is_empty() {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -401,7 +401,7 @@ async fn user_event(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     Json(body): Json<UserEventBody>,
-) -> Answer {
+) -> ControlAnswer {
     let event = match body.event.as_str() {
         "follow" => UserEvent::Follow,
         "unfollow" => UserEvent::Unfollow,
@@ -419,7 +419,7 @@ async fn user_event(
     done()
 }
 
-async fn user_waits(State(handle): State<MockHandle>, Path(openid): Path<String>) -> Answer {
+async fn user_waits(State(handle): State<MockHandle>, Path(openid): Path<String>) -> ControlAnswer {
     handle.enqueue_waiting(&openid)?;
     done()
 }
@@ -436,7 +436,7 @@ fn yes() -> bool {
     true
 }
 
-async fn add_agent(State(handle): State<MockHandle>, Json(agent): Json<NewAgent>) -> Answer {
+async fn add_agent(State(handle): State<MockHandle>, Json(agent): Json<NewAgent>) -> ControlAnswer {
     handle.add_online_agent(&agent.kf_account, &agent.nickname)?;
     if !agent.online {
         handle.set_online(&agent.kf_account, false)?;
@@ -453,7 +453,7 @@ async fn set_online(
     State(handle): State<MockHandle>,
     Path(kf_account): Path<String>,
     Json(online): Json<Online>,
-) -> Answer {
+) -> ControlAnswer {
     handle.set_online(&kf_account, online.online)?;
     done()
 }
@@ -467,12 +467,15 @@ async fn accept(
     State(handle): State<MockHandle>,
     Path(kf_account): Path<String>,
     Json(accept): Json<Accept>,
-) -> Answer {
+) -> ControlAnswer {
     handle.accept_waiting(&kf_account, &accept.openid)?;
     done()
 }
 
-async fn end_session(State(handle): State<MockHandle>, Path(openid): Path<String>) -> Answer {
+async fn end_session(
+    State(handle): State<MockHandle>,
+    Path(openid): Path<String>,
+) -> ControlAnswer {
     handle.end_session(&openid)?;
     done()
 }
@@ -482,7 +485,7 @@ struct Advance {
     advance_seconds: u64,
 }
 
-async fn advance(State(handle): State<MockHandle>, Json(advance): Json<Advance>) -> Answer {
+async fn advance(State(handle): State<MockHandle>, Json(advance): Json<Advance>) -> ControlAnswer {
     handle.advance(Duration::from_secs(advance.advance_seconds));
     Ok(Json(json!({ "ok": true, "now": handle.now() })))
 }
@@ -502,7 +505,7 @@ struct FaultBody {
     after_handling: bool,
 }
 
-async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -> Answer {
+async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -> ControlAnswer {
     let mut fault = match (body.errcode, body.status, body.delay_ms, body.drop) {
         (Some(code), None, None, false) => Fault::errcode(code),
         (None, Some(status), None, false) => match body.body {
@@ -531,7 +534,7 @@ async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -
     done()
 }
 
-async fn clear_faults(State(handle): State<MockHandle>) -> Answer {
+async fn clear_faults(State(handle): State<MockHandle>) -> ControlAnswer {
     handle.clear_faults();
     done()
 }
@@ -546,7 +549,10 @@ struct WebhookBody {
     encoding_aes_key: Option<String>,
 }
 
-async fn set_webhook(State(handle): State<MockHandle>, Json(body): Json<WebhookBody>) -> Answer {
+async fn set_webhook(
+    State(handle): State<MockHandle>,
+    Json(body): Json<WebhookBody>,
+) -> ControlAnswer {
     let config = match &body.encoding_aes_key {
         Some(key) => WebhookConfig::safe(&body.url, &body.token, key)
             .map_err(|error| Refused(StatusCode::BAD_REQUEST, error.to_string()))?,
@@ -569,7 +575,7 @@ async fn bind(
     State(handle): State<MockHandle>,
     Path(kf_account): Path<String>,
     Json(body): Json<Bind>,
-) -> Answer {
+) -> ControlAnswer {
     handle.bind_account(&kf_account, &body.wx)?;
     done()
 }
@@ -583,7 +589,7 @@ async fn invitation(
     State(handle): State<MockHandle>,
     Path(kf_account): Path<String>,
     Json(body): Json<Invitation>,
-) -> Answer {
+) -> ControlAnswer {
     match body.action.as_str() {
         "accept" => handle.accept_invitation(&kf_account)?,
         "reject" => handle.reject_invitation(&kf_account)?,
@@ -598,7 +604,10 @@ async fn invitation(
     done()
 }
 
-async fn worker_at_limit(State(handle): State<MockHandle>, Path(wx): Path<String>) -> Answer {
+async fn worker_at_limit(
+    State(handle): State<MockHandle>,
+    Path(wx): Path<String>,
+) -> ControlAnswer {
     handle.set_worker_at_limit(&wx);
     done()
 }
@@ -608,7 +617,7 @@ struct Kefu {
     enabled: bool,
 }
 
-async fn kefu(State(handle): State<MockHandle>, Json(body): Json<Kefu>) -> Answer {
+async fn kefu(State(handle): State<MockHandle>, Json(body): Json<Kefu>) -> ControlAnswer {
     handle.set_kefu_enabled(body.enabled);
     done()
 }
@@ -622,7 +631,7 @@ async fn switch(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     Json(body): Json<Switch>,
-) -> Answer {
+) -> ControlAnswer {
     handle.switch_session(&openid, &body.kf_account)?;
     done()
 }
@@ -648,7 +657,7 @@ async fn keep_media(
     State(handle): State<MockHandle>,
     Path(kind): Path<String>,
     data: Bytes,
-) -> Answer {
+) -> ControlAnswer {
     keepable(&kind, &data)?;
     Ok(Json(
         json!({ "ok": true, "media_id": handle.user_media(&kind, data) }),
@@ -659,7 +668,7 @@ async fn keep_material(
     State(handle): State<MockHandle>,
     Path(kind): Path<String>,
     data: Bytes,
-) -> Answer {
+) -> ControlAnswer {
     keepable(&kind, &data)?;
     Ok(Json(
         json!({ "ok": true, "media_id": handle.add_material(&kind, data) }),
@@ -675,7 +684,7 @@ async fn refuses(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     Json(body): Json<Refuses>,
-) -> Answer {
+) -> ControlAnswer {
     handle.set_user_refuses(&openid, body.refuses);
     done()
 }
@@ -688,7 +697,10 @@ struct NewTemplate {
     content: String,
 }
 
-async fn add_template(State(handle): State<MockHandle>, Json(body): Json<NewTemplate>) -> Answer {
+async fn add_template(
+    State(handle): State<MockHandle>,
+    Json(body): Json<NewTemplate>,
+) -> ControlAnswer {
     if body.template_id.is_empty() || body.title.is_empty() {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -708,7 +720,7 @@ async fn ban_template(
     State(handle): State<MockHandle>,
     Path(template_id): Path<String>,
     Json(body): Json<Banned>,
-) -> Answer {
+) -> ControlAnswer {
     handle.set_template_banned(&template_id, body.banned)?;
     done()
 }
@@ -728,7 +740,7 @@ async fn subscribe(
     State(handle): State<MockHandle>,
     Path(openid): Path<String>,
     Json(body): Json<Subscription>,
-) -> Answer {
+) -> ControlAnswer {
     handle.grant_subscription(&openid, &body.template_id, body.count);
     done()
 }
@@ -738,17 +750,17 @@ struct Account {
     wechat_id: Option<String>,
 }
 
-async fn account(State(handle): State<MockHandle>, Json(body): Json<Account>) -> Answer {
+async fn account(State(handle): State<MockHandle>, Json(body): Json<Account>) -> ControlAnswer {
     handle.set_wechat_id(body.wechat_id.as_deref());
     done()
 }
 
-async fn reset(State(handle): State<MockHandle>) -> Answer {
+async fn reset(State(handle): State<MockHandle>) -> ControlAnswer {
     handle.reset();
     done()
 }
 
-async fn invalidate(State(handle): State<MockHandle>) -> Answer {
+async fn invalidate(State(handle): State<MockHandle>) -> ControlAnswer {
     handle.invalidate_tokens();
     done()
 }
@@ -759,7 +771,7 @@ struct Stub {
     answer: Value,
 }
 
-async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> Answer {
+async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> ControlAnswer {
     if !body.path.starts_with('/') || wx_kefu_api::ENDPOINTS.iter().any(|m| m.path == body.path) {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -770,14 +782,14 @@ async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> Answe
     done()
 }
 
-async fn host_down(State(handle): State<MockHandle>, Path(index): Path<usize>) -> Answer {
+async fn host_down(State(handle): State<MockHandle>, Path(index): Path<usize>) -> ControlAnswer {
     match handle.stop_host(index).await {
         true => done(),
         false => Err(no_host(index)),
     }
 }
 
-async fn host_up(State(handle): State<MockHandle>, Path(index): Path<usize>) -> Answer {
+async fn host_up(State(handle): State<MockHandle>, Path(index): Path<usize>) -> ControlAnswer {
     match handle.start_host(index).await {
         Ok(true) => done(),
         Ok(false) => Err(no_host(index)),
@@ -795,7 +807,7 @@ fn no_host(index: usize) -> Refused {
     )
 }
 
-async fn clear_webhook(State(handle): State<MockHandle>) -> Answer {
+async fn clear_webhook(State(handle): State<MockHandle>) -> ControlAnswer {
     handle.clear_webhook();
     done()
 }
