@@ -144,9 +144,19 @@ impl Struct {
 pub struct Enum {
     pub ident: String,
     pub doc: Vec<String>,
-    /// `None` for a closed string enum; `Some(integer?)` for an open enum.
-    pub open: Option<bool>,
+    pub kind: EnumKind,
     pub values: Vec<EnumValue>,
+}
+
+/// What an enum does with a value it does not know, and how its values travel.
+#[derive(Clone, Copy, PartialEq)]
+pub enum EnumKind {
+    /// A closed enum of strings: an unknown value is a decode error.
+    Closed,
+    /// Strings on the wire; an unknown one is kept as `Unknown(String)`.
+    OpenString,
+    /// Integers on the wire; an unknown one is kept as `Unknown(i64)`.
+    OpenInteger,
 }
 
 pub struct EnumValue {
@@ -165,7 +175,13 @@ pub struct Union {
     /// What WeChat answers a tag that names no variant.
     pub errcode: Option<i64>,
     /// Tags WeChat knows but refuses here, with their errcodes.
-    pub refused: Vec<(String, i64)>,
+    pub refused: Vec<RefusedTag>,
+}
+
+/// A union's tag that WeChat knows but refuses here.
+pub struct RefusedTag {
+    pub tag: String,
+    pub errcode: i64,
 }
 
 pub struct Variant {
@@ -225,16 +241,48 @@ pub struct Field {
     /// The values of a closed enum field, for the metadata.
     pub enum_values: Vec<String>,
     /// Tag and variant names of a union field, for the metadata.
-    pub union: Option<(String, Vec<String>)>,
+    pub union: Option<UnionShape>,
     /// Other wire names of an answer's field.
     pub alias: Vec<String>,
     /// A file's limits.
     pub file: Option<FileRules>,
-    /// Required when this enum field has this value: (field, its type, the value's
-    /// variant, the value on the wire).
-    pub required_when: Option<(String, TypeRef, String, String)>,
+    /// Required when this enum field has this value.
+    pub required_when: Option<RequiredWhen>,
     /// A map's rules for its entries' `value`, by the kind of their key.
     pub key_rules: Vec<KeyRule>,
+}
+
+/// A union field's tag and the tags of its variants, for the metadata.
+#[derive(Clone, Default)]
+pub struct UnionShape {
+    pub tag: String,
+    pub variants: Vec<String>,
+}
+
+/// An optional field required when an enum field of the request has one value.
+#[derive(Clone)]
+pub struct RequiredWhen {
+    /// The enum field, and its type.
+    pub field: String,
+    pub ty: TypeRef,
+    /// The value, as the enum's variant and on the wire.
+    pub value: EnumCase,
+}
+
+/// One value of an enum: its Rust variant and its wire form.
+#[derive(Clone)]
+pub struct EnumCase {
+    pub variant: String,
+    pub wire: String,
+}
+
+/// A pattern a field follows: the static of the module that holds it, its source and hint.
+#[derive(Clone)]
+pub struct PatternRef {
+    pub module: String,
+    pub ident: String,
+    pub source: String,
+    pub hint: String,
 }
 
 /// The rule of a map entry's `value` for keys of one kind (`thing1`, `thing2` → `thing`).
@@ -242,8 +290,7 @@ pub struct Field {
 pub struct KeyRule {
     pub kind: String,
     pub max_chars: Option<u32>,
-    /// (module, static ident) of the pattern.
-    pub pattern: Option<(String, String)>,
+    pub pattern: Option<PatternRef>,
     /// The rule in words, for the doc comment.
     pub words: String,
 }
@@ -254,15 +301,23 @@ pub struct FileRules {
     /// The errcode for a file too large, when it is not the field's.
     pub size_errcode: Option<i64>,
     /// The enum field the limits depend on: its wire name and type.
-    pub by: Option<(String, TypeRef)>,
+    pub by: Option<LimitsBy>,
     /// (the enum value's Rust variant, the value on the wire, max bytes, kinds); one
     /// entry with no variant when the limits do not depend on a field.
     pub limits: Vec<FileLimit>,
 }
 
+/// The enum field a file's limits depend on.
+#[derive(Clone)]
+pub struct LimitsBy {
+    pub field: String,
+    pub ty: TypeRef,
+}
+
 #[derive(Clone)]
 pub struct FileLimit {
-    pub variant: Option<(String, String)>,
+    /// The value of the `by` field these limits are for (none when they do not depend).
+    pub variant: Option<EnumCase>,
     pub max_bytes: u64,
     pub kinds: Vec<FileKind>,
 }
@@ -283,8 +338,7 @@ impl FileLimit {
 pub struct Rules {
     pub min_chars: Option<u32>,
     pub max_chars: Option<u32>,
-    /// (module, static ident, source, hint)
-    pub pattern: Option<(String, String, String, String)>,
+    pub pattern: Option<PatternRef>,
     pub min: Option<i64>,
     pub max: Option<i64>,
     pub min_items: Option<u32>,
@@ -416,17 +470,19 @@ impl Lower<'_> {
                 hint: hint.clone(),
                 doc: format!("The pattern of `{wire}` in `{owner}`."),
             });
-            Some((module.to_owned(), ident, source.clone(), hint))
+            Some(PatternRef {
+                module: module.to_owned(),
+                ident,
+                source: source.clone(),
+                hint,
+            })
         } else {
             alias.and_then(|(file, d)| {
-                d.pattern.as_ref().map(|source| {
-                    let ident = format!("{}_PATTERN", f.ty.to_shouty_snake_case());
-                    (
-                        module_of(file),
-                        ident,
-                        source.clone(),
-                        d.hint.clone().unwrap_or_default(),
-                    )
+                d.pattern.as_ref().map(|source| PatternRef {
+                    module: module_of(file),
+                    ident: format!("{}_PATTERN", f.ty.to_shouty_snake_case()),
+                    source: source.clone(),
+                    hint: d.hint.clone().unwrap_or_default(),
                 })
             })
         };
@@ -456,7 +512,10 @@ impl Lower<'_> {
                 f.limits
                     .iter()
                     .map(|(value, l)| FileLimit {
-                        variant: Some((value.to_upper_camel_case(), value.clone())),
+                        variant: Some(EnumCase {
+                            variant: value.to_upper_camel_case(),
+                            wire: value.clone(),
+                        }),
                         max_bytes: l.max_bytes,
                         kinds: l.file_kind.clone(),
                     })
@@ -490,12 +549,12 @@ impl Lower<'_> {
                 .filter(|d| d.kind == TypeKind::Enum)
                 .map(|d| d.values.iter().map(|(k, _)| k.clone()).collect())
                 .unwrap_or_default(),
-            union: named.filter(|d| d.kind == TypeKind::Union).map(|d| {
-                (
-                    d.tag.clone().unwrap_or_default(),
-                    d.variants.iter().map(|(k, _)| k.clone()).collect(),
-                )
-            }),
+            union: named
+                .filter(|d| d.kind == TypeKind::Union)
+                .map(|d| UnionShape {
+                    tag: d.tag.clone().unwrap_or_default(),
+                    variants: d.variants.iter().map(|(k, _)| k.clone()).collect(),
+                }),
             alias: f.alias.clone(),
             file,
             required_when: None,
@@ -518,7 +577,12 @@ impl Lower<'_> {
                                 "The pattern of a `{kind}…` entry of `{wire}` in `{owner}`."
                             ),
                         });
-                        (module.to_owned(), ident)
+                        PatternRef {
+                            module: module.to_owned(),
+                            ident,
+                            source: source.clone(),
+                            hint: rule.hint.clone().unwrap_or_default(),
+                        }
                     });
                     let words = match (rule.max_chars, &rule.hint, &rule.pattern) {
                         (Some(max), None, _) => format!("at most {max} characters"),
@@ -563,7 +627,11 @@ impl Lower<'_> {
             TypeKind::Enum | TypeKind::OpenEnum => Some(TypeModel::Enum(Enum {
                 ident,
                 doc,
-                open: (def.kind == TypeKind::OpenEnum).then(|| def.repr == Some(Repr::Integer)),
+                kind: match (def.kind, def.repr) {
+                    (TypeKind::OpenEnum, Some(Repr::Integer)) => EnumKind::OpenInteger,
+                    (TypeKind::OpenEnum, _) => EnumKind::OpenString,
+                    _ => EnumKind::Closed,
+                },
                 values: def
                     .values
                     .iter()
@@ -603,7 +671,10 @@ impl Lower<'_> {
                 refused: def
                     .refused
                     .iter()
-                    .map(|(tag, code)| (tag.clone(), *code))
+                    .map(|(tag, code)| RefusedTag {
+                        tag: tag.clone(),
+                        errcode: *code,
+                    })
                     .collect(),
             })),
         }
@@ -633,8 +704,14 @@ impl Lower<'_> {
                         .find(|(name, _)| *name == when)
                         .map(|(_, other)| self.type_ref(&other.ty, None))
                         .expect("validated: `required_when` names a field of the request");
-                    field.required_when =
-                        Some((when.clone(), ty, value.to_upper_camel_case(), value.clone()));
+                    field.required_when = Some(RequiredWhen {
+                        field: when.clone(),
+                        ty,
+                        value: EnumCase {
+                            variant: value.to_upper_camel_case(),
+                            wire: value.clone(),
+                        },
+                    });
                 }
                 if let (Some(rules), Some(by)) = (&mut field.file, &f.limits_by) {
                     let ty = ep
@@ -643,7 +720,10 @@ impl Lower<'_> {
                         .find(|(name, _)| *name == by)
                         .map(|(_, by_field)| self.type_ref(&by_field.ty, None))
                         .expect("validated: `limits_by` names a query field");
-                    rules.by = Some((by.clone(), ty));
+                    rules.by = Some(LimitsBy {
+                        field: by.clone(),
+                        ty,
+                    });
                 }
                 fields.push(field);
             }

@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::super::model::{
-    Endpoint, Enum, Field, FileKind, FileLimit, FileRules, HttpMethod, Kind, Location, Model,
-    Module, Response, Rules, Struct, TypeModel, TypeRef, Union,
+    Endpoint, Enum, EnumKind, Field, FileKind, FileLimit, FileRules, HttpMethod, Kind, LimitsBy,
+    Location, Model, Module, Response, Rules, Struct, TypeModel, TypeRef, Union, UnionShape,
 };
 use super::{doc, ident, inner_doc, param_converts, param_type, rust_type};
 
@@ -83,8 +83,8 @@ pub fn limits(field: &Field) -> String {
         (None, Some(b)) => parts.push(format!("at most {b} characters")),
         (None, None) => {}
     }
-    if let Some((_, _, _, hint)) = &r.pattern {
-        parts.push(hint.clone());
+    if let Some(pattern) = &r.pattern {
+        parts.push(pattern.hint.clone());
     }
     match (r.min, r.max) {
         (Some(a), Some(b)) => parts.push(format!("{a}–{b}")),
@@ -104,19 +104,22 @@ pub fn limits(field: &Field) -> String {
         (None, Some(b)) => parts.push(format!("at most {b} items")),
         (None, None) => {}
     }
-    if let Some((when, _, _, value)) = &field.required_when {
-        parts.push(format!("required when `{when}` is `{value}`"));
+    if let Some(when) = &field.required_when {
+        parts.push(format!(
+            "required when `{}` is `{}`",
+            when.field, when.value.wire
+        ));
     }
     match &field.file {
         Some(FileRules {
-            by: Some((by, _)),
+            by: Some(LimitsBy { field: by, .. }),
             limits,
             ..
         }) => {
             let each: Vec<String> = limits
                 .iter()
                 .map(|l| {
-                    let value = l.variant.as_ref().map_or("", |(_, wire)| wire.as_str());
+                    let value = l.variant.as_ref().map_or("", |case| case.wire.as_str());
                     format!("{value}: at most {} bytes, {}", l.max_bytes, l.expected())
                 })
                 .collect();
@@ -305,11 +308,11 @@ fn checks(module: &str, fields: &[Field], spans: &[super::super::model::Span]) -
                 &quote!(self.#p),
             ));
         } else {
-            if let Some((when, ty, variant, _)) = &f.required_when {
+            if let Some(required) = &f.required_when {
                 let (when, ty, variant) = (
-                    ident(when),
-                    rust_type(ty, module),
-                    format_ident!("{}", variant),
+                    ident(&required.field),
+                    rust_type(&required.ty, module),
+                    format_ident!("{}", required.value.variant),
                 );
                 let wire = &f.wire;
                 out.push(quote! {
@@ -356,9 +359,9 @@ fn value_checks(
                 let (a, b) = (opt(r.min_chars), opt(r.max_chars));
                 out.push(quote!(::wx_kefu_runtime::support::chars(#path, #value, #a, #b)?;));
             }
-            if let Some((module, name, _, _)) = &r.pattern {
-                let m = ident(module);
-                let name = format_ident!("{}", name);
+            if let Some(pattern) = &r.pattern {
+                let m = ident(&pattern.module);
+                let name = format_ident!("{}", pattern.ident);
                 out.push(
                     quote!(::wx_kefu_runtime::support::pattern(#path, #value, &super::#m::#name)?;),
                 );
@@ -410,9 +413,9 @@ fn value_checks(
                 if let Some(max) = rule.max_chars {
                     checks.push(quote!(::wx_kefu_runtime::support::chars(&value_path, &entry.value, None, Some(#max))?;));
                 }
-                if let Some((module, name)) = &rule.pattern {
-                    let m = ident(module);
-                    let name = format_ident!("{}", name);
+                if let Some(pattern) = &rule.pattern {
+                    let m = ident(&pattern.module);
+                    let name = format_ident!("{}", pattern.ident);
                     checks.push(quote!(::wx_kefu_runtime::support::pattern(&value_path, &entry.value, &super::#m::#name)?;));
                 }
                 quote!(#kind => { #(#checks)* })
@@ -455,8 +458,8 @@ fn value_checks(
 fn enumeration(e: &Enum) -> TokenStream {
     let name = ident(&e.ident);
     let docs = doc(&e.doc);
-    match e.open {
-        None => {
+    match e.kind {
+        EnumKind::Closed => {
             let variants = e.values.iter().map(|v| {
                 let vdoc = doc(&[v.doc.zh.clone(), String::new(), v.doc.en.clone()]);
                 let vi = ident(&v.ident);
@@ -480,7 +483,8 @@ fn enumeration(e: &Enum) -> TokenStream {
                 }
             }
         }
-        Some(integer) => {
+        EnumKind::OpenString | EnumKind::OpenInteger => {
+            let integer = e.kind == EnumKind::OpenInteger;
             let (repr, derive_copy) = if integer {
                 (quote!(i64), quote!(Copy,))
             } else {
@@ -841,12 +845,14 @@ fn file_limits(rules: &FileRules, module: &str) -> TokenStream {
         quote!(::wx_kefu_runtime::FileLimits::new(#max, &[#(#kinds),*], #expected))
     };
     match &rules.by {
-        Some((by, ty)) => {
-            let field = ident(by);
-            let ty = rust_type(ty, module);
+        Some(by) => {
+            let field = ident(&by.field);
+            let ty = rust_type(&by.ty, module);
             let arms = rules.limits.iter().map(|l| {
-                let variant =
-                    format_ident!("{}", l.variant.as_ref().map_or("", |(v, _)| v.as_str()));
+                let variant = format_ident!(
+                    "{}",
+                    l.variant.as_ref().map_or("", |case| case.variant.as_str())
+                );
                 let limits = one(l);
                 quote!(#ty::#variant => #limits,)
             });
@@ -875,7 +881,10 @@ fn rules_tokens(r: &Rules) -> TokenStream {
     put("max_chars", r.max_chars.map(|v| quote!(#v)));
     put(
         "pattern",
-        r.pattern.as_ref().map(|(_, _, source, _)| quote!(#source)),
+        r.pattern.as_ref().map(|pattern| {
+            let source = &pattern.source;
+            quote!(#source)
+        }),
     );
     put("min", r.min.map(|v| quote!(#v)));
     put("max", r.max.map(|v| quote!(#v)));
@@ -892,7 +901,7 @@ fn open_enum_is_integer(model: &Model, module: &str, ident: &str) -> bool {
         .iter()
         .filter(|m| m.name == module)
         .flat_map(|m| m.types.iter())
-        .any(|t| matches!(t, TypeModel::Enum(e) if e.ident == ident && e.open == Some(true)))
+        .any(|t| matches!(t, TypeModel::Enum(e) if e.ident == ident && e.kind == EnumKind::OpenInteger))
 }
 
 fn field_type_tokens(model: &Model, f: &Field) -> TokenStream {
@@ -925,7 +934,7 @@ fn field_type_tokens(model: &Model, f: &Field) -> TokenStream {
         TypeRef::Named {
             kind: Kind::Union, ..
         } => {
-            let (tag, variants) = f.union.clone().unwrap_or_default();
+            let UnionShape { tag, variants } = f.union.clone().unwrap_or_default();
             quote!(#m::Union { tag: #tag, variants: &[#(#variants),*] })
         }
     }
@@ -983,8 +992,8 @@ fn errcodes(
                         if let Some(code) = u.errcode {
                             out.push((tag.clone(), code));
                         }
-                        for (refused, code) in &u.refused {
-                            out.push((format!("{tag}={refused}"), *code));
+                        for refused in &u.refused {
+                            out.push((format!("{tag}={}", refused.tag), refused.errcode));
                         }
                         for v in &u.variants {
                             if let TypeRef::Named { ident: vi, .. } = &v.ty {
