@@ -17,11 +17,11 @@ pub struct AddKfAccount {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 客服昵称，最长16个字
     ///
-    /// The agent's nickname, 1-16 characters (characters, not bytes).
+    /// The agent's nickname, 1–16 characters (characters, not bytes).
     ///
     /// Limits: 1–16 characters.
     pub nickname: String,
@@ -56,18 +56,18 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("nickname", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(16u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(16))
                     .limits("1–16 characters")
                     .doc(
-                        "The agent's nickname, 1-16 characters (characters, not bytes).",
+                        "The agent's nickname, 1–16 characters (characters, not bytes).",
                     ),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
+        .errcodes(&[("kf_account", 65404), ("nickname", 65403)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -78,8 +78,8 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
         ::wx_kefu_runtime::support::chars(
             "nickname",
             &self.nickname,
-            Some(1u32),
-            Some(16u32),
+            Some(1),
+            Some(16),
         )?;
         Ok(())
     }
@@ -104,11 +104,11 @@ pub struct UpdateKfAccount {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 客服昵称，最长16个字
     ///
-    /// The agent's nickname, 1-16 characters (characters, not bytes).
+    /// The agent's nickname, 1–16 characters (characters, not bytes).
     ///
     /// Limits: 1–16 characters.
     pub nickname: String,
@@ -143,18 +143,18 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("nickname", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(16u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(16))
                     .limits("1–16 characters")
                     .doc(
-                        "The agent's nickname, 1-16 characters (characters, not bytes).",
+                        "The agent's nickname, 1–16 characters (characters, not bytes).",
                     ),
             ],
         )
-        .errcodes(&[("kf_account", 65404i64), ("nickname", 65403i64)]);
+        .errcodes(&[("kf_account", 65404), ("nickname", 65403)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -165,8 +165,8 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
         ::wx_kefu_runtime::support::chars(
             "nickname",
             &self.nickname,
-            Some(1u32),
-            Some(16u32),
+            Some(1),
+            Some(16),
         )?;
         Ok(())
     }
@@ -191,7 +191,7 @@ pub struct DelKfAccount {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
 }
 
@@ -224,12 +224,12 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64)]);
+        .errcodes(&[("kf_account", 65401)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -266,7 +266,7 @@ pub struct InviteKfWorker {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 接收绑定邀请的客服微信号
     ///
@@ -308,16 +308,16 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("invite_wx", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(64u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(64))
                     .limits("1–64 characters")
                     .doc("The WeChat ID of the person invited to work the account."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64), ("invite_wx", 65409i64)]);
+        .errcodes(&[("kf_account", 65401), ("invite_wx", 65409)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -328,8 +328,8 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
         ::wx_kefu_runtime::support::chars(
             "invite_wx",
             &self.invite_wx,
-            Some(1u32),
-            Some(64u32),
+            Some(1),
+            Some(64),
         )?;
         Ok(())
     }
@@ -354,7 +354,7 @@ pub struct UploadKfHeadImg {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 头像图片文件（jpg 格式，5M 以内）
     ///
@@ -394,17 +394,17 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("media", meta::FieldType::File)
                     .location(meta::Location::Multipart)
-                    .rules(meta::Rules::NONE.max_bytes(5242880u64))
+                    .rules(meta::Rules::NONE.max_bytes(5242880))
                     .limits("at most 5242880 bytes; a JPEG file")
                     .doc("The avatar image (JPEG, at most 5 MB)."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64), ("media", 40005i64)]);
+        .errcodes(&[("kf_account", 65401), ("media", 40005)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -428,7 +428,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
                 field: "media",
                 file: self.media.clone(),
                 limits: ::wx_kefu_runtime::FileLimits::new(
-                    5242880u64,
+                    5242880,
                     &[::wx_kefu_runtime::FileKind::Jpeg],
                     "JPEG",
                 ),
@@ -566,7 +566,7 @@ pub struct KfInfo {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 客服昵称
     ///
@@ -681,7 +681,7 @@ pub struct OnlineKfInfo {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 客服在线状态
     ///

@@ -17,7 +17,7 @@ pub trait KefuApi {
     /// - The account's WeChat ID must be set before agents can be added.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `nickname`: 1–16 characters
     ///
     /// Errors WeChat documents for this call:
@@ -49,7 +49,7 @@ pub trait KefuApi {
     /// `POST /customservice/kfaccount/update` · Not idempotent: never retried once the request may have reached WeChat.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `nickname`: 1–16 characters
     ///
     /// Errors WeChat documents for this call:
@@ -83,7 +83,7 @@ pub trait KefuApi {
     /// - The account travels in the JSON body and in the query, which the current and the older page each ask for.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     ///
     /// Errors WeChat documents for this call:
     /// - 65400 [`ErrCode::KefuNotEnabled`](::wx_kefu_runtime::ErrCode::KefuNotEnabled): The new customer-service feature is not enabled.
@@ -112,7 +112,7 @@ pub trait KefuApi {
     /// - The invited user confirms in WeChat; the invitation expires after 7 days.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `invite_wx`: 1–64 characters
     ///
     /// Errors WeChat documents for this call:
@@ -151,7 +151,7 @@ pub trait KefuApi {
     /// - The current page (rechecked 2026-12) names the 5 MB limit and 40005 `invalid file type`, and no format; the JPEG rule is the older page's (`头像图片文件必须是jpg格式`), which it has not lifted. 61457 is the older code for the same refusal.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `media`: at most 5242880 bytes; a JPEG file
     ///
     /// Errors WeChat documents for this call:
@@ -703,7 +703,7 @@ pub trait KefuApi {
     /// - Answers success also when the session already exists.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `openid`: 1–128 characters
     ///
     /// Errors WeChat documents for this call:
@@ -734,7 +734,7 @@ pub trait KefuApi {
     /// `POST /customservice/kfsession/close` · Not idempotent: never retried once the request may have reached WeChat.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `openid`: 1–128 characters
     ///
     /// Errors WeChat documents for this call:
@@ -797,7 +797,7 @@ pub trait KefuApi {
     /// `GET /customservice/kfsession/getsessionlist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
-    /// - `kf_account`: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters
+    /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     ///
     /// Errors WeChat documents for this call:
     /// - 65400 [`ErrCode::KefuNotEnabled`](::wx_kefu_runtime::ErrCode::KefuNotEnabled): The new customer-service feature is not enabled.

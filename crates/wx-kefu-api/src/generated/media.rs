@@ -55,14 +55,14 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                     .doc("A kind of media file; each has its own limits."),
                 meta::FieldMeta::new("media", meta::FieldType::File)
                     .location(meta::Location::Multipart)
-                    .rules(meta::Rules::NONE.max_bytes(10485760u64))
+                    .rules(meta::Rules::NONE.max_bytes(10485760))
                     .limits(
                         "by `type`: image: at most 10485760 bytes, JPEG, PNG or GIF; voice: at most 2097152 bytes, AMR or MP3; video: at most 10485760 bytes, MP4; thumb: at most 65536 bytes, JPEG",
                     )
                     .doc("The file, with its name and content type."),
             ],
         )
-        .errcodes(&[("type", 40004i64), ("media", 40005i64), ("media/size", 40006i64)]);
+        .errcodes(&[("type", 40004), ("media", 40005), ("media/size", 40006)]);
     type Response = TempMedia;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
@@ -83,7 +83,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                 limits: match self.r#type {
                     MediaType::Image => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            10485760u64,
+                            10485760,
                             &[
                                 ::wx_kefu_runtime::FileKind::Jpeg,
                                 ::wx_kefu_runtime::FileKind::Png,
@@ -95,7 +95,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
 
                     MediaType::Voice => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            2097152u64,
+                            2097152,
                             &[
                                 ::wx_kefu_runtime::FileKind::Amr,
                                 ::wx_kefu_runtime::FileKind::Mp3,
@@ -106,7 +106,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
 
                     MediaType::Video => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            10485760u64,
+                            10485760,
                             &[::wx_kefu_runtime::FileKind::Mp4],
                             "MP4",
                         )
@@ -114,7 +114,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
 
                     MediaType::Thumb => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            65536u64,
+                            65536,
                             &[::wx_kefu_runtime::FileKind::Jpeg],
                             "JPEG",
                         )
@@ -170,19 +170,19 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
             &[
                 meta::FieldMeta::new("media_id", meta::FieldType::String)
                     .location(meta::Location::Query)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A media id, as an upload or a user's message gave it."),
             ],
         )
-        .errcodes(&[("media_id", 40007i64)]);
+        .errcodes(&[("media_id", 40007)]);
     type Response = TempVideo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
             &self.media_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         Ok(())
     }
@@ -268,7 +268,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                     .doc("A kind of media file; each has its own limits."),
                 meta::FieldMeta::new("media", meta::FieldType::File)
                     .location(meta::Location::Multipart)
-                    .rules(meta::Rules::NONE.max_bytes(10485760u64))
+                    .rules(meta::Rules::NONE.max_bytes(10485760))
                     .limits(
                         "by `type`: image: at most 10485760 bytes, JPEG, PNG, GIF or BMP; voice: at most 2097152 bytes, MP3, WMA, WAV or AMR; video: at most 10485760 bytes, MP4; thumb: at most 65536 bytes, JPEG",
                     )
@@ -281,10 +281,10 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
         )
         .errcodes(
             &[
-                ("type", 40004i64),
-                ("media", 40005i64),
-                ("media/size", 45001i64),
-                ("description", 41005i64),
+                ("type", 40004),
+                ("media", 40005),
+                ("media/size", 45001),
+                ("description", 41005),
             ],
         );
     type Response = PermanentMedia;
@@ -321,7 +321,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                 limits: match self.r#type {
                     MediaType::Image => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            10485760u64,
+                            10485760,
                             &[
                                 ::wx_kefu_runtime::FileKind::Jpeg,
                                 ::wx_kefu_runtime::FileKind::Png,
@@ -334,7 +334,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
 
                     MediaType::Voice => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            2097152u64,
+                            2097152,
                             &[
                                 ::wx_kefu_runtime::FileKind::Mp3,
                                 ::wx_kefu_runtime::FileKind::Wma,
@@ -347,7 +347,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
 
                     MediaType::Video => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            10485760u64,
+                            10485760,
                             &[::wx_kefu_runtime::FileKind::Mp4],
                             "MP4",
                         )
@@ -355,7 +355,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
 
                     MediaType::Thumb => {
                         ::wx_kefu_runtime::FileLimits::new(
-                            65536u64,
+                            65536,
                             &[::wx_kefu_runtime::FileKind::Jpeg],
                             "JPEG",
                         )
@@ -419,19 +419,19 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterial {
         .fields(
             &[
                 meta::FieldMeta::new("media_id", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A media id, as an upload or a user's message gave it."),
             ],
         )
-        .errcodes(&[("media_id", 40007i64)]);
+        .errcodes(&[("media_id", 40007)]);
     type Response = MaterialVideo;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
             &self.media_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         Ok(())
     }
@@ -485,19 +485,19 @@ impl ::wx_kefu_runtime::Endpoint for DelMaterial {
         .fields(
             &[
                 meta::FieldMeta::new("media_id", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A media id, as an upload or a user's message gave it."),
             ],
         )
-        .errcodes(&[("media_id", 40007i64)]);
+        .errcodes(&[("media_id", 40007)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
             &self.media_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         Ok(())
     }

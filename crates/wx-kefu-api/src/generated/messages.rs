@@ -75,7 +75,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
                 meta::FieldMeta::new(
@@ -110,23 +110,18 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         )
         .errcodes(
             &[
-                ("touser", 40003i64),
-                ("msgtype", 40008i64),
-                ("msgtype=link", 45162i64),
-                ("text.content", 45002i64),
-                ("text.content/empty", 44004i64),
-                ("news.articles", 45008i64),
-                ("customservice.kf_account", 65404i64),
+                ("touser", 40003),
+                ("msgtype", 40008),
+                ("msgtype=link", 45162),
+                ("text.content", 45002),
+                ("text.content/empty", 44004),
+                ("news.articles", 45008),
+                ("customservice.kf_account", 65404),
             ],
         );
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars(
-            "touser",
-            &self.touser,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::Validate::validate(&self.message)?;
         if let Some(value) = &self.customservice {
             ::wx_kefu_runtime::support::nested(
@@ -198,7 +193,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
                 meta::FieldMeta::new(
@@ -208,15 +203,10 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
                     .doc("Show or cancel \"typing…\" for the user."),
             ],
         )
-        .errcodes(&[("touser", 40003i64), ("command", 45072i64)]);
+        .errcodes(&[("touser", 40003), ("command", 45072)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars(
-            "touser",
-            &self.touser,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         Ok(())
     }
 
@@ -618,7 +608,7 @@ impl Text {
 
 impl ::wx_kefu_runtime::support::Validate for Text {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1), None)?;
         Ok(())
     }
 }
@@ -646,7 +636,7 @@ impl Image {
 
 impl ::wx_kefu_runtime::support::Validate for Image {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1), None)?;
         Ok(())
     }
 }
@@ -674,7 +664,7 @@ impl Voice {
 
 impl ::wx_kefu_runtime::support::Validate for Voice {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1), None)?;
         Ok(())
     }
 }
@@ -735,11 +725,11 @@ impl Video {
 
 impl ::wx_kefu_runtime::support::Validate for Video {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1), None)?;
         ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
-            Some(1u32),
+            Some(1),
             None,
         )?;
         Ok(())
@@ -813,17 +803,17 @@ impl Music {
 
 impl ::wx_kefu_runtime::support::Validate for Music {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("musicurl", &self.musicurl, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("musicurl", &self.musicurl, Some(1), None)?;
         ::wx_kefu_runtime::support::chars(
             "hqmusicurl",
             &self.hqmusicurl,
-            Some(1u32),
+            Some(1),
             None,
         )?;
         ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
-            Some(1u32),
+            Some(1),
             None,
         )?;
         Ok(())
@@ -856,8 +846,8 @@ impl ::wx_kefu_runtime::support::Validate for News {
         ::wx_kefu_runtime::support::items(
             "articles",
             self.articles.len(),
-            Some(1u32),
-            Some(1u32),
+            Some(1),
+            Some(1),
         )?;
         for item in &self.articles {
             ::wx_kefu_runtime::support::nested(
@@ -965,7 +955,7 @@ impl MpNews {
 
 impl ::wx_kefu_runtime::support::Validate for MpNews {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("media_id", &self.media_id, Some(1), None)?;
         Ok(())
     }
 }
@@ -998,7 +988,7 @@ impl ::wx_kefu_runtime::support::Validate for MpNewsArticle {
         ::wx_kefu_runtime::support::chars(
             "article_id",
             &self.article_id,
-            Some(1u32),
+            Some(1),
             None,
         )?;
         Ok(())
@@ -1054,7 +1044,7 @@ impl MsgMenu {
 
 impl ::wx_kefu_runtime::support::Validate for MsgMenu {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::items("list", self.list.len(), Some(1u32), None)?;
+        ::wx_kefu_runtime::support::items("list", self.list.len(), Some(1), None)?;
         for item in &self.list {
             ::wx_kefu_runtime::support::nested(
                 "list",
@@ -1098,8 +1088,8 @@ impl MenuItem {
 
 impl ::wx_kefu_runtime::support::Validate for MenuItem {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("id", &self.id, Some(1u32), None)?;
-        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("id", &self.id, Some(1), None)?;
+        ::wx_kefu_runtime::support::chars("content", &self.content, Some(1), None)?;
         Ok(())
     }
 }
@@ -1127,7 +1117,7 @@ impl WxCard {
 
 impl ::wx_kefu_runtime::support::Validate for WxCard {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("card_id", &self.card_id, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("card_id", &self.card_id, Some(1), None)?;
         Ok(())
     }
 }
@@ -1181,12 +1171,12 @@ impl MiniProgramPage {
 
 impl ::wx_kefu_runtime::support::Validate for MiniProgramPage {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::support::chars("pagepath", &self.pagepath, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1), None)?;
+        ::wx_kefu_runtime::support::chars("pagepath", &self.pagepath, Some(1), None)?;
         ::wx_kefu_runtime::support::chars(
             "thumb_media_id",
             &self.thumb_media_id,
-            Some(1u32),
+            Some(1),
             None,
         )?;
         Ok(())
@@ -1203,7 +1193,7 @@ pub struct CustomService {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
 }
 
@@ -1253,8 +1243,8 @@ impl ::wx_kefu_runtime::support::Validate for AiMsgContext {
         ::wx_kefu_runtime::support::range(
             "is_ai_msg",
             self.is_ai_msg,
-            Some(0i64),
-            Some(1i64),
+            Some(0),
+            Some(1),
         )?;
         Ok(())
     }

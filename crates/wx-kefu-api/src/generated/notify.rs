@@ -200,16 +200,16 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
                 meta::FieldMeta::new("template_id", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A template's id, from the account's template list."),
                 meta::FieldMeta::new("url", meta::FieldType::String)
                     .required(false)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("Where a tap leads (a web page)."),
                 meta::FieldMeta::new("miniprogram", meta::FieldType::Object)
@@ -219,13 +219,13 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
                     ),
                 meta::FieldMeta::new("client_msg_id", meta::FieldType::String)
                     .required(false)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(64u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(64))
                     .limits("1–64 characters")
                     .doc(
                         "Idempotency id: WeChat sends one message per openid and id within 10 minutes.",
                     ),
                 meta::FieldMeta::new("data", meta::FieldType::Object)
-                    .rules(meta::Rules::NONE.min_items(1u32))
+                    .rules(meta::Rules::NONE.min_items(1))
                     .limits("at least 1 item")
                     .doc(
                         "The template's fields: each key of the template (`keyword1`, `thing2` …) and its value.",
@@ -234,28 +234,23 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
         )
         .errcodes(
             &[
-                ("touser", 40003i64),
-                ("template_id", 40037i64),
-                ("client_msg_id", 47003i64),
-                ("data", 47003i64),
+                ("touser", 40003),
+                ("template_id", 40037),
+                ("client_msg_id", 47003),
+                ("data", 47003),
             ],
         );
     type Response = TemplateSent;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars(
-            "touser",
-            &self.touser,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::chars(
             "template_id",
             &self.template_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         if let Some(value) = &self.url {
-            ::wx_kefu_runtime::support::chars("url", value, Some(1u32), None)?;
+            ::wx_kefu_runtime::support::chars("url", value, Some(1), None)?;
         }
 
         if let Some(value) = &self.miniprogram {
@@ -269,12 +264,12 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
             ::wx_kefu_runtime::support::chars(
                 "client_msg_id",
                 value,
-                Some(1u32),
-                Some(64u32),
+                Some(1),
+                Some(64),
             )?;
         }
 
-        ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1u32), None)?;
+        ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1), None)?;
         for (key, entry) in &self.data {
             let entry_path = format!("data.{key}");
             ::wx_kefu_runtime::support::nested(
@@ -383,16 +378,16 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
                 meta::FieldMeta::new("template_id", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A template's id, from the account's template list."),
                 meta::FieldMeta::new("page", meta::FieldType::String)
                     .required(false)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("A web page a tap opens."),
                 meta::FieldMeta::new("miniprogram", meta::FieldType::Object)
@@ -401,7 +396,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         "The mini program a tap opens; it must be linked to the account.",
                     ),
                 meta::FieldMeta::new("data", meta::FieldType::Object)
-                    .rules(meta::Rules::NONE.min_items(1u32))
+                    .rules(meta::Rules::NONE.min_items(1))
                     .limits(
                         "at least 1 item; each entry's `value` by its key: `thing…` at most 20 characters, `number…` digits, with an optional decimal part, at most 32 characters, `letter…` letters only, at most 32 characters, `symbol…` symbols only, at most 5 characters, `character_string…` digits, letters or symbols, at most 32 characters, `time…` a 24-hour time (15:01), optionally with a date, or two joined by ~, `date…` a date (2019年10月1日), optionally with a 24-hour time, or two joined by ~, `amount…` a currency symbol and at most 10 digits, an optional decimal part, optionally ending in 元, `phone_number…` digits and symbols, at most 17 characters, `car_number…` a plate: letters and digits, the first and the last may be a Chinese character, at most 8 characters, `name…` at most 10 characters, or 20 without Chinese ones, at most 20 characters, `phrase…` Chinese characters only, at most 5 characters",
                     )
@@ -412,28 +407,23 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
         )
         .errcodes(
             &[
-                ("touser", 40003i64),
-                ("template_id", 40037i64),
-                ("data", 47003i64),
-                ("data.value", 47003i64),
+                ("touser", 40003),
+                ("template_id", 40037),
+                ("data", 47003),
+                ("data.value", 47003),
             ],
         );
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars(
-            "touser",
-            &self.touser,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::chars(
             "template_id",
             &self.template_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         if let Some(value) = &self.page {
-            ::wx_kefu_runtime::support::chars("page", value, Some(1u32), None)?;
+            ::wx_kefu_runtime::support::chars("page", value, Some(1), None)?;
         }
 
         if let Some(value) = &self.miniprogram {
@@ -443,7 +433,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
             )?;
         }
 
-        ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1u32), None)?;
+        ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1), None)?;
         for (key, entry) in &self.data {
             let entry_path = format!("data.{key}");
             ::wx_kefu_runtime::support::nested(
@@ -457,7 +447,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(20u32),
+                        Some(20),
                     )?;
                 }
 
@@ -466,7 +456,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(32u32),
+                        Some(32),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -480,7 +470,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(32u32),
+                        Some(32),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -494,7 +484,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(5u32),
+                        Some(5),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -508,7 +498,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(32u32),
+                        Some(32),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -546,7 +536,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(17u32),
+                        Some(17),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -560,7 +550,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(8u32),
+                        Some(8),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -574,7 +564,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(20u32),
+                        Some(20),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -588,7 +578,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &value_path,
                         &entry.value,
                         None,
-                        Some(5u32),
+                        Some(5),
                     )?;
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -693,19 +683,19 @@ impl ::wx_kefu_runtime::Endpoint for DelPrivateTemplate {
         .fields(
             &[
                 meta::FieldMeta::new("template_id", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("A template's id, from the account's template list."),
             ],
         )
-        .errcodes(&[("template_id", 40037i64)]);
+        .errcodes(&[("template_id", 40037)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "template_id",
             &self.template_id,
-            Some(1u32),
-            Some(128u32),
+            Some(1),
+            Some(128),
         )?;
         Ok(())
     }
@@ -891,7 +881,7 @@ impl SubscribeValue {
 
 impl ::wx_kefu_runtime::support::Validate for SubscribeValue {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("value", &self.value, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("value", &self.value, Some(1), None)?;
         Ok(())
     }
 }
@@ -935,9 +925,9 @@ impl TemplateMiniProgram {
 
 impl ::wx_kefu_runtime::support::Validate for TemplateMiniProgram {
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1), None)?;
         if let Some(value) = &self.pagepath {
-            ::wx_kefu_runtime::support::chars("pagepath", value, Some(1u32), None)?;
+            ::wx_kefu_runtime::support::chars("pagepath", value, Some(1), None)?;
         }
 
         Ok(())

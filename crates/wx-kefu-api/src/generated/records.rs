@@ -67,56 +67,46 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
         .fields(
             &[
                 meta::FieldMeta::new("starttime", meta::FieldType::Integer)
-                    .rules(meta::Rules::NONE.min(0i64))
+                    .rules(meta::Rules::NONE.min(0))
                     .limits("at least 0")
                     .doc("Window start (unix seconds)."),
                 meta::FieldMeta::new("endtime", meta::FieldType::Integer)
-                    .rules(meta::Rules::NONE.min(0i64))
+                    .rules(meta::Rules::NONE.min(0))
                     .limits("at least 0")
                     .doc("Window end (unix seconds); at most 24 hours after the start."),
                 meta::FieldMeta::new("msgid", meta::FieldType::Integer)
-                    .rules(meta::Rules::NONE.min(1i64))
+                    .rules(meta::Rules::NONE.min(1))
                     .limits("at least 1")
                     .doc(
                         "Where to continue; 1 for the first page, then the returned `msgid`.",
                     ),
                 meta::FieldMeta::new("number", meta::FieldType::Integer)
-                    .rules(meta::Rules::NONE.min(1i64).max(10000i64))
+                    .rules(meta::Rules::NONE.min(1).max(10000))
                     .limits("1–10000")
                     .doc("Records per page, at most 10000."),
             ],
         )
-        .spans(&[meta::SpanRule::new("starttime", "endtime", 86400i64)])
+        .spans(&[meta::SpanRule::new("starttime", "endtime", 86400)])
         .errcodes(
             &[
-                ("msgid", 65416i64),
-                ("number", 65416i64),
-                ("endtime", 65417i64),
-                ("endtime/order", 65416i64),
+                ("msgid", 65416),
+                ("number", 65416),
+                ("endtime", 65417),
+                ("endtime/order", 65416),
             ],
         );
     type Response = MsgList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::range(
-            "starttime",
-            self.starttime,
-            Some(0i64),
-            None,
-        )?;
-        ::wx_kefu_runtime::support::range("endtime", self.endtime, Some(0i64), None)?;
-        ::wx_kefu_runtime::support::range("msgid", self.msgid, Some(1i64), None)?;
-        ::wx_kefu_runtime::support::range(
-            "number",
-            self.number,
-            Some(1i64),
-            Some(10000i64),
-        )?;
+        ::wx_kefu_runtime::support::range("starttime", self.starttime, Some(0), None)?;
+        ::wx_kefu_runtime::support::range("endtime", self.endtime, Some(0), None)?;
+        ::wx_kefu_runtime::support::range("msgid", self.msgid, Some(1), None)?;
+        ::wx_kefu_runtime::support::range("number", self.number, Some(1), Some(10000))?;
         ::wx_kefu_runtime::support::span(
             "starttime",
             self.starttime,
             "endtime",
             self.endtime,
-            86400i64,
+            86400,
         )?;
         Ok(())
     }

@@ -17,7 +17,7 @@ pub struct CreateKfSession {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 用户的 openid
     ///
@@ -56,16 +56,16 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("openid", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64), ("openid", 40003i64)]);
+        .errcodes(&[("kf_account", 65401), ("openid", 40003)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -73,12 +73,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::support::chars(
-            "openid",
-            &self.openid,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("openid", &self.openid, Some(1), Some(128))?;
         Ok(())
     }
 
@@ -102,7 +97,7 @@ pub struct CloseSession {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     pub kf_account: String,
     /// 用户的 openid
     ///
@@ -141,16 +136,16 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
                 meta::FieldMeta::new("openid", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64), ("openid", 40003i64)]);
+        .errcodes(&[("kf_account", 65401), ("openid", 40003)]);
     type Response = ::wx_kefu_runtime::Ack;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
@@ -158,12 +153,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
             &self.kf_account,
             &super::types::KF_ACCOUNT_PATTERN,
         )?;
-        ::wx_kefu_runtime::support::chars(
-            "openid",
-            &self.openid,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("openid", &self.openid, Some(1), Some(128))?;
         Ok(())
     }
 
@@ -218,20 +208,15 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
             &[
                 meta::FieldMeta::new("openid", meta::FieldType::String)
                     .location(meta::Location::Query)
-                    .rules(meta::Rules::NONE.min_chars(1u32).max_chars(128u32))
+                    .rules(meta::Rules::NONE.min_chars(1).max_chars(128))
                     .limits("1–128 characters")
                     .doc("The user's openid under this official account."),
             ],
         )
-        .errcodes(&[("openid", 40003i64)]);
+        .errcodes(&[("openid", 40003)]);
     type Response = SessionState;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
-        ::wx_kefu_runtime::support::chars(
-            "openid",
-            &self.openid,
-            Some(1u32),
-            Some(128u32),
-        )?;
+        ::wx_kefu_runtime::support::chars("openid", &self.openid, Some(1), Some(128))?;
         Ok(())
     }
 
@@ -261,7 +246,7 @@ pub struct GetKfSessionList {
     ///
     /// A full agent account, `prefix@official-account-wechat-id`.
     ///
-    /// Limits: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+    /// Limits: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
     #[serde(skip_serializing)]
     pub kf_account: String,
 }
@@ -296,12 +281,12 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
                         meta::Rules::NONE.pattern("^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$"),
                     )
                     .limits(
-                        "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+                        "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
                     )
                     .doc("A full agent account, `prefix@official-account-wechat-id`."),
             ],
         )
-        .errcodes(&[("kf_account", 65401i64)]);
+        .errcodes(&[("kf_account", 65401)]);
     type Response = GetKfSessionListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(

@@ -108,11 +108,11 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
                     .limits("`client_credential`")
                     .doc("Always `client_credential`."),
                 meta::FieldMeta::new("appid", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("The account's AppID."),
                 meta::FieldMeta::new("secret", meta::FieldType::String)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("The account's AppSecret."),
                 meta::FieldMeta::new("force_refresh", meta::FieldType::Bool)
@@ -122,11 +122,11 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
         )
         .errcodes(
             &[
-                ("grant_type", 40002i64),
-                ("appid", 40013i64),
-                ("appid/empty", 41002i64),
-                ("secret", 40125i64),
-                ("secret/empty", 41004i64),
+                ("grant_type", 40002),
+                ("appid", 40013),
+                ("appid/empty", 41002),
+                ("secret", 40125),
+                ("secret/empty", 41004),
             ],
         );
     type Response = AccessTokenInfo;
@@ -136,8 +136,8 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
             &self.grant_type,
             &super::tokens::GET_STABLE_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
         )?;
-        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1), None)?;
+        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1), None)?;
         Ok(())
     }
 
@@ -232,23 +232,23 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
                     .doc("Always `client_credential`."),
                 meta::FieldMeta::new("appid", meta::FieldType::String)
                     .location(meta::Location::Query)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("The account's AppID."),
                 meta::FieldMeta::new("secret", meta::FieldType::String)
                     .location(meta::Location::Query)
-                    .rules(meta::Rules::NONE.min_chars(1u32))
+                    .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
                     .doc("The account's AppSecret."),
             ],
         )
         .errcodes(
             &[
-                ("grant_type", 40002i64),
-                ("appid", 40013i64),
-                ("appid/empty", 41002i64),
-                ("secret", 40125i64),
-                ("secret/empty", 41004i64),
+                ("grant_type", 40002),
+                ("appid", 40013),
+                ("appid/empty", 41002),
+                ("secret", 40125),
+                ("secret/empty", 41004),
             ],
         );
     type Response = AccessTokenInfo;
@@ -258,8 +258,8 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             &self.grant_type,
             &super::tokens::GET_ACCESS_TOKEN_GRANT_TYPE_PATTERN,
         )?;
-        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1u32), None)?;
-        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1u32), None)?;
+        ::wx_kefu_runtime::support::chars("appid", &self.appid, Some(1), None)?;
+        ::wx_kefu_runtime::support::chars("secret", &self.secret, Some(1), None)?;
         Ok(())
     }
 

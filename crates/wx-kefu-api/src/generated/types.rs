@@ -5,10 +5,10 @@
 
 /// The pattern of A full agent account, `prefix@official-account-wechat-id`
 ///
-/// Accepts: prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters.
+/// Accepts: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters.
 pub static KF_ACCOUNT_PATTERN: ::wx_kefu_runtime::validate::Pattern = ::wx_kefu_runtime::validate::Pattern::new(
     "^[A-Za-z0-9_]{1,10}@[^@\\s]{1,30}$",
-    "prefix of 1-10 letters, digits or underscores, `@`, then the account's WeChat ID of 1-30 characters",
+    "prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters",
 );
 
 /// 邀请绑定状态
@@ -97,8 +97,8 @@ pub enum OnlineStatus {
 impl From<i64> for OnlineStatus {
     fn from(value: i64) -> Self {
         match value {
-            0i64 => OnlineStatus::Offline,
-            1i64 => OnlineStatus::WebOnline,
+            0 => OnlineStatus::Offline,
+            1 => OnlineStatus::WebOnline,
             other => OnlineStatus::Unknown(other),
         }
     }
@@ -107,8 +107,8 @@ impl From<i64> for OnlineStatus {
 impl From<OnlineStatus> for i64 {
     fn from(value: OnlineStatus) -> Self {
         match value {
-            OnlineStatus::Offline => 0i64,
-            OnlineStatus::WebOnline => 1i64,
+            OnlineStatus::Offline => 0,
+            OnlineStatus::WebOnline => 1,
             OnlineStatus::Unknown(other) => other,
         }
     }
@@ -160,12 +160,12 @@ pub enum OperCode {
 impl From<i64> for OperCode {
     fn from(value: i64) -> Self {
         match value {
-            1000i64 => OperCode::SessionCreated,
-            1001i64 => OperCode::SessionAccepted,
-            1002i64 => OperCode::SessionTransferred,
-            1004i64 => OperCode::SessionClosed,
-            2002i64 => OperCode::AgentSent,
-            2003i64 => OperCode::AgentReceived,
+            1000 => OperCode::SessionCreated,
+            1001 => OperCode::SessionAccepted,
+            1002 => OperCode::SessionTransferred,
+            1004 => OperCode::SessionClosed,
+            2002 => OperCode::AgentSent,
+            2003 => OperCode::AgentReceived,
             other => OperCode::Unknown(other),
         }
     }
@@ -174,12 +174,12 @@ impl From<i64> for OperCode {
 impl From<OperCode> for i64 {
     fn from(value: OperCode) -> Self {
         match value {
-            OperCode::SessionCreated => 1000i64,
-            OperCode::SessionAccepted => 1001i64,
-            OperCode::SessionTransferred => 1002i64,
-            OperCode::SessionClosed => 1004i64,
-            OperCode::AgentSent => 2002i64,
-            OperCode::AgentReceived => 2003i64,
+            OperCode::SessionCreated => 1000,
+            OperCode::SessionAccepted => 1001,
+            OperCode::SessionTransferred => 1002,
+            OperCode::SessionClosed => 1004,
+            OperCode::AgentSent => 2002,
+            OperCode::AgentReceived => 2003,
             OperCode::Unknown(other) => other,
         }
     }

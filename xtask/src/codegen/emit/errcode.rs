@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::super::model::ErrorCode;
-use super::{doc, ident, inner_doc};
+use super::{doc, ident, inner_doc, int};
 
 pub fn index() -> TokenStream {
     let header = inner_doc(&["Code generated from `api-spec/` by `cargo xtask codegen`.".into()]);
@@ -27,11 +27,11 @@ pub fn file(errors: &[ErrorCode]) -> TokenStream {
         quote!(#d #v,)
     });
     let from = errors.iter().map(|e| {
-        let (v, c) = (ident(&e.ident), e.code);
+        let (v, c) = (ident(&e.ident), int(e.code));
         quote!(#c => ErrCode::#v,)
     });
     let to = errors.iter().map(|e| {
-        let (v, c) = (ident(&e.ident), e.code);
+        let (v, c) = (ident(&e.ident), int(e.code));
         quote!(ErrCode::#v => #c,)
     });
     let zh = errors.iter().map(|e| {

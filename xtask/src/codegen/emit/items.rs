@@ -8,7 +8,7 @@ use super::super::model::{
     Endpoint, Enum, EnumKind, Field, FileKind, FileLimit, FileRules, HttpMethod, Kind, LimitsBy,
     Location, Model, Module, Response, Rules, Struct, TypeModel, TypeRef, Union, UnionShape,
 };
-use super::{doc, ident, inner_doc, param_converts, param_type, rust_type};
+use super::{doc, ident, inner_doc, int, param_converts, param_type, rust_type};
 
 pub fn module_file(model: &Model, module: &Module) -> TokenStream {
     let title = module
@@ -328,15 +328,15 @@ fn checks(module: &str, fields: &[Field], spans: &[super::super::model::Span]) -
         }
     }
     for span in spans {
-        let (start, end, max) = (&span.start, &span.end, span.max);
+        let (start, end, max) = (&span.start, &span.end, int(span.max));
         let (s, e) = (ident(start), ident(end));
         out.push(quote!(::wx_kefu_runtime::support::span(#start, self.#s, #end, self.#e, #max)?;));
     }
     quote!(#(#out)*)
 }
 
-fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
-    match v {
+fn opt<T: Into<i128>>(v: Option<T>) -> TokenStream {
+    match v.map(int) {
         Some(v) => quote!(Some(#v)),
         None => quote!(None),
     }
@@ -410,7 +410,7 @@ fn value_checks(
             let arms = f.key_rules.iter().map(|rule| {
                 let kind = &rule.kind;
                 let mut checks = Vec::new();
-                if let Some(max) = rule.max_chars {
+                if let Some(max) = rule.max_chars.map(int) {
                     checks.push(quote!(::wx_kefu_runtime::support::chars(&value_path, &entry.value, None, Some(#max))?;));
                 }
                 if let Some(pattern) = &rule.pattern {
@@ -506,7 +506,7 @@ fn enumeration(e: &Enum) -> TokenStream {
             });
             let literal = |v: &super::super::model::EnumValue| -> TokenStream {
                 match v.number {
-                    Some(n) => quote!(#n),
+                    Some(n) => int(n),
                     None => {
                         let w = &v.wire;
                         quote!(#w)
@@ -842,6 +842,7 @@ fn file_limits(rules: &FileRules, module: &str) -> TokenStream {
             quote!(::wx_kefu_runtime::FileKind::#variant)
         });
         let expected = l.expected();
+        let max = int(max);
         quote!(::wx_kefu_runtime::FileLimits::new(#max, &[#(#kinds),*], #expected))
     };
     match &rules.by {
@@ -877,8 +878,8 @@ fn rules_tokens(r: &Rules) -> TokenStream {
             set.push(quote!(.#n(#v)));
         }
     };
-    put("min_chars", r.min_chars.map(|v| quote!(#v)));
-    put("max_chars", r.max_chars.map(|v| quote!(#v)));
+    put("min_chars", r.min_chars.map(int));
+    put("max_chars", r.max_chars.map(int));
     put(
         "pattern",
         r.pattern.as_ref().map(|pattern| {
@@ -886,11 +887,11 @@ fn rules_tokens(r: &Rules) -> TokenStream {
             quote!(#source)
         }),
     );
-    put("min", r.min.map(|v| quote!(#v)));
-    put("max", r.max.map(|v| quote!(#v)));
-    put("min_items", r.min_items.map(|v| quote!(#v)));
-    put("max_items", r.max_items.map(|v| quote!(#v)));
-    put("max_bytes", r.max_bytes.map(|v| quote!(#v)));
+    put("min", r.min.map(int));
+    put("max", r.max.map(int));
+    put("min_items", r.min_items.map(int));
+    put("max_items", r.max_items.map(int));
+    put("max_bytes", r.max_bytes.map(int));
     quote!(meta::Rules::NONE #(#set)*)
 }
 
@@ -1058,7 +1059,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         quote!(meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc))
     });
     let spans = ep.spans.iter().map(|s| {
-        let (start, end, max) = (&s.start, &s.end, s.max);
+        let (start, end, max) = (&s.start, &s.end, int(s.max));
         quote!(meta::SpanRule::new(#start, #end, #max))
     });
     let mut codes = Vec::new();
@@ -1071,7 +1072,10 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
             codes.push((format!("{}/order", s.end), code));
         }
     }
-    let codes = codes.iter().map(|(p, c)| quote!((#p, #c)));
+    let codes = codes.iter().map(|(p, c)| {
+        let c = int(*c);
+        quote!((#p, #c))
+    });
     // What `EndpointMeta::new` sets already (not idempotent, authenticated, nothing else)
     // is not said again.
     let idempotent = idempotent.then(|| quote!(.idempotent(true)));

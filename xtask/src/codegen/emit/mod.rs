@@ -189,6 +189,17 @@ pub fn rust_type(ty: &TypeRef, module: &str) -> TokenStream {
     }
 }
 
+/// An integer literal without a type suffix (`16`, not `16u32`): every place one is
+/// written has its type already (a parameter, a field, a match on a typed value).
+pub fn int(n: impl Into<i128>) -> TokenStream {
+    let n: i128 = n.into();
+    let literal = proc_macro2::Literal::i128_unsuffixed(n.unsigned_abs() as i128);
+    match n < 0 {
+        true => quote!(-#literal),
+        false => quote!(#literal),
+    }
+}
+
 /// The parameter type of a constructor argument: `impl Into<…>` for text and unions.
 pub fn param_type(ty: &TypeRef, module: &str) -> TokenStream {
     match ty {
