@@ -820,7 +820,7 @@ async fn media(State(handle): State<MockHandle>, Path(id): Path<String>) -> Resp
     match found {
         Some(data) => (
             [
-                (header::CONTENT_TYPE, crate::sniff(&data).0),
+                (header::CONTENT_TYPE, crate::handle::sniff(&data).0),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (
                     header::CONTENT_SECURITY_POLICY,
@@ -832,5 +832,123 @@ async fn media(State(handle): State<MockHandle>, Path(id): Path<String>) -> Resp
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such media").into_response(),
+    }
+}
+
+impl MockHandle {
+    /// The emulated account as JSON, what the web view shows and `GET /_mock/api/state`
+    /// answers: the clock, users (their conversation, reply window, typing, session,
+    /// place in the queue), agents, sessions, the waiting queue, pending faults, pushes,
+    /// token fetches. Never the secret or a token.
+    pub fn snapshot(&self) -> serde_json::Value {
+        use serde_json::json;
+        let now = self.now_ms();
+        let webhook = self.shared.outbound.config();
+        let pushes = self.shared.outbound.log();
+        let state = self.shared.lock();
+        let mut openids: Vec<&String> = state.users.keys().collect();
+        openids.extend(state.conversations.keys());
+        openids.sort();
+        openids.dedup();
+        let users: Vec<serde_json::Value> = openids
+            .into_iter()
+            .map(|openid| {
+                let user = state.users.get(openid);
+                let (open, closes, remaining) = state.window(openid, now);
+                json!({
+                    "openid": openid,
+                    "followed": !user.is_some_and(|u| u.unfollowed),
+                    "window": {
+                        "open": open,
+                        "closes_at": closes.map(secs),
+                        "remaining": remaining,
+                    },
+                    "typing": user.is_some_and(|u| u.is_typing(now)),
+                    "session": state.sessions.get(openid.as_str()).map(|s| &s.kf_account),
+                    "waiting": state.waiting.iter().any(|w| &w.openid == openid),
+                    "subscriptions": state.notify.subscriptions.iter()
+                        .filter(|((user, _), _)| user == openid)
+                        .map(|((_, template), left)| json!({ "template_id": template, "left": left }))
+                        .collect::<Vec<_>>(),
+                    "conversation": state.conversations.get(openid.as_str()).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        let agents: Vec<serde_json::Value> = state
+            .accounts
+            .iter()
+            .map(|account| {
+                json!({
+                    "kf_account": account.kf_account,
+                    "nickname": account.nickname,
+                    "kf_id": account.kf_id,
+                    "kf_wx": account.kf_wx,
+                    "online": account.online,
+                    "serving": state.accepted_case(&account.kf_account),
+                    "invite": account.invite.as_ref().map(|invite| json!({
+                        "wx": invite.wx,
+                        "status": invite.status_at(now).as_str(),
+                    })),
+                })
+            })
+            .collect();
+        let sessions: Vec<serde_json::Value> = state
+            .sessions
+            .iter()
+            .map(|(openid, session)| {
+                json!({ "openid": openid, "kf_account": session.kf_account, "createtime": session.createtime })
+            })
+            .collect();
+        let waiting: Vec<serde_json::Value> = state
+            .waiting
+            .iter()
+            .map(|w| json!({ "openid": w.openid, "latest_time": w.latest_time }))
+            .collect();
+        let faults: Vec<serde_json::Value> = state
+            .faults
+            .pending()
+            .iter()
+            .map(|fault| {
+                json!({
+                    "path": fault.path,
+                    "kind": format!("{:?}", fault.kind),
+                    "remaining": fault.times,
+                    "after_handling": fault.after_handling,
+                })
+            })
+            .collect();
+        let pushes: Vec<serde_json::Value> = pushes
+            .iter()
+            .rev()
+            .take(50)
+            .map(|p| {
+                json!({
+                    "kind": p.kind,
+                    "openid": p.openid,
+                    "attempts": p.attempts,
+                    "urls": p.urls,
+                    "outcome": format!("{:?}", p.outcome),
+                })
+            })
+            .collect();
+        json!({
+            "now": secs(now),
+            "appid": state.appid,
+            "kefu_enabled": state.kefu_enabled,
+            "webhook": webhook.map(|w| json!({ "url": w.url, "safe_mode": w.key.is_some() })),
+            "hosts": self.host_urls().into_iter().zip(self.hosts_up())
+                .map(|(url, up)| json!({ "url": url, "up": up }))
+                .collect::<Vec<_>>(),
+            "users": users,
+            "agents": agents,
+            "sessions": sessions,
+            "waiting": waiting,
+            "faults": faults,
+            "pushes": pushes,
+            "requests": state.log.total(),
+            "token_fetches": { "stable": state.stable_fetches, "classic": state.classic_fetches },
+            "media": state.media.len(),
+            "templates": state.notify.templates,
+        })
     }
 }
