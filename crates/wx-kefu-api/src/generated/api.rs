@@ -439,6 +439,26 @@ pub trait KefuApi {
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `touser`: 1–128 characters
+    /// - `text.content`: at least 1 character
+    /// - `image.media_id`: at least 1 character
+    /// - `voice.media_id`: at least 1 character
+    /// - `video.media_id`: at least 1 character
+    /// - `video.thumb_media_id`: at least 1 character
+    /// - `music.musicurl`: at least 1 character
+    /// - `music.hqmusicurl`: at least 1 character
+    /// - `music.thumb_media_id`: at least 1 character
+    /// - `news.articles`: exactly 1 item
+    /// - `mpnews.media_id`: at least 1 character
+    /// - `mpnewsarticle.article_id`: at least 1 character
+    /// - `msgmenu.list`: at least 1 item
+    /// - `msgmenu.list.id`: at least 1 character
+    /// - `msgmenu.list.content`: at least 1 character
+    /// - `wxcard.card_id`: at least 1 character
+    /// - `miniprogrampage.appid`: at least 1 character
+    /// - `miniprogrampage.pagepath`: at least 1 character
+    /// - `miniprogrampage.thumb_media_id`: at least 1 character
+    /// - `customservice.kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
+    /// - `aimsgcontext.is_ai_msg`: 0–1
     ///
     /// Errors WeChat documents for this call:
     /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
@@ -505,7 +525,7 @@ pub trait KefuApi {
     > + Send;
     /// 发送模板消息 — Send a template message.
     ///
-    /// `POST /cgi-bin/message/template/send` · Not idempotent: never retried once the request may have reached WeChat.
+    /// `POST /cgi-bin/message/template/send` · Retried like a read when `client_msg_id` is given (WeChat then sends it once); otherwise never retried once the request may have reached WeChat.
     ///
     /// - Templates are notifications the user triggered (an order, a reply to their question), not marketing: WeChat bans templates it finds abused (43116).
     /// - With a `client_msg_id`, WeChat sends one message per openid and id within 10 minutes (防重入id): the call is then retried like a read. Without one it is never retried once it may have reached WeChat.
@@ -516,8 +536,11 @@ pub trait KefuApi {
     /// - `touser`: 1–128 characters
     /// - `template_id`: 1–128 characters
     /// - `url`: at least 1 character
+    /// - `miniprogram.appid`: at least 1 character
+    /// - `miniprogram.pagepath`: at least 1 character
     /// - `client_msg_id`: 1–64 characters
     /// - `data`: at least 1 item
+    /// - `data.<key>.color`: #RRGGBB
     ///
     /// Errors WeChat documents for this call:
     /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.
@@ -559,7 +582,10 @@ pub trait KefuApi {
     /// - `touser`: 1–128 characters
     /// - `template_id`: 1–128 characters
     /// - `page`: at least 1 character
+    /// - `miniprogram.appid`: at least 1 character
+    /// - `miniprogram.pagepath`: at least 1 character
     /// - `data`: at least 1 item; each entry's `value` by its key: `thing…` at most 20 characters, `number…` digits, with an optional decimal part, at most 32 characters, `letter…` letters only, at most 32 characters, `symbol…` symbols only, at most 5 characters, `character_string…` digits, letters or symbols, at most 32 characters, `time…` a 24-hour time (15:01), optionally with a date, or two joined by ~, `date…` a date (2019年10月1日), optionally with a 24-hour time, or two joined by ~, `amount…` a currency symbol and at most 10 digits, an optional decimal part, optionally ending in 元, `phone_number…` digits and symbols, at most 17 characters, `car_number…` a plate: letters and digits, the first and the last may be a Chinese character, at most 8 characters, `name…` at most 10 characters, or 20 without Chinese ones, at most 20 characters, `phrase…` Chinese characters only, at most 5 characters
+    /// - `data.<key>.value`: at least 1 character
     ///
     /// Errors WeChat documents for this call:
     /// - 40003 [`ErrCode::InvalidOpenid`](::wx_kefu_runtime::ErrCode::InvalidOpenid): Invalid openid, or the user does not follow this account.

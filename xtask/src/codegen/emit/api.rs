@@ -312,29 +312,90 @@ fn json_string(text: &str) -> String {
     out
 }
 
+/// (field path, its rules in words) for every field with rules reachable from `fields`:
+/// nested structs (`customservice.kf_account`), array items, map entries (`data.<key>`) and
+/// a union's payloads (`text.content`), as `Error::Invalid` names them.
+fn nested_limits(
+    model: &Model,
+    fields: &[Field],
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<(String, String)>,
+) {
+    if depth > 4 {
+        return;
+    }
+    for f in fields {
+        let path = match (f.flatten, prefix.is_empty()) {
+            (true, _) => prefix.to_owned(),
+            (false, true) => f.wire.clone(),
+            (false, false) => format!("{prefix}.{}", f.wire),
+        };
+        let l = limits(f);
+        if !l.is_empty() {
+            out.push((path.clone(), l));
+        }
+        let (inner, entry) = match &f.ty {
+            TypeRef::Named { module, ident, .. } => (named(model, module, ident), path.clone()),
+            TypeRef::Array(item) => match &**item {
+                TypeRef::Named { module, ident, .. } => (named(model, module, ident), path.clone()),
+                _ => (None, path.clone()),
+            },
+            TypeRef::Map(item) => match &**item {
+                TypeRef::Named { module, ident, .. } => {
+                    (named(model, module, ident), format!("{path}.<key>"))
+                }
+                _ => (None, path.clone()),
+            },
+            _ => (None, path.clone()),
+        };
+        match inner {
+            Some(TypeModel::Struct(s)) => nested_limits(model, &s.fields, &entry, depth + 1, out),
+            Some(TypeModel::Union(u)) => {
+                for v in &u.variants {
+                    if let TypeRef::Named { module, ident, .. } = &v.ty
+                        && let Some(TypeModel::Struct(s)) = named(model, module, ident)
+                    {
+                        let at = match entry.is_empty() {
+                            true => v.wire.clone(),
+                            false => format!("{entry}.{}", v.wire),
+                        };
+                        nested_limits(model, &s.fields, &at, depth + 1, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
     let mut lines = vec![
         format!("{} — {}.", ep.summary.zh, ep.summary.en),
         String::new(),
     ];
-    let retry = if ep.idempotent {
-        "Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1."
-    } else {
-        "Not idempotent: never retried once the request may have reached WeChat."
+    let retry = match (ep.idempotent, &ep.idempotent_when) {
+        (true, _) => {
+            "Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.".into()
+        }
+        (false, Some(field)) => format!(
+            "Retried like a read when `{field}` is given (WeChat then sends it once); \
+             otherwise never retried once the request may have reached WeChat."
+        ),
+        (false, None) => {
+            "Not idempotent: never retried once the request may have reached WeChat.".into()
+        }
     };
     lines.push(format!("`{} {}` · {retry}", ep.method, ep.path));
     if !ep.notes.is_empty() {
         lines.push(String::new());
         lines.extend(ep.notes.iter().map(|n| format!("- {n}")));
     }
-    let limited: Vec<String> = ep
-        .request
-        .fields
-        .iter()
-        .filter_map(|f| {
-            let l = limits(f);
-            (!l.is_empty()).then(|| format!("- `{}`: {l}", f.wire))
-        })
+    let mut checked = Vec::new();
+    nested_limits(model, &ep.request.fields, "", 0, &mut checked);
+    let limited: Vec<String> = checked
+        .into_iter()
+        .map(|(path, l)| format!("- `{path}`: {l}"))
         .chain(
             ep.spans
                 .iter()
