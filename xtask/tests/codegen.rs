@@ -919,3 +919,39 @@ fn the_command_lines_words_come_from_the_spec_and_collide_nowhere() {
         &["`wx-kefu extra-stuff run` is also `do_it` in api-spec/extra.yaml"],
     );
 }
+
+#[test]
+fn a_strings_limit_may_be_in_bytes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
+    let mut sources = codegen::load(&dir).unwrap();
+    let spec = endpoint_with(
+        "account: { type: account }",
+        "account: { type: account }\n      note: { type: string, max_bytes: 2048, doc: { zh: 备注, en: A note. } }",
+    );
+    sources.push(("api-spec/extra.yaml".into(), spec));
+    let files = codegen::generate_from(&sources).unwrap();
+    let extra = files.iter().find(|f| f.path.ends_with("extra.rs")).unwrap();
+    assert!(
+        extra
+            .text
+            .contains("support::bytes(\"note\", &self.note, 2048)"),
+        "{}",
+        extra.text
+    );
+    assert!(
+        extra.text.contains("at most 2048 bytes of UTF-8"),
+        "{}",
+        extra.text
+    );
+    let e = problem(
+        "extra.yaml",
+        &endpoint_with(
+            "account: { type: account }",
+            "account: { type: account }\n      count: { type: integer, max_bytes: 1, doc: { zh: 数, en: A count. } }",
+        ),
+    );
+    assert_problem(
+        &e,
+        &["field `count`: `max_bytes` does not apply to type `integer`"],
+    );
+}

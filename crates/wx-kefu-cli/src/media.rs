@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
 use serde_json::{Value, json};
-use wx_kefu_api::meta::EndpointMeta;
+use wx_kefu_api::meta::{EndpointMeta, FieldType};
 use wx_kefu_api::{Client, Download};
 
 use crate::args::{FORCE, MEDIA_FILE, OUTPUT, THUMB_FILE};
@@ -65,6 +65,7 @@ fn download_limit(meta: &EndpointMeta) -> Option<u64> {
         .iter()
         .filter(|other| other.group == meta.group)
         .flat_map(|other| other.fields)
+        .filter(|field| matches!(field.ty, FieldType::File))
         .filter_map(|field| field.rules.max_bytes)
         .max()
 }

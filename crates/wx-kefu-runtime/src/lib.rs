@@ -83,7 +83,7 @@ pub mod support {
     pub use crate::dynamic::{call_value, check_value, decode_value, download_value};
     pub use crate::endpoint::{json_body, json_text};
     pub use crate::validate::{
-        Validate, chars, items, key_kind, nested, pattern, present, range, span,
+        Validate, bytes, chars, items, key_kind, nested, pattern, present, range, span,
     };
     pub use crate::wire::{Tagged, serialize_tagged};
 }

@@ -71,6 +71,14 @@ pub enum Rule {
         /// The difference found.
         actual: i64,
     },
+    /// A text longer than allowed in UTF-8 bytes (a limit WeChat counts in bytes, not
+    /// characters: a Chinese character is 3).
+    MaxBytes {
+        /// The most allowed, in bytes.
+        max: u64,
+        /// The length found, in bytes.
+        actual: usize,
+    },
     /// A file larger than allowed.
     FileTooLarge {
         /// The most allowed, in bytes.
@@ -135,6 +143,10 @@ impl fmt::Display for Invalid {
             } => write!(
                 f,
                 "`{end}` - `{start}` must be between 0 and {max}, is {actual}"
+            ),
+            Rule::MaxBytes { max, actual } => write!(
+                f,
+                "`{field}` is {actual} bytes of UTF-8, more than the {max} allowed (a Chinese character is 3)"
             ),
             Rule::FileTooLarge { max, actual } => {
                 write!(
@@ -313,6 +325,20 @@ pub fn span(
     }
 }
 
+/// A text's length in UTF-8 bytes, for a limit WeChat counts in bytes.
+pub fn bytes(field: &str, value: &str, max: u64) -> Result<(), Invalid> {
+    if value.len() as u64 > max {
+        return Err(invalid(
+            field,
+            Rule::MaxBytes {
+                max,
+                actual: value.len(),
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// The kind of a map's key: the key less its trailing ASCII digits (`thing12` → `thing`,
 /// `character_string3` → `character_string`), whose rule its value follows.
 pub fn key_kind(key: &str) -> &str {
@@ -386,6 +412,15 @@ mod tests {
         assert_eq!(
             chars("nickname", "", Some(1), None).unwrap_err().rule,
             Rule::Required
+        );
+    }
+
+    #[test]
+    fn a_byte_limit_counts_utf8_bytes_not_characters() {
+        assert!(bytes("content", "你好", 6).is_ok());
+        assert_eq!(
+            bytes("content", "你好!", 6).unwrap_err().rule,
+            Rule::MaxBytes { max: 6, actual: 7 }
         );
     }
 

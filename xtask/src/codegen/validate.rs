@@ -569,7 +569,11 @@ fn check_field(
         f.max_items.is_none() || is("array") || is("map"),
         r,
     );
-    misplaced("max_bytes", f.max_bytes.is_none() || is("file"), r);
+    misplaced(
+        "max_bytes",
+        f.max_bytes.is_none() || is("file") || is("string"),
+        r,
+    );
     misplaced("file_kind", f.file_kind.is_none() || is("file"), r);
     misplaced("size_errcode", f.size_errcode.is_none() || is("file"), r);
     misplaced(

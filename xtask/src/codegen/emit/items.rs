@@ -83,6 +83,9 @@ pub fn limits(field: &Field) -> String {
         (None, Some(b)) => parts.push(format!("at most {b} characters")),
         (None, None) => {}
     }
+    if let (TypeRef::String, Some(max)) = (&field.ty, r.max_bytes) {
+        parts.push(format!("at most {max} bytes of UTF-8"));
+    }
     if let Some(pattern) = &r.pattern {
         parts.push(pattern.hint.clone());
     }
@@ -358,6 +361,9 @@ fn value_checks(
             if r.min_chars.is_some() || r.max_chars.is_some() {
                 let (a, b) = (opt(r.min_chars), opt(r.max_chars));
                 out.push(quote!(::wx_kefu_runtime::support::chars(#path, #value, #a, #b)?;));
+            }
+            if let Some(max) = r.max_bytes.map(int) {
+                out.push(quote!(::wx_kefu_runtime::support::bytes(#path, #value, #max)?;));
             }
             if let Some(pattern) = &r.pattern {
                 let m = ident(&pattern.module);
