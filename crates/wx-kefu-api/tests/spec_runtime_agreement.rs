@@ -229,3 +229,62 @@ async fn every_example_request_is_valid() {
         }
     }
 }
+
+/// Whether `{}` decodes into the endpoint's answer type: the runtime's own test for a type
+/// nobody described.
+fn decodes_from_nothing<E: Endpoint>() -> bool {
+    serde_json::from_str::<E::Response>("{}").is_ok()
+}
+
+/// The generator says in the metadata whether an answer needs `errcode` 0 (it requires no
+/// field of its own); it must say what the type itself would.
+#[test]
+fn the_metadata_says_which_answers_need_an_errcode_as_their_types_do() {
+    macro_rules! verdicts {
+        ($($endpoint:ty),* $(,)?) => {
+            vec![$((
+                <$endpoint as Endpoint>::META.name,
+                <$endpoint as Endpoint>::META.answer_needs_errcode,
+                decodes_from_nothing::<$endpoint>(),
+            )),*]
+        };
+    }
+    let verdicts = verdicts![
+        AddKfAccount,
+        UpdateKfAccount,
+        DelKfAccount,
+        InviteKfWorker,
+        UploadKfHeadImg,
+        GetKfList,
+        GetOnlineKfList,
+        UploadTempMedia,
+        GetTempMedia,
+        AddMaterial,
+        GetMaterial,
+        DelMaterial,
+        GetMaterialCount,
+        SendCustomMessage,
+        Typing,
+        SendTemplateMessage,
+        SendSubscribeMessage,
+        GetAllPrivateTemplate,
+        DelPrivateTemplate,
+        GetIndustry,
+        GetMsgList,
+        CreateKfSession,
+        CloseSession,
+        GetKfSession,
+        GetKfSessionList,
+        GetWaitCase,
+        GetStableAccessToken,
+        GetAccessToken,
+    ];
+    assert_eq!(
+        verdicts.len(),
+        ENDPOINTS.len(),
+        "list every endpoint of the spec here"
+    );
+    for (name, said, by_type) in verdicts {
+        assert_eq!(said, Some(by_type), "{name}");
+    }
+}

@@ -458,7 +458,14 @@ impl<E: Endpoint + Sync> Callable for E {
         redact: &[&str],
         quote: bool,
     ) -> Result<E::Response> {
-        decode(E::META.name, status, body, redact, quote)
+        decode(
+            E::META.name,
+            status,
+            body,
+            redact,
+            quote,
+            E::META.answer_needs_errcode,
+        )
     }
 }
 

@@ -37,14 +37,21 @@ use crate::token::FetchedToken;
 ///
 /// `redact` strings are replaced in excerpts and messages; with `quote` false no excerpt
 /// of the body is kept at all (the token calls' answers hold a token).
+///
+/// `needs_errcode` is whether an answer needs `errcode` 0 to be a success (it requires no
+/// field of its own), as the endpoint's metadata says; `None` (a caller's own type) asks
+/// the type itself.
 pub(crate) fn decode<T: DeserializeOwned + 'static>(
     endpoint: &'static str,
     status: u16,
     body: &[u8],
     redact: &[&str],
     quote: bool,
+    needs_errcode: Option<bool>,
 ) -> Result<T> {
-    decode_as(endpoint, status, body, redact, quote, needs_errcode::<T>)
+    decode_as(endpoint, status, body, redact, quote, || {
+        needs_errcode.unwrap_or_else(type_needs_errcode::<T>)
+    })
 }
 
 /// [`decode`] for an answer whose shape nobody declared (a raw call's JSON): without an
@@ -217,9 +224,11 @@ pub fn token_answer_for_fuzzing(status: u16, body: &[u8]) -> Result<Duration> {
 }
 
 /// Whether an answer of type `T` needs `errcode` 0 to be a success: it requires no field of
-/// its own, so it decodes from `{}`. Asked once per type (a failed decode builds an error,
-/// which no call should pay for every time), then read from a small table.
-fn needs_errcode<T: DeserializeOwned + 'static>() -> bool {
+/// its own, so it decodes from `{}`. Only for a type nobody described (a raw call's own
+/// answer type, a hand-written endpoint); generated endpoints say it in their metadata.
+/// Asked once per type (a failed decode builds an error, which no call should pay for
+/// every time), then read from a small table.
+fn type_needs_errcode<T: DeserializeOwned + 'static>() -> bool {
     static KNOWN: RwLock<Vec<(TypeId, bool)>> = RwLock::new(Vec::new());
     let id = TypeId::of::<T>();
     let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
@@ -366,7 +375,7 @@ mod tests {
     }
 
     fn decoded<T: DeserializeOwned + 'static>(body: &str) -> Result<T> {
-        decode("t", 200, body.as_bytes(), &["TOK"], true)
+        decode("t", 200, body.as_bytes(), &["TOK"], true, None)
     }
 
     #[test]
@@ -386,7 +395,7 @@ mod tests {
         assert!(
             matches!(&bad, Error::Decode { status: 200, excerpt, .. } if excerpt.starts_with("{\"errcode\": invalid"))
         );
-        let status = decode::<Session>("t", 502, b"bad gateway", &[], true).unwrap_err();
+        let status = decode::<Session>("t", 502, b"bad gateway", &[], true, None).unwrap_err();
         assert!(
             matches!(&status, Error::Status { status: 502, excerpt, .. } if excerpt == "bad gateway")
         );
@@ -398,7 +407,7 @@ mod tests {
             Err(Error::Decode { .. })
         ));
         let withheld =
-            decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false).unwrap_err();
+            decode::<Session>("t", 200, br#"{"access_token":"X"}"#, &[], false, None).unwrap_err();
         assert!(!withheld.to_string().contains('X'));
         // Nor does the decoder's message, which quotes the value it could not take.
         #[derive(Debug, Deserialize)]
@@ -407,12 +416,12 @@ mod tests {
             _expires_in: i64,
         }
         let body = br#"{"expires_in":"T0KEN-FROM-ELSEWHERE"}"#;
-        let quoted = decode::<Lifetime>("t", 200, body, &[], true).unwrap_err();
+        let quoted = decode::<Lifetime>("t", 200, body, &[], true, None).unwrap_err();
         assert!(
             quoted.to_string().contains("T0KEN"),
             "the check below means something"
         );
-        let withheld = decode::<Lifetime>("t", 200, body, &[], false).unwrap_err();
+        let withheld = decode::<Lifetime>("t", 200, body, &[], false, None).unwrap_err();
         let shown = format!("{withheld} {withheld:?}");
         assert!(!shown.contains("T0KEN"), "{shown}");
         assert!(shown.contains("line 1"), "{shown}");
@@ -496,9 +505,9 @@ mod tests {
             1,
             "a data answer without errcode costs no error per call"
         );
-        assert!(!needs_errcode::<OnlyHere>());
-        assert!(needs_errcode::<State>());
-        assert!(needs_errcode::<crate::Ack>());
+        assert!(!type_needs_errcode::<OnlyHere>());
+        assert!(type_needs_errcode::<State>());
+        assert!(type_needs_errcode::<crate::Ack>());
     }
 
     /// The probes `f` made.
@@ -558,7 +567,7 @@ mod tests {
     #[test]
     fn broken_text_in_a_skipped_field_is_not_a_success() {
         let body = b"{\"errcode\":0,\"errmsg\":\"o\xffk\"}";
-        let error = decode::<State>("t", 200, body, &[], true).unwrap_err();
+        let error = decode::<State>("t", 200, body, &[], true, None).unwrap_err();
         assert!(
             matches!(&error, Error::Decode { source, .. } if source.message().contains("UTF-8")),
             "{error:?}"

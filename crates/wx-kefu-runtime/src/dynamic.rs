@@ -200,7 +200,14 @@ where
     E::Response: Serialize,
 {
     let meta = E::META;
-    let response: E::Response = crate::decode::decode(meta.name, status, body, &[], meta.auth)?;
+    let response: E::Response = crate::decode::decode(
+        meta.name,
+        status,
+        body,
+        &[],
+        meta.auth,
+        meta.answer_needs_errcode,
+    )?;
     serde_json::to_value(&response).map_err(|error| Error::Decode {
         endpoint: meta.name,
         status,

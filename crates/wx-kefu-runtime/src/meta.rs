@@ -53,6 +53,10 @@ pub struct EndpointMeta {
     /// An optional field whose presence makes a request of this call harmless to repeat
     /// (a template message's `client_msg_id`: WeChat sends one message per id).
     pub idempotent_when: Option<&'static str>,
+    /// Whether an answer needs `errcode` 0 to be a success because it requires no field of
+    /// its own (an acknowledgement): the generator knows it from the answer's type; `None`
+    /// (a hand-written endpoint) lets the runtime find out from the type itself.
+    pub answer_needs_errcode: Option<bool>,
     /// Whether the call carries `?access_token=` (false only for the token calls).
     pub auth: bool,
     /// Whether the answer is a file, not JSON (a media download; see [`crate::FileAnswer`]).
@@ -80,6 +84,7 @@ impl EndpointMeta {
             path,
             idempotent: false,
             idempotent_when: None,
+            answer_needs_errcode: None,
             auth: true,
             downloads: false,
             fields: &[],
@@ -123,6 +128,13 @@ impl EndpointMeta {
     /// Sets the field whose presence makes a request harmless to repeat.
     pub const fn idempotent_when(mut self, field: &'static str) -> Self {
         self.idempotent_when = Some(field);
+        self
+    }
+
+    /// Says whether an answer needs `errcode` 0 to be a success (it requires no field of
+    /// its own).
+    pub const fn answer_needs_errcode(mut self, needs: bool) -> Self {
+        self.answer_needs_errcode = Some(needs);
         self
     }
 

@@ -216,7 +216,7 @@ impl Client {
     pub async fn raw_as<T: DeserializeOwned + 'static>(&self, request: RawRequest) -> Result<T> {
         let call = Raw {
             request: &request,
-            decode: |status, body, redact, quote| decode(RAW, status, body, redact, quote),
+            decode: |status, body, redact, quote| decode(RAW, status, body, redact, quote, None),
         };
         self.raw_call(call, &request).await
     }

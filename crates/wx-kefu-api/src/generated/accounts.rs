@@ -49,6 +49,7 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
         )
         .group("accounts")
         .cli("account", "add")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -136,6 +137,7 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
         )
         .group("accounts")
         .cli("account", "update")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -216,6 +218,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
         )
         .group("accounts")
         .cli("account", "delete")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -301,6 +304,7 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
         )
         .group("accounts")
         .cli("account", "invite")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -386,6 +390,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
         )
         .group("accounts")
         .cli("account", "avatar")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -465,6 +470,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfList {
         )
         .group("accounts")
         .cli("account", "list")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = GetKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -506,6 +512,7 @@ impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
         )
         .group("accounts")
         .cli("account", "online")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = GetOnlineKfListResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

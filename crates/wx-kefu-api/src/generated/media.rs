@@ -44,6 +44,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
         )
         .group("media")
         .cli("media", "upload")
+        .answer_needs_errcode(false)
         .fields(
             &[
                 meta::FieldMeta::new(
@@ -164,6 +165,7 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
         )
         .group("media")
         .cli("media", "get")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .downloads(true)
         .fields(
@@ -257,6 +259,7 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
         )
         .group("media")
         .cli("media", "material-add")
+        .answer_needs_errcode(false)
         .fields(
             &[
                 meta::FieldMeta::new(
@@ -414,6 +417,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterial {
         )
         .group("media")
         .cli("media", "material-get")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .downloads(true)
         .fields(
@@ -482,6 +486,7 @@ impl ::wx_kefu_runtime::Endpoint for DelMaterial {
         )
         .group("media")
         .cli("media", "material-delete")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("media_id", meta::FieldType::String)
@@ -537,6 +542,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterialCount {
         )
         .group("media")
         .cli("media", "material-count")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = MaterialCount;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

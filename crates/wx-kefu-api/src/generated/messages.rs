@@ -72,6 +72,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         )
         .group("messages")
         .cli("message", "send")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
@@ -190,6 +191,7 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
         )
         .group("messages")
         .cli("message", "typing")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)

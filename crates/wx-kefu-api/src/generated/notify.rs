@@ -196,6 +196,7 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
         )
         .group("notify")
         .cli("template", "send")
+        .answer_needs_errcode(false)
         .idempotent_when("client_msg_id")
         .fields(
             &[
@@ -375,6 +376,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
         )
         .group("notify")
         .cli("subscribe", "send")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)
@@ -629,6 +631,7 @@ impl ::wx_kefu_runtime::Endpoint for GetAllPrivateTemplate {
         )
         .group("notify")
         .cli("template", "list")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = TemplateList;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
@@ -680,6 +683,7 @@ impl ::wx_kefu_runtime::Endpoint for DelPrivateTemplate {
         )
         .group("notify")
         .cli("template", "delete")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("template_id", meta::FieldType::String)
@@ -735,6 +739,7 @@ impl ::wx_kefu_runtime::Endpoint for GetIndustry {
         )
         .group("notify")
         .cli("template", "industry")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = Industries;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

@@ -63,6 +63,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
         )
         .group("records")
         .cli("records", "list")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .fields(
             &[

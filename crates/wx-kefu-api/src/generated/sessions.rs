@@ -49,6 +49,7 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
         )
         .group("sessions")
         .cli("session", "create")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -129,6 +130,7 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
         )
         .group("sessions")
         .cli("session", "close")
+        .answer_needs_errcode(true)
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -203,6 +205,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
         )
         .group("sessions")
         .cli("session", "get")
+        .answer_needs_errcode(true)
         .idempotent(true)
         .fields(
             &[
@@ -272,6 +275,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
         )
         .group("sessions")
         .cli("session", "list")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .fields(
             &[
@@ -338,6 +342,7 @@ impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
         )
         .group("sessions")
         .cli("session", "waiting")
+        .answer_needs_errcode(false)
         .idempotent(true);
     type Response = GetWaitCaseResponse;
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {

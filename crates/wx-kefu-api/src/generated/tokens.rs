@@ -99,6 +99,7 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
         )
         .group("tokens")
         .cli("tokens", "get-stable-access-token")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .auth(false)
         .fields(
@@ -221,6 +222,7 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
         )
         .group("tokens")
         .cli("tokens", "get-access-token")
+        .answer_needs_errcode(false)
         .idempotent(true)
         .auth(false)
         .fields(

@@ -839,6 +839,37 @@ fn endpoint(model: &Model, module: &Module, ep: &Endpoint) -> TokenStream {
     }
 }
 
+/// Whether an answer needs `errcode` 0 to be a success: it requires no field of its own,
+/// so that `{}` would decode (an acknowledgement; a struct whose fields are all optional,
+/// or arrays a nested answer may leave out).
+fn answer_needs_errcode(model: &Model, response: &Response) -> bool {
+    let ty = match response {
+        Response::Ack => return true,
+        Response::Type(ty) | Response::Download(ty) => ty,
+    };
+    let TypeRef::Named {
+        ident,
+        kind: Kind::Struct,
+        ..
+    } = ty
+    else {
+        return false;
+    };
+    let answer = model
+        .modules
+        .iter()
+        .flat_map(|m| m.types.iter())
+        .find_map(|t| match t {
+            TypeModel::Struct(s) if &s.ident == ident => Some(s),
+            _ => None,
+        });
+    answer.is_some_and(|s| {
+        s.fields
+            .iter()
+            .all(|f| !f.required || (matches!(f.ty, TypeRef::Array(_)) && !s.request && !s.answer))
+    })
+}
+
 /// A file's limits: `FileLimits::new(…)`, or a `match` on the field they depend on.
 fn file_limits(rules: &FileRules, module: &str) -> TokenStream {
     let one = |l: &FileLimit| {
@@ -1090,6 +1121,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .as_ref()
         .map(|field| quote!(.idempotent_when(#field)));
     let (command, verb) = (&ep.command, &ep.verb);
+    let needs_errcode = answer_needs_errcode(model, &ep.response);
     let auth = (!auth).then(|| quote!(.auth(false)));
     let downloads = matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
     let fields: Vec<_> = fields.collect();
@@ -1103,6 +1135,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .doc_url(#url)
         .group(#module)
         .cli(#command, #verb)
+        .answer_needs_errcode(#needs_errcode)
         #idempotent
         #idempotent_when
         #auth
