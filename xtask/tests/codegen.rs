@@ -735,6 +735,19 @@ fn a_rules_own_errcode_mistakes_say_how() {
     );
 }
 
+/// The generated module of `api-spec/extra.yaml` added to the fixture, which must be accepted.
+fn extra_module(yaml: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
+    let mut sources = codegen::load(&dir).unwrap();
+    sources.push(("api-spec/extra.yaml".into(), yaml.to_owned()));
+    let files = codegen::generate_from(&sources).unwrap();
+    files
+        .into_iter()
+        .find(|f| f.path.ends_with("extra.rs"))
+        .expect("the extra module")
+        .text
+}
+
 const MAP_ENDPOINT: &str = "
 group: extra
 title: { zh: 额外, en: Extra }
@@ -771,14 +784,7 @@ fn map_with(replace: &str, with: &str) -> String {
 
 #[test]
 fn a_map_with_key_rules_and_idempotent_when_is_accepted() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
-    let mut sources = codegen::load(&dir).unwrap();
-    sources.push(("api-spec/extra.yaml".into(), MAP_ENDPOINT.into()));
-    let files = codegen::generate_from(&sources).unwrap();
-    let extra = files
-        .iter()
-        .find(|f| f.path.ends_with("extra.rs"))
-        .expect("the extra module");
+    let extra = extra_module(MAP_ENDPOINT);
     for part in [
         "::std::collections::BTreeMap<String, Entry>",
         "support::key_kind(key)",
@@ -787,7 +793,7 @@ fn a_map_with_key_rules_and_idempotent_when_is_accepted() {
         "self.ref_id.is_some()",
         ".idempotent_when(\"ref_id\")",
     ] {
-        assert!(extra.text.contains(part), "{part} in:\n{}", extra.text);
+        assert!(extra.contains(part), "{part} in:\n{extra}");
     }
 }
 
@@ -879,20 +885,12 @@ fn a_fields_errcode_must_be_in_the_catalogue() {
 
 #[test]
 fn the_command_lines_words_come_from_the_spec_and_collide_nowhere() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
-    let mut sources = codegen::load(&dir).unwrap();
     let named = endpoint_with(
         "    idempotent: false\n",
         "    idempotent: false\n    command: extra-stuff\n    verb: run\n",
     );
-    sources.push(("api-spec/extra.yaml".into(), named.clone()));
-    let files = codegen::generate_from(&sources).unwrap();
-    let extra = files.iter().find(|f| f.path.ends_with("extra.rs")).unwrap();
-    assert!(
-        extra.text.contains(".cli(\"extra-stuff\", \"run\")"),
-        "{}",
-        extra.text
-    );
+    let extra = extra_module(&named);
+    assert!(extra.contains(".cli(\"extra-stuff\", \"run\")"), "{extra}");
 
     let e = problem("extra.yaml", &named.replace("verb: run", "verb: Run_it"));
     assert_problem(
@@ -922,27 +920,16 @@ fn the_command_lines_words_come_from_the_spec_and_collide_nowhere() {
 
 #[test]
 fn a_strings_limit_may_be_in_bytes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/every_construct");
-    let mut sources = codegen::load(&dir).unwrap();
     let spec = endpoint_with(
         "account: { type: account }",
         "account: { type: account }\n      note: { type: string, max_bytes: 2048, doc: { zh: 备注, en: A note. } }",
     );
-    sources.push(("api-spec/extra.yaml".into(), spec));
-    let files = codegen::generate_from(&sources).unwrap();
-    let extra = files.iter().find(|f| f.path.ends_with("extra.rs")).unwrap();
+    let extra = extra_module(&spec);
     assert!(
-        extra
-            .text
-            .contains("support::bytes(\"note\", &self.note, 2048)"),
-        "{}",
-        extra.text
+        extra.contains("support::bytes(\"note\", &self.note, 2048)"),
+        "{extra}"
     );
-    assert!(
-        extra.text.contains("at most 2048 bytes of UTF-8"),
-        "{}",
-        extra.text
-    );
+    assert!(extra.contains("at most 2048 bytes of UTF-8"), "{extra}");
     let e = problem(
         "extra.yaml",
         &endpoint_with(

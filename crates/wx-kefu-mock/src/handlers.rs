@@ -770,6 +770,16 @@ fn usable_template<'s>(state: &'s State, template_id: &str) -> Result<&'s Templa
     Ok(template)
 }
 
+/// Where a tap on a notice leads: the mini program when there is one (it wins over a
+/// page, as WeChat says), else the page.
+fn notice_link(mini: Option<&api::TemplateMiniProgram>, page: Option<&str>) -> Value {
+    match (mini, page) {
+        (Some(mini), _) => json!({ "miniprogram": mini.appid, "pagepath": mini.pagepath }),
+        (None, Some(page)) => json!({ "url": page }),
+        (None, None) => Value::Null,
+    }
+}
+
 /// The bubble a template or a notification makes: its template's title and the fields.
 fn notice_bubble<T: serde::Serialize>(
     kind: &str,
@@ -805,7 +815,7 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
             .get(&(openid.to_owned(), id.clone()))
     {
         let answer = json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid });
-        state.notify.repeat = true;
+        state.no_effect = true;
         return Ok(answer);
     }
     if state.user_mut(openid).unfollowed {
@@ -831,12 +841,7 @@ fn send_template_message(state: &mut State, now: i64, req: &api::SendTemplateMes
             .insert((openid.to_owned(), id.clone()), (msgid, now));
     }
     state.notify.templates_sent += 1;
-    let link = match (&req.miniprogram, &req.url) {
-        // The mini program wins when both are given.
-        (Some(mini), _) => json!({ "miniprogram": mini.appid, "pagepath": mini.pagepath }),
-        (None, Some(url)) => json!({ "url": url }),
-        (None, None) => Value::Null,
-    };
+    let link = notice_link(req.miniprogram.as_ref(), req.url.as_deref());
     let bubble = notice_bubble("template", &template, &req.data, link, now);
     state.converse(openid, bubble);
     Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
@@ -852,11 +857,7 @@ fn send_subscribe_message(state: &mut State, now: i64, req: &api::SendSubscribeM
         _ => return Err(err(43101)),
     }
     state.notify.notifications_sent += 1;
-    let link = match (&req.miniprogram, &req.page) {
-        (Some(mini), _) => json!({ "miniprogram": mini.appid, "pagepath": mini.pagepath }),
-        (None, Some(page)) => json!({ "url": page }),
-        (None, None) => Value::Null,
-    };
+    let link = notice_link(req.miniprogram.as_ref(), req.page.as_deref());
     let bubble = notice_bubble("subscribe", &template, &req.data, link, now);
     state.converse(openid, bubble);
     ok()

@@ -45,9 +45,6 @@ pub(crate) struct Notify {
     pub(crate) templates_sent: u64,
     /// How many subscribe notifications reached users.
     pub(crate) notifications_sent: u64,
-    /// Set by a handler that answered a repeat without sending (taken by the server, so
-    /// the request log says it was not applied).
-    pub(crate) repeat: bool,
 }
 
 impl Notify {

@@ -349,8 +349,8 @@ pub(crate) async fn serve(
         Some(reply) => reply,
         None => {
             let now_ms = shared.clock.now_ms();
-            // A repeat WeChat answers without doing anything again (a template's
-            // client_msg_id seen within 10 minutes) is answered, not applied.
+            // A behaviour that answered without doing anything (`State::no_effect`) is
+            // answered, not applied.
             let (handled, repeat) = match read_error {
                 Some(error) => (
                     json_reply(Err(WxError::new(47001).hint(error)), now_ms),
@@ -359,7 +359,7 @@ pub(crate) async fn serve(
                 None => {
                     let mut state = shared.lock();
                     let handled = process(&mut state, now_ms, &incoming);
-                    (handled, std::mem::take(&mut state.notify.repeat))
+                    (handled, std::mem::take(&mut state.no_effect))
                 }
             };
             applied = !repeat

@@ -393,6 +393,10 @@ pub(crate) struct State {
     pub(crate) conversations: BTreeMap<String, Vec<Bubble>>,
     /// Templates, subscriptions and what they sent.
     pub(crate) notify: crate::notify::Notify,
+    /// Set by a behaviour that answered success without carrying anything out (a repeat
+    /// WeChat deduplicates, such as a template's `client_msg_id` within 10 minutes); the
+    /// server takes it, and the request log says the request was not applied.
+    pub(crate) no_effect: bool,
 }
 
 /// The most bubbles kept per conversation (the oldest go first).
@@ -551,6 +555,7 @@ impl State {
             wechat_id: None,
             conversations: BTreeMap::new(),
             notify: crate::notify::Notify::default(),
+            no_effect: false,
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,
             workers_at_limit: BTreeSet::new(),

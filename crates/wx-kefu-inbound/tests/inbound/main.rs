@@ -4,6 +4,8 @@
 
 mod attacks;
 mod common;
+#[cfg(feature = "shared")]
+mod deferred;
 mod rejections;
 mod vectors;
 mod webhook;
@@ -11,6 +13,8 @@ mod windows;
 
 #[cfg(feature = "axum")]
 mod axum_route;
+#[cfg(feature = "redis")]
+mod shared_redis;
 
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! Deferred replies in one process: a handler past its budget is answered `success`, and
 //! its reply goes through the in-process outbox to the customer-service API, once.
-#![cfg(feature = "shared")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,26 +9,15 @@ use wx_kefu_inbound::shared::{
 };
 use wx_kefu_inbound::{Query, Reply, Webhook};
 
-const TOKEN: &str = "TOKEN";
-const APPID: &str = "wx0123456789abcdef";
-const NOW: i64 = 1_700_000_000;
+use crate::NOW;
+use crate::common::{APPID, TOKEN, event_push, plain_query, text_push};
 
 fn query(nonce: &str) -> String {
-    let timestamp = NOW.to_string();
-    let signature = wx_kefu_inbound::signature::sign(&[TOKEN, &timestamp, nonce]);
-    format!("signature={signature}&timestamp={timestamp}&nonce={nonce}")
-}
-
-fn text_push(openid: &str, msg_id: i64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{NOW}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
+    plain_query(NOW, nonce)
 }
 
 fn click_push(openid: &str) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{NOW}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[K]]></EventKey></xml>"
-    )
+    event_push(openid, "CLICK", NOW, "<EventKey><![CDATA[K]]></EventKey>")
 }
 
 /// Records what it sends; refuses sends to `oREFUSE` as WeChat's 45015 would.
@@ -93,7 +81,7 @@ async fn settle(sender: &Recorder, webhook: &Webhook, sends: usize, reports: usi
 async fn a_reply_past_the_budget_is_answered_success_and_sent_once_by_the_api() {
     let sender = Arc::new(Recorder::default());
     let webhook = webhook(&sender, false);
-    let body = text_push("oUSER", 1);
+    let body = text_push("oUSER", "hi", 1, NOW);
     let answer = webhook
         .process(&Query::parse(&query("1")), body.as_bytes(), |_| {
             slow(Reply::image("MEDIA_ID"))
@@ -127,7 +115,7 @@ async fn a_reply_past_the_budget_is_answered_success_and_sent_once_by_the_api() 
     let answer = webhook
         .process(
             &Query::parse(&query("3")),
-            text_push("oUSER", 2).as_bytes(),
+            text_push("oUSER", "hi", 2, NOW).as_bytes(),
             |_| async { Reply::text("快") },
         )
         .await
@@ -143,7 +131,7 @@ async fn a_late_hand_off_is_reported_not_sent_and_a_refused_send_is_reported() {
     webhook
         .process(
             &Query::parse(&query("1")),
-            text_push("oUSER", 1).as_bytes(),
+            text_push("oUSER", "hi", 1, NOW).as_bytes(),
             |_| slow(Reply::transfer_customer_service()),
         )
         .await
@@ -151,7 +139,7 @@ async fn a_late_hand_off_is_reported_not_sent_and_a_refused_send_is_reported() {
     webhook
         .process(
             &Query::parse(&query("2")),
-            text_push("oREFUSE", 2).as_bytes(),
+            text_push("oREFUSE", "hi", 2, NOW).as_bytes(),
             |_| slow(Reply::text("late")),
         )
         .await
@@ -189,7 +177,7 @@ async fn with_skip_closed_windows_a_late_reply_to_a_closed_window_is_reported_in
                 if n == 0 {
                     click_push("oCLICK")
                 } else {
-                    text_push("oOTHER", n)
+                    text_push("oOTHER", "hi", n, NOW)
                 }
                 .as_bytes(),
                 move |_| slow(Reply::text(format!("late {n}"))),
@@ -202,7 +190,7 @@ async fn with_skip_closed_windows_a_late_reply_to_a_closed_window_is_reported_in
     webhook
         .process(
             &Query::parse(&query("late")),
-            text_push("oGONE", 99).as_bytes(),
+            text_push("oGONE", "hi", 99, NOW).as_bytes(),
             |_| slow(Reply::text("too late")),
         )
         .await

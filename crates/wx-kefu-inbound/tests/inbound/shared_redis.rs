@@ -5,7 +5,6 @@
 //!
 //! Without `redis-server` on PATH the tests report themselves skipped and pass, unless
 //! `WX_KEFU_REQUIRE_REDIS=1` (CI sets it).
-#![cfg(feature = "redis")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -19,22 +18,14 @@ use wx_kefu_inbound::shared::{
 use wx_kefu_inbound::{Action, Error, Query, Reply, Webhook};
 use wx_kefu_test_support::{RedisServer, finish, spawn_child};
 
-const TOKEN: &str = "TOKEN";
-const APPID: &str = "wx0123456789abcdef";
-const NOW: i64 = 1_700_000_000;
+use crate::NOW;
+use crate::common::{APPID, TOKEN, plain_query, text_push};
+
 const ROLE: &str = "WX_KEFU_INBOUND_CHILD";
 const SKIP: &str = "the inbound Redis tests";
 
 fn query(nonce: &str) -> String {
-    let timestamp = NOW.to_string();
-    let signature = wx_kefu_inbound::signature::sign(&[TOKEN, &timestamp, nonce]);
-    format!("signature={signature}&timestamp={timestamp}&nonce={nonce}")
-}
-
-fn text_push(openid: &str, content: &str, msg_id: i64) -> String {
-    format!(
-        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{NOW}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
+    plain_query(NOW, nonce)
 }
 
 async fn store(url: &str, prefix: &str) -> Arc<RedisInbound> {
@@ -111,7 +102,7 @@ async fn child_process() {
     let url = std::env::var("WX_KEFU_REDIS_URL").unwrap();
     let prefix = std::env::var("WX_KEFU_REDIS_PREFIX").unwrap();
     let redis = store(&url, &prefix).await;
-    let body = text_push("oUSER", "在吗", 42);
+    let body = text_push("oUSER", "在吗", 42, NOW);
     match role.as_str() {
         "handle" => {
             let webhook = webhook(&redis).build().unwrap();
@@ -162,7 +153,7 @@ async fn child_process() {
 
 fn child(role: &str, url: &str, prefix: &str) -> std::process::Child {
     spawn_child(
-        "child_process",
+        "shared_redis::child_process",
         ROLE,
         role,
         &[("WX_KEFU_REDIS_URL", url), ("WX_KEFU_REDIS_PREFIX", prefix)],
@@ -224,7 +215,7 @@ async fn an_instance_killed_while_handling_lets_a_retry_run_the_push_after_its_l
     assert!(marked, "the holder never marked the push");
     let store = store(&url, "t2:").await;
     let webhook = webhook(&store).build().unwrap();
-    let body = text_push("oUSER", "在吗", 42);
+    let body = text_push("oUSER", "在吗", 42, NOW);
     let runs = Arc::new(AtomicUsize::new(0));
     let run = |runs: Arc<AtomicUsize>| {
         move |_| async move {
@@ -375,7 +366,7 @@ async fn a_window_opened_on_one_process_is_read_and_counted_on_another() {
     // The sync calls cannot use the shared store: a typed refusal.
     let refused = webhook.handle(
         &Query::parse(&query("n9")),
-        text_push("oUSER", "x", 7).as_bytes(),
+        text_push("oUSER", "x", 7, NOW).as_bytes(),
         |_| Reply::success(),
     );
     assert_eq!(refused, Err(Error::NeedsAsync("receive/handle")));
@@ -394,7 +385,7 @@ async fn with_redis_down_a_push_is_refused_typed_and_its_handler_never_runs() {
     let refused = webhook
         .process(
             &Query::parse(&query("n1")),
-            text_push("oUSER", "在吗", 42).as_bytes(),
+            text_push("oUSER", "在吗", 42, NOW).as_bytes(),
             |_| async move {
                 counted.fetch_add(1, SeqCst);
                 Reply::success()
