@@ -39,6 +39,7 @@
 //! are left off this page.
 
 mod fallback;
+pub mod platform;
 #[rustfmt::skip]
 mod generated;
 
@@ -61,7 +62,13 @@ pub use wx_kefu_runtime::{
     TokenMode, TokenProvider, TokenStore, TransportKind, Upload,
 };
 #[cfg(feature = "redis")]
-pub use wx_kefu_runtime::{RedisTokenStore, RedisTokenStoreBuilder};
+pub use wx_kefu_runtime::{
+    RedisAuthorizations, RedisPlatformTokens, RedisTokenStore, RedisTokenStoreBuilder,
+};
+pub use wx_kefu_runtime::{
+    Authorization, AuthorizationStore, Credential, MemoryAuthorizations, MemoryPlatformTokens,
+    PlatformTokenCache, Ticket,
+};
 // The runtime's modules and the pieces generated code and tools build on (the CLI, the
 // emulator, a custom `Endpoint`): reachable, but not what a user of the calls needs to see.
 // `reqwest` is the version `ClientBuilder::http_client` takes.

@@ -27,6 +27,9 @@ struct Entry {
     /// The push's key itself: a fingerprint shared by two keys never makes one the
     /// other's repeat.
     key: StoredKey,
+    /// The account the push came to, when the webhook serves several (a platform's): a
+    /// push of one account is never another's repeat. Empty for a webhook of one account.
+    scope: Box<str>,
     /// When it came (unix seconds, on the webhook's clock).
     at: i64,
     reply: Option<Reply>,
@@ -273,17 +276,34 @@ impl Dedup {
         self.enter(key.borrowed(), system_now()).0
     }
 
+    /// [`begin`](Dedup::begin) for a push of `account`, on a webhook that serves several
+    /// accounts (a platform's): the same key of another account is another push.
+    pub fn begin_for(&self, account: &str, key: &DedupKey) -> Seen {
+        self.enter_in(account, key.borrowed(), system_now()).0
+    }
+
     /// [`begin`](Dedup::begin) with the key borrowed (copied once, only when it is new),
     /// and the ticket of its entry for what follows (none when nothing is remembered).
     pub(crate) fn enter(&self, key: KeyRef<'_>, now: i64) -> (Seen, Option<Ticket>) {
+        self.enter_in("", key, now)
+    }
+
+    /// [`enter`](Dedup::enter) for a push of `scope` (an account; empty for the one account).
+    pub(crate) fn enter_in(
+        &self,
+        scope: &str,
+        key: KeyRef<'_>,
+        now: i64,
+    ) -> (Seen, Option<Ticket>) {
         if self.capacity == 0 {
             return (Seen::New, None);
         }
         let mut inner = self.lock();
         inner.expire(now, self.ttl);
-        let print = inner.fingerprint(key);
+        let print = inner.fingerprint(scope, key);
         if let Some(entry) = inner.entries.get(&print)
             && entry.key.borrowed() == key
+            && *entry.scope == *scope
         {
             let ticket = Ticket {
                 print,
@@ -309,6 +329,7 @@ impl Dedup {
             print,
             Entry {
                 key: StoredKey::new(key),
+                scope: scope.into(),
                 at: now,
                 reply: None,
             },
@@ -342,21 +363,38 @@ impl Dedup {
 
     /// The reply a push got, once it got one.
     pub fn reply(&self, key: &DedupKey) -> Option<Reply> {
-        self.lock().entry(key).and_then(|entry| entry.reply.clone())
+        self.reply_for("", key)
+    }
+
+    /// [`reply`](Dedup::reply) for a push of `account` (see [`begin_for`](Dedup::begin_for)).
+    pub fn reply_for(&self, account: &str, key: &DedupKey) -> Option<Reply> {
+        self.lock()
+            .entry(account, key)
+            .and_then(|entry| entry.reply.clone())
     }
 
     /// Records the reply a push got.
     pub fn finish(&self, key: &DedupKey, reply: &Reply) {
-        if let Some(entry) = self.lock().entry_mut(key) {
+        self.finish_for("", key, reply);
+    }
+
+    /// [`finish`](Dedup::finish) for a push of `account` (see [`begin_for`](Dedup::begin_for)).
+    pub fn finish_for(&self, account: &str, key: &DedupKey, reply: &Reply) {
+        if let Some(entry) = self.lock().entry_mut(account, key) {
             entry.reply = Some(reply.clone());
         }
     }
 
     /// Forgets a push that was not answered (its processing failed), so a retry runs again.
     pub fn forget(&self, key: &DedupKey) {
+        self.forget_for("", key);
+    }
+
+    /// [`forget`](Dedup::forget) for a push of `account` (see [`begin_for`](Dedup::begin_for)).
+    pub fn forget_for(&self, account: &str, key: &DedupKey) {
         let mut inner = self.lock();
-        if inner.entry(key).is_some_and(|e| e.reply.is_none()) {
-            let print = inner.fingerprint(key.borrowed());
+        if inner.entry(account, key).is_some_and(|e| e.reply.is_none()) {
+            let print = inner.fingerprint(account, key.borrowed());
             inner.entries.remove(&print);
             inner.order.retain(|(queued, _)| *queued != print);
         }
@@ -389,25 +427,30 @@ impl Inner {
             .filter(|entry| entry.at == ticket.at)
     }
 
-    fn fingerprint(&self, key: KeyRef<'_>) -> u64 {
+    fn fingerprint(&self, scope: &str, key: KeyRef<'_>) -> u64 {
         use std::hash::BuildHasher;
-        self.hash.hash_one(key)
+        // The one account's pushes hash as they always did; another scope is mixed in.
+        if scope.is_empty() {
+            self.hash.hash_one(key)
+        } else {
+            self.hash.hash_one((scope, key))
+        }
     }
 
-    /// The entry of `key`, if it is remembered.
-    fn entry(&self, key: &DedupKey) -> Option<&Entry> {
+    /// The entry of `key` of `scope`, if it is remembered.
+    fn entry(&self, scope: &str, key: &DedupKey) -> Option<&Entry> {
         let key = key.borrowed();
         self.entries
-            .get(&self.fingerprint(key))
-            .filter(|entry| entry.key.borrowed() == key)
+            .get(&self.fingerprint(scope, key))
+            .filter(|entry| entry.key.borrowed() == key && *entry.scope == *scope)
     }
 
-    fn entry_mut(&mut self, key: &DedupKey) -> Option<&mut Entry> {
+    fn entry_mut(&mut self, scope: &str, key: &DedupKey) -> Option<&mut Entry> {
         let key = key.borrowed();
-        let print = self.fingerprint(key);
+        let print = self.fingerprint(scope, key);
         self.entries
             .get_mut(&print)
-            .filter(|entry| entry.key.borrowed() == key)
+            .filter(|entry| entry.key.borrowed() == key && *entry.scope == *scope)
     }
 
     /// Drops the entries older than `ttl`.

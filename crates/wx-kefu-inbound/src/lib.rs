@@ -47,6 +47,7 @@ mod generated;
 mod push;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod platform;
 mod reply;
 #[cfg(feature = "shared")]
 pub mod shared;

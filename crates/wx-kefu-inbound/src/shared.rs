@@ -102,7 +102,7 @@ pub trait DedupStore: Send + Sync + fmt::Debug {
 /// marks a push is the one that would die with the mark).
 impl DedupStore for Dedup {
     fn begin<'a>(&'a self, key: PushKey<'a>, _lease: Duration) -> BoxFuture<'a, Result<Seen>> {
-        Box::pin(std::future::ready(Ok(Dedup::begin(self, key.key))))
+        Box::pin(std::future::ready(Ok(self.begin_for(key.app_id, key.key))))
     }
 
     fn renew<'a>(&'a self, _key: PushKey<'a>, _lease: Duration) -> BoxFuture<'a, Result<bool>> {
@@ -115,17 +115,17 @@ impl DedupStore for Dedup {
         reply: &'a Reply,
         _ttl: Duration,
     ) -> BoxFuture<'a, Result<()>> {
-        Dedup::finish(self, key.key, reply);
+        self.finish_for(key.app_id, key.key, reply);
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn forget<'a>(&'a self, key: PushKey<'a>) -> BoxFuture<'a, Result<()>> {
-        Dedup::forget(self, key.key);
+        self.forget_for(key.app_id, key.key);
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn reply<'a>(&'a self, key: PushKey<'a>) -> BoxFuture<'a, Result<Option<Reply>>> {
-        Box::pin(std::future::ready(Ok(Dedup::reply(self, key.key))))
+        Box::pin(std::future::ready(Ok(self.reply_for(key.app_id, key.key))))
     }
 }
 

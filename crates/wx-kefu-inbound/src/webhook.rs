@@ -29,7 +29,7 @@ use crate::push::Push;
 use crate::reply::{Answer, Reply};
 use crate::signature;
 use crate::window::{Window, Windows};
-use crate::xml::{self, push_cdata, push_integer};
+use crate::xml::{self, Fields, push_cdata, push_integer};
 
 /// The largest body accepted by default (WeChat's pushes are a few KiB).
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -191,6 +191,7 @@ pub struct WebhookBuilder {
     clock: Option<Clock>,
     plain: bool,
     windows: Option<Arc<Windows>>,
+    many_accounts: bool,
     #[cfg(feature = "shared")]
     shared: crate::shared::Settings,
 }
@@ -230,6 +231,17 @@ impl WebhookBuilder {
     /// refuses unless this is called.
     pub fn plain_mode(mut self) -> Self {
         self.plain = true;
+        self
+    }
+
+    /// The webhook receives the pushes of many accounts: a third-party platform's
+    /// 消息与事件接收URL, where every authorizer's pushes arrive sealed with the platform's
+    /// Token and key, and [`app_id`](WebhookBuilder::app_id) is the component appid that
+    /// safe mode checks inside each. Pushes are then told apart by account (their
+    /// `ToUserName`, which the signature covers): the dedup and the shared stores keep
+    /// each account's pushes apart, so one account's `MsgId` is never another's retry.
+    pub fn many_accounts(mut self) -> Self {
+        self.many_accounts = true;
         self
     }
 
@@ -408,6 +420,7 @@ impl WebhookBuilder {
                 dedup: Arc::new(dedup),
                 bindings,
                 windows: self.windows.unwrap_or_default(),
+                many_accounts: self.many_accounts,
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
                 #[cfg(feature = "shared")]
                 shared,
@@ -428,6 +441,8 @@ struct Inner {
     bindings: Option<Bindings>,
     /// The reply windows the pushes opened.
     windows: Arc<Windows>,
+    /// Pushes of many accounts arrive here (a platform's): keyed by account too.
+    many_accounts: bool,
     clock: Clock,
     /// The stores shared with other instances, and the deferral of slow replies.
     #[cfg(feature = "shared")]
@@ -659,7 +674,11 @@ impl Webhook {
             return Err(Error::NeedsAsync("receive/handle"));
         }
         let (push, key, now) = self.open_push(query, body)?;
-        let (seen, ticket) = self.inner.dedup.enter(push.key(), now);
+        let scope = match self.inner.many_accounts {
+            true => push.to_user_name.as_str(),
+            false => "",
+        };
+        let (seen, ticket) = self.inner.dedup.enter_in(scope, push.key(), now);
         if seen == Seen::New {
             self.inner.windows.saw(&push);
         }
@@ -669,6 +688,18 @@ impl Webhook {
     /// Every check, and the push opened and decoded: the push, the index of the key that
     /// opened it, and the time it was checked at.
     fn open_push(&self, query: &Query<'_>, body: &[u8]) -> Result<(Push, Option<usize>, i64)> {
+        let (fields, key, now) = self.open_fields(query, body)?;
+        Ok((Push::from_fields(fields)?, key, now))
+    }
+
+    /// Every check, and the document opened: its fields, the index of the key that opened
+    /// it, and the time it was checked at. What the fields mean is the caller's to decode
+    /// (a push of the account, or a platform's authorization event).
+    pub(crate) fn open_fields(
+        &self,
+        query: &Query<'_>,
+        body: &[u8],
+    ) -> Result<(Fields, Option<usize>, i64)> {
         if body.len() > self.inner.max_body {
             return Err(Error::BodyTooLarge {
                 size: body.len(),
@@ -683,7 +714,7 @@ impl Webhook {
             Some(other) => return Err(Error::UnknownEncryptType(echo(other))),
         };
         let text = std::str::from_utf8(body).map_err(|_| Error::NotUtf8)?;
-        let (push, key) = if encrypted {
+        let (fields, key) = if encrypted {
             if !self.is_safe_mode() {
                 return Err(Error::NoKey);
             }
@@ -700,10 +731,7 @@ impl Webhook {
                 return Err(Error::BadMsgSignature);
             }
             let (index, (plain, xml_start)) = self.open(ciphertext)?;
-            (
-                Push::from_fields(xml::parse_owned(plain, xml_start)?)?,
-                Some(index),
-            )
+            (xml::parse_owned(plain, xml_start)?, Some(index))
         } else {
             if self.is_safe_mode() {
                 return Err(Error::NotEncrypted);
@@ -719,9 +747,9 @@ impl Webhook {
             {
                 return Err(Error::QueryReused);
             }
-            (Push::parse(text)?, None)
+            (xml::parse(text)?, None)
         };
-        Ok((push, key, now))
+        Ok((fields, key, now))
     }
 
     /// Decrypts with each key in turn; the first that opens it for this appid wins.
@@ -881,8 +909,14 @@ impl Webhook {
             None => self.inner.dedup.clone(),
         };
         let dedup_key = push.dedup_key();
+        // The account the push came to: the one account, or on a platform's webhook the
+        // authorizer's original id (`ToUserName`, signed with the push).
+        let account: Arc<str> = match self.inner.many_accounts {
+            true => push.to_user_name.as_str().into(),
+            false => self.inner.app_id.as_str().into(),
+        };
         let push_key = PushKey {
-            app_id: &self.inner.app_id,
+            app_id: &account,
             key: &dedup_key,
         };
         match store.begin(push_key, self.inner.shared.lease).await? {
@@ -903,7 +937,7 @@ impl Webhook {
         }
         // The window opened; advisory, so a store failure is logged, not fatal.
         let fed = match &self.inner.shared.windows {
-            Some(windows) => crate::shared::saw(windows.as_ref(), &self.inner.app_id, &push).await,
+            Some(windows) => crate::shared::saw(windows.as_ref(), &account, &push).await,
             None => {
                 self.inner.windows.saw(&push);
                 Ok(())
@@ -919,7 +953,7 @@ impl Webhook {
         let webhook = self.clone();
         tokio::spawn(async move {
             let push_key = PushKey {
-                app_id: &webhook.inner.app_id,
+                app_id: &account,
                 key: &dedup_key,
             };
             let reply = webhook
@@ -991,7 +1025,7 @@ impl Webhook {
                     return Ok(None);
                 };
                 let (app_id, openid, pushed_at) = (
-                    self.inner.app_id.clone(),
+                    push_key.app_id.to_owned(),
                     push.from_user_name.clone(),
                     push.create_time,
                 );

@@ -208,6 +208,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A third-party platform's call for an account that no longer authorizes it: the
+    /// account is absent from `api_get_authorizer_list`, or WeChat answered 61003. Its
+    /// tokens and its stored authorization were dropped; nothing was sent. The merchant
+    /// must authorize the platform again.
+    Revoked {
+        /// The account's AppID.
+        authorizer: String,
+    },
+
     /// The token store could not give a token (e.g. Redis is unreachable); nothing was sent.
     /// The message never holds a token, the secret or the store's URL.
     Store {
@@ -292,6 +301,11 @@ impl fmt::Display for Error {
                 "{endpoint}: msgid did not advance past {msgid} in the window {starttime}..{endtime}; stopped instead of looping"
             ),
             Error::Config { message } => write!(f, "configuration error: {message}"),
+            Error::Revoked { authorizer } => write!(
+                f,
+                "the account {authorizer} does not authorize this platform (revoked or never granted); \
+                 its tokens were dropped: the merchant must authorize the platform again"
+            ),
             Error::Store {
                 store,
                 kind,
@@ -421,7 +435,7 @@ impl Error {
             | Error::TooLarge { endpoint, .. }
             | Error::Save { endpoint, .. }
             | Error::PagingStalled { endpoint, .. } => Some(endpoint),
-            Error::Config { .. } | Error::Store { .. } => None,
+            Error::Config { .. } | Error::Store { .. } | Error::Revoked { .. } => None,
         }
     }
 
@@ -496,6 +510,7 @@ impl Error {
                 | Error::Upload { .. }
                 | Error::Config { .. }
                 | Error::Store { .. }
+                | Error::Revoked { .. }
         )
     }
 

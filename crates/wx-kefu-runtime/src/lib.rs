@@ -60,6 +60,9 @@ pub mod error;
 pub mod export;
 pub mod hosts;
 pub mod meta;
+pub mod platform;
+#[cfg(feature = "redis")]
+pub mod platform_redis;
 pub mod raw;
 #[cfg(feature = "redis")]
 pub mod redis_store;
@@ -99,7 +102,13 @@ pub use generated::errcode::ErrCode;
 #[cfg(feature = "redis")]
 pub use redis_store::{RedisTokenStore, RedisTokenStoreBuilder};
 pub use retry::RetryPolicy;
-pub use secret::{AccessToken, AppSecret};
+pub use platform::{
+    Authorization, AuthorizationStore, MemoryAuthorizations, MemoryPlatformTokens,
+    PlatformTokenCache, Ticket,
+};
+#[cfg(feature = "redis")]
+pub use platform_redis::{RedisAuthorizations, RedisPlatformTokens};
+pub use secret::{AccessToken, AppSecret, Credential};
 pub use token::{
     FetchedToken, MemoryTokenStore, TokenFetcher, TokenMode, TokenProvider, TokenStore,
 };

@@ -1009,7 +1009,7 @@ impl Drop for LockGuard {
     }
 }
 
-fn store_error(kind: StoreErrorKind, message: String) -> Error {
+pub(crate) fn store_error(kind: StoreErrorKind, message: String) -> Error {
     Error::Store {
         store: STORE_NAME,
         kind,
@@ -1020,7 +1020,7 @@ fn store_error(kind: StoreErrorKind, message: String) -> Error {
 
 /// Converts a Redis error; its text never holds the URL, and the commands this store
 /// sends are never echoed in it.
-fn redis_error(what: &'static str, error: RedisError) -> Error {
+pub(crate) fn redis_error(what: &'static str, error: RedisError) -> Error {
     let kind = if error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()

@@ -120,3 +120,39 @@ impl From<&str> for AccessToken {
         AccessToken::new(token)
     }
 }
+
+/// A credential of the third-party platform that is not an access token: a
+/// `component_verify_ticket`, an authorizer's refresh token, an authorization code.
+/// `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(Arc<str>);
+
+impl Credential {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Credential(Arc::from(value.into()))
+    }
+
+    /// The credential itself, to send to WeChat or keep in a store.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential(***)")
+    }
+}
+
+impl From<String> for Credential {
+    fn from(value: String) -> Self {
+        Credential::new(value)
+    }
+}
+
+impl From<&str> for Credential {
+    fn from(value: &str) -> Self {
+        Credential::new(value)
+    }
+}

@@ -681,6 +681,267 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+    /// 启动票据推送服务 — Restart the verify-ticket pushes.
+    ///
+    /// `POST /cgi-bin/component/api_start_push_ticket` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// - WeChat pushes `component_verify_ticket` every 10 minutes to the 授权事件接收URL; call this when no ticket arrives. errcode 0 says `ok` (the pushes were broken and restart) or `in a normal state`.
+    /// - A `Platform` calls it by itself when it has no ticket or WeChat refuses the one it has (61005, 61006).
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `component_secret`: at least 1 character
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 40013 [`ErrCode::InvalidAppid`](::wx_kefu_runtime::ErrCode::InvalidAppid): Invalid AppID.
+    /// - 40125 [`ErrCode::InvalidAppsecret`](::wx_kefu_runtime::ErrCode::InvalidAppsecret): Invalid AppSecret.
+    /// - 41004 [`ErrCode::SecretMissing`](::wx_kefu_runtime::ErrCode::SecretMissing): The secret parameter is missing.
+    /// - 61011 [`ErrCode::ComponentInvalid`](::wx_kefu_runtime::ErrCode::ComponentInvalid): Invalid third-party platform.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/openApi/ticket-token/api_startpushticket.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// client.start_push_ticket("COMPONENT_APPID", "COMPONENT_SECRET").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn start_push_ticket(
+        &self,
+        component_appid: impl Into<String>,
+        component_secret: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send;
+    /// 获取第三方平台令牌 — Get the platform's token (component_access_token).
+    ///
+    /// `POST /cgi-bin/component/api_component_token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// - Valid 7200 s. A new token retires the old one, like the classic access token: a `Platform` fetches it once for all its instances and callers.
+    /// - The ticket is the latest `component_verify_ticket` WeChat pushed (valid 12 hours; keep using the latest if a push is missed).
+    /// - Every component call checks the caller's IP against the platform's allow-list (61004).
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `component_appsecret`: at least 1 character
+    /// - `component_verify_ticket`: at least 1 character
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 40013 [`ErrCode::InvalidAppid`](::wx_kefu_runtime::ErrCode::InvalidAppid): Invalid AppID.
+    /// - 40125 [`ErrCode::InvalidAppsecret`](::wx_kefu_runtime::ErrCode::InvalidAppsecret): Invalid AppSecret.
+    /// - 41004 [`ErrCode::SecretMissing`](::wx_kefu_runtime::ErrCode::SecretMissing): The secret parameter is missing.
+    /// - 45009 [`ErrCode::ApiDailyQuotaReached`](::wx_kefu_runtime::ErrCode::ApiDailyQuotaReached): The daily quota of this call is used up.
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    /// - 61005 [`ErrCode::ComponentTicketExpired`](::wx_kefu_runtime::ErrCode::ComponentTicketExpired): The component_verify_ticket has expired (it is valid 12 hours).
+    /// - 61006 [`ErrCode::ComponentTicketInvalid`](::wx_kefu_runtime::ErrCode::ComponentTicketInvalid): The component_verify_ticket is invalid (empty, or another platform's).
+    /// - 61011 [`ErrCode::ComponentInvalid`](::wx_kefu_runtime::ErrCode::ComponentInvalid): Invalid third-party platform.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/ThirdParty/token/component_access_token.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_component_access_token("COMPONENT_APPID", "COMPONENT_SECRET", "TICKET").await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_component_access_token(
+        &self,
+        component_appid: impl Into<String>,
+        component_appsecret: impl Into<String>,
+        component_verify_ticket: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::ComponentTokenInfo,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 获取预授权码 — Create a pre-authorization code.
+    ///
+    /// `POST /cgi-bin/component/api_create_preauthcode` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// - The merchant authorizes on `https://mp.weixin.qq.com/cgi-bin/componentloginpage?component_appid=…&pre_auth_code=…&redirect_uri=…&auth_type=1`; the code comes back on the redirect and in the `authorized` push.
+    /// - A code works once. The page says it lives 1800 s and its example 600: read `expires_in`.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    /// - 61011 [`ErrCode::ComponentInvalid`](::wx_kefu_runtime::ErrCode::ComponentInvalid): Invalid third-party platform.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/openApi/ticket-token/api_getpreauthcode.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.create_pre_auth_code("COMPONENT_APPID").await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn create_pre_auth_code(
+        &self,
+        component_appid: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::PreAuthCode,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 使用授权码获取授权信息 — Exchange an authorization code.
+    ///
+    /// `POST /cgi-bin/component/api_query_auth` · Not idempotent: never retried once the request may have reached WeChat.
+    ///
+    /// - A code works once (61009 afterwards) and lives an hour (61010): the call is never repeated once it may have reached WeChat.
+    /// - The merchant may grant only some permission sets: read `func_info`, do not assume. A re-authorization gives a new refresh token and retires the old one.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `authorization_code`: at least 1 character
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 61003 [`ErrCode::ComponentNotAuthorized`](::wx_kefu_runtime::ErrCode::ComponentNotAuthorized): The account has not authorized this platform (or revoked it).
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    /// - 61009 [`ErrCode::AuthorizationCodeInvalid`](::wx_kefu_runtime::ErrCode::AuthorizationCodeInvalid): The authorization code is invalid or was used already (a code works once).
+    /// - 61010 [`ErrCode::AuthorizationCodeExpired`](::wx_kefu_runtime::ErrCode::AuthorizationCodeExpired): The authorization code has expired.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/ThirdParty/token/authorization_info.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.query_auth("COMPONENT_APPID", "AUTH_CODE").await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn query_auth(
+        &self,
+        component_appid: impl Into<String>,
+        authorization_code: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::QueryAuthResponse,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 获取/刷新授权账号调用令牌 — Get an authorizer's token (authorizer_access_token).
+    ///
+    /// `POST /cgi-bin/component/api_authorizer_token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// - Valid 7200 s; a new one retires the old. The refresh token does not change on refresh, only with a re-authorization.
+    /// - 61023 (refresh token lost or replaced): WeChat's remedy is `get_authorizer_list`, which gives every authorizer's current refresh token; a `Platform` does this by itself.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `authorizer_appid`: 1–32 characters
+    /// - `authorizer_refresh_token`: at least 1 character
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 45009 [`ErrCode::ApiDailyQuotaReached`](::wx_kefu_runtime::ErrCode::ApiDailyQuotaReached): The daily quota of this call is used up.
+    /// - 61003 [`ErrCode::ComponentNotAuthorized`](::wx_kefu_runtime::ErrCode::ComponentNotAuthorized): The account has not authorized this platform (or revoked it).
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    /// - 61023 [`ErrCode::RefreshTokenInvalid`](::wx_kefu_runtime::ErrCode::RefreshTokenInvalid): The authorizer's refresh token is invalid (lost, another account's, or replaced by a re-authorization).
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/openApi/ticket-token/api_getauthorizeraccesstoken.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_authorizer_token("COMPONENT_APPID", "AUTHORIZER_APPID", "REFRESH_TOKEN").await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_authorizer_token(
+        &self,
+        component_appid: impl Into<String>,
+        authorizer_appid: impl Into<String>,
+        authorizer_refresh_token: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerTokenInfo,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 拉取已授权的账号信息 — List the authorizers and their refresh tokens.
+    ///
+    /// `POST /cgi-bin/component/api_get_authorizer_list` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// - WeChat's remedy for a lost or invalid refresh token (61023): each entry carries the account's current one.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `offset`: at least 0
+    /// - `count`: 1–500
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    /// - 61011 [`ErrCode::ComponentInvalid`](::wx_kefu_runtime::ErrCode::ComponentInvalid): Invalid third-party platform.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/ThirdParty/Account_Authorization/api_get_authorizer_list.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_authorizer_list("COMPONENT_APPID", 0, 500).await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_authorizer_list(
+        &self,
+        component_appid: impl Into<String>,
+        offset: i64,
+        count: i64,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerList,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
+    /// 获取授权账号详情 — Get an authorizer's details.
+    ///
+    /// `POST /cgi-bin/component/api_get_authorizer_info` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
+    ///
+    /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
+    /// - `component_appid`: 1–32 characters
+    /// - `authorizer_appid`: 1–32 characters
+    ///
+    /// Errors WeChat documents for this call:
+    /// - 61003 [`ErrCode::ComponentNotAuthorized`](::wx_kefu_runtime::ErrCode::ComponentNotAuthorized): The account has not authorized this platform (or revoked it).
+    /// - 61004 [`ErrCode::ComponentIpNotAllowed`](::wx_kefu_runtime::ErrCode::ComponentIpNotAllowed): The caller's IP is not on the platform's IP allow-list.
+    ///
+    /// Official documentation: <https://developers.weixin.qq.com/doc/oplatform/openApi/authorization-management/api_getauthorizerinfo.html>
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn example(client: wx_kefu_api::Client) -> Result<(), wx_kefu_api::Error> {
+    /// use wx_kefu_api::*;
+    /// let answer = client.get_authorizer_info("COMPONENT_APPID", "AUTHORIZER_APPID").await?;
+    /// println!("{answer:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_authorizer_info(
+        &self,
+        component_appid: impl Into<String>,
+        authorizer_appid: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerDetails,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send;
     /// 获取聊天记录 — Get chat records.
     ///
     /// `POST /customservice/msgrecord/getmsglist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1197,6 +1458,121 @@ impl KefuApi for ::wx_kefu_runtime::Client {
     }
 
     #[inline]
+    fn start_push_ticket(
+        &self,
+        component_appid: impl Into<String>,
+        component_secret: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
+    > + Send {
+        self.call(
+            super::platform::StartPushTicket::new(component_appid, component_secret),
+        )
+    }
+
+    #[inline]
+    fn get_component_access_token(
+        &self,
+        component_appid: impl Into<String>,
+        component_appsecret: impl Into<String>,
+        component_verify_ticket: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::ComponentTokenInfo,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(
+            super::platform::GetComponentAccessToken::new(
+                component_appid,
+                component_appsecret,
+                component_verify_ticket,
+            ),
+        )
+    }
+
+    #[inline]
+    fn create_pre_auth_code(
+        &self,
+        component_appid: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::PreAuthCode,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(super::platform::CreatePreAuthCode::new(component_appid))
+    }
+
+    #[inline]
+    fn query_auth(
+        &self,
+        component_appid: impl Into<String>,
+        authorization_code: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::QueryAuthResponse,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(super::platform::QueryAuth::new(component_appid, authorization_code))
+    }
+
+    #[inline]
+    fn get_authorizer_token(
+        &self,
+        component_appid: impl Into<String>,
+        authorizer_appid: impl Into<String>,
+        authorizer_refresh_token: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerTokenInfo,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(
+            super::platform::GetAuthorizerToken::new(
+                component_appid,
+                authorizer_appid,
+                authorizer_refresh_token,
+            ),
+        )
+    }
+
+    #[inline]
+    fn get_authorizer_list(
+        &self,
+        component_appid: impl Into<String>,
+        offset: i64,
+        count: i64,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerList,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(
+            super::platform::GetAuthorizerList::new(component_appid, offset, count),
+        )
+    }
+
+    #[inline]
+    fn get_authorizer_info(
+        &self,
+        component_appid: impl Into<String>,
+        authorizer_appid: impl Into<String>,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            super::platform::AuthorizerDetails,
+            ::wx_kefu_runtime::Error,
+        >,
+    > + Send {
+        self.call(
+            super::platform::GetAuthorizerInfo::new(component_appid, authorizer_appid),
+        )
+    }
+
+    #[inline]
     fn get_msg_list(
         &self,
         starttime: i64,
@@ -1369,6 +1745,31 @@ pub async fn call_json(
         }
 
         "get_industry" => call_value::<super::GetIndustry>(client, request).await,
+        "start_push_ticket" => {
+            call_value::<super::StartPushTicket>(client, request).await
+        }
+
+        "get_component_access_token" => {
+            call_value::<super::GetComponentAccessToken>(client, request).await
+        }
+
+        "create_pre_auth_code" => {
+            call_value::<super::CreatePreAuthCode>(client, request).await
+        }
+
+        "query_auth" => call_value::<super::QueryAuth>(client, request).await,
+        "get_authorizer_token" => {
+            call_value::<super::GetAuthorizerToken>(client, request).await
+        }
+
+        "get_authorizer_list" => {
+            call_value::<super::GetAuthorizerList>(client, request).await
+        }
+
+        "get_authorizer_info" => {
+            call_value::<super::GetAuthorizerInfo>(client, request).await
+        }
+
         "get_msg_list" => call_value::<super::GetMsgList>(client, request).await,
         "create_kf_session" => {
             call_value::<super::CreateKfSession>(client, request).await
@@ -1498,6 +1899,50 @@ pub async fn download_json(
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_industry"))
         }
 
+        "start_push_ticket" => {
+            Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("start_push_ticket"))
+        }
+
+        "get_component_access_token" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "get_component_access_token",
+                ),
+            )
+        }
+
+        "create_pre_auth_code" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "create_pre_auth_code",
+                ),
+            )
+        }
+
+        "query_auth" => {
+            Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("query_auth"))
+        }
+
+        "get_authorizer_token" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
+                    "get_authorizer_token",
+                ),
+            )
+        }
+
+        "get_authorizer_list" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_authorizer_list"),
+            )
+        }
+
+        "get_authorizer_info" => {
+            Err(
+                ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_authorizer_info"),
+            )
+        }
+
         "get_msg_list" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_msg_list"))
         }
@@ -1593,6 +2038,28 @@ pub fn decode_json(
             }
 
             "get_industry" => decode_value::<super::GetIndustry>(status, body),
+            "start_push_ticket" => decode_value::<super::StartPushTicket>(status, body),
+            "get_component_access_token" => {
+                decode_value::<super::GetComponentAccessToken>(status, body)
+            }
+
+            "create_pre_auth_code" => {
+                decode_value::<super::CreatePreAuthCode>(status, body)
+            }
+
+            "query_auth" => decode_value::<super::QueryAuth>(status, body),
+            "get_authorizer_token" => {
+                decode_value::<super::GetAuthorizerToken>(status, body)
+            }
+
+            "get_authorizer_list" => {
+                decode_value::<super::GetAuthorizerList>(status, body)
+            }
+
+            "get_authorizer_info" => {
+                decode_value::<super::GetAuthorizerInfo>(status, body)
+            }
+
             "get_msg_list" => decode_value::<super::GetMsgList>(status, body),
             "create_kf_session" => decode_value::<super::CreateKfSession>(status, body),
             "close_session" => decode_value::<super::CloseSession>(status, body),
@@ -1649,6 +2116,16 @@ pub fn check_json(
 
             "del_private_template" => check_value::<super::DelPrivateTemplate>(request),
             "get_industry" => check_value::<super::GetIndustry>(request),
+            "start_push_ticket" => check_value::<super::StartPushTicket>(request),
+            "get_component_access_token" => {
+                check_value::<super::GetComponentAccessToken>(request)
+            }
+
+            "create_pre_auth_code" => check_value::<super::CreatePreAuthCode>(request),
+            "query_auth" => check_value::<super::QueryAuth>(request),
+            "get_authorizer_token" => check_value::<super::GetAuthorizerToken>(request),
+            "get_authorizer_list" => check_value::<super::GetAuthorizerList>(request),
+            "get_authorizer_info" => check_value::<super::GetAuthorizerInfo>(request),
             "get_msg_list" => check_value::<super::GetMsgList>(request),
             "create_kf_session" => check_value::<super::CreateKfSession>(request),
             "close_session" => check_value::<super::CloseSession>(request),
@@ -1700,6 +2177,31 @@ static EXAMPLE_REQUESTS: &[(&str, &str)] = &[
     ("get_all_private_template", "{}"),
     ("del_private_template", "{\"template_id\":\"TEMPLATE_ID\"}"),
     ("get_industry", "{}"),
+    (
+        "start_push_ticket",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"component_secret\":\"COMPONENT_SECRET\"}",
+    ),
+    (
+        "get_component_access_token",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"component_appsecret\":\"COMPONENT_SECRET\",\"component_verify_ticket\":\"TICKET\"}",
+    ),
+    ("create_pre_auth_code", "{\"component_appid\":\"COMPONENT_APPID\"}"),
+    (
+        "query_auth",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"authorization_code\":\"AUTH_CODE\"}",
+    ),
+    (
+        "get_authorizer_token",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"authorizer_appid\":\"AUTHORIZER_APPID\",\"authorizer_refresh_token\":\"REFRESH_TOKEN\"}",
+    ),
+    (
+        "get_authorizer_list",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"offset\":0,\"count\":500}",
+    ),
+    (
+        "get_authorizer_info",
+        "{\"component_appid\":\"COMPONENT_APPID\",\"authorizer_appid\":\"AUTHORIZER_APPID\"}",
+    ),
     (
         "get_msg_list",
         "{\"starttime\":1464710400,\"endtime\":1464796800,\"msgid\":1,\"number\":10000}",

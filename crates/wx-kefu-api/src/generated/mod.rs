@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod media;
 pub mod messages;
 pub mod notify;
+pub mod platform;
 pub mod records;
 pub mod sessions;
 pub mod tokens;
@@ -21,6 +22,7 @@ pub use accounts::*;
 pub use media::*;
 pub use messages::*;
 pub use notify::*;
+pub use platform::*;
 pub use records::*;
 pub use sessions::*;
 pub use tokens::*;
@@ -49,6 +51,13 @@ pub static ENDPOINTS: &[&::wx_kefu_runtime::meta::EndpointMeta] = &[
     <notify::GetAllPrivateTemplate as ::wx_kefu_runtime::Endpoint>::META,
     <notify::DelPrivateTemplate as ::wx_kefu_runtime::Endpoint>::META,
     <notify::GetIndustry as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::StartPushTicket as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::GetComponentAccessToken as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::CreatePreAuthCode as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::QueryAuth as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::GetAuthorizerToken as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::GetAuthorizerList as ::wx_kefu_runtime::Endpoint>::META,
+    <platform::GetAuthorizerInfo as ::wx_kefu_runtime::Endpoint>::META,
     <records::GetMsgList as ::wx_kefu_runtime::Endpoint>::META,
     <sessions::CreateKfSession as ::wx_kefu_runtime::Endpoint>::META,
     <sessions::CloseSession as ::wx_kefu_runtime::Endpoint>::META,
@@ -77,6 +86,11 @@ pub static GROUPS: &[::wx_kefu_runtime::meta::GroupMeta] = &[
         "notify",
         "模板消息与订阅通知",
         "Template messages and subscribe notifications (for when the reply window has closed)",
+    ),
+    ::wx_kefu_runtime::meta::GroupMeta::new(
+        "platform",
+        "第三方平台",
+        "The third-party platform (第三方平台): tickets, tokens and authorizations of many accounts",
     ),
     ::wx_kefu_runtime::meta::GroupMeta::new("records", "聊天记录", "Chat records"),
     ::wx_kefu_runtime::meta::GroupMeta::new("sessions", "会话控制", "Sessions"),

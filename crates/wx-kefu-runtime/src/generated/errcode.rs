@@ -247,6 +247,54 @@ pub enum ErrCode {
     ///
     /// The agent is offline (legacy kefu).
     LegacyAgentOffline,
+    /// 61003: 该公众号未授权给此第三方平台
+    ///
+    /// The account has not authorized this platform (or revoked it).
+    ComponentNotAuthorized,
+    /// 61004: 访问来源 IP 不在第三方平台的白名单中
+    ///
+    /// The caller's IP is not on the platform's IP allow-list.
+    ComponentIpNotAllowed,
+    /// 61005: component_verify_ticket 已过期
+    ///
+    /// The component_verify_ticket has expired (it is valid 12 hours).
+    ComponentTicketExpired,
+    /// 61006: component_verify_ticket 不正确
+    ///
+    /// The component_verify_ticket is invalid (empty, or another platform's).
+    ComponentTicketInvalid,
+    /// 61007: 公众号未将该接口的权限集授权给第三方平台
+    ///
+    /// The account did not grant the permission set this call needs.
+    ApiUnauthorizedToComponent,
+    /// 61009: 授权码无效
+    ///
+    /// The authorization code is invalid or was used already (a code works once).
+    AuthorizationCodeInvalid,
+    /// 61010: 授权码已过期
+    ///
+    /// The authorization code has expired.
+    AuthorizationCodeExpired,
+    /// 61011: 无效的第三方平台
+    ///
+    /// Invalid third-party platform.
+    ComponentInvalid,
+    /// 61016: 接口所属权限集需要被第三方平台确认
+    ///
+    /// The permission set of this call must be confirmed (a conflict between platforms).
+    FunctionCategoryNotConfirmed,
+    /// 61023: refresh_token 无效
+    ///
+    /// The authorizer's refresh token is invalid (lost, another account's, or replaced by a re-authorization).
+    RefreshTokenInvalid,
+    /// 61024: 第三方平台账号须用 api_component_token 获取令牌
+    ///
+    /// A platform's appid cannot get a token from /cgi-bin/token: use api_component_token.
+    ComponentMustUseComponentToken,
+    /// 61028: 第三方平台未发布
+    ///
+    /// The platform is not published (全网发布) yet.
+    ComponentUnpublished,
     /// 65400: API 不可用，即没有开通/升级到新版客服功能
     ///
     /// The new customer-service feature is not enabled.
@@ -386,6 +434,18 @@ impl ErrCode {
         ErrCode::InvalidFileType,
         ErrCode::LegacyUserBeingServed,
         ErrCode::LegacyAgentOffline,
+        ErrCode::ComponentNotAuthorized,
+        ErrCode::ComponentIpNotAllowed,
+        ErrCode::ComponentTicketExpired,
+        ErrCode::ComponentTicketInvalid,
+        ErrCode::ApiUnauthorizedToComponent,
+        ErrCode::AuthorizationCodeInvalid,
+        ErrCode::AuthorizationCodeExpired,
+        ErrCode::ComponentInvalid,
+        ErrCode::FunctionCategoryNotConfirmed,
+        ErrCode::RefreshTokenInvalid,
+        ErrCode::ComponentMustUseComponentToken,
+        ErrCode::ComponentUnpublished,
         ErrCode::KefuNotEnabled,
         ErrCode::InvalidKfAccount,
         ErrCode::KfAccountNotBound,
@@ -468,6 +528,18 @@ impl ErrCode {
             61457 => ErrCode::InvalidFileType,
             61458 => ErrCode::LegacyUserBeingServed,
             61459 => ErrCode::LegacyAgentOffline,
+            61003 => ErrCode::ComponentNotAuthorized,
+            61004 => ErrCode::ComponentIpNotAllowed,
+            61005 => ErrCode::ComponentTicketExpired,
+            61006 => ErrCode::ComponentTicketInvalid,
+            61007 => ErrCode::ApiUnauthorizedToComponent,
+            61009 => ErrCode::AuthorizationCodeInvalid,
+            61010 => ErrCode::AuthorizationCodeExpired,
+            61011 => ErrCode::ComponentInvalid,
+            61016 => ErrCode::FunctionCategoryNotConfirmed,
+            61023 => ErrCode::RefreshTokenInvalid,
+            61024 => ErrCode::ComponentMustUseComponentToken,
+            61028 => ErrCode::ComponentUnpublished,
             65400 => ErrCode::KefuNotEnabled,
             65401 => ErrCode::InvalidKfAccount,
             65402 => ErrCode::KfAccountNotBound,
@@ -553,6 +625,18 @@ impl ErrCode {
             ErrCode::InvalidFileType => 61457,
             ErrCode::LegacyUserBeingServed => 61458,
             ErrCode::LegacyAgentOffline => 61459,
+            ErrCode::ComponentNotAuthorized => 61003,
+            ErrCode::ComponentIpNotAllowed => 61004,
+            ErrCode::ComponentTicketExpired => 61005,
+            ErrCode::ComponentTicketInvalid => 61006,
+            ErrCode::ApiUnauthorizedToComponent => 61007,
+            ErrCode::AuthorizationCodeInvalid => 61009,
+            ErrCode::AuthorizationCodeExpired => 61010,
+            ErrCode::ComponentInvalid => 61011,
+            ErrCode::FunctionCategoryNotConfirmed => 61016,
+            ErrCode::RefreshTokenInvalid => 61023,
+            ErrCode::ComponentMustUseComponentToken => 61024,
+            ErrCode::ComponentUnpublished => 61028,
             ErrCode::KefuNotEnabled => 65400,
             ErrCode::InvalidKfAccount => 65401,
             ErrCode::KfAccountNotBound => 65402,
@@ -656,6 +740,33 @@ impl ErrCode {
             ErrCode::InvalidFileType => "无效头像文件类型",
             ErrCode::LegacyUserBeingServed => "客户正在被其他客服接待",
             ErrCode::LegacyAgentOffline => "客服不在线",
+            ErrCode::ComponentNotAuthorized => {
+                "该公众号未授权给此第三方平台"
+            }
+
+            ErrCode::ComponentIpNotAllowed => {
+                "访问来源 IP 不在第三方平台的白名单中"
+            }
+
+            ErrCode::ComponentTicketExpired => "component_verify_ticket 已过期",
+            ErrCode::ComponentTicketInvalid => "component_verify_ticket 不正确",
+            ErrCode::ApiUnauthorizedToComponent => {
+                "公众号未将该接口的权限集授权给第三方平台"
+            }
+
+            ErrCode::AuthorizationCodeInvalid => "授权码无效",
+            ErrCode::AuthorizationCodeExpired => "授权码已过期",
+            ErrCode::ComponentInvalid => "无效的第三方平台",
+            ErrCode::FunctionCategoryNotConfirmed => {
+                "接口所属权限集需要被第三方平台确认"
+            }
+
+            ErrCode::RefreshTokenInvalid => "refresh_token 无效",
+            ErrCode::ComponentMustUseComponentToken => {
+                "第三方平台账号须用 api_component_token 获取令牌"
+            }
+
+            ErrCode::ComponentUnpublished => "第三方平台未发布",
             ErrCode::KefuNotEnabled => {
                 "API 不可用，即没有开通/升级到新版客服功能"
             }
@@ -825,6 +936,48 @@ impl ErrCode {
             }
 
             ErrCode::LegacyAgentOffline => "The agent is offline (legacy kefu).",
+            ErrCode::ComponentNotAuthorized => {
+                "The account has not authorized this platform (or revoked it)."
+            }
+
+            ErrCode::ComponentIpNotAllowed => {
+                "The caller's IP is not on the platform's IP allow-list."
+            }
+
+            ErrCode::ComponentTicketExpired => {
+                "The component_verify_ticket has expired (it is valid 12 hours)."
+            }
+
+            ErrCode::ComponentTicketInvalid => {
+                "The component_verify_ticket is invalid (empty, or another platform's)."
+            }
+
+            ErrCode::ApiUnauthorizedToComponent => {
+                "The account did not grant the permission set this call needs."
+            }
+
+            ErrCode::AuthorizationCodeInvalid => {
+                "The authorization code is invalid or was used already (a code works once)."
+            }
+
+            ErrCode::AuthorizationCodeExpired => "The authorization code has expired.",
+            ErrCode::ComponentInvalid => "Invalid third-party platform.",
+            ErrCode::FunctionCategoryNotConfirmed => {
+                "The permission set of this call must be confirmed (a conflict between platforms)."
+            }
+
+            ErrCode::RefreshTokenInvalid => {
+                "The authorizer's refresh token is invalid (lost, another account's, or replaced by a re-authorization)."
+            }
+
+            ErrCode::ComponentMustUseComponentToken => {
+                "A platform's appid cannot get a token from /cgi-bin/token: use api_component_token."
+            }
+
+            ErrCode::ComponentUnpublished => {
+                "The platform is not published (全网发布) yet."
+            }
+
             ErrCode::KefuNotEnabled => "The new customer-service feature is not enabled.",
             ErrCode::InvalidKfAccount => "Invalid agent account.",
             ErrCode::KfAccountNotBound => {
@@ -886,6 +1039,12 @@ impl ErrCode {
             ErrCode::LegacyNameTooLong | ErrCode::LegacyIllegalCharacters |
             ErrCode::LegacyTooManyAccounts | ErrCode::InvalidFileType |
             ErrCode::LegacyUserBeingServed | ErrCode::LegacyAgentOffline |
+            ErrCode::ComponentNotAuthorized | ErrCode::ComponentIpNotAllowed |
+            ErrCode::ComponentTicketExpired | ErrCode::ComponentTicketInvalid |
+            ErrCode::ApiUnauthorizedToComponent | ErrCode::AuthorizationCodeInvalid |
+            ErrCode::AuthorizationCodeExpired | ErrCode::ComponentInvalid |
+            ErrCode::FunctionCategoryNotConfirmed | ErrCode::RefreshTokenInvalid |
+            ErrCode::ComponentMustUseComponentToken | ErrCode::ComponentUnpublished |
             ErrCode::KefuNotEnabled | ErrCode::InvalidKfAccount |
             ErrCode::KfAccountNotBound | ErrCode::InvalidNickname |
             ErrCode::InvalidKfAccountFormat | ErrCode::TooManyKfAccounts |
@@ -922,11 +1081,67 @@ impl ErrCode {
 
             ErrCode::ApiDailyQuotaReached => {
                 Some(
-                    "the daily quota is used up: wait for tomorrow or reset it on the platform, and find what fetches so many tokens",
+                    "the daily quota is used up: reset it with clearQuota (POST /cgi-bin/clear_quota; a platform's component calls with clearComponentQuotaByAppSecret) or wait for tomorrow, and find what fetches so many tokens",
                 )
             }
 
             ErrCode::ApiMinuteQuotaReached => Some("slow down token fetches"),
+            ErrCode::ComponentNotAuthorized => {
+                Some(
+                    "the account has not authorized the platform (or revoked it): the merchant must authorize it again",
+                )
+            }
+
+            ErrCode::ComponentIpNotAllowed => {
+                Some(
+                    "add this server's outbound IP to the platform's IP allow-list (开发配置 → 服务器IP白名单) on open.weixin.qq.com",
+                )
+            }
+
+            ErrCode::ComponentTicketExpired => {
+                Some(
+                    "the verify ticket is older than 12 hours: make sure the platform's 授权事件接收URL receives the pushes, or restart them (api_start_push_ticket)",
+                )
+            }
+
+            ErrCode::ComponentTicketInvalid => {
+                Some(
+                    "the verify ticket is not this platform's latest: check that the 授权事件接收URL stores the pushed ticket for this component appid, or restart the pushes (api_start_push_ticket)",
+                )
+            }
+
+            ErrCode::ApiUnauthorizedToComponent => {
+                Some(
+                    "the merchant did not grant the permission set this call needs: ask them to update the authorization",
+                )
+            }
+
+            ErrCode::ComponentInvalid => {
+                Some("check the component appid (and that the platform is not banned)")
+            }
+
+            ErrCode::FunctionCategoryNotConfirmed => {
+                Some(
+                    "the permission set of this call must be confirmed: the merchant confirms it in the authorization",
+                )
+            }
+
+            ErrCode::RefreshTokenInvalid => {
+                Some("fetch the current refresh tokens with api_get_authorizer_list")
+            }
+
+            ErrCode::ComponentMustUseComponentToken => {
+                Some(
+                    "a component appid gets its token from api_component_token, not /cgi-bin/token",
+                )
+            }
+
+            ErrCode::ComponentUnpublished => {
+                Some(
+                    "publish the platform (全网发布), or use an account on its test list",
+                )
+            }
+
             _ => None,
         }
     }
