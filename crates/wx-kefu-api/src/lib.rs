@@ -61,13 +61,13 @@ pub use wx_kefu_runtime::{
     MemoryTokenStore, MsgIdPage, Result, RetryPolicy, StoreErrorKind, TimedOut, TokenFetcher,
     TokenMode, TokenProvider, TokenStore, TransportKind, Upload,
 };
-#[cfg(feature = "redis")]
-pub use wx_kefu_runtime::{
-    RedisAuthorizations, RedisPlatformTokens, RedisTokenStore, RedisTokenStoreBuilder,
-};
 pub use wx_kefu_runtime::{
     Authorization, AuthorizationStore, Credential, MemoryAuthorizations, MemoryPlatformTokens,
     PlatformTokenCache, Ticket,
+};
+#[cfg(feature = "redis")]
+pub use wx_kefu_runtime::{
+    RedisAuthorizations, RedisPlatformTokens, RedisTokenStore, RedisTokenStoreBuilder,
 };
 // The runtime's modules and the pieces generated code and tools build on (the CLI, the
 // emulator, a custom `Endpoint`): reachable, but not what a user of the calls needs to see.

@@ -40,8 +40,8 @@
 //! pages do (the older pages call it `component_access_token`; WeChat takes both).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -52,8 +52,8 @@ use wx_kefu_runtime::platform::{
 use wx_kefu_runtime::secret::Credential;
 use wx_kefu_runtime::token::{BoxFuture, TokenFetcher, TokenMode};
 use wx_kefu_runtime::{
-    AccessToken, AppSecret, Client, ErrCode, Error, FetchedToken, Result, RetryPolicy, TokenStore,
-    TokenProvider, reqwest,
+    AccessToken, AppSecret, Client, ErrCode, Error, FetchedToken, Result, RetryPolicy,
+    TokenProvider, TokenStore, reqwest,
 };
 
 use crate::{
@@ -590,9 +590,7 @@ impl Core {
                 Err(error) if error.code() == Some(ErrCode::ComponentNotAuthorized) => {
                     return Err(self.revoked(authorizer).await);
                 }
-                Err(error)
-                    if !recovered && error.code() == Some(ErrCode::RefreshTokenInvalid) =>
-                {
+                Err(error) if !recovered && error.code() == Some(ErrCode::RefreshTokenInvalid) => {
                     tracing::warn!(
                         authorizer,
                         "the refresh token was refused (61023); reading the authorizer list"
@@ -797,5 +795,182 @@ impl TokenProvider for AuthorizerTokens {
 
     fn rejected<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {
         self.store.invalidate(token)
+    }
+}
+
+/// The platform's pushes (feature `inbound`): the authorization events applied to the
+/// stores, and WeChat's go-live test answered.
+#[cfg(feature = "inbound")]
+impl Platform {
+    /// Applies a push of the 授权事件接收URL (from
+    /// [`Webhook::receive_authorization_event`](crate::inbound::Webhook::receive_authorization_event),
+    /// a webhook built with the platform's Token, EncodingAESKey and component appid): the
+    /// ticket kept, an `authorized`/`updateauthorized` code exchanged and its refresh token
+    /// kept (the account's cached token dropped), an `unauthorized` account purged. Returns
+    /// the authorizer the event was about. Answer WeChat `success` once it returns `Ok`;
+    /// on an error answer nothing (WeChat pushes again).
+    ///
+    /// A repeated `authorized` push (its code already used: 61009) is taken as applied when
+    /// the store holds an authorization at least as recent.
+    pub async fn apply(
+        &self,
+        event: &crate::inbound::platform::AuthorizationEvent,
+    ) -> Result<Option<String>> {
+        use crate::inbound::platform::AuthorizationEvent as E;
+        match event {
+            E::VerifyTicket {
+                ticket,
+                create_time,
+            } => self.ticket(ticket, *create_time).await.map(|()| None),
+            E::Authorized(granted) | E::UpdateAuthorized(granted) => {
+                match self
+                    .authorized(&granted.authorization_code, granted.create_time)
+                    .await
+                {
+                    Ok(appid) => Ok(Some(appid)),
+                    Err(error) if error.code() == Some(ErrCode::AuthorizationCodeInvalid) => {
+                        let known = self
+                            .inner
+                            .core
+                            .authorizations
+                            .authorization(&granted.authorizer_appid)
+                            .await?;
+                        match known {
+                            Some(known) if known.authorized_at >= granted.create_time => {
+                                Ok(Some(granted.authorizer_appid.clone()))
+                            }
+                            _ => Err(error),
+                        }
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            E::Unauthorized {
+                authorizer_appid, ..
+            } => {
+                self.unauthorized(authorizer_appid).await?;
+                Ok(Some(authorizer_appid.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// WeChat's go-live test (全网发布), answered as its page asks: `TESTCOMPONENT_MSG_TYPE_TEXT`
+    /// gets the passive reply `TESTCOMPONENT_MSG_TYPE_TEXT_callback`; `QUERY_AUTH_CODE:<code>`
+    /// gets an empty answer at once, while a task exchanges the code and sends
+    /// `<code>_from_api` to the user by the customer-service API as the authorizer. `None`
+    /// for any other push: handle it as usual. Call it first in the message handler of a
+    /// platform that is not live yet.
+    /// <https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/operation/thirdparty/releases_instructions.html>
+    pub fn go_live_reply(&self, push: &crate::inbound::Push) -> Option<crate::inbound::Reply> {
+        use crate::inbound::{Reply, UserMessage};
+        let Some(UserMessage::Text(text)) = push.message() else {
+            return None;
+        };
+        if text.content == "TESTCOMPONENT_MSG_TYPE_TEXT" {
+            return Some(Reply::text("TESTCOMPONENT_MSG_TYPE_TEXT_callback"));
+        }
+        let code = text.content.strip_prefix("QUERY_AUTH_CODE:")?.to_owned();
+        let platform = self.clone();
+        let openid = push.from_user_name.clone();
+        let create_time = push.create_time;
+        tokio::spawn(async move {
+            let sent = async {
+                let appid = platform.authorized(&code, create_time).await?;
+                let message = crate::SendCustomMessage::new(
+                    openid.as_str(),
+                    crate::Text::new(format!("{code}_from_api")),
+                );
+                platform.client(&appid).call(message).await
+            };
+            if let Err(error) = sent.await {
+                tracing::warn!(%error, "the go-live test's QUERY_AUTH_CODE could not be answered");
+            }
+        });
+        Some(Reply::Success)
+    }
+}
+
+/// The platform's two URLs as axum routes (feature `inbound-axum`).
+#[cfg(feature = "inbound-axum")]
+impl Platform {
+    /// The 授权事件接收URL: each push checked by `webhook` (the platform's Token,
+    /// EncodingAESKey and component appid), applied ([`Platform::apply`]) and answered
+    /// `success`; a push that fails its checks is refused as by the account's route, and
+    /// one that cannot be applied (the store is down, WeChat refused the code) is answered
+    /// 503, so WeChat pushes it again.
+    pub fn authorization_route(
+        &self,
+        webhook: crate::inbound::Webhook,
+    ) -> axum::routing::MethodRouter {
+        use axum::extract::RawQuery;
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        let platform = self.clone();
+        axum::routing::post(move |RawQuery(query): RawQuery, body: axum::body::Bytes| {
+            let (platform, webhook) = (platform.clone(), webhook.clone());
+            async move {
+                let query = crate::inbound::Query::parse(query.as_deref().unwrap_or_default());
+                let event = match webhook.receive_authorization_event(&query, &body) {
+                    Ok(event) => event,
+                    Err(error) => return error.into_response(),
+                };
+                match platform.apply(&event).await {
+                    Ok(_) => crate::inbound::Answer::success().into_response(),
+                    Err(error) => {
+                        tracing::warn!(%error, "a platform push could not be applied; WeChat will push it again");
+                        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+                    }
+                }
+            }
+        })
+    }
+
+    /// The 消息与事件接收URL, mounted at a path whose one parameter is the `$APPID$`
+    /// WeChat fills in (`/wechat/{appid}`): each push goes through `webhook` (built with the
+    /// platform's Token, EncodingAESKey and component appid, and
+    /// [`many_accounts`](crate::inbound::WebhookBuilder::many_accounts)) and its
+    /// [`process`](crate::inbound::Webhook::process), and `handler` gets the authorizer's
+    /// appid, a [`Client`] acting as it, and the push. The go-live test's pushes are
+    /// answered first ([`Platform::go_live_reply`]).
+    pub fn message_route<H, F>(
+        &self,
+        webhook: crate::inbound::Webhook,
+        handler: H,
+    ) -> axum::routing::MethodRouter
+    where
+        H: Fn(String, Client, crate::inbound::Push) -> F + Clone + Send + Sync + 'static,
+        F: std::future::Future<Output = crate::inbound::Reply> + Send + 'static,
+    {
+        use axum::extract::{Path, RawQuery};
+        use axum::response::IntoResponse;
+        let platform = self.clone();
+        axum::routing::post(
+            move |Path(appid): Path<String>, RawQuery(query): RawQuery, body: axum::body::Bytes| {
+                let (platform, webhook, handler) =
+                    (platform.clone(), webhook.clone(), handler.clone());
+                async move {
+                    let query = crate::inbound::Query::parse(query.as_deref().unwrap_or_default());
+                    let client = platform.client(&appid);
+                    let answered = webhook
+                        .process(&query, &body, move |push| {
+                            let reply = platform.go_live_reply(&push);
+                            let work = reply.is_none().then(|| handler(appid, client, push));
+                            async move {
+                                match (reply, work) {
+                                    (Some(reply), _) => reply,
+                                    (None, Some(work)) => work.await,
+                                    (None, None) => crate::inbound::Reply::Success,
+                                }
+                            }
+                        })
+                        .await;
+                    match answered {
+                        Ok(answer) => answer.into_response(),
+                        Err(error) => error.into_response(),
+                    }
+                }
+            },
+        )
     }
 }

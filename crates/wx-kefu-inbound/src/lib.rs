@@ -44,10 +44,10 @@ pub mod dedup;
 mod error;
 #[rustfmt::skip]
 mod generated;
+pub mod platform;
 mod push;
 #[cfg(feature = "redis")]
 pub mod redis;
-pub mod platform;
 mod reply;
 #[cfg(feature = "shared")]
 pub mod shared;

@@ -10,6 +10,7 @@ use wx_kefu_api::{Body, Endpoint, Invalid, Rule, Upload};
 use wx_kefu_runtime::meta::EndpointMeta;
 
 use crate::answer::{Answer, Outcome, WxError, ok};
+use crate::component;
 use crate::notify::TemplateInfo;
 use crate::spec::Checked;
 use crate::state::{
@@ -98,6 +99,16 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(api::GetAllPrivateTemplate, get_all_private_template),
     route!(api::DelPrivateTemplate, del_private_template),
     route!(api::GetIndustry, get_industry),
+    route!(api::StartPushTicket, component::start_push_ticket),
+    route!(
+        api::GetComponentAccessToken,
+        component::get_component_access_token
+    ),
+    route!(api::CreatePreAuthCode, component::create_pre_auth_code),
+    route!(api::QueryAuth, component::query_auth),
+    route!(api::GetAuthorizerToken, component::get_authorizer_token),
+    route!(api::GetAuthorizerList, component::get_authorizer_list),
+    route!(api::GetAuthorizerInfo, component::get_authorizer_info),
 ];
 
 /// WeChat's answer to a request that breaks a rule of the spec: the errcode the spec gives

@@ -99,16 +99,19 @@
 mod answer;
 mod changes;
 mod clock;
+mod component;
 mod faults;
 mod handle;
 mod handlers;
 mod hosts;
 mod log;
 mod notify;
+mod platform;
 mod push;
 mod server;
 mod spec;
 mod state;
+mod token;
 mod web;
 
 use std::io;
@@ -119,8 +122,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
 pub use faults::{Fault, FaultKind};
+pub use handle::platform::{GO_LIVE_APPID, GO_LIVE_OPENID, GO_LIVE_ORIGINAL_ID, GoLiveReport};
 pub use log::{LOG_BODY_CHARS, LOG_CAPACITY, LoggedRequest};
 pub use notify::TemplateInfo;
+pub use platform::{AuthorizerInfo, PlatformConfig, PlatformStats};
 pub use push::{PushOutcome, PushRecord, UserInput, WebhookConfig};
 pub use state::{
     AccountInfo, Bubble, ChatRecord, Invitation, InvitationStatus, MockError,
@@ -226,7 +231,7 @@ impl MockServerBuilder {
         let changes = Arc::new(Changes::new());
         let outbound = Arc::new(Outbound::new(appid.clone(), Arc::clone(&changes)));
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(push::deliver_events(Arc::clone(&outbound), queue));
+        tokio::spawn(push::deliver_events(queue));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(appid.clone(), secret.clone())),
             clock: Clock::default(),
@@ -237,6 +242,7 @@ impl MockServerBuilder {
         });
         let handle = MockHandle {
             shared: Arc::clone(&shared),
+            account: None,
         };
         let routes = match self.web_view {
             true => {
@@ -324,6 +330,9 @@ impl MockServer {
 #[derive(Clone)]
 pub struct MockHandle {
     shared: Arc<Shared>,
+    /// The account this handle drives: the emulator's own (`None`), or an authorizer of
+    /// the platform it plays ([`MockHandle::authorizer`]).
+    account: Option<(Arc<str>, state::AccountState)>,
 }
 
 impl std::fmt::Debug for MockHandle {
@@ -341,10 +350,41 @@ impl std::ops::Deref for MockServer {
 }
 
 impl MockHandle {
-    /// The state, for a change (the web view hears of it) or a read.
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    /// The state of this handle's account, for a change (the web view hears of it) or a read.
+    fn state(&self) -> state::StateGuard<'_> {
+        self.shared.changes.bump();
+        match self.account_state() {
+            Some(account) => state::StateGuard::Authorizer(state::lock_account(account)),
+            None => state::StateGuard::Own(self.shared.lock()),
+        }
+    }
+
+    /// The authorizer's account this handle drives (found once, when the handle is made).
+    fn account_state(&self) -> Option<&state::AccountState> {
+        self.account.as_ref().map(|(_, state)| state)
+    }
+
+    /// The emulator's own state, whichever account this handle drives: the faults, the
+    /// request log and the platform live there.
+    fn primary(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.changes.bump();
         self.shared.lock()
+    }
+
+    /// Where this handle's account pushes to.
+    fn outbound(&self) -> Arc<Outbound> {
+        let Some((account, _)) = &self.account else {
+            return Arc::clone(&self.shared.outbound);
+        };
+        self.shared
+            .lock()
+            .platform
+            .as_ref()
+            .and_then(|platform| platform.authorizers.get(&**account))
+            .map_or_else(
+                || Arc::clone(&self.shared.outbound),
+                |authorizer| Arc::clone(&authorizer.outbound),
+            )
     }
 
     fn now_ms(&self) -> i64 {

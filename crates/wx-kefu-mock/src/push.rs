@@ -313,7 +313,7 @@ impl KefuEvent {
 }
 
 /// `<name><![CDATA[value]]></name>`, the CDATA unbreakable.
-fn text(name: &str, value: &str) -> String {
+pub(crate) fn text(name: &str, value: &str) -> String {
     format!(
         "<{name}><![CDATA[{}]]></{name}>",
         value.replace("]]>", "]]]]><![CDATA[>")
@@ -379,7 +379,9 @@ pub(crate) enum Answered {
 
 /// A job of the delivery task, in order.
 pub(crate) enum Job {
-    Event(KefuEvent, i64),
+    /// A kefu event, pushed through the account's outbound (the one account's, or an
+    /// authorizer's on the platform).
+    Event(std::sync::Arc<Outbound>, KefuEvent, i64),
     Flush(oneshot::Sender<()>),
 }
 
@@ -489,6 +491,36 @@ impl Outbound {
             outcome,
         };
         (record, answered)
+    }
+
+    /// Pushes a document of the platform's own (a ticket, an authorization event: `kind`
+    /// is its `InfoType`) and records it; the answer must be `success`.
+    pub(crate) async fn push_raw(&self, kind: &str, xml: String, now_s: i64) -> PushRecord {
+        let Some(config) = self.config() else {
+            let record = PushRecord {
+                kind: kind.to_owned(),
+                openid: String::new(),
+                msg_id: None,
+                xml,
+                attempts: 0,
+                urls: Vec::new(),
+                outcome: PushOutcome::NoAnswer,
+            };
+            self.record(record.clone());
+            return record;
+        };
+        let (urls, outcome, _) = self.deliver(&config, "", &xml, now_s, false).await;
+        let record = PushRecord {
+            kind: kind.to_owned(),
+            openid: String::new(),
+            msg_id: None,
+            xml,
+            attempts: u32::try_from(urls.len()).unwrap_or(u32::MAX),
+            urls,
+            outcome,
+        };
+        self.record(record.clone());
+        record
     }
 
     /// Pushes a kefu event (its answer changes nothing).
@@ -691,13 +723,10 @@ impl Outbound {
 }
 
 /// The delivery task: pushes the kefu events in order, and answers flushes.
-pub(crate) async fn deliver_events(
-    outbound: std::sync::Arc<Outbound>,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-) {
+pub(crate) async fn deliver_events(mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
         match job {
-            Job::Event(event, now_s) => {
+            Job::Event(outbound, event, now_s) => {
                 if let Some(config) = outbound.config() {
                     outbound.push_event(&config, &event, now_s).await;
                 }

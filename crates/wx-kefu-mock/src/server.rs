@@ -56,14 +56,59 @@ impl Shared {
     /// Hands the session changes queued in the state to the delivery task (dropped when no
     /// webhook is configured: there is nowhere to push them).
     pub(crate) fn dispatch_events(&self) {
-        let events = std::mem::take(&mut self.lock().kefu_events);
-        if events.is_empty() || self.outbound.config().is_none() {
-            return;
+        let mut queued = Vec::new();
+        {
+            let mut state = self.lock();
+            let events = std::mem::take(&mut state.kefu_events);
+            if !events.is_empty() {
+                queued.push((Arc::clone(&self.outbound), events));
+            }
+            if let Some(platform) = state.platform.as_ref() {
+                for (appid, account) in &state.authorizer_states {
+                    let events =
+                        std::mem::take(&mut crate::state::lock_account(account).kefu_events);
+                    if let Some(authorizer) = platform.authorizers.get(appid)
+                        && !events.is_empty()
+                    {
+                        queued.push((Arc::clone(&authorizer.outbound), events));
+                    }
+                }
+            }
         }
         let now_s = self.clock.now_ms().div_euclid(1000);
-        for event in events {
-            // The task ends only when the emulator is dropped; nothing to push to then.
-            let _ = self.jobs.send(Job::Event(event, now_s));
+        for (outbound, events) in queued {
+            if outbound.config().is_none() {
+                continue;
+            }
+            for event in events {
+                // The task ends only when the emulator is dropped; nothing to push to then.
+                let _ = self
+                    .jobs
+                    .send(Job::Event(Arc::clone(&outbound), event, now_s));
+            }
+        }
+    }
+
+    /// Pushes a ticket when `api_start_push_ticket` asked for one (in a task: the call's
+    /// answer does not wait for the push).
+    pub(crate) fn push_wanted_ticket(self: &Arc<Self>) {
+        let now_ms = self.clock.now_ms();
+        let push = {
+            let mut state = self.lock();
+            match state.platform.as_mut() {
+                Some(platform) if platform.ticket_wanted => {
+                    platform.ticket_wanted = false;
+                    Some((Arc::clone(&platform.events), platform.issue_ticket(now_ms)))
+                }
+                _ => None,
+            }
+        };
+        if let Some((events, xml)) = push {
+            tokio::spawn(async move {
+                events
+                    .push_raw("component_verify_ticket", xml, now_ms.div_euclid(1000))
+                    .await;
+            });
         }
     }
 }
@@ -117,6 +162,29 @@ fn fault_reply(kind: &FaultKind, now_ms: i64) -> Wire {
     }
 }
 
+/// Checks and handles one request: an authorizer's (its token says whose) against that
+/// account's own state, any other against the emulator's account. Says too whether the
+/// request was answered without effect (`State::no_effect`).
+fn route(shared: &Shared, now_ms: i64, incoming: &ApiRequest) -> (Wire, bool) {
+    let token = incoming.query_param("access_token");
+    let mut state = shared.lock();
+    let account = state
+        .platform
+        .as_ref()
+        .and_then(|platform| platform.owner(token))
+        .and_then(|owner| state.authorizer_states.get(owner))
+        .map(Arc::clone);
+    if let Some(account) = account {
+        // The emulator's own state is let go first: the lock order is it, then an account.
+        drop(state);
+        let mut state = crate::state::lock_account(&account);
+        let handled = process(&mut state, now_ms, incoming);
+        return (handled, std::mem::take(&mut state.no_effect));
+    }
+    let handled = process(&mut state, now_ms, incoming);
+    (handled, std::mem::take(&mut state.no_effect))
+}
+
 /// Checks and handles one request against the state.
 fn process(state: &mut State, now_ms: i64, incoming: &ApiRequest) -> Wire {
     match spec::endpoint(&incoming.path) {
@@ -142,7 +210,19 @@ fn answer(
     meta: &'static wx_kefu_runtime::meta::EndpointMeta,
     incoming: &ApiRequest,
 ) -> Result<Answer, WxError> {
-    if meta.auth {
+    if meta.auth && meta.group == "platform" {
+        // The platform's calls carry its component token: `access_token` on the openApi
+        // pages, `component_access_token` on the older ones.
+        let token = incoming
+            .query_param("access_token")
+            .or_else(|| incoming.query_param("component_access_token"));
+        match &state.platform {
+            Some(platform) => platform
+                .check_component_token(token, now_ms)
+                .map_err(WxError::new)?,
+            None => return Err(WxError::new(61011).hint("the emulator plays no platform")),
+        }
+    } else if meta.auth {
         state
             .check_token(incoming.query_param("access_token"), now_ms)
             .map_err(WxError::new)?;
@@ -251,14 +331,26 @@ fn logged_query(incoming: &ApiRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The body as text, a multipart body summarised, the app secret (of the stable token
-/// call) redacted.
+/// The body as text, a multipart body summarised, every secret redacted: the app secret
+/// of the token calls, and each field the spec marks sensitive (the component secret, a
+/// ticket, a refresh token, an authorization code).
 fn summarise_body(incoming: &ApiRequest) -> String {
-    if let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&incoming.body)
-        && let Some(secret) = object.get_mut("secret")
-    {
-        *secret = Value::from(REDACTED);
-        return crate::log::cut_body(Value::Object(object).to_string(), incoming.body.len());
+    if let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&incoming.body) {
+        let sensitive = spec::endpoint(&incoming.path).map_or(&[][..], |meta| meta.fields);
+        let mut redacted = false;
+        for (key, value) in object.iter_mut() {
+            if key == "secret"
+                || sensitive
+                    .iter()
+                    .any(|field| field.sensitive && field.wire == key)
+            {
+                *value = Value::from(REDACTED);
+                redacted = true;
+            }
+        }
+        if redacted {
+            return crate::log::cut_body(Value::Object(object).to_string(), incoming.body.len());
+        }
     }
     match &incoming.multipart {
         Some(Ok(parts)) => parts
@@ -356,11 +448,7 @@ pub(crate) async fn serve(
                     json_reply(Err(WxError::new(47001).hint(error)), now_ms),
                     false,
                 ),
-                None => {
-                    let mut state = shared.lock();
-                    let handled = process(&mut state, now_ms, &incoming);
-                    (handled, std::mem::take(&mut state.no_effect))
-                }
+                None => route(&shared, now_ms, &incoming),
             };
             applied = !repeat
                 && match &handled {
@@ -372,6 +460,7 @@ pub(crate) async fn serve(
                     Wire::Raw(..) | Wire::Drop => false,
                 };
             shared.dispatch_events();
+            shared.push_wanted_ticket();
             match after {
                 Some(FaultKind::Delay(delay)) => {
                     tokio::time::sleep(*delay).await;

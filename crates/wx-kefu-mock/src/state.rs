@@ -9,15 +9,12 @@ use crate::answer::random_u64;
 use crate::faults::Faults;
 use crate::log::RequestLog;
 use crate::push::KefuEvent;
+pub(crate) use crate::token::{CLASSIC_GRACE_MS, TOKEN_LIFETIME_MS, Token, random_hex, secs};
 
 /// At most this many agent accounts per official account.
 pub(crate) const MAX_ACCOUNTS: usize = 100;
-/// Access tokens live two hours.
-pub(crate) const TOKEN_LIFETIME_MS: i64 = 7_200_000;
 /// The stable token is replaced when less than this is left of it.
 pub(crate) const STABLE_ROTATE_BEFORE_MS: i64 = 300_000;
-/// A classic token stays valid this long after a newer one was fetched.
-pub(crate) const CLASSIC_GRACE_MS: i64 = 300_000;
 /// Classic token fetches allowed per day.
 pub(crate) const CLASSIC_DAILY_QUOTA: u32 = 2000;
 /// Forced stable-token refreshes allowed per day.
@@ -187,6 +184,10 @@ pub enum MockError {
     NoWebhook,
     /// The account has no template of this id.
     UnknownTemplate(String),
+    /// The emulator plays no third-party platform ([`MockHandle::set_platform`](crate::MockHandle::set_platform)).
+    NoPlatform,
+    /// No account of this appid ever authorized the platform.
+    UnknownAuthorizer(String),
 }
 
 impl fmt::Display for MockError {
@@ -210,19 +211,15 @@ impl fmt::Display for MockError {
             MockError::NoSession(openid) => write!(f, "the user `{openid}` is in no session"),
             MockError::NoWebhook => write!(f, "no webhook is configured (set_webhook)"),
             MockError::UnknownTemplate(id) => write!(f, "the account has no template `{id}`"),
+            MockError::NoPlatform => write!(f, "no platform is configured (set_platform)"),
+            MockError::UnknownAuthorizer(appid) => {
+                write!(f, "no account `{appid}` ever authorized the platform")
+            }
         }
     }
 }
 
 impl std::error::Error for MockError {}
-
-/// An issued access token.
-#[derive(Debug, Clone)]
-pub(crate) struct Token {
-    pub(crate) expires_at_ms: i64,
-    /// Set when a newer token replaced this one: from then on it answers 40001.
-    pub(crate) invalid_after_ms: Option<i64>,
-}
 
 /// An agent account.
 #[derive(Debug, Clone)]
@@ -397,6 +394,47 @@ pub(crate) struct State {
     /// WeChat deduplicates, such as a template's `client_msg_id` within 10 minutes); the
     /// server takes it, and the request log says the request was not applied.
     pub(crate) no_effect: bool,
+    /// The third-party platform this emulator plays, once configured (the primary
+    /// account's state holds it; each authorizer's own state is inside).
+    pub(crate) platform: Option<crate::platform::PlatformState>,
+    /// Each authorizer's own account, by appid (never removed: a revoked one stays, its
+    /// tokens refused).
+    pub(crate) authorizer_states: BTreeMap<String, AccountState>,
+}
+
+/// An authorizer's own account, behind a lock of its own. Lock order: the emulator's state
+/// first, then an authorizer's; never the other way.
+pub(crate) type AccountState = std::sync::Arc<std::sync::Mutex<State>>;
+
+/// Locks an authorizer's account; a panic elsewhere while holding it leaves it usable.
+pub(crate) fn lock_account(state: &AccountState) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The state of the account a handle drives: the emulator's own, or an authorizer's.
+pub(crate) enum StateGuard<'a> {
+    Own(std::sync::MutexGuard<'a, State>),
+    Authorizer(std::sync::MutexGuard<'a, State>),
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        match self {
+            StateGuard::Own(state) | StateGuard::Authorizer(state) => state,
+        }
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        match self {
+            StateGuard::Own(state) | StateGuard::Authorizer(state) => state,
+        }
+    }
 }
 
 /// The most bubbles kept per conversation (the oldest go first).
@@ -484,18 +522,6 @@ impl Quota {
     }
 }
 
-/// Seconds from milliseconds.
-pub(crate) fn secs(now_ms: i64) -> i64 {
-    now_ms.div_euclid(1000)
-}
-
-/// Random lowercase hex of `n` 64-bit words.
-pub(crate) fn random_hex(words: usize) -> String {
-    (0..words)
-        .map(|_| format!("{:016x}", random_u64()))
-        .collect()
-}
-
 impl State {
     /// Keeps a media file and answers its new id (64 characters, as WeChat's). Within
     /// [`MEDIA_CAPACITY`]: the oldest temporary media make room; `None` when permanent
@@ -556,6 +582,8 @@ impl State {
             conversations: BTreeMap::new(),
             notify: crate::notify::Notify::default(),
             no_effect: false,
+            platform: None,
+            authorizer_states: BTreeMap::new(),
             accounts: Vec::new(),
             next_kf_id: FIRST_KF_ID,
             workers_at_limit: BTreeSet::new(),
@@ -624,14 +652,20 @@ impl State {
     /// Whether a token is accepted: 41001 missing, 40001 unknown or replaced, 42001 expired.
     pub(crate) fn check_token(&self, token: Option<&str>, now_ms: i64) -> Result<(), i64> {
         let token = token.filter(|t| !t.is_empty()).ok_or(41001)?;
-        let token = self.tokens.get(token).ok_or(40001)?;
-        if now_ms >= token.expires_at_ms {
-            return Err(42001);
+        self.tokens.get(token).ok_or(40001)?.check(now_ms)
+    }
+
+    /// A new authorizer token for `appid` (on the platform this state plays), its previous
+    /// one retired, entered into the authorizer's own account: `None` for an appid that
+    /// never authorized the platform.
+    pub(crate) fn issue_authorizer_token(&mut self, appid: &str, now_ms: i64) -> Option<String> {
+        let (token, previous) = self.platform.as_mut()?.issue_authorizer_token(appid)?;
+        let mut account = lock_account(self.authorizer_states.get(appid)?);
+        if let Some(previous) = previous.and_then(|value| account.tokens.get_mut(&value)) {
+            previous.retire(now_ms);
         }
-        if token.invalid_after_ms.is_some_and(|at| now_ms >= at) {
-            return Err(40001);
-        }
-        Ok(())
+        account.tokens.insert(token.clone(), Token::issued(now_ms));
+        Some(token)
     }
 
     /// Replaces every token at once: they all answer 40001 from now on.

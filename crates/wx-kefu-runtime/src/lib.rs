@@ -99,15 +99,15 @@ pub use endpoint::{
 pub use error::{Error, Result, StoreErrorKind, TimedOut, TransportKind};
 pub use export::{MsgIdPage, export};
 pub use generated::errcode::ErrCode;
-#[cfg(feature = "redis")]
-pub use redis_store::{RedisTokenStore, RedisTokenStoreBuilder};
-pub use retry::RetryPolicy;
 pub use platform::{
     Authorization, AuthorizationStore, MemoryAuthorizations, MemoryPlatformTokens,
     PlatformTokenCache, Ticket,
 };
 #[cfg(feature = "redis")]
 pub use platform_redis::{RedisAuthorizations, RedisPlatformTokens};
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisTokenStore, RedisTokenStoreBuilder};
+pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AppSecret, Credential};
 pub use token::{
     FetchedToken, MemoryTokenStore, TokenFetcher, TokenMode, TokenProvider, TokenStore,

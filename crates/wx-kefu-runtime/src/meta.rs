@@ -267,6 +267,8 @@ pub struct FieldMeta {
     pub limits: &'static str,
     /// The English description from the spec.
     pub doc: &'static str,
+    /// A secret (an app secret, a ticket, a refresh token): tools never show its value.
+    pub sensitive: bool,
 }
 
 impl FieldMeta {
@@ -281,7 +283,14 @@ impl FieldMeta {
             rules: Rules::NONE,
             limits: "",
             doc: "",
+            sensitive: false,
         }
+    }
+
+    /// Marks the field a secret: tools never show its value.
+    pub const fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
     }
 
     /// Sets the Rust name.

@@ -89,6 +89,57 @@ pub trait PlatformTokenCache: Send + Sync {
     fn held(&self) -> usize;
 }
 
+impl<T: AuthorizationStore + ?Sized> AuthorizationStore for Arc<T> {
+    fn ticket(&self) -> BoxFuture<'_, Result<Option<Ticket>>> {
+        (**self).ticket()
+    }
+
+    fn put_ticket<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<()>> {
+        (**self).put_ticket(ticket)
+    }
+
+    fn authorization<'a>(
+        &'a self,
+        authorizer: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Authorization>>> {
+        (**self).authorization(authorizer)
+    }
+
+    fn put_authorization<'a>(
+        &'a self,
+        authorizer: &'a str,
+        authorization: &'a Authorization,
+    ) -> BoxFuture<'a, Result<()>> {
+        (**self).put_authorization(authorizer, authorization)
+    }
+
+    fn remove_authorization<'a>(&'a self, authorizer: &'a str) -> BoxFuture<'a, Result<()>> {
+        (**self).remove_authorization(authorizer)
+    }
+
+    fn authorizers(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        (**self).authorizers()
+    }
+}
+
+impl<T: PlatformTokenCache + ?Sized> PlatformTokenCache for Arc<T> {
+    fn component(&self) -> Arc<dyn TokenStore> {
+        (**self).component()
+    }
+
+    fn authorizer(&self, authorizer: &str) -> Arc<dyn TokenStore> {
+        (**self).authorizer(authorizer)
+    }
+
+    fn purge<'a>(&'a self, authorizer: &'a str) -> BoxFuture<'a, Result<()>> {
+        (**self).purge(authorizer)
+    }
+
+    fn held(&self) -> usize {
+        (**self).held()
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain data updated in one step: a poisoned lock is still consistent.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -121,7 +172,10 @@ impl AuthorizationStore for MemoryAuthorizations {
 
     fn put_ticket<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<()>> {
         let mut held = lock(&self.ticket);
-        if held.as_ref().is_none_or(|held| held.issued_at <= ticket.issued_at) {
+        if held
+            .as_ref()
+            .is_none_or(|held| held.issued_at <= ticket.issued_at)
+        {
             *held = Some(ticket.clone());
         }
         ready(Ok(()))

@@ -73,7 +73,8 @@ impl ::wx_kefu_runtime::Endpoint for StartPushTicket {
                 meta::FieldMeta::new("component_secret", meta::FieldType::String)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The platform's AppSecret."),
+                    .doc("The platform's AppSecret.")
+                    .sensitive(),
             ],
         )
         .errcodes(
@@ -192,11 +193,13 @@ impl ::wx_kefu_runtime::Endpoint for GetComponentAccessToken {
                 meta::FieldMeta::new("component_appsecret", meta::FieldType::String)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The platform's AppSecret."),
+                    .doc("The platform's AppSecret.")
+                    .sensitive(),
                 meta::FieldMeta::new("component_verify_ticket", meta::FieldType::String)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The latest verify ticket WeChat pushed."),
+                    .doc("The latest verify ticket WeChat pushed.")
+                    .sensitive(),
             ],
         )
         .errcodes(
@@ -383,7 +386,8 @@ impl ::wx_kefu_runtime::Endpoint for QueryAuth {
                     .limits("at least 1 character")
                     .doc(
                         "The authorization code (`auth_code` on the redirect, `AuthorizationCode` in the push).",
-                    ),
+                    )
+                    .sensitive(),
             ],
         )
         .errcodes(&[("component_appid", 40013), ("authorization_code", 61009)]);
@@ -501,7 +505,8 @@ impl ::wx_kefu_runtime::Endpoint for GetAuthorizerToken {
                 meta::FieldMeta::new("authorizer_refresh_token", meta::FieldType::String)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The authorizer's refresh token."),
+                    .doc("The authorizer's refresh token.")
+                    .sensitive(),
             ],
         )
         .errcodes(

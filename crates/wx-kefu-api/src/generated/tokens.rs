@@ -115,7 +115,8 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
                 meta::FieldMeta::new("secret", meta::FieldType::String)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The account's AppSecret."),
+                    .doc("The account's AppSecret.")
+                    .sensitive(),
                 meta::FieldMeta::new("force_refresh", meta::FieldType::Bool)
                     .required(false)
                     .doc("Invalidate the current token and issue a new one."),
@@ -241,7 +242,8 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
                     .location(meta::Location::Query)
                     .rules(meta::Rules::NONE.min_chars(1))
                     .limits("at least 1 character")
-                    .doc("The account's AppSecret."),
+                    .doc("The account's AppSecret.")
+                    .sensitive(),
             ],
         )
         .errcodes(

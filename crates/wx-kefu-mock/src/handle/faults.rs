@@ -13,27 +13,32 @@ impl MockHandle {
             let fresh = State::new(state.appid.clone(), state.secret.clone());
             let tokens = std::mem::take(&mut state.tokens);
             let current = state.current_stable.take();
+            // The platform stays (its authorizers are accounts of their own).
+            let platform = state.platform.take();
+            let authorizers = std::mem::take(&mut state.authorizer_states);
             *state = fresh;
             state.tokens = tokens;
             state.current_stable = current;
+            state.platform = platform;
+            state.authorizer_states = authorizers;
         }
-        self.shared.outbound.configure(None);
+        self.outbound().configure(None);
         self.shared.changes.bump();
     }
 
     /// Injects a fault into the next matching requests.
     pub fn inject(&self, fault: Fault) {
-        self.state().faults.push(fault);
+        self.primary().faults.push(fault);
     }
 
     /// The faults not used up yet.
     pub fn pending_faults(&self) -> Vec<Fault> {
-        self.state().faults.pending()
+        self.primary().faults.pending()
     }
 
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
-        self.state().faults.clear();
+        self.primary().faults.clear();
     }
 
     /// Every request received so far, in order.
@@ -41,7 +46,7 @@ impl MockHandle {
     /// The log keeps the last [`LOG_CAPACITY`](crate::LOG_CAPACITY) requests, each body cut at
     /// [`LOG_BODY_CHARS`](crate::LOG_BODY_CHARS) characters.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.state().log.iter().cloned().collect()
+        self.primary().log.iter().cloned().collect()
     }
 
     /// The requests received for one path.
@@ -56,6 +61,6 @@ impl MockHandle {
 
     /// Empties the request log.
     pub fn clear_requests(&self) {
-        self.state().log.clear();
+        self.primary().log.clear();
     }
 }

@@ -7,6 +7,7 @@ mod faults;
 mod hosts;
 pub(crate) mod media;
 mod notices;
+pub(crate) mod platform;
 mod pushes;
 mod sessions;
 mod tokens;

@@ -10,12 +10,12 @@ impl MockHandle {
     /// Pushes from now on go to this webhook (user messages on request, kefu events as
     /// sessions change); replaces any previous one.
     pub fn set_webhook(&self, config: WebhookConfig) {
-        self.shared.outbound.configure(Some(config));
+        self.outbound().configure(Some(config));
     }
 
     /// Stops pushing.
     pub fn clear_webhook(&self) {
-        self.shared.outbound.configure(None);
+        self.outbound().configure(None);
     }
 
     /// The user sends a picture: it is kept as a temporary media ([`MockServer::user_media`](MockHandle::user_media))
@@ -61,16 +61,15 @@ impl MockHandle {
         openid: &str,
         input: UserInput,
     ) -> Result<PushRecord, MockError> {
-        let config = self.shared.outbound.config().ok_or(MockError::NoWebhook)?;
+        let outbound = self.outbound();
+        let config = outbound.config().ok_or(MockError::NoWebhook)?;
         let now = self.now_ms();
         let msg_id = {
             let mut state = self.state();
             hear(&mut state, openid, &input, now);
             state.next_msg_id()
         };
-        let (mut record, answered) = self
-            .shared
-            .outbound
+        let (mut record, answered) = outbound
             .push_message(&config, openid, &input, msg_id, secs(now))
             .await;
         if let Answered::Transfer(kf_account) = answered {
@@ -80,7 +79,7 @@ impl MockHandle {
                 serving,
             };
         }
-        self.shared.outbound.record(record.clone());
+        outbound.record(record.clone());
         self.shared.dispatch_events();
         Ok(record)
     }
@@ -95,6 +94,6 @@ impl MockHandle {
 
     /// Every push made so far, in order, with what the webhook answered.
     pub fn pushes(&self) -> Vec<PushRecord> {
-        self.shared.outbound.log()
+        self.outbound().log()
     }
 }

@@ -1093,7 +1093,8 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
             quote!(.rules(#rules).limits(#text))
         });
         let fdoc = f.doc.as_ref().map(|d| d.en.clone()).unwrap_or_default();
-        quote!(meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc))
+        let sensitive = f.sensitive.then(|| quote!(.sensitive()));
+        quote!(meta::FieldMeta::new(#wire, #ty) #rust #location #optional #rules .doc(#fdoc) #sensitive)
     });
     let spans = ep.spans.iter().map(|s| {
         let (start, end, max) = (&s.start, &s.end, int(s.max));
