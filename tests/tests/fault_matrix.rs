@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use common::{Env, jpeg};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use wx_kefu_api::dynamic::DynamicError;
 use wx_kefu_api::meta::EndpointMeta;
 use wx_kefu_api::*;
-use wx_kefu_mock::Fault;
+
+use wx_kefu_api::platform::{Platform, PlatformBuilder};
+use wx_kefu_mock::{Fault, PlatformConfig};
 
 const ALICE: &str = "alice@gh_matrix";
 const BOB: &str = "bob@gh_matrix";
@@ -151,10 +154,33 @@ fn outcome(result: &Result<Value, DynamicError>) -> Outcome {
 struct Seeded {
     temp: String,
     material: String,
+    /// The platform's: its latest ticket, an authorization code not used yet, and the
+    /// authorizer's refresh token.
+    ticket: String,
+    code: String,
+    refresh_token: String,
+    authorizations: Arc<MemoryAuthorizations>,
+}
+
+const COMPONENT: &str = "wxmatrixcomponent";
+const COMPONENT_SECRET: &str = "matrix-component-secret";
+const AUTHORIZER: &str = "wxmatrixauthorizer";
+
+/// The platform's client of the component calls, on the seeded stores.
+fn component(
+    seeded: &Seeded,
+    configure: impl FnOnce(PlatformBuilder) -> PlatformBuilder,
+) -> Client {
+    let builder = Platform::builder()
+        .component_app_id(COMPONENT)
+        .component_secret(COMPONENT_SECRET)
+        .authorization_store(Arc::clone(&seeded.authorizations))
+        .retry_policy(common::fast_retries());
+    configure(builder).build().unwrap().component().clone()
 }
 
 /// A state in which every endpoint's request of [`request`] succeeds.
-fn seed(env: &Env) -> Seeded {
+async fn seed(env: &Env) -> Seeded {
     let mock = &env.mock;
     mock.add_online_agent(ALICE, "Alice").unwrap();
     mock.add_online_agent(BOB, "Bob").unwrap();
@@ -167,10 +193,62 @@ fn seed(env: &Env) -> Seeded {
     mock.add_template(TEMPLATE, "Matrix", "{{keyword1.DATA}}");
     mock.add_template(GONE_TEMPLATE, "Gone", "");
     mock.grant_subscription(USER, TEMPLATE, 3);
-    Seeded {
+    // The platform: a ticket, an account authorized (its refresh token kept), and a
+    // second code of that authorization for `query_auth`.
+    mock.set_platform(PlatformConfig::new(
+        COMPONENT,
+        COMPONENT_SECRET,
+        "matrix-token",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    ));
+    let pushed = mock.push_ticket().await.unwrap().xml;
+    let ticket = pushed
+        .split("<ComponentVerifyTicket><![CDATA[")
+        .nth(1)
+        .and_then(|rest| rest.split("]]>").next())
+        .unwrap()
+        .to_owned();
+    let authorizations = Arc::new(MemoryAuthorizations::new());
+    authorizations
+        .put_ticket(&Ticket {
+            value: Credential::new(ticket.as_str()),
+            issued_at: mock.now(),
+        })
+        .await
+        .unwrap();
+    let first = mock.authorize(AUTHORIZER, &[1, 6]).await.unwrap();
+    let code = mock.authorization_code(AUTHORIZER).unwrap();
+    let mut seeded = Seeded {
         temp: mock.user_media("image", jpeg(2048)),
         material: mock.add_material("image", jpeg(2048)),
+        ticket,
+        code,
+        refresh_token: String::new(),
+        authorizations,
+    };
+    let platform = Platform::builder()
+        .component_app_id(COMPONENT)
+        .component_secret(COMPONENT_SECRET)
+        .base_url(mock.base_url())
+        .authorization_store(Arc::clone(&seeded.authorizations))
+        .build()
+        .unwrap();
+    platform.authorized(&first, mock.now()).await.unwrap();
+    seeded.refresh_token = seeded
+        .authorizations
+        .authorization(AUTHORIZER)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .expose()
+        .to_owned();
+    for secret in [COMPONENT_SECRET, &seeded.ticket, &seeded.refresh_token] {
+        env.forbid(secret);
     }
+    // What the seeding asked of the platform is not the endpoints' own.
+    mock.clear_requests();
+    seeded
 }
 
 /// A valid request for the endpoint, as the JSON its dynamic call takes.
@@ -216,6 +294,27 @@ fn request(env: &Env, seeded: &Seeded, name: &str, avatar: &str) -> Value {
             "data": {"thing1": {"value": "hello"}},
         }),
         "del_private_template" => json!({"template_id": GONE_TEMPLATE}),
+        "start_push_ticket" => {
+            json!({"component_appid": COMPONENT, "component_secret": COMPONENT_SECRET})
+        }
+        "get_component_access_token" => json!({
+            "component_appid": COMPONENT,
+            "component_appsecret": COMPONENT_SECRET,
+            "component_verify_ticket": seeded.ticket,
+        }),
+        "create_pre_auth_code" => json!({"component_appid": COMPONENT}),
+        "get_authorizer_list" => {
+            json!({"component_appid": COMPONENT, "offset": 0, "count": 500})
+        }
+        "query_auth" => json!({"component_appid": COMPONENT, "authorization_code": seeded.code}),
+        "get_authorizer_token" => json!({
+            "component_appid": COMPONENT,
+            "authorizer_appid": AUTHORIZER,
+            "authorizer_refresh_token": seeded.refresh_token,
+        }),
+        "get_authorizer_info" => {
+            json!({"component_appid": COMPONENT, "authorizer_appid": AUTHORIZER})
+        }
         // Any other endpoint: the request the spec's examples make.
         other => {
             let example = wx_kefu_api::example_request(other).expect("an endpoint of the spec");
@@ -228,8 +327,12 @@ fn request(env: &Env, seeded: &Seeded, name: &str, avatar: &str) -> Value {
 /// where it has none: such an endpoint is left out of the matrix until it has one).
 async fn emulated(meta: &EndpointMeta, avatar: &str) -> bool {
     let env = Env::start().await;
-    let seeded = seed(&env);
-    let answer = call(&env.client, meta, request(&env, &seeded, meta.name, avatar)).await;
+    let seeded = seed(&env).await;
+    let client = match meta.group {
+        "platform" => component(&seeded, |b| b.base_url(env.mock.base_url())),
+        _ => env.client.clone(),
+    };
+    let answer = call(&client, meta, request(&env, &seeded, meta.name, avatar)).await;
     !matches!(&answer, Err(DynamicError::Call(Error::Api { code, message, .. }))
         if code.code() == 48001 && message.contains("not emulated"))
 }
@@ -294,17 +397,42 @@ async fn run(case: Case) {
             }
             false => Env::start_with(|b| b.timeout(TIMEOUT)).await,
         };
-        let seeded = seed(&env);
+        let seeded = seed(&env).await;
         let args = request(&env, &seeded, meta.name, avatar_path);
+        // The platform's calls go through its component client (its token the component's).
+        let platform = meta.group == "platform";
         let client = match case {
             Case::ConnectRefused => {
                 let base = format!("http://127.0.0.1:{}", dead_port());
-                env.client_with(|b| b.base_url(base).timeout(TIMEOUT))
+                match platform {
+                    true => component(&seeded, |b| b.base_url(base).timeout(TIMEOUT)),
+                    false => env.client_with(|b| b.base_url(base).timeout(TIMEOUT)),
+                }
             }
             _ => {
+                let client = match (platform, case.two_hosts()) {
+                    (false, _) => env.client.clone(),
+                    (true, false) => component(&seeded, |b| {
+                        b.base_url(env.mock.base_url()).timeout(TIMEOUT)
+                    }),
+                    (true, true) => {
+                        let fresh = wx_kefu_api::reqwest::Client::builder()
+                            .pool_max_idle_per_host(0)
+                            .redirect(wx_kefu_api::reqwest::redirect::Policy::none())
+                            .build()
+                            .unwrap();
+                        component(&seeded, |b| {
+                            let b = b.hosts(env.mock.host_urls()).timeout(TIMEOUT);
+                            match case {
+                                Case::FirstHostDown => b.http_client(fresh),
+                                _ => b,
+                            }
+                        })
+                    }
+                };
                 // The token first, so that the fault meets the endpoint's own request.
-                env.client.access_token().await.unwrap();
-                env.client.clone()
+                client.access_token().await.unwrap();
+                client
             }
         };
         if let Some(fault) = case.fault() {

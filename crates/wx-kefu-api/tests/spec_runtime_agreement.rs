@@ -30,15 +30,39 @@ fn every_business_call_is_authenticated_and_listed_once() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), ENDPOINTS.len());
-    for e in ENDPOINTS.iter().filter(|e| e.group != "tokens") {
+    // The platform's own token call, and restarting its ticket pushes (which authenticates
+    // with the component secret), carry no token: the others carry the component token.
+    let unauthenticated = ["get_component_access_token", "start_push_ticket"];
+    for e in ENDPOINTS
+        .iter()
+        .filter(|e| e.group != "tokens" && !unauthenticated.contains(&e.name))
+    {
         assert!(e.auth, "{} must carry the access token", e.name);
-        assert!(
-            e.doc_url
-                .starts_with("https://developers.weixin.qq.com/doc/service/"),
-            "{}",
-            e.doc_url
-        );
+        let docs = match e.group {
+            "platform" => "https://developers.weixin.qq.com/doc/oplatform/",
+            _ => "https://developers.weixin.qq.com/doc/service/",
+        };
+        assert!(e.doc_url.starts_with(docs), "{}", e.doc_url);
     }
+    for name in unauthenticated {
+        assert!(!endpoint(name).auth, "{name}");
+    }
+}
+
+/// The platform's calls a `Platform` makes itself are the spec's: same paths, and the
+/// token calls retried as reads (a new token, like a classic one, is the one to use).
+#[test]
+fn the_platforms_token_calls_are_reads_and_its_code_exchange_is_not() {
+    for name in [
+        "get_component_access_token",
+        "get_authorizer_token",
+        "get_authorizer_list",
+        "start_push_ticket",
+    ] {
+        assert!(endpoint(name).idempotent, "{name}");
+    }
+    // A code works once: a retry after it may have arrived would answer 61009.
+    assert!(!endpoint("query_auth").idempotent);
 }
 
 #[test]
@@ -278,6 +302,13 @@ fn the_metadata_says_which_answers_need_an_errcode_as_their_types_do() {
         GetWaitCase,
         GetStableAccessToken,
         GetAccessToken,
+        StartPushTicket,
+        GetComponentAccessToken,
+        CreatePreAuthCode,
+        QueryAuth,
+        GetAuthorizerToken,
+        GetAuthorizerList,
+        GetAuthorizerInfo,
     ];
     assert_eq!(
         verdicts.len(),
