@@ -342,6 +342,60 @@ async fn without_a_ticket_the_pushes_are_restarted_and_the_next_one_used() {
 }
 
 #[tokio::test]
+async fn a_call_the_account_did_not_grant_is_refused_before_sending() {
+    let (mock, platform, _) = world().await;
+    // Re-authorized with set 2 only (neither 消息管理 nor 微信多客服).
+    let narrow = ACCOUNTS[2];
+    mock.authorize(narrow, &[2]).await.unwrap();
+    eventually("the update applied", async || {
+        platform.permission_sets(narrow).await.unwrap() == Some(vec![2])
+    })
+    .await;
+    let client = platform.client(narrow);
+    let error = client
+        .add_kf_account("new@gh_narrow", "New")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::NotGranted { endpoint: "add_kf_account", needs, granted, .. }
+            if needs.contains(&1) && needs.contains(&6) && granted == &[2]),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("1, 6, 19, 100, 101"), "{error}");
+    assert!(mock.requests_to("/customservice/kfaccount/add").is_empty());
+    // A call whose sets the spec does not give goes, and WeChat decides.
+    client.get_kf_list().await.unwrap();
+    // A platform that still believes the old grant sends it; WeChat answers 61007.
+    let stale = Arc::new(MemoryAuthorizations::new());
+    stale
+        .put_ticket(&platform.authorizations().ticket().await.unwrap().unwrap())
+        .await
+        .unwrap();
+    let mut believed = platform
+        .authorizations()
+        .authorization(narrow)
+        .await
+        .unwrap()
+        .unwrap();
+    believed.func_info = vec![1, 6];
+    stale.put_authorization(narrow, &believed).await.unwrap();
+    let believer = platform_builder(&mock.base_url())
+        .authorization_store(stale)
+        .build()
+        .unwrap();
+    let error = believer
+        .client(narrow)
+        .add_kf_account("new@gh_narrow", "New")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(ErrCode::ApiUnauthorizedToComponent),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_go_live_test_passes_offline() {
     let (mock, _platform, _) = world().await;
     let report = mock.go_live_test(Duration::from_secs(5)).await.unwrap();

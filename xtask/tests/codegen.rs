@@ -866,6 +866,34 @@ fn idempotent_when_mistakes_are_named() {
 }
 
 #[test]
+fn permission_sets_reach_the_metadata_and_mistakes_are_named() {
+    let extra = extra_module(&map_with(
+        "idempotent: false",
+        "idempotent: false\n    permission_sets: [1, 6]",
+    ));
+    assert!(extra.contains(".permission_sets(&[1, 6])"), "{extra}");
+    let e = problem(
+        "extra.yaml",
+        &map_with(
+            "idempotent: false",
+            "idempotent: false\n    permission_sets: [0, 6, 6]",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "endpoint `do_it`, field `permission_sets`: permission set 0 is not a set's id",
+            "permission set 6 is listed twice",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        &format!("permission_sets: []\n{MAP_ENDPOINT}"),
+    );
+    assert_problem(&e, &["a file's permission sets list at least one"]);
+}
+
+#[test]
 fn a_fields_errcode_must_be_in_the_catalogue() {
     let e = problem(
         "extra.yaml",

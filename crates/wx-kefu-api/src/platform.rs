@@ -199,7 +199,7 @@ impl PlatformBuilder {
         };
         // The component calls that carry no token (the token call itself, restarting the
         // pushes) go through a client whose provider is never asked.
-        let bare = settings.client(NoToken)?;
+        let bare = settings.client(NoToken, None)?;
         let core = Arc::new(Core {
             appid,
             secret,
@@ -215,7 +215,7 @@ impl PlatformBuilder {
             recoveries: AtomicU64::new(0),
             revoked: Mutex::new(HashSet::new()),
         });
-        let component = settings.client(ComponentTokens(core.clone()))?;
+        let component = settings.client(ComponentTokens(core.clone()), None)?;
         Ok(Platform {
             inner: Arc::new(Inner {
                 core,
@@ -243,10 +243,17 @@ struct Settings {
 }
 
 impl Settings {
-    fn client(&self, tokens: impl TokenProvider + 'static) -> Result<Client> {
+    fn client(
+        &self,
+        tokens: impl TokenProvider + 'static,
+        guard: Option<Granted>,
+    ) -> Result<Client> {
         let mut builder = Client::builder()
             .http_client(self.http.clone())
             .token_provider(tokens);
+        if let Some(guard) = guard {
+            builder = builder.call_guard(guard);
+        }
         if !self.hosts.is_empty() {
             builder = builder.hosts(self.hosts.iter().cloned());
         }
@@ -362,7 +369,12 @@ impl Platform {
             store: self.inner.core.tokens.authorizer(authorizer),
             authorizer: authorizer.into(),
         };
-        let client = match self.inner.settings.client(tokens) {
+        let guard = Granted {
+            core: self.inner.core.clone(),
+            authorizer: authorizer.into(),
+            known: Mutex::new(None),
+        };
+        let client = match self.inner.settings.client(tokens, Some(guard)) {
             Ok(client) => client,
             // The settings built the component's client already, so they build this one.
             Err(_) => self.inner.component.clone(),
@@ -716,6 +728,60 @@ fn token_error(error: Error) -> Error {
                 .unwrap_or("check the component appid and secret"),
         },
         other => other,
+    }
+}
+
+/// How long a client trusts the permission sets it read from the durable store (another
+/// instance may have applied an `updateauthorized` meanwhile).
+const GRANTS_FRESH: Duration = Duration::from_secs(60);
+
+/// An authorizer client's guard: a call whose endpoint names permission sets goes only if
+/// the account granted one of them (WeChat's 61007 otherwise). An account whose sets are
+/// unknown (recovered from the authorizer list, which does not say them) is not checked.
+struct Granted {
+    core: Arc<Core>,
+    authorizer: Arc<str>,
+    known: Mutex<Option<(Vec<u32>, tokio::time::Instant)>>,
+}
+
+impl wx_kefu_runtime::CallGuard for Granted {
+    fn check<'a>(
+        &'a self,
+        endpoint: &'static wx_kefu_runtime::meta::EndpointMeta,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let needs = endpoint.permission_sets;
+            if needs.is_empty() {
+                return Ok(());
+            }
+            let cached = lock(&self.known)
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < GRANTS_FRESH)
+                .map(|(sets, _)| sets.clone());
+            let granted = match cached {
+                Some(granted) => granted,
+                None => {
+                    let granted = self
+                        .core
+                        .authorizations
+                        .authorization(&self.authorizer)
+                        .await?
+                        .map(|authorization| authorization.func_info)
+                        .unwrap_or_default();
+                    *lock(&self.known) = Some((granted.clone(), tokio::time::Instant::now()));
+                    granted
+                }
+            };
+            if granted.is_empty() || needs.iter().any(|set| granted.contains(set)) {
+                return Ok(());
+            }
+            Err(Error::NotGranted {
+                endpoint: endpoint.name,
+                authorizer: self.authorizer.to_string(),
+                needs,
+                granted,
+            })
+        })
     }
 }
 

@@ -168,11 +168,26 @@ fn fault_reply(kind: &FaultKind, now_ms: i64) -> Wire {
 fn route(shared: &Shared, now_ms: i64, incoming: &ApiRequest) -> (Wire, bool) {
     let token = incoming.query_param("access_token");
     let mut state = shared.lock();
-    let account = state
+    let owner = state
         .platform
         .as_ref()
-        .and_then(|platform| platform.owner(token))
-        .and_then(|owner| state.authorizer_states.get(owner))
+        .and_then(|platform| Some((platform, platform.owner(token)?)));
+    // A call the account did not grant the platform (none of the endpoint's permission sets,
+    // as the spec gives them): 61007, "api is unauthorized to component".
+    if let Some((platform, owner)) = owner
+        && let Some(meta) = spec::endpoint(&incoming.path)
+        && !meta.permission_sets.is_empty()
+        && platform.authorizers.get(owner).is_some_and(|authorizer| {
+            !meta
+                .permission_sets
+                .iter()
+                .any(|set| authorizer.func_info.contains(set))
+        })
+    {
+        return (json_reply(Err(WxError::new(61007)), now_ms), false);
+    }
+    let account = owner
+        .and_then(|(_, owner)| state.authorizer_states.get(owner))
         .map(Arc::clone);
     if let Some(account) = account {
         // The emulator's own state is let go first: the lock order is it, then an account.

@@ -18,6 +18,7 @@ use crate::download::{self, Download, Fetched, MediaFile};
 use crate::endpoint::{Body, Endpoint, FileAnswer, Method, RequestParts};
 use crate::error::{DecodeReason, Error, Result};
 use crate::generated::errcode::ErrCode;
+use crate::guard::CallGuard;
 use crate::hosts::{self, DEFAULT_HOST_COOLDOWN, DEFAULT_HOSTS, Hosts, shown_url};
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
@@ -78,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) mode: TokenMode,
     store: Box<dyn TokenStore>,
     retry: RetryPolicy,
+    /// Asked before each endpoint's call.
+    guard: Option<Box<dyn CallGuard>>,
     /// Finished URLs of the current token; holds the token, so it is never printed.
     urls: RwLock<UrlCache>,
 }
@@ -134,6 +137,7 @@ pub struct ClientBuilder {
     mode: TokenMode,
     store: Option<Box<dyn TokenStore>>,
     provider: Option<Box<dyn TokenProvider>>,
+    guard: Option<Box<dyn CallGuard>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -178,6 +182,7 @@ impl Default for ClientBuilder {
             mode: TokenMode::default(),
             store: None,
             provider: None,
+            guard: None,
         }
     }
 }
@@ -293,6 +298,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Asks `guard` before each call of an endpoint, after its rules and before anything
+    /// is sent (see [`CallGuard`]); none by default.
+    pub fn call_guard(mut self, guard: impl CallGuard + 'static) -> Self {
+        self.guard = Some(Box::new(guard));
+        self
+    }
+
     /// Builds the client.
     ///
     /// Fails with [`Error::Config`] when the app id or secret is missing (and no token
@@ -344,6 +356,7 @@ impl ClientBuilder {
                 mode: self.mode,
                 store,
                 retry: self.retry,
+                guard: self.guard,
                 urls: RwLock::new(UrlCache::default()),
             }),
         })
@@ -559,6 +572,9 @@ impl Client {
 
     async fn send<E: Endpoint + Send + Sync>(&self, request: E) -> Result<Answered<E::Response>> {
         checked(&request)?;
+        if let Some(guard) = &self.inner.guard {
+            guard.check(E::META).await?;
+        }
         self.run_in_span(&request).await
     }
 

@@ -208,6 +208,20 @@ pub enum Error {
         message: String,
     },
 
+    /// A third-party platform's call the account did not grant: it granted none of the
+    /// permission sets (权限集) the endpoint needs (WeChat would answer 61007). Nothing was
+    /// sent; the merchant must update the authorization.
+    NotGranted {
+        /// The endpoint's name.
+        endpoint: &'static str,
+        /// The account's AppID.
+        authorizer: String,
+        /// The sets any one of which allows the call.
+        needs: &'static [u32],
+        /// The sets the account granted.
+        granted: Vec<u32>,
+    },
+
     /// A third-party platform's call for an account that no longer authorizes it: the
     /// account is absent from `api_get_authorizer_list`, or WeChat answered 61003. Its
     /// tokens and its stored authorization were dropped; nothing was sent. The merchant
@@ -301,6 +315,19 @@ impl fmt::Display for Error {
                 "{endpoint}: msgid did not advance past {msgid} in the window {starttime}..{endtime}; stopped instead of looping"
             ),
             Error::Config { message } => write!(f, "configuration error: {message}"),
+            Error::NotGranted {
+                endpoint,
+                authorizer,
+                needs,
+                granted,
+            } => write!(
+                f,
+                "{endpoint}: the account {authorizer} granted this platform none of the permission sets \
+                 (权限集) {} the call needs (it granted {}); nothing was sent: the merchant must \
+                 update the authorization",
+                ids(needs),
+                ids(granted)
+            ),
             Error::Revoked { authorizer } => write!(
                 f,
                 "the account {authorizer} does not authorize this platform (revoked or never granted); \
@@ -329,6 +356,14 @@ impl StdError for Error {
             _ => None,
         }
     }
+}
+
+/// Permission-set ids as `1, 6, 19`.
+fn ids(ids: &[u32]) -> String {
+    ids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn meaning(code: ErrCode) -> String {
@@ -434,7 +469,8 @@ impl Error {
             | Error::Upload { endpoint, .. }
             | Error::TooLarge { endpoint, .. }
             | Error::Save { endpoint, .. }
-            | Error::PagingStalled { endpoint, .. } => Some(endpoint),
+            | Error::PagingStalled { endpoint, .. }
+            | Error::NotGranted { endpoint, .. } => Some(endpoint),
             Error::Config { .. } | Error::Store { .. } | Error::Revoked { .. } => None,
         }
     }
@@ -511,6 +547,7 @@ impl Error {
                 | Error::Config { .. }
                 | Error::Store { .. }
                 | Error::Revoked { .. }
+                | Error::NotGranted { .. }
         )
     }
 

@@ -58,6 +58,7 @@ pub mod dynamic;
 pub mod endpoint;
 pub mod error;
 pub mod export;
+pub mod guard;
 pub mod hosts;
 pub mod meta;
 pub mod platform;
@@ -99,6 +100,7 @@ pub use endpoint::{
 pub use error::{Error, Result, StoreErrorKind, TimedOut, TransportKind};
 pub use export::{MsgIdPage, export};
 pub use generated::errcode::ErrCode;
+pub use guard::CallGuard;
 pub use platform::{
     Authorization, AuthorizationStore, MemoryAuthorizations, MemoryPlatformTokens,
     PlatformTokenCache, Ticket,

@@ -53,6 +53,10 @@ pub struct EndpointMeta {
     /// An optional field whose presence makes a request of this call harmless to repeat
     /// (a template message's `client_msg_id`: WeChat sends one message per id).
     pub idempotent_when: Option<&'static str>,
+    /// The third-party platform's permission sets (权限集) any one of which an account must
+    /// have granted a platform for it to make this call on the account's behalf; empty when
+    /// the official pages do not say (then nothing is checked before sending).
+    pub permission_sets: &'static [u32],
     /// Whether an answer needs `errcode` 0 to be a success because it requires no field of
     /// its own (an acknowledgement): the generator knows it from the answer's type; `None`
     /// (a hand-written endpoint) lets the runtime find out from the type itself.
@@ -84,6 +88,7 @@ impl EndpointMeta {
             path,
             idempotent: false,
             idempotent_when: None,
+            permission_sets: &[],
             answer_needs_errcode: None,
             auth: true,
             downloads: false,
@@ -122,6 +127,12 @@ impl EndpointMeta {
     /// Sets whether repeating the call is harmless.
     pub const fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Sets the permission sets any one of which allows a platform the call.
+    pub const fn permission_sets(mut self, sets: &'static [u32]) -> Self {
+        self.permission_sets = sets;
         self
     }
 

@@ -92,6 +92,8 @@ pub struct Endpoint {
     /// Where the command line puts it: `wx-kefu <command> <verb>`.
     pub command: String,
     pub verb: String,
+    /// The platform's permission sets any one of which allows the call (empty: unknown).
+    pub permission_sets: Vec<u32>,
     pub auth: bool,
     pub notes: Vec<String>,
     pub request: Struct,
@@ -684,6 +686,7 @@ impl Lower<'_> {
         &self,
         module: &str,
         command: &str,
+        file_permission_sets: Option<&Vec<i64>>,
         ep: &EndpointDef,
         types: &mut Vec<TypeModel>,
         patterns: &mut Vec<PatternDef>,
@@ -776,6 +779,16 @@ impl Lower<'_> {
             idempotent_when: ep.idempotent_when.clone(),
             command: ep.command.clone().unwrap_or_else(|| command.to_owned()),
             verb: ep.verb.clone().unwrap_or_else(|| ep.name.replace('_', "-")),
+            permission_sets: ep
+                .permission_sets
+                .as_ref()
+                .or(file_permission_sets)
+                .map(|sets| {
+                    sets.iter()
+                        .filter_map(|&id| u32::try_from(id).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
             auth: ep.auth,
             notes: ep.notes.clone(),
             request: Struct {
@@ -935,7 +948,14 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
                     .command
                     .clone()
                     .unwrap_or_else(|| name.replace('_', "-"));
-                lower.endpoint(&name, &command, ep, &mut module_types, &mut patterns)
+                lower.endpoint(
+                    &name,
+                    &command,
+                    spec.permission_sets.as_ref(),
+                    ep,
+                    &mut module_types,
+                    &mut patterns,
+                )
             })
             .collect();
         for (type_name, def) in spec.types.iter() {

@@ -16,6 +16,9 @@ pub struct SpecFile {
     /// The command-line command of the file's endpoints (`wx-kefu account …`); default
     /// the group in kebab case.
     pub command: Option<String>,
+    /// The third-party platform's permission sets (权限集) any one of which lets a platform
+    /// make the file's calls for an account, when the official pages say.
+    pub permission_sets: Option<Vec<i64>>,
     #[serde(default)]
     pub endpoints: Vec<EndpointDef>,
     #[serde(default)]
@@ -99,6 +102,8 @@ pub struct EndpointDef {
     pub command: Option<String>,
     /// The command-line verb (`wx-kefu account list`); default the name in kebab case.
     pub verb: Option<String>,
+    /// The permission sets of this call, when not the file's (`[]`: none is known).
+    pub permission_sets: Option<Vec<i64>>,
     #[serde(default = "yes")]
     pub auth: bool,
     #[serde(default)]

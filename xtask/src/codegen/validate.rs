@@ -175,8 +175,17 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
                 check_field_codes(&mut r, &codes, file, &format!("type `{name}`"), field, f);
             }
         }
+        if let Some(sets) = &spec.permission_sets {
+            if sets.is_empty() {
+                r.at(file, "permission_sets", None, "a file's permission sets list at least one (leave the key out when none is known)");
+            }
+            permission_sets(&mut r, file, None, sets);
+        }
         for ep in &spec.endpoints {
             let entry = format!("endpoint `{}`", ep.name);
+            if let Some(sets) = &ep.permission_sets {
+                permission_sets(&mut r, file, Some(&entry), sets);
+            }
             for (field, f) in ep
                 .query
                 .iter()
@@ -1218,4 +1227,24 @@ fn enum_values<'a>(
         .and_then(|f| types.get(f.ty.as_str()))
         .filter(|(_, d)| d.kind == TypeKind::Enum)
         .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect())
+}
+
+/// A list of permission-set ids: each a positive number, none twice. (An endpoint's empty
+/// list says that none is known, overriding its file's.)
+fn permission_sets(r: &mut Report, file: &str, entry: Option<&str>, sets: &[i64]) {
+    let mut seen = BTreeSet::new();
+    for &id in sets {
+        if !(1..=i64::from(u32::MAX)).contains(&id) {
+            r.at(file, entry.unwrap_or("permission_sets"), Some("permission_sets"), format!(
+                "permission set {id} is not a set's id (a positive number, as the 权限集 pages number them)"
+            ));
+        } else if !seen.insert(id) {
+            r.at(
+                file,
+                entry.unwrap_or("permission_sets"),
+                Some("permission_sets"),
+                format!("permission set {id} is listed twice"),
+            );
+        }
+    }
 }

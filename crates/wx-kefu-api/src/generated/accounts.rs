@@ -50,6 +50,7 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
         .group("accounts")
         .cli("account", "add")
         .answer_needs_errcode(true)
+        .permission_sets(&[1, 6, 19, 100, 101])
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)
@@ -219,6 +220,7 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
         .group("accounts")
         .cli("account", "delete")
         .answer_needs_errcode(true)
+        .permission_sets(&[1, 6, 19, 100, 101])
         .fields(
             &[
                 meta::FieldMeta::new("kf_account", meta::FieldType::String)

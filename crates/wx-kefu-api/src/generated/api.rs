@@ -16,6 +16,8 @@ pub trait KefuApi {
     /// - At most 100 agent accounts per official account.
     /// - The account's WeChat ID must be set before agents can be added.
     ///
+    /// Through a third-party platform, the account must have granted one of the permission sets (权限集) 1, 6, 19, 100, 101: a `Platform`'s client refuses the call before sending otherwise.
+    ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
     /// - `nickname`: 1–16 characters
@@ -81,6 +83,8 @@ pub trait KefuApi {
     /// `POST /customservice/kfaccount/del` · Not idempotent: never retried once the request may have reached WeChat.
     ///
     /// - The account travels in the JSON body and in the query, which the current and the older page each ask for.
+    ///
+    /// Through a third-party platform, the account must have granted one of the permission sets (权限集) 1, 6, 19, 100, 101: a `Platform`'s client refuses the call before sending otherwise.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `kf_account`: prefix of 1–10 letters, digits or underscores, `@`, then the account's WeChat ID of 1–30 characters
@@ -237,6 +241,8 @@ pub trait KefuApi {
     /// - The limits are the official page's list: image 10 MB PNG/JPEG/GIF, voice 2 MB AMR/MP3, video 10 MB MP4, thumb 64 KB JPEG. (The same page's notes also say 2 MB for images: WeChat decides; a refusal is 40006.)
     /// - A voice message of more than 60 s is refused by WeChat; its length is not checked locally.
     /// - WeChat has answered a thumbnail's id as `thumb_media_id`; it is read into `media_id`.
+    ///
+    /// Through a third-party platform, the account must have granted one of the permission sets (权限集) 1, 3, 8, 9, 11, 19, 30, 31, 100: a `Platform`'s client refuses the call before sending otherwise.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `media`: by `type`: image: at most 10485760 bytes, JPEG, PNG or GIF; voice: at most 2097152 bytes, AMR or MP3; video: at most 10485760 bytes, MP4; thumb: at most 65536 bytes, JPEG
@@ -436,6 +442,8 @@ pub trait KefuApi {
     /// - The user must have written recently: a message allows 5 replies within 48 hours; a menu click, follow or scan allows 3 within 1 minute.
     /// - Outside the window WeChat answers 45015, over the count 45047.
     /// - Never retried once the request may have reached WeChat, so a message is never sent twice.
+    ///
+    /// Through a third-party platform, the account must have granted one of the permission sets (权限集) 1, 6, 19, 100, 101: a `Platform`'s client refuses the call before sending otherwise.
     ///
     /// Checked before sending (a violation is [`Error::Invalid`](::wx_kefu_runtime::Error::Invalid)):
     /// - `touser`: 1–128 characters

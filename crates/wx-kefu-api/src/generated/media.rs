@@ -45,6 +45,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
         .group("media")
         .cli("media", "upload")
         .answer_needs_errcode(false)
+        .permission_sets(&[1, 3, 8, 9, 11, 19, 30, 31, 100])
         .fields(
             &[
                 meta::FieldMeta::new(

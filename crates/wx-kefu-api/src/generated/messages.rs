@@ -73,6 +73,7 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
         .group("messages")
         .cli("message", "send")
         .answer_needs_errcode(true)
+        .permission_sets(&[1, 6, 19, 100, 101])
         .fields(
             &[
                 meta::FieldMeta::new("touser", meta::FieldType::String)

@@ -391,6 +391,15 @@ fn call_doc(model: &Model, ep: &Endpoint) -> Vec<String> {
         lines.push(String::new());
         lines.extend(ep.notes.iter().map(|n| format!("- {n}")));
     }
+    if !ep.permission_sets.is_empty() {
+        let sets: Vec<String> = ep.permission_sets.iter().map(u32::to_string).collect();
+        lines.push(String::new());
+        lines.push(format!(
+            "Through a third-party platform, the account must have granted one of the permission \
+             sets (权限集) {}: a `Platform`'s client refuses the call before sending otherwise.",
+            sets.join(", ")
+        ));
+    }
     let mut checked = Vec::new();
     nested_limits(model, &ep.request.fields, "", 0, &mut checked);
     let limited: Vec<String> = checked

@@ -1122,6 +1122,12 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .as_ref()
         .map(|field| quote!(.idempotent_when(#field)));
     let (command, verb) = (&ep.command, &ep.verb);
+    let sets: Vec<_> = ep
+        .permission_sets
+        .iter()
+        .map(|&id| int(i64::from(id)))
+        .collect();
+    let permission_sets = (!sets.is_empty()).then(|| quote!(.permission_sets(&[#(#sets),*])));
     let needs_errcode = answer_needs_errcode(model, &ep.response);
     let auth = (!auth).then(|| quote!(.auth(false)));
     let downloads = matches!(ep.response, Response::Download(_)).then(|| quote!(.downloads(true)));
@@ -1139,6 +1145,7 @@ fn meta(model: &Model, module: &str, ep: &Endpoint) -> TokenStream {
         .answer_needs_errcode(#needs_errcode)
         #idempotent
         #idempotent_when
+        #permission_sets
         #auth
         #downloads
         #fields
