@@ -19,6 +19,12 @@ pub const OK: &[u8] = br#"{"errcode":0,"errmsg":"ok"}"#;
 /// The answer of a token call.
 pub const TOKEN: &[u8] = br#"{"access_token":"BENCH_ACCESS_TOKEN_0123456789abcdefghijklmnopqrstuvwxyz","expires_in":7200}"#;
 
+/// The platform's component token answer.
+pub const COMPONENT_TOKEN: &[u8] = br#"{"component_access_token":"BENCH_COMPONENT_TOKEN_0123456789abcdefghijklmnopqrstuvwxyz","expires_in":7200}"#;
+
+/// An authorizer's token answer (the same token for every authorizer).
+pub const AUTHORIZER_TOKEN: &[u8] = br#"{"authorizer_access_token":"BENCH_ACCESS_TOKEN_0123456789abcdefghijklmnopqrstuvwxyz","expires_in":7200,"authorizer_refresh_token":"refreshtoken@@@bench"}"#;
+
 /// The access token of [`TOKEN`], for the bare client's URLs.
 pub const ACCESS_TOKEN: &str = "BENCH_ACCESS_TOKEN_0123456789abcdefghijklmnopqrstuvwxyz";
 

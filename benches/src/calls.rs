@@ -41,7 +41,7 @@ impl Sample {
         self.calls as f64 / self.wall.as_secs_f64()
     }
 
-    fn cpu_us_per_call(self) -> f64 {
+    pub fn cpu_us_per_call(self) -> f64 {
         self.cpu.as_secs_f64() * 1e6 / self.calls as f64
     }
 }

@@ -28,6 +28,7 @@ mod export;
 mod inbound;
 mod instructions;
 mod measure;
+mod platform;
 mod report;
 mod scale;
 mod server;
@@ -59,13 +60,15 @@ struct Options {
     inbound_only: bool,
     /// Measure the several-instances section (Redis) only.
     scale_only: bool,
+    /// Measure the many-accounts section (the third-party platform) only.
+    platform_only: bool,
     /// Measure the build a user pays for only (cold builds: minutes).
     build_cost: bool,
     /// Everything in one run: the whole bench with instructions, then the build cost.
     all: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--scale-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--scale-only] [--platform-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist|platform-send[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -78,6 +81,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         instructions: false,
         inbound_only: false,
         scale_only: false,
+        platform_only: false,
         build_cost: false,
         all: false,
     };
@@ -108,6 +112,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--instructions" => options.instructions = true,
             "--inbound-only" => options.inbound_only = true,
             "--scale-only" => options.scale_only = true,
+            "--platform-only" => options.platform_only = true,
             "--build-cost" => options.build_cost = true,
             "--all" => {
                 options.all = true;
@@ -204,7 +209,28 @@ async fn run(options: &Options) -> Result<(), String> {
     let clients = calls::Clients::new(&server).await?;
     if let Some(side) = &options.profile {
         let calls = options.calls.unwrap_or(scale(200_000, 20_000));
+        if side.starts_with("platform-send") {
+            return platform::profile(&server, calls).await;
+        }
         return calls::profile(&clients, side, calls).await;
+    }
+    let platform_section = |clients| {
+        eprintln!(
+            "many accounts: a platform of {} authorizers …",
+            platform::AUTHORIZERS
+        );
+        platform::measure(
+            &server,
+            clients,
+            scale(20_000, 2_000),
+            runs,
+            options.instructions,
+        )
+    };
+    if options.platform_only {
+        let result = platform_section(&clients).await?;
+        println!("{}", platform::markdown(&result));
+        return Ok(());
     }
     let scale_section = |clients| {
         eprintln!("several instances: Redis token store and dedup store …");
@@ -224,6 +250,7 @@ async fn run(options: &Options) -> Result<(), String> {
     }
     let inbound = inbound_section(options)?;
     let several = scale_section(&clients).await?;
+    let many = platform_section(&clients).await?;
     let plain = server::plain_page();
     calls::check_same_data(&plain)?;
 
@@ -280,6 +307,7 @@ async fn run(options: &Options) -> Result<(), String> {
         decode,
         inbound,
         scale: several,
+        platform: Some(many),
         export,
         token_herd: herd.clone(),
         codegen,

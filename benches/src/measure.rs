@@ -101,6 +101,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
 pub struct Memory {
     /// The highest growth of the live heap over its value at the start, in bytes.
     pub heap_peak_bytes: u64,
+    /// The growth of the live heap at the end (what the work left held), in bytes.
+    pub heap_end_bytes: u64,
     /// The growth of the peak resident set (`VmHWM`) over the resident set at the start, in
     /// bytes; `None` where `/proc/self/clear_refs` cannot reset the peak.
     pub rss_peak_growth_bytes: Option<u64>,
@@ -116,6 +118,7 @@ pub async fn heap_peak<T>(work: impl Future<Output = T>) -> (T, Memory) {
     let output = work.await;
     COUNTING.store(false, Relaxed);
     let heap_peak_bytes = u64::try_from(PEAK.load(Relaxed)).unwrap_or(0);
+    let heap_end_bytes = u64::try_from(LIVE.load(Relaxed)).unwrap_or(0);
     let rss_peak_growth_bytes = match (rss_start, proc_status_kib("VmHWM:")) {
         (Some(start), Some(peak)) => Some(peak.saturating_sub(start) * 1024),
         _ => None,
@@ -124,6 +127,7 @@ pub async fn heap_peak<T>(work: impl Future<Output = T>) -> (T, Memory) {
         output,
         Memory {
             heap_peak_bytes,
+            heap_end_bytes,
             rss_peak_growth_bytes,
         },
     )

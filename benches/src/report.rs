@@ -36,6 +36,8 @@ pub struct Results {
     pub inbound: Vec<InboundResult>,
     /// Several instances: the Redis token and dedup stores (none without `redis-server`).
     pub scale: Option<crate::scale::ScaleResult>,
+    /// Many accounts: the third-party platform.
+    pub platform: Option<crate::platform::PlatformResult>,
     /// The record export's memory.
     pub export: ExportMemory,
     /// Concurrent calls on a cold client.
@@ -123,6 +125,10 @@ impl Results {
             out.push_str(&inbound_markdown(&self.inbound));
         }
         out.push_str(&crate::scale::markdown(&self.scale));
+        if let Some(platform) = &self.platform {
+            out.push('\n');
+            out.push_str(&crate::platform::markdown(platform));
+        }
         out.push('\n');
         if let Some(rows) = &self.instructions {
             let _ = writeln!(

@@ -143,6 +143,16 @@ async fn answer(
             }
             Bytes::from_static(bodies::TOKEN)
         }
+        // The third-party platform's token calls (the platform section): every authorizer
+        // gets the bench's token.
+        "/cgi-bin/component/api_component_token" => {
+            state.token_requests.fetch_add(1, Relaxed);
+            Bytes::from_static(bodies::COMPONENT_TOKEN)
+        }
+        "/cgi-bin/component/api_authorizer_token" => {
+            state.token_requests.fetch_add(1, Relaxed);
+            Bytes::from_static(bodies::AUTHORIZER_TOKEN)
+        }
         "/bench/reset" => {
             state.token_requests.store(0, Relaxed);
             for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
