@@ -189,6 +189,11 @@ fn tree(placements: &[Placement]) -> Command {
         for placement in placements.iter().filter(|p| p.group == group) {
             command = command.subcommand(endpoint_command(placement));
         }
+        if group == "platform" {
+            command = command.subcommand(Command::new("authorizers").about(
+                "已授权的账号 — Every account that authorizes the platform, with the permission sets the platform's store keeps (no refresh token)",
+            ));
+        }
         if group == "records" {
             // The texts after augmenting, which sets them from the struct's documentation.
             command = command.subcommand(

@@ -31,6 +31,15 @@ pub struct Config {
     /// The API's base URL (WeChat's host when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// A third-party platform's AppID (commands with `--authorizer` act through it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_appid: Option<String>,
+    /// The platform's AppSecret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_secret: Option<String>,
+    /// The Redis the platform's service keeps its ticket, refresh tokens and tokens in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_redis: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -39,6 +48,15 @@ impl fmt::Debug for Config {
             .field("appid", &self.appid)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("base_url", &self.base_url)
+            .field("component_appid", &self.component_appid)
+            .field(
+                "component_secret",
+                &self.component_secret.as_ref().map(|_| "***"),
+            )
+            .field(
+                "platform_redis",
+                &self.platform_redis.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -76,7 +94,7 @@ pub fn load(path: &Path) -> CliResult<Config> {
             "the config file {} is not valid: {error}",
             path.display()
         ))
-        .hint("it holds a JSON object with the keys appid, secret and base_url")
+        .hint("it holds a JSON object with the keys appid, secret, base_url, component_appid, component_secret and platform_redis")
     })
 }
 

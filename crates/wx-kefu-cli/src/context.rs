@@ -8,8 +8,11 @@ use clap::Args;
 use std::time::Duration;
 
 use wx_kefu_api::client::DEFAULT_BASE_URL;
+use wx_kefu_api::platform::Platform;
 use wx_kefu_api::token::BoxFuture;
-use wx_kefu_api::{AccessToken, Client, ClientBuilder, TokenProvider};
+use wx_kefu_api::{
+    AccessToken, Client, ClientBuilder, RedisAuthorizations, RedisPlatformTokens, TokenProvider,
+};
 
 use crate::config::{self, Config};
 use crate::error::{CliError, CliResult};
@@ -61,6 +64,32 @@ pub struct Global {
     /// Seconds allowed for each HTTP request.
     #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Act as this account through the third-party platform (its component appid, secret and
+    /// Redis from the flags below, the environment or the config file).
+    #[arg(long, env = "WX_AUTHORIZER", global = true, value_name = "APPID")]
+    pub authorizer: Option<String>,
+    /// The third-party platform's AppID.
+    #[arg(long, env = "WX_COMPONENT_APPID", global = true, value_name = "APPID")]
+    pub component_appid: Option<String>,
+    /// The third-party platform's AppSecret (prefer the environment or the config file).
+    #[arg(
+        long,
+        env = "WX_COMPONENT_SECRET",
+        global = true,
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub component_secret: Option<String>,
+    /// The Redis where the platform's service keeps the verify ticket, the refresh tokens and
+    /// the tokens (`redis://host:6379/0`): the command shares them instead of fetching its own.
+    #[arg(
+        long,
+        env = "WX_PLATFORM_REDIS",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub platform_redis: Option<String>,
 }
 
 impl fmt::Debug for Global {
@@ -75,6 +104,10 @@ impl fmt::Debug for Global {
             .field("json", &self.json)
             .field("tz", &self.tz)
             .field("timeout", &self.timeout)
+            .field("authorizer", &self.authorizer)
+            .field("component_appid", &self.component_appid)
+            .field("component_secret", &hidden(&self.component_secret))
+            .field("platform_redis", &hidden(&self.platform_redis))
             .finish()
     }
 }
@@ -172,9 +205,67 @@ impl Context {
         }
     }
 
-    /// The client in effect.
+    /// The client in effect: the account's, or with `--authorizer` the platform's client
+    /// acting as that account.
     pub fn client(&self) -> CliResult<Client> {
-        Ok(self.builder()?.build()?)
+        match self.global.authorizer.as_deref().filter(|a| !a.is_empty()) {
+            Some(authorizer) => Ok(self.platform()?.client(authorizer)),
+            None => Ok(self.builder()?.build()?),
+        }
+    }
+
+    /// The third-party platform in effect, on the Redis its service uses when one is given
+    /// (so the ticket, the refresh tokens and the tokens are shared, never fetched anew).
+    pub fn platform(&self) -> CliResult<Platform> {
+        let appid = pick(
+            self.global.component_appid.as_ref(),
+            self.config.component_appid.as_ref(),
+        )
+        .0;
+        let secret = pick(
+            self.global.component_secret.as_ref(),
+            self.config.component_secret.as_ref(),
+        )
+        .0;
+        let (Some(appid), Some(secret)) = (appid, secret) else {
+            return Err(CliError::usage("no third-party platform to act through")
+                .hint("set WX_COMPONENT_APPID and WX_COMPONENT_SECRET (or the config file's component_appid and component_secret)")
+                .hint(format!("the config file is {}", self.config_path.display())));
+        };
+        let timeout = Duration::from_secs(self.global.timeout.max(1));
+        let base_url = self
+            .base_url()
+            .0
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let mut builder = Platform::builder()
+            .component_app_id(appid.as_str())
+            .component_secret(secret)
+            .base_url(base_url)
+            .timeout(timeout);
+        let redis = pick(
+            self.global.platform_redis.as_ref(),
+            self.config.platform_redis.as_ref(),
+        )
+        .0;
+        if let Some(url) = redis {
+            // The URL is not quoted: it may hold Redis' password.
+            let connection = wx_kefu_api::redis::Client::open(url.as_str())
+                .and_then(|client| {
+                    client.get_connection_manager_lazy(
+                        wx_kefu_api::redis::aio::ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(Duration::from_secs(2)))
+                            .set_response_timeout(Some(Duration::from_secs(2))),
+                    )
+                })
+                .map_err(|_| {
+                    CliError::usage("the platform's Redis URL is not valid")
+                        .hint("expected redis://[user:password@]host[:port][/db]")
+                })?;
+            builder = builder
+                .token_cache(RedisPlatformTokens::new(connection.clone(), None, &appid)?)
+                .authorization_store(RedisAuthorizations::new(connection, None, &appid)?);
+        }
+        Ok(builder.build()?)
     }
 }
 

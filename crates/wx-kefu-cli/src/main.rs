@@ -18,6 +18,7 @@ mod fallback;
 mod media;
 mod mock;
 mod output;
+mod platform;
 mod request;
 mod time;
 mod token;
@@ -120,6 +121,9 @@ async fn run(matches: &ArgMatches, global: Global) -> CliResult {
                 let args = ExportArgs::from_arg_matches(args).map_err(parse)?;
                 return export::run(&context, &args).await;
             }
+            if group == "platform" && verb == "authorizers" {
+                return platform::authorizers(&context).await;
+            }
             let Some(placement) = cli::placements()
                 .into_iter()
                 .find(|p| p.group == group && p.verb == verb)
@@ -128,7 +132,11 @@ async fn run(matches: &ArgMatches, global: Global) -> CliResult {
             };
             let mut request = request::build(placement.meta, args)?;
             let attachments = media::attachments(args, &request)?;
-            let client = context.client()?;
+            // The platform's own calls carry its component token.
+            let client = match placement.meta.group {
+                "platform" => context.platform()?.component().clone(),
+                _ => context.client()?,
+            };
             if placement.meta.downloads {
                 return media::download(&context.printer, &client, placement.meta, request, args)
                     .await;

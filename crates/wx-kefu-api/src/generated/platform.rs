@@ -604,7 +604,7 @@ impl ::wx_kefu_runtime::Endpoint for GetAuthorizerList {
             "https://developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/ThirdParty/Account_Authorization/api_get_authorizer_list.html",
         )
         .group("platform")
-        .cli("platform", "authorizers")
+        .cli("platform", "authorizer-list")
         .answer_needs_errcode(false)
         .idempotent(true)
         .fields(

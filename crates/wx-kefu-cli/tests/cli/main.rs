@@ -13,6 +13,7 @@ mod hostile;
 mod media;
 mod messages;
 mod mock;
+mod platform;
 mod sessions;
 mod support;
 mod token;

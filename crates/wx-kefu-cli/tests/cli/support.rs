@@ -23,6 +23,10 @@ const CLEARED: &[&str] = &[
     "WX_BASE_URL",
     "WX_KEFU_CONFIG",
     "WX_KEFU_TZ",
+    "WX_AUTHORIZER",
+    "WX_COMPONENT_APPID",
+    "WX_COMPONENT_SECRET",
+    "WX_PLATFORM_REDIS",
 ];
 
 /// A running emulator (on a runtime of its own, so that tests can block on the binary)
@@ -88,6 +92,11 @@ impl Emu {
             dir: tempfile::tempdir().expect("a temporary directory"),
             _runtime: runtime,
         }
+    }
+
+    /// Runs `work` on the emulator's runtime (to set up what a test needs).
+    pub fn block_on<F: std::future::Future>(&self, work: F) -> F::Output {
+        self._runtime.block_on(work)
     }
 
     /// The path of a file in the scratch directory.
