@@ -465,3 +465,146 @@ const simple = (path, body) => fetch(t + path, {{ method: "POST", mode: "no-cors
     assert!(moved < 600, "the clock moved {moved} s ({title})");
     assert!(mock.pending_faults().is_empty());
 }
+
+/// The emulator plays a third-party platform: the page's switcher drives an authorizer's
+/// own account (its users, its agents), the platform panel authorizes and revokes, and no
+/// ticket, code, refresh token or secret reaches the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_switches_between_the_platforms_accounts() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    let env = Env::start_web().await;
+    let secret = "web-component-secret";
+    env.mock.set_platform(wx_kefu_mock::PlatformConfig::new(
+        "wxwebcomponent001",
+        secret,
+        "web-token",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    ));
+    env.mock
+        .authorize("wxwebmerchant0001", &[1, 6])
+        .await
+        .unwrap();
+    let merchant = env.mock.authorizer("wxwebmerchant0001").unwrap();
+    merchant.user_message("o_merchant_user", "商户的用户");
+    env.mock.user_message("o_own_user", "自己的用户");
+    let page = format!("{}/_mock/", env.mock.base_url());
+    let browser = browser(&driver).await;
+    browser.goto(&page).await.unwrap();
+    eventually("the platform's panel lists the authorizer", || {
+        exists(
+            &browser,
+            "[data-testid=authorizers] li[data-appid='wxwebmerchant0001']",
+        )
+    })
+    .await;
+    // The emulator's own account first: its user, not the merchant's.
+    eventually("the own account's user", || {
+        exists(&browser, "[data-testid=users] li[data-openid='o_own_user']")
+    })
+    .await;
+    assert!(
+        !exists(
+            &browser,
+            "[data-testid=users] li[data-openid='o_merchant_user']"
+        )
+        .await
+    );
+    // Switch to the merchant: its user, not the own account's. (The options are redrawn
+    // with each change: one found just before a redraw is clicked again.)
+    eventually("the merchant chosen in the switcher", || async {
+        match browser
+            .find(Locator::Css(
+                "[data-testid=account] option[value='wxwebmerchant0001']",
+            ))
+            .await
+        {
+            Ok(option) => option.click().await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    eventually("the merchant's user", || {
+        exists(
+            &browser,
+            "[data-testid=users] li[data-openid='o_merchant_user']",
+        )
+    })
+    .await;
+    assert!(!exists(&browser, "[data-testid=users] li[data-openid='o_own_user']").await);
+    // A second merchant authorizes from the page, with set 1 only.
+    let appid = browser
+        .find(Locator::Css("[data-testid=grant-appid]"))
+        .await
+        .unwrap();
+    appid.send_keys("wxwebmerchant0002").await.unwrap();
+    let sets = browser
+        .find(Locator::Css("[data-testid=grant-sets]"))
+        .await
+        .unwrap();
+    sets.clear().await.unwrap();
+    sets.send_keys("1").await.unwrap();
+    browser
+        .find(Locator::Css("[data-testid=grant]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the second merchant authorized", || async {
+        env.mock
+            .authorizers()
+            .iter()
+            .any(|a| a.appid == "wxwebmerchant0002" && a.func_info == [1] && a.authorized)
+    })
+    .await;
+    eventually("the page lists the second merchant", || {
+        exists(
+            &browser,
+            "[data-testid=authorizers] li[data-appid='wxwebmerchant0002']",
+        )
+    })
+    .await;
+    // And the first revokes from the page (the list is redrawn as the emulator changes: a
+    // button found just before a redraw is clicked again).
+    eventually("the revoke button clicked", || async {
+        match browser
+            .find(Locator::Css(
+                "[data-testid=authorizers] li[data-appid='wxwebmerchant0001'] [data-testid=revoke]",
+            ))
+            .await
+        {
+            Ok(button) => button.click().await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    eventually("the first merchant revoked", || async {
+        env.mock
+            .authorizers()
+            .iter()
+            .any(|a| a.appid == "wxwebmerchant0001" && !a.authorized)
+    })
+    .await;
+    let source = browser.source().await.unwrap();
+    let state = reqwest::get(format!("{}/_mock/api/state", env.mock.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [&source, &state] {
+        for hidden in [
+            secret,
+            "ticket@@@",
+            "queryauthcode@@@",
+            "refreshtoken@@@",
+            "authorizer@@@",
+        ] {
+            assert!(!shown.contains(hidden), "`{hidden}` reached the page");
+        }
+    }
+    browser.close().await.unwrap();
+    env.finish().await;
+}

@@ -364,6 +364,15 @@ impl MockHandle {
         self.account.as_ref().map(|(_, state)| state)
     }
 
+    /// The state of this handle's account for a read: the web view hears of nothing (its
+    /// own reads must not make it read again).
+    fn peek(&self) -> state::StateGuard<'_> {
+        match self.account_state() {
+            Some(account) => state::StateGuard::Authorizer(state::lock_account(account)),
+            None => state::StateGuard::Own(self.shared.lock()),
+        }
+    }
+
     /// The emulator's own state, whichever account this handle drives: the faults, the
     /// request log and the platform live there.
     fn primary(&self) -> std::sync::MutexGuard<'_, State> {

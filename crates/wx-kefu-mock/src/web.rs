@@ -40,7 +40,16 @@
 //! | `POST /_mock/api/tokens/invalidate` | every token issued so far answers 40001 |
 //! | `POST /_mock/api/stubs` | `{"path", "answer"}`: a path the spec does not have answers `answer` (for raw calls) |
 //! | `POST /_mock/api/hosts/{n}/down`, `…/up` | take host `n` (0 is the first port) down: its port refuses connections; bring it back |
+//! | `POST /_mock/api/platform` | `{"component_appid", "component_secret", "token", "encoding_aes_key", "auth_url"?, "message_url"?}`: the emulator plays this third-party platform (tickets to `auth_url`, authorizers' pushes to `message_url` with `$APPID$`) |
+//! | `POST /_mock/api/platform/ticket` | a verify ticket is pushed now |
+//! | `POST /_mock/api/platform/authorizers` | `{"appid", "func_info"?: [1, 6]}`: a merchant authorizes the platform (again: a re-authorization, `updateauthorized`) |
+//! | `POST /_mock/api/platform/authorizers/{appid}/revoke` | the merchant revokes the platform (`unauthorized`) |
+//! | `POST /_mock/api/platform/go-live` | WeChat's go-live test (全网发布) against the platform: its report |
 //! | `GET /_mock/media/{id}` | a media file the account holds (to show pictures) |
+//!
+//! Every route of an account (users, agents, sessions, templates, media, the webhook, the
+//! state) takes `?account=APPID` to drive an authorizer of the platform instead of the
+//! emulator's own account: the page's account switcher.
 //!
 //! ## Who may drive it
 //!
@@ -235,6 +244,11 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>(
         .route("/api/stubs", post(stub))
         .route("/api/hosts/{index}/down", post(host_down))
         .route("/api/hosts/{index}/up", post(host_up))
+        .route("/api/platform", post(set_platform))
+        .route("/api/platform/ticket", post(push_ticket))
+        .route("/api/platform/authorizers", post(authorize))
+        .route("/api/platform/authorizers/{appid}/revoke", post(revoke))
+        .route("/api/platform/go-live", post(go_live))
         .route("/media/{id}", get(media))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(handle)
@@ -280,7 +294,7 @@ pub(crate) async fn page() -> Response {
         .into_response()
 }
 
-async fn state(State(handle): State<MockHandle>) -> Json<Value> {
+async fn state(Scoped(handle): Scoped) -> Json<Value> {
     Json(handle.snapshot())
 }
 
@@ -319,9 +333,7 @@ async fn requests(State(handle): State<MockHandle>, Query(after): Query<After>) 
     Json(json!({ "total": log.total(), "requests": entries }))
 }
 
-async fn events(
-    State(handle): State<MockHandle>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn events(Scoped(handle): Scoped) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let changes = handle.shared.changes.watch();
     let stream = futures_util::stream::unfold(changes, |mut changes| async move {
         // Ends when the emulator stops.
@@ -342,7 +354,7 @@ struct Written {
 }
 
 async fn user_writes(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     Json(written): Json<Written>,
 ) -> ControlAnswer {
@@ -353,7 +365,7 @@ async fn user_writes(
         Some(id) => UserInput::menu_tap(written.text.clone(), id),
         None => UserInput::text(written.text.clone()),
     };
-    match handle.shared.outbound.config() {
+    match handle.outbound().config() {
         Some(_) => {
             let pushed = handle.push_message(&openid, input).await?;
             Ok(Json(
@@ -368,7 +380,7 @@ async fn user_writes(
 }
 
 async fn user_sends_picture(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     picture: Bytes,
 ) -> ControlAnswer {
@@ -378,7 +390,7 @@ async fn user_sends_picture(
             "the body is the picture".into(),
         ));
     }
-    match handle.shared.outbound.config() {
+    match handle.outbound().config() {
         Some(_) => {
             let pushed = handle.push_image(&openid, picture).await?;
             Ok(Json(
@@ -398,7 +410,7 @@ struct UserEventBody {
 }
 
 async fn user_event(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     Json(body): Json<UserEventBody>,
 ) -> ControlAnswer {
@@ -419,7 +431,7 @@ async fn user_event(
     done()
 }
 
-async fn user_waits(State(handle): State<MockHandle>, Path(openid): Path<String>) -> ControlAnswer {
+async fn user_waits(Scoped(handle): Scoped, Path(openid): Path<String>) -> ControlAnswer {
     handle.enqueue_waiting(&openid)?;
     done()
 }
@@ -436,7 +448,7 @@ fn yes() -> bool {
     true
 }
 
-async fn add_agent(State(handle): State<MockHandle>, Json(agent): Json<NewAgent>) -> ControlAnswer {
+async fn add_agent(Scoped(handle): Scoped, Json(agent): Json<NewAgent>) -> ControlAnswer {
     handle.add_online_agent(&agent.kf_account, &agent.nickname)?;
     if !agent.online {
         handle.set_online(&agent.kf_account, false)?;
@@ -450,7 +462,7 @@ struct Online {
 }
 
 async fn set_online(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kf_account): Path<String>,
     Json(online): Json<Online>,
 ) -> ControlAnswer {
@@ -464,7 +476,7 @@ struct Accept {
 }
 
 async fn accept(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kf_account): Path<String>,
     Json(accept): Json<Accept>,
 ) -> ControlAnswer {
@@ -472,10 +484,7 @@ async fn accept(
     done()
 }
 
-async fn end_session(
-    State(handle): State<MockHandle>,
-    Path(openid): Path<String>,
-) -> ControlAnswer {
+async fn end_session(Scoped(handle): Scoped, Path(openid): Path<String>) -> ControlAnswer {
     handle.end_session(&openid)?;
     done()
 }
@@ -485,7 +494,7 @@ struct Advance {
     advance_seconds: u64,
 }
 
-async fn advance(State(handle): State<MockHandle>, Json(advance): Json<Advance>) -> ControlAnswer {
+async fn advance(Scoped(handle): Scoped, Json(advance): Json<Advance>) -> ControlAnswer {
     handle.advance(Duration::from_secs(advance.advance_seconds));
     Ok(Json(json!({ "ok": true, "now": handle.now() })))
 }
@@ -505,7 +514,7 @@ struct FaultBody {
     after_handling: bool,
 }
 
-async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -> ControlAnswer {
+async fn inject(Scoped(handle): Scoped, Json(body): Json<FaultBody>) -> ControlAnswer {
     let mut fault = match (body.errcode, body.status, body.delay_ms, body.drop) {
         (Some(code), None, None, false) => Fault::errcode(code),
         (None, Some(status), None, false) => match body.body {
@@ -534,7 +543,7 @@ async fn inject(State(handle): State<MockHandle>, Json(body): Json<FaultBody>) -
     done()
 }
 
-async fn clear_faults(State(handle): State<MockHandle>) -> ControlAnswer {
+async fn clear_faults(Scoped(handle): Scoped) -> ControlAnswer {
     handle.clear_faults();
     done()
 }
@@ -549,10 +558,7 @@ struct WebhookBody {
     encoding_aes_key: Option<String>,
 }
 
-async fn set_webhook(
-    State(handle): State<MockHandle>,
-    Json(body): Json<WebhookBody>,
-) -> ControlAnswer {
+async fn set_webhook(Scoped(handle): Scoped, Json(body): Json<WebhookBody>) -> ControlAnswer {
     let config = match &body.encoding_aes_key {
         Some(key) => WebhookConfig::safe(&body.url, &body.token, key)
             .map_err(|error| Refused(StatusCode::BAD_REQUEST, error.to_string()))?,
@@ -572,7 +578,7 @@ struct Bind {
 }
 
 async fn bind(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kf_account): Path<String>,
     Json(body): Json<Bind>,
 ) -> ControlAnswer {
@@ -586,7 +592,7 @@ struct Invitation {
 }
 
 async fn invitation(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kf_account): Path<String>,
     Json(body): Json<Invitation>,
 ) -> ControlAnswer {
@@ -604,10 +610,7 @@ async fn invitation(
     done()
 }
 
-async fn worker_at_limit(
-    State(handle): State<MockHandle>,
-    Path(wx): Path<String>,
-) -> ControlAnswer {
+async fn worker_at_limit(Scoped(handle): Scoped, Path(wx): Path<String>) -> ControlAnswer {
     handle.set_worker_at_limit(&wx);
     done()
 }
@@ -617,7 +620,7 @@ struct Kefu {
     enabled: bool,
 }
 
-async fn kefu(State(handle): State<MockHandle>, Json(body): Json<Kefu>) -> ControlAnswer {
+async fn kefu(Scoped(handle): Scoped, Json(body): Json<Kefu>) -> ControlAnswer {
     handle.set_kefu_enabled(body.enabled);
     done()
 }
@@ -628,7 +631,7 @@ struct Switch {
 }
 
 async fn switch(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     Json(body): Json<Switch>,
 ) -> ControlAnswer {
@@ -654,7 +657,7 @@ fn keepable(kind: &str, data: &Bytes) -> Result<(), Refused> {
 }
 
 async fn keep_media(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kind): Path<String>,
     data: Bytes,
 ) -> ControlAnswer {
@@ -665,7 +668,7 @@ async fn keep_media(
 }
 
 async fn keep_material(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(kind): Path<String>,
     data: Bytes,
 ) -> ControlAnswer {
@@ -681,7 +684,7 @@ struct Refuses {
 }
 
 async fn refuses(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     Json(body): Json<Refuses>,
 ) -> ControlAnswer {
@@ -697,10 +700,7 @@ struct NewTemplate {
     content: String,
 }
 
-async fn add_template(
-    State(handle): State<MockHandle>,
-    Json(body): Json<NewTemplate>,
-) -> ControlAnswer {
+async fn add_template(Scoped(handle): Scoped, Json(body): Json<NewTemplate>) -> ControlAnswer {
     if body.template_id.is_empty() || body.title.is_empty() {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -717,7 +717,7 @@ struct Banned {
 }
 
 async fn ban_template(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(template_id): Path<String>,
     Json(body): Json<Banned>,
 ) -> ControlAnswer {
@@ -737,7 +737,7 @@ fn one() -> u32 {
 }
 
 async fn subscribe(
-    State(handle): State<MockHandle>,
+    Scoped(handle): Scoped,
     Path(openid): Path<String>,
     Json(body): Json<Subscription>,
 ) -> ControlAnswer {
@@ -750,17 +750,17 @@ struct Account {
     wechat_id: Option<String>,
 }
 
-async fn account(State(handle): State<MockHandle>, Json(body): Json<Account>) -> ControlAnswer {
+async fn account(Scoped(handle): Scoped, Json(body): Json<Account>) -> ControlAnswer {
     handle.set_wechat_id(body.wechat_id.as_deref());
     done()
 }
 
-async fn reset(State(handle): State<MockHandle>) -> ControlAnswer {
+async fn reset(Scoped(handle): Scoped) -> ControlAnswer {
     handle.reset();
     done()
 }
 
-async fn invalidate(State(handle): State<MockHandle>) -> ControlAnswer {
+async fn invalidate(Scoped(handle): Scoped) -> ControlAnswer {
     handle.invalidate_tokens();
     done()
 }
@@ -771,7 +771,7 @@ struct Stub {
     answer: Value,
 }
 
-async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> ControlAnswer {
+async fn stub(Scoped(handle): Scoped, Json(body): Json<Stub>) -> ControlAnswer {
     if !body.path.starts_with('/') || wx_kefu_api::ENDPOINTS.iter().any(|m| m.path == body.path) {
         return Err(Refused(
             StatusCode::BAD_REQUEST,
@@ -782,14 +782,14 @@ async fn stub(State(handle): State<MockHandle>, Json(body): Json<Stub>) -> Contr
     done()
 }
 
-async fn host_down(State(handle): State<MockHandle>, Path(index): Path<usize>) -> ControlAnswer {
+async fn host_down(Scoped(handle): Scoped, Path(index): Path<usize>) -> ControlAnswer {
     match handle.stop_host(index).await {
         true => done(),
         false => Err(no_host(index)),
     }
 }
 
-async fn host_up(State(handle): State<MockHandle>, Path(index): Path<usize>) -> ControlAnswer {
+async fn host_up(Scoped(handle): Scoped, Path(index): Path<usize>) -> ControlAnswer {
     match handle.start_host(index).await {
         Ok(true) => done(),
         Ok(false) => Err(no_host(index)),
@@ -807,7 +807,7 @@ fn no_host(index: usize) -> Refused {
     )
 }
 
-async fn clear_webhook(State(handle): State<MockHandle>) -> ControlAnswer {
+async fn clear_webhook(Scoped(handle): Scoped) -> ControlAnswer {
     handle.clear_webhook();
     done()
 }
@@ -815,8 +815,8 @@ async fn clear_webhook(State(handle): State<MockHandle>) -> ControlAnswer {
 /// A media file, for the page's `<img>`: served with the type its bytes show (an upload
 /// declared `text/html` is still `application/octet-stream` here), never sniffed by the
 /// browser, and sandboxed, so no upload runs as a page of the emulator's origin.
-async fn media(State(handle): State<MockHandle>, Path(id): Path<String>) -> Response {
-    let found = handle.shared.lock().media.get(&id).map(|m| m.data.clone());
+async fn media(Scoped(handle): Scoped, Path(id): Path<String>) -> Response {
+    let found = handle.peek().media.get(&id).map(|m| m.data.clone());
     match found {
         Some(data) => (
             [
@@ -843,9 +843,10 @@ impl MockHandle {
     pub fn snapshot(&self) -> serde_json::Value {
         use serde_json::json;
         let now = self.now_ms();
-        let webhook = self.shared.outbound.config();
-        let pushes = self.shared.outbound.log();
-        let state = self.shared.lock();
+        let webhook = self.outbound().config();
+        let pushes = self.outbound().log();
+        let platform = self.platform_snapshot();
+        let state = self.peek();
         let mut openids: Vec<&String> = state.users.keys().collect();
         openids.extend(state.conversations.keys());
         openids.sort();
@@ -949,6 +950,148 @@ impl MockHandle {
             "token_fetches": { "stable": state.stable_fetches, "classic": state.classic_fetches },
             "media": state.media.len(),
             "templates": state.notify.templates,
+            "platform": platform,
         })
+    }
+
+    /// The platform the emulator plays, for the page's account switcher: its appid, the
+    /// authorizers (appid, original id, permission sets, authorized), its counters. Never
+    /// its secret, a ticket, a code or a token. `null` without a platform.
+    fn platform_snapshot(&self) -> serde_json::Value {
+        let Ok(stats) = self.platform_stats() else {
+            return serde_json::Value::Null;
+        };
+        let component = self
+            .shared
+            .lock()
+            .platform
+            .as_ref()
+            .map(|platform| platform.config.component_appid().to_owned());
+        serde_json::json!({
+            "component_appid": component,
+            "authorizers": self.authorizers(),
+            "stats": stats,
+            "pushes": self.platform_pushes().iter().rev().take(20).map(|p| serde_json::json!({
+                "kind": p.kind,
+                "attempts": p.attempts,
+                "outcome": format!("{:?}", p.outcome),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct NewPlatform {
+    component_appid: String,
+    component_secret: String,
+    token: String,
+    encoding_aes_key: String,
+    auth_url: Option<String>,
+    message_url: Option<String>,
+}
+
+async fn set_platform(
+    State(handle): State<MockHandle>,
+    Json(body): Json<NewPlatform>,
+) -> ControlAnswer {
+    if body.component_appid.is_empty() || body.component_secret.is_empty() || body.token.is_empty()
+    {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "a platform needs a `component_appid`, a `component_secret` and a `token`".into(),
+        ));
+    }
+    if wx_kefu_inbound::crypto::AesKey::from_encoding_aes_key(&body.encoding_aes_key).is_err() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "`encoding_aes_key` is not an EncodingAESKey (43 characters)".into(),
+        ));
+    }
+    let mut config = crate::PlatformConfig::new(
+        body.component_appid,
+        body.component_secret,
+        body.token,
+        body.encoding_aes_key,
+    );
+    if let Some(url) = body.auth_url.filter(|url| !url.is_empty()) {
+        config = config.auth_events_to(url);
+    }
+    if let Some(url) = body.message_url.filter(|url| !url.is_empty()) {
+        config = config.messages_to(url);
+    }
+    handle.set_platform(config);
+    done()
+}
+
+async fn push_ticket(State(handle): State<MockHandle>) -> ControlAnswer {
+    let pushed = handle.push_ticket().await?;
+    Ok(Json(
+        json!({ "ok": true, "pushed": format!("{:?}", pushed.outcome) }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Grant {
+    appid: String,
+    #[serde(default = "default_sets")]
+    func_info: Vec<u32>,
+}
+
+fn default_sets() -> Vec<u32> {
+    vec![1, 6]
+}
+
+async fn authorize(State(handle): State<MockHandle>, Json(body): Json<Grant>) -> ControlAnswer {
+    if body.appid.is_empty() || body.appid.contains(char::is_whitespace) {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "an authorizer needs an `appid` without spaces".into(),
+        ));
+    }
+    // The code goes to the platform in the push, never to the page.
+    handle.authorize(&body.appid, &body.func_info).await?;
+    done()
+}
+
+async fn revoke(State(handle): State<MockHandle>, Path(appid): Path<String>) -> ControlAnswer {
+    let pushed = handle.revoke(&appid).await?;
+    Ok(Json(
+        json!({ "ok": true, "pushed": format!("{:?}", pushed.outcome) }),
+    ))
+}
+
+async fn go_live(State(handle): State<MockHandle>) -> ControlAnswer {
+    let report = handle.go_live_test(Duration::from_secs(5)).await?;
+    Ok(Json(json!({ "ok": report.passed(), "report": report })))
+}
+
+/// The handle a control request drives: the emulator's own account, or with
+/// `?account=APPID` an authorizer's of the platform it plays (404 for an unknown one).
+struct Scoped(MockHandle);
+
+impl axum::extract::FromRequestParts<MockHandle> for Scoped {
+    type Rejection = Refused;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        handle: &MockHandle,
+    ) -> Result<Self, Self::Rejection> {
+        #[derive(Deserialize)]
+        struct Account {
+            account: Option<String>,
+        }
+        let account = Query::<Account>::try_from_uri(&parts.uri)
+            .map_err(|_| Refused(StatusCode::BAD_REQUEST, "a malformed query".into()))?
+            .0
+            .account
+            .filter(|appid| !appid.is_empty());
+        match account {
+            None => Ok(Scoped(handle.clone())),
+            Some(appid) if handle.account_appid() == appid => Ok(Scoped(handle.clone())),
+            Some(appid) => handle
+                .authorizer(&appid)
+                .map(Scoped)
+                .map_err(|error| Refused(StatusCode::NOT_FOUND, error.to_string())),
+        }
     }
 }

@@ -93,7 +93,7 @@ impl MockHandle {
 
     /// The account's WeChat ID (`gh_…`), when known: an authorizer's original id.
     pub fn wechat_id(&self) -> Option<String> {
-        self.state().wechat_id.clone()
+        self.peek().wechat_id.clone()
     }
 
     fn configure_events(events: &Outbound, config: &PlatformConfig) {
@@ -112,6 +112,13 @@ impl MockHandle {
         let mut state = self.primary();
         let platform = state.platform.as_mut().ok_or(MockError::NoPlatform)?;
         f(platform)
+    }
+
+    /// Reads the platform without telling the web view (a read changes nothing).
+    fn read_platform<T>(&self, f: impl FnOnce(&PlatformState) -> T) -> Result<T, MockError> {
+        let state = self.shared.lock();
+        let platform = state.platform.as_ref().ok_or(MockError::NoPlatform)?;
+        Ok(f(platform))
     }
 
     /// Pushes a new ticket to the 授权事件接收URL now.
@@ -255,29 +262,29 @@ impl MockHandle {
 
     /// The appid of the account this handle drives (the emulator's own, or an authorizer's).
     pub fn account_appid(&self) -> String {
-        self.state().appid.clone()
+        self.peek().appid.clone()
     }
 
     /// Every account that ever authorized the platform, by appid.
     pub fn authorizers(&self) -> Vec<AuthorizerInfo> {
-        self.with_platform(|platform| {
-            Ok(platform
+        self.read_platform(|platform| {
+            platform
                 .authorizers
                 .values()
                 .map(|authorizer| platform.info(authorizer))
-                .collect())
+                .collect()
         })
         .unwrap_or_default()
     }
 
     /// What was asked of the platform so far.
     pub fn platform_stats(&self) -> Result<PlatformStats, MockError> {
-        self.with_platform(|platform| Ok(platform.stats))
+        self.read_platform(|platform| platform.stats)
     }
 
     /// Every push to the 授权事件接收URL, in order.
     pub fn platform_pushes(&self) -> Vec<PushRecord> {
-        self.with_platform(|platform| Ok(platform.events.log()))
+        self.read_platform(|platform| platform.events.log())
             .unwrap_or_default()
     }
 

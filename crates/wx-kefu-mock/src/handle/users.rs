@@ -48,7 +48,7 @@ impl MockHandle {
 
     /// A user's conversation, as their phone shows it (and the web view).
     pub fn conversation(&self, openid: &str) -> Vec<Bubble> {
-        self.state()
+        self.peek()
             .conversations
             .get(openid)
             .cloned()
