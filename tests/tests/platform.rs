@@ -396,6 +396,49 @@ async fn a_call_the_account_did_not_grant_is_refused_before_sending() {
 }
 
 #[tokio::test]
+async fn a_refused_component_token_says_what_to_do() {
+    let (mock, _, _) = world().await;
+    let store = || async {
+        let store = Arc::new(MemoryAuthorizations::new());
+        let ticket = mock.push_ticket().await.unwrap().xml;
+        let ticket = ticket
+            .split("<ComponentVerifyTicket><![CDATA[")
+            .nth(1)
+            .and_then(|rest| rest.split("]]>").next())
+            .unwrap()
+            .to_owned();
+        store
+            .put_ticket(&Ticket {
+                value: Credential::new(ticket),
+                issued_at: mock.now(),
+            })
+            .await
+            .unwrap();
+        store
+    };
+    for (code, says) in [
+        (61004, "IP allow-list"),
+        (45009, "clearComponentQuotaByAppSecret"),
+    ] {
+        mock.inject(
+            wx_kefu_mock::Fault::errcode(code)
+                .times(1)
+                .on_path(COMPONENT_TOKEN),
+        );
+        let fresh = platform_builder(&mock.base_url())
+            .authorization_store(store().await)
+            .build()
+            .unwrap();
+        let error = fresh.client(ACCOUNTS[0]).get_kf_list().await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Token { endpoint: "get_component_access_token", code: Some(c), .. } if c.code() == code),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(says), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn the_go_live_test_passes_offline() {
     let (mock, _platform, _) = world().await;
     let report = mock.go_live_test(Duration::from_secs(5)).await.unwrap();

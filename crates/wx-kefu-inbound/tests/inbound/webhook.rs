@@ -496,3 +496,51 @@ fn a_remembered_push_is_forgotten_after_its_lifetime_on_the_webhooks_clock() {
     push(NOW + 61);
     assert_eq!(calls.get(), 2, "after 60 s the push is new again");
 }
+
+/// A platform's message webhook receives the pushes of many accounts, sealed alike: one
+/// account's `MsgId` is never another's retry there, and a real retry is still one. On an
+/// account's own webhook the same two pushes are one push and its retry.
+#[test]
+fn on_a_platforms_webhook_the_same_msgid_of_two_accounts_is_two_pushes() {
+    let other = |body: &str| body.replace(ACCOUNT, "gh_other_account");
+    let key = key_of(EAK);
+    let platform = Webhook::builder()
+        .token(TOKEN)
+        .app_id(APPID)
+        .encoding_aes_key(EAK)
+        .unwrap()
+        .many_accounts()
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let first = text_push("oUSER", "hi", 77, NOW);
+    let second = other(&first);
+    let (query_a, body_a) = safe_push(&key, APPID, &first, NOW, "1");
+    let (query_b, body_b) = safe_push(&key, APPID, &second, NOW, "2");
+    let seen = |webhook: &Webhook, query: &str, body: &str| match webhook
+        .receive(&Query::parse(query), body.as_bytes())
+        .unwrap()
+    {
+        Delivery::New(incoming) => {
+            let account = incoming.push().to_user_name.clone();
+            webhook.answer(incoming, &Reply::text("ok")).unwrap();
+            format!("new {account}")
+        }
+        Delivery::Repeat { push, .. } => format!("repeat {}", push.to_user_name),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(seen(&platform, &query_a, &body_a), format!("new {ACCOUNT}"));
+    assert_eq!(seen(&platform, &query_b, &body_b), "new gh_other_account");
+    assert_eq!(
+        seen(&platform, &query_a, &body_a),
+        format!("repeat {ACCOUNT}")
+    );
+    assert_eq!(
+        seen(&platform, &query_b, &body_b),
+        "repeat gh_other_account"
+    );
+    // One account's webhook: the second is taken for the first's retry.
+    let single = safe_webhook();
+    assert_eq!(seen(&single, &query_a, &body_a), format!("new {ACCOUNT}"));
+    assert_eq!(seen(&single, &query_b, &body_b), "repeat gh_other_account");
+}

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use wx_kefu_mock::MockServer;
 
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     ("errors.json", include_str!("../../conformance/errors.json")),
     (
         "answers.json",
@@ -18,6 +18,10 @@ const FILES: [(&str, &str); 5] = [
         include_str!("../../conformance/accounts.json"),
     ),
     ("notify.json", include_str!("../../conformance/notify.json")),
+    (
+        "platform.json",
+        include_str!("../../conformance/platform.json"),
+    ),
 ];
 
 /// A minimal JPEG or PNG of `len` bytes, or other content, from a scenario's `bytes`.
