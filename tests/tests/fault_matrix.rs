@@ -201,13 +201,8 @@ async fn seed(env: &Env) -> Seeded {
         "matrix-token",
         "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     ));
-    let pushed = mock.push_ticket().await.unwrap().xml;
-    let ticket = pushed
-        .split("<ComponentVerifyTicket><![CDATA[")
-        .nth(1)
-        .and_then(|rest| rest.split("]]>").next())
-        .unwrap()
-        .to_owned();
+    mock.push_ticket().await.unwrap();
+    let ticket = mock.latest_ticket().unwrap();
     let authorizations = Arc::new(MemoryAuthorizations::new());
     authorizations
         .put_ticket(&Ticket {

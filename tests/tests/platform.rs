@@ -400,13 +400,8 @@ async fn a_refused_component_token_says_what_to_do() {
     let (mock, _, _) = world().await;
     let store = || async {
         let store = Arc::new(MemoryAuthorizations::new());
-        let ticket = mock.push_ticket().await.unwrap().xml;
-        let ticket = ticket
-            .split("<ComponentVerifyTicket><![CDATA[")
-            .nth(1)
-            .and_then(|rest| rest.split("]]>").next())
-            .unwrap()
-            .to_owned();
+        mock.push_ticket().await.unwrap();
+        let ticket = mock.latest_ticket().unwrap();
         store
             .put_ticket(&Ticket {
                 value: Credential::new(ticket),

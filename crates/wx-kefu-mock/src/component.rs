@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use wx_kefu_api as api;
 
 use crate::answer::{Outcome, WxError, ok};
-use crate::platform::{PRE_AUTH_CODE_LIFETIME_MS, PlatformState};
+use crate::platform::{Authorizer, PRE_AUTH_CODE_LIFETIME_MS, PlatformState};
 use crate::state::{State, random_hex};
 
 fn err(code: i64) -> WxError {
@@ -23,6 +23,15 @@ fn platform<'a>(
         Some(_) => Err(err(61011).hint("not the emulated platform's component appid")),
         None => Err(err(61011).hint("the emulator plays no platform (set_platform)")),
     }
+}
+
+/// An account that authorizes the platform now: 61003 for one that never did or revoked.
+fn authorizing<'a>(platform: &'a PlatformState, appid: &str) -> Result<&'a Authorizer, WxError> {
+    platform
+        .authorizers
+        .get(appid)
+        .filter(|authorizer| authorizer.authorized)
+        .ok_or_else(|| err(61003))
 }
 
 fn expires_in(ms: i64) -> i64 {
@@ -129,11 +138,7 @@ pub(crate) fn get_authorizer_token(
     req: &api::GetAuthorizerToken,
 ) -> Outcome {
     let platform = platform(state, &req.component_appid)?;
-    let authorizer = platform
-        .authorizers
-        .get(&req.authorizer_appid)
-        .filter(|authorizer| authorizer.authorized)
-        .ok_or_else(|| err(61003))?;
+    let authorizer = authorizing(platform, &req.authorizer_appid)?;
     if authorizer.refresh_token != req.authorizer_refresh_token {
         return Err(err(61023));
     }
@@ -185,11 +190,7 @@ pub(crate) fn get_authorizer_info(
     req: &api::GetAuthorizerInfo,
 ) -> Outcome {
     let platform = platform(state, &req.component_appid)?;
-    let authorizer = platform
-        .authorizers
-        .get(&req.authorizer_appid)
-        .filter(|authorizer| authorizer.authorized)
-        .ok_or_else(|| err(61003))?;
+    let authorizer = authorizing(platform, &req.authorizer_appid)?;
     Ok(json!({
         "authorizer_info": {
             "nick_name": authorizer.nickname,

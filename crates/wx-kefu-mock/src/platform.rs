@@ -233,6 +233,11 @@ impl PlatformState {
         )
     }
 
+    /// The latest ticket issued.
+    pub(crate) fn latest_ticket(&self) -> Option<&str> {
+        self.tickets.last().map(|(ticket, _)| ticket.as_str())
+    }
+
     /// Whether `ticket` is accepted now: 61006 for one never issued, 61005 past 12 hours.
     pub(crate) fn check_ticket(&self, ticket: &str, now_ms: i64) -> Result<(), i64> {
         let (_, issued) = self

@@ -27,13 +27,8 @@ fn seed(emu: &Emu, redis: &RedisServer) -> String {
         "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     ));
     emu.block_on(async {
-        let xml = emu.mock.push_ticket().await.unwrap().xml;
-        let ticket = xml
-            .split("<ComponentVerifyTicket><![CDATA[")
-            .nth(1)
-            .and_then(|rest| rest.split("]]>").next())
-            .unwrap()
-            .to_owned();
+        emu.mock.push_ticket().await.unwrap();
+        let ticket = emu.mock.latest_ticket().unwrap();
         let connection = wx_kefu_api::redis::Client::open(redis.url().as_str())
             .unwrap()
             .get_connection_manager()

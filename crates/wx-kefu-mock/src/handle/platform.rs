@@ -132,6 +132,15 @@ impl MockHandle {
             .await)
     }
 
+    /// The latest ticket issued (pushed or not), as the platform's server would have stored
+    /// it from its push: for a test that seeds a platform's store without serving its URL.
+    /// The web view never shows it.
+    pub fn latest_ticket(&self) -> Option<String> {
+        self.read_platform(|platform| platform.latest_ticket().map(str::to_owned))
+            .ok()
+            .flatten()
+    }
+
     /// The merchant `appid` scans the authorization page and grants the permission sets
     /// `func_info` (1 消息管理, 6 微信多客服, …): a new account (with its own agents, users and
     /// media) the first time, a re-authorization after (a new refresh token; the old one
