@@ -9,7 +9,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wx_kefu_api::inbound::{Push, Reply, UserMessage, Webhook};
+use wx_kefu_api::inbound::shared::MemoryOutbox;
+use wx_kefu_api::inbound::{Push, Reply, UserMessage, Webhook, WebhookBuilder};
 use wx_kefu_api::platform::Platform;
 use wx_kefu_api::*;
 use wx_kefu_mock::{MockServer, PlatformConfig, PushOutcome};
@@ -39,6 +40,16 @@ type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
 /// The platform's server: its two URLs on 127.0.0.1. Returns its base URL.
 async fn serve(platform: &Platform, mock: &MockServer) -> (String, Seen) {
+    serve_with(platform, mock, |builder| builder).await
+}
+
+/// [`serve`], the message webhook configured further; a text `慢` takes its handler a
+/// second.
+async fn serve_with(
+    platform: &Platform,
+    mock: &MockServer,
+    configure: impl FnOnce(WebhookBuilder) -> WebhookBuilder,
+) -> (String, Seen) {
     let auth = Webhook::builder()
         .token(TOKEN)
         .encoding_aes_key(EAK)
@@ -47,15 +58,17 @@ async fn serve(platform: &Platform, mock: &MockServer) -> (String, Seen) {
         .clock(mock.time_source())
         .build()
         .unwrap();
-    let messages = Webhook::builder()
-        .token(TOKEN)
-        .encoding_aes_key(EAK)
-        .unwrap()
-        .app_id(COMPONENT)
-        .many_accounts()
-        .clock(mock.time_source())
-        .build()
-        .unwrap();
+    let messages = configure(
+        Webhook::builder()
+            .token(TOKEN)
+            .encoding_aes_key(EAK)
+            .unwrap()
+            .app_id(COMPONENT)
+            .many_accounts()
+            .clock(mock.time_source()),
+    )
+    .build()
+    .unwrap();
     let seen: Seen = Arc::default();
     let log = Arc::clone(&seen);
     let handler = move |appid: String, _client: Client, push: Push| {
@@ -68,7 +81,10 @@ async fn serve(platform: &Platform, mock: &MockServer) -> (String, Seen) {
             log.lock()
                 .unwrap()
                 .push((appid.clone(), push.to_user_name.clone(), text.clone()));
-            if text == "转人工" {
+            if text == "慢" {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Reply::text(format!("{appid} 久等了"))
+            } else if text == "转人工" {
                 Reply::transfer_customer_service()
             } else {
                 Reply::text(format!("{appid} 收到：{text}"))
@@ -215,6 +231,47 @@ async fn a_push_from_one_account_is_answered_as_that_account_and_handed_to_its_a
         mock.authorizer(ACCOUNTS[0])
             .unwrap()
             .conversation("o_user_of_bob")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_slow_reply_is_sent_later_as_the_account_it_came_to() {
+    let mock = MockServer::start().await;
+    let platform = platform_builder(&mock.base_url()).build().unwrap();
+    let (url, _) = serve_with(&platform, &mock, |builder| {
+        builder
+            .defer_replies(Arc::new(platform.clone()), Arc::new(MemoryOutbox::new()))
+            .reply_budget(Duration::from_millis(300))
+    })
+    .await;
+    mock.set_platform(config(&url));
+    eventually("the first ticket", async || {
+        platform.authorizations().ticket().await.unwrap().is_some()
+    })
+    .await;
+    for appid in &ACCOUNTS[..2] {
+        mock.authorize(appid, &[1, 6]).await.unwrap();
+        eventually("the authorization applied", async || {
+            platform.permission_sets(appid).await.unwrap().is_some()
+        })
+        .await;
+    }
+    let bob = mock.authorizer(ACCOUNTS[1]).unwrap();
+    let record = bob.push_text("o_waits", "慢").await.unwrap();
+    // WeChat got `success` within its 5 s; the reply follows through the API, as Bob.
+    assert_eq!(record.outcome, PushOutcome::Success);
+    let expected = format!("{} 久等了", ACCOUNTS[1]);
+    eventually("the deferred reply reaches Bob's user", async || {
+        bob.conversation("o_waits")
+            .iter()
+            .any(|b| b.content["content"] == expected.as_str())
+    })
+    .await;
+    assert!(
+        mock.authorizer(ACCOUNTS[0])
+            .unwrap()
+            .conversation("o_waits")
             .is_empty()
     );
 }

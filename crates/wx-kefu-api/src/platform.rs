@@ -957,6 +957,29 @@ impl Platform {
     }
 }
 
+/// A platform sends the webhook's deferred replies as the account each came to
+/// ([`Webhook::process_as`](crate::inbound::Webhook::process_as), which
+/// [`message_route`](Platform::message_route) uses, puts them in the outbox under the
+/// authorizer's appid): `WebhookBuilder::defer_replies(Arc::new(platform.clone()), outbox)`.
+#[cfg(feature = "inbound")]
+impl crate::inbound::shared::ReplySender for Platform {
+    fn send<'a>(
+        &'a self,
+        app_id: &'a str,
+        openid: &'a str,
+        reply: &'a crate::inbound::Reply,
+    ) -> crate::inbound::shared::BoxFuture<
+        'a,
+        std::result::Result<(), crate::inbound::shared::SendFailure>,
+    > {
+        Box::pin(async move {
+            crate::DeferredSender::new(self.client(app_id))
+                .send(app_id, openid, reply)
+                .await
+        })
+    }
+}
+
 /// The platform's two URLs as axum routes (feature `inbound-axum`).
 #[cfg(feature = "inbound-axum")]
 impl Platform {
@@ -1018,8 +1041,9 @@ impl Platform {
                 async move {
                     let query = crate::inbound::Query::parse(query.as_deref().unwrap_or_default());
                     let client = platform.client(&appid);
+                    let account = appid.clone();
                     let answered = webhook
-                        .process(&query, &body, move |push| {
+                        .process_as(&account, &query, &body, move |push| {
                             let reply = platform.go_live_reply(&push);
                             let work = reply.is_none().then(|| handler(appid, client, push));
                             async move {

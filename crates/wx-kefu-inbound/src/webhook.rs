@@ -901,7 +901,40 @@ impl Webhook {
         H: FnOnce(Push) -> F,
         F: std::future::Future<Output = Reply> + Send + 'static,
     {
+        self.process_for(None, query, body, handler).await
+    }
+
+    /// [`process`](Webhook::process) on a platform's message URL, for the authorizer
+    /// `appid` the route names (its `$APPID$`): a deferred reply is put in the outbox under
+    /// that appid, so that the sender sends it as that account. (The dedup still keys the
+    /// push by its signed `ToUserName`.)
+    pub async fn process_as<H, F>(
+        &self,
+        appid: &str,
+        query: &Query<'_>,
+        body: &[u8],
+        handler: H,
+    ) -> Result<Answer>
+    where
+        H: FnOnce(Push) -> F,
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
+        self.process_for(Some(appid), query, body, handler).await
+    }
+
+    async fn process_for<H, F>(
+        &self,
+        deferred_as: Option<&str>,
+        query: &Query<'_>,
+        body: &[u8],
+        handler: H,
+    ) -> Result<Answer>
+    where
+        H: FnOnce(Push) -> F,
+        F: std::future::Future<Output = Reply> + Send + 'static,
+    {
         use crate::shared::{DedupStore, PushKey};
+        let deferred_as: Option<String> = deferred_as.map(str::to_owned);
         let (push, key, _) = self.open_push(query, body)?;
         self.start_delivery();
         let store: Arc<dyn DedupStore> = match &self.inner.shared.dedup {
@@ -957,7 +990,7 @@ impl Webhook {
                 key: &dedup_key,
             };
             let reply = webhook
-                .supervise(store.as_ref(), push_key, &push, work)
+                .supervise(store.as_ref(), push_key, deferred_as, &push, work)
                 .await;
             let answer = match reply {
                 Ok(Some(reply)) => webhook.seal(&push, key, &reply),
@@ -976,6 +1009,7 @@ impl Webhook {
         &self,
         store: &dyn crate::shared::DedupStore,
         push_key: crate::shared::PushKey<'_>,
+        deferred_as: Option<String>,
         push: &Push,
         work: F,
     ) -> Result<Option<Reply>>
@@ -1025,7 +1059,7 @@ impl Webhook {
                     return Ok(None);
                 };
                 let (app_id, openid, pushed_at) = (
-                    push_key.app_id.to_owned(),
+                    deferred_as.unwrap_or_else(|| push_key.app_id.to_owned()),
                     push.from_user_name.clone(),
                     push.create_time,
                 );
