@@ -277,6 +277,48 @@ async fn a_slow_reply_is_sent_later_as_the_account_it_came_to() {
 }
 
 #[tokio::test]
+async fn a_push_sent_to_another_accounts_url_is_not_handled_as_that_account() {
+    let (mock, _platform, seen) = world().await;
+    let (alice, bob) = (ACCOUNTS[0], ACCOUNTS[1]);
+    let bob_handle = mock.authorizer(bob).unwrap();
+    // Bob's pushes go to Alice's URL (a proxy's mistake, or a replay to another path).
+    let alices_url = seen_url(&mock, alice);
+    let bobs_url = seen_url(&mock, bob);
+    bob_handle.set_webhook(
+        wx_kefu_mock::WebhookConfig::safe(alices_url, TOKEN, EAK)
+            .unwrap()
+            .original_id(bob_handle.wechat_id().unwrap()),
+    );
+    let record = bob_handle.push_text("o_misrouted", "你好").await.unwrap();
+    assert_eq!(record.outcome, PushOutcome::Success);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|(_, _, text)| text != "你好"),
+        "handled as Alice: {:?}",
+        seen.lock().unwrap()
+    );
+    // Sent where it belongs, it is handled as Bob.
+    bob_handle.set_webhook(
+        wx_kefu_mock::WebhookConfig::safe(bobs_url, TOKEN, EAK)
+            .unwrap()
+            .original_id(bob_handle.wechat_id().unwrap()),
+    );
+    let record = bob_handle.push_text("o_routed", "你好").await.unwrap();
+    assert!(
+        matches!(record.outcome, PushOutcome::Replied { .. }),
+        "{record:?}"
+    );
+}
+
+/// The message URL the emulator pushes `appid`'s messages to.
+fn seen_url(mock: &MockServer, appid: &str) -> String {
+    let webhook = mock.authorizer(appid).unwrap().webhook().unwrap();
+    webhook.urls()[0].to_owned()
+}
+
+#[tokio::test]
 async fn lost_refresh_tokens_come_back_from_the_authorizer_list() {
     let (mock, platform, _) = world().await;
     // A new process with an empty token cache and a wiped durable store (but the ticket).

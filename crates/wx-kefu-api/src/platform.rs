@@ -223,6 +223,7 @@ impl PlatformBuilder {
                 settings,
                 clients: Mutex::new(HashMap::new()),
                 capacity: self.capacity,
+                original_ids: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -282,6 +283,8 @@ struct Inner {
     /// The authorizers' clients kept ready, at most `capacity`.
     clients: Mutex<HashMap<String, Client>>,
     capacity: usize,
+    /// Each authorizer's original id (`gh_…`), as its details said.
+    original_ids: Mutex<HashMap<String, String>>,
 }
 
 /// What the token sources share: the credentials, the two stores, and a client for the
@@ -478,6 +481,40 @@ impl Platform {
     /// How many authorizers' clients are kept ready now.
     pub fn ready_clients(&self) -> usize {
         self.clients().len()
+    }
+
+    /// Whether `original_id` (a push's `ToUserName`, `gh_…`) is the account `authorizer`,
+    /// by its details (`api_get_authorizer_info`, asked once per account and process).
+    /// An account whose details cannot be read now is given the benefit of the doubt (the
+    /// push is signed by WeChat either way), with a warning.
+    pub async fn is_account(&self, authorizer: &str, original_id: &str) -> bool {
+        if let Some(known) = lock(&self.inner.original_ids).get(authorizer) {
+            return known == original_id;
+        }
+        let details = self
+            .inner
+            .component
+            .call(crate::GetAuthorizerInfo::new(
+                self.component_app_id(),
+                authorizer,
+            ))
+            .await;
+        match details.map(|details| details.authorizer_info.user_name) {
+            Ok(Some(user_name)) => {
+                let mut known = lock(&self.inner.original_ids);
+                // Bounded like the clients: forgotten ones are asked again.
+                if known.len() >= self.inner.capacity {
+                    known.clear();
+                }
+                known.insert(authorizer.to_owned(), user_name.clone());
+                user_name == original_id
+            }
+            Ok(None) => true,
+            Err(error) => {
+                tracing::warn!(%error, authorizer, "could not read the account's original id; the push is handled");
+                true
+            }
+        }
     }
 }
 
@@ -1043,16 +1080,19 @@ impl Platform {
                     let client = platform.client(&appid);
                     let account = appid.clone();
                     let answered = webhook
-                        .process_as(&account, &query, &body, move |push| {
-                            let reply = platform.go_live_reply(&push);
-                            let work = reply.is_none().then(|| handler(appid, client, push));
-                            async move {
-                                match (reply, work) {
-                                    (Some(reply), _) => reply,
-                                    (None, Some(work)) => work.await,
-                                    (None, None) => crate::inbound::Reply::Success,
-                                }
+                        .process_as(&account, &query, &body, move |push| async move {
+                            if let Some(reply) = platform.go_live_reply(&push) {
+                                return reply;
                             }
+                            // The path's `$APPID$` is not signed; the push's `ToUserName` is.
+                            if !platform.is_account(&appid, &push.to_user_name).await {
+                                tracing::warn!(
+                                    authorizer = %appid,
+                                    "a push came to another account's URL; not handled"
+                                );
+                                return crate::inbound::Reply::Success;
+                            }
+                            handler(appid, client, push).await
                         })
                         .await;
                     match answered {

@@ -13,6 +13,12 @@ impl MockHandle {
         self.outbound().configure(Some(config));
     }
 
+    /// Where pushes go now, if anywhere (an authorizer's: the platform's message URL with
+    /// its appid).
+    pub fn webhook(&self) -> Option<WebhookConfig> {
+        self.outbound().config()
+    }
+
     /// Stops pushing.
     pub fn clear_webhook(&self) {
         self.outbound().configure(None);
