@@ -229,16 +229,21 @@ pub fn token_answer_for_fuzzing(status: u16, body: &[u8]) -> Result<Duration> {
 /// Asked once per type (a failed decode builds an error, which no call should pay for
 /// every time), then read from a small table.
 fn type_needs_errcode<T: DeserializeOwned + 'static>() -> bool {
+    remembered(TypeId::of::<T>(), || {
+        serde_json::from_slice::<T>(b"{}").is_ok()
+    })
+}
+
+/// The verdict on the type `id`: from the table, or from `probe`, asked only for a type the
+/// table does not hold yet.
+fn remembered(id: TypeId, probe: impl FnOnce() -> bool) -> bool {
     static KNOWN: RwLock<Vec<(TypeId, bool)>> = RwLock::new(Vec::new());
-    let id = TypeId::of::<T>();
     let known = KNOWN.read().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, needs)) = known.iter().find(|(t, _)| *t == id) {
         return *needs;
     }
     drop(known);
-    #[cfg(test)]
-    tests::SHAPE_PROBES.with(|probes| probes.set(probes.get() + 1));
-    let needs = serde_json::from_slice::<T>(b"{}").is_ok();
+    let needs = probe();
     let mut known = KNOWN.write().unwrap_or_else(PoisonError::into_inner);
     // Bounded by the answer types of a program; the cap only guards against misuse.
     if known.len() < 1024 && known.iter().all(|(t, _)| *t != id) {
@@ -484,8 +489,6 @@ mod tests {
     thread_local! {
         /// How many bodies this thread probed for `errcode` with a full parse.
         pub(super) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-        /// How many answer types this thread asked whether they need `errcode`.
-        pub(super) static SHAPE_PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     #[test]
@@ -495,16 +498,30 @@ mod tests {
             #[serde(rename = "x")]
             _x: i64,
         }
-        let asked = || SHAPE_PROBES.with(std::cell::Cell::get);
-        let before = asked();
         for _ in 0..3 {
             decoded::<OnlyHere>(r#"{"x":1}"#).unwrap();
         }
+        // The decoding remembered the verdict: it is not asked again.
+        let mut asked = 0;
+        let verdict = remembered(TypeId::of::<OnlyHere>(), || {
+            asked += 1;
+            true
+        });
         assert_eq!(
-            asked() - before,
-            1,
+            (asked, verdict),
+            (0, false),
             "a data answer without errcode costs no error per call"
         );
+        // A type the table does not hold is asked once, then remembered.
+        struct Fresh;
+        let mut asked = 0;
+        for _ in 0..3 {
+            remembered(TypeId::of::<Fresh>(), || {
+                asked += 1;
+                true
+            });
+        }
+        assert_eq!(asked, 1);
         assert!(!type_needs_errcode::<OnlyHere>());
         assert!(type_needs_errcode::<State>());
         assert!(type_needs_errcode::<crate::Ack>());
