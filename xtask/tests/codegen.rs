@@ -894,6 +894,40 @@ fn permission_sets_reach_the_metadata_and_mistakes_are_named() {
 }
 
 #[test]
+fn a_rule_may_have_an_errcode_of_its_own_and_mistakes_are_named() {
+    let extra = extra_module(&map_with(
+        "ref_id: { type: string, required: false,",
+        "ref_id: { type: string, required: false, max_chars: 8, errcode: 65404, rule_errcodes: { max_chars: 45015 },",
+    ));
+    assert!(extra.contains("(\"ref_id/max_chars\", 45015)"), "{extra}");
+    let e = problem(
+        "extra.yaml",
+        &map_with(
+            "ref_id: { type: string, required: false,",
+            "ref_id: { type: string, required: false, rule_errcodes: { max_chars: 45015, size: 65404 },",
+        ),
+    );
+    assert_problem(
+        &e,
+        &[
+            "`rule_errcodes` gives `max_chars` an errcode, but the field has no `max_chars` rule",
+            "`rule_errcodes` names `size`, which is no rule",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        &map_with(
+            "ref_id: { type: string, required: false,",
+            "ref_id: { type: string, required: false, max_chars: 8, rule_errcodes: { max_chars: 49999 },",
+        ),
+    );
+    assert_problem(
+        &e,
+        &["`rule_errcodes.max_chars: 49999` is not in the catalogue (errors.yaml)"],
+    );
+}
+
+#[test]
 fn a_fields_errcode_must_be_in_the_catalogue() {
     let e = problem(
         "extra.yaml",

@@ -123,7 +123,12 @@ pub(crate) fn broken_rule(meta: &EndpointMeta, invalid: &Invalid) -> WxError {
             meta.errcode_for(&format!("{}/order", invalid.field))
         }
         _ => None,
-    };
+    }
+    // A rule with an errcode of its own (`rule_errcodes`).
+    .or_else(|| {
+        let key = invalid.rule.key()?;
+        meta.errcode_for(&format!("{}/{key}", invalid.field))
+    });
     // The field's own errcode, else its nearest parent's: a map entry's value
     // (`data.thing1.value`) answers the map's (`data`: 47003).
     let mut path = invalid.field.as_str();
@@ -959,5 +964,39 @@ mod tests {
                 .count();
             assert_eq!(routes, 1, "{} has {routes} routes", route.meta.name);
         }
+    }
+
+    #[test]
+    fn a_rule_with_an_errcode_of_its_own_is_answered_with_it() {
+        const META: &EndpointMeta = &EndpointMeta::new("demo", wx_kefu_api::Method::Post, "/demo")
+            .errcodes(&[
+                ("text", 40003),
+                ("text/max_chars", 45002),
+                ("text/empty", 44004),
+                ("count/max", 45009),
+            ]);
+        let broken = |field: &str, rule: Rule| {
+            broken_rule(
+                META,
+                &Invalid {
+                    field: field.into(),
+                    rule,
+                },
+            )
+            .code
+        };
+        assert_eq!(broken("text", Rule::MaxChars { max: 5, actual: 6 }), 45002);
+        assert_eq!(broken("text", Rule::MinChars { min: 1, actual: 0 }), 44004);
+        let pattern = Rule::Pattern {
+            pattern: "^a$",
+            hint: "an a",
+        };
+        assert_eq!(broken("text", pattern), 40003);
+        let over = Rule::Range {
+            min: Some(1),
+            max: Some(9),
+            actual: 10,
+        };
+        assert_eq!(broken("count", over), 45009);
     }
 }

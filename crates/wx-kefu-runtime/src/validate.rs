@@ -95,6 +95,30 @@ pub enum Rule {
     },
 }
 
+impl Rule {
+    /// The spec's name of the rule broken (`max_chars`, `pattern`, `min` …), under which a
+    /// field may give it an errcode of its own (`rule_errcodes`); `None` for a missing value
+    /// and a span.
+    pub fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            Rule::Required | Rule::Span { .. } => return None,
+            Rule::MinChars { .. } => "min_chars",
+            Rule::MaxChars { .. } => "max_chars",
+            Rule::MaxBytes { .. } | Rule::FileTooLarge { .. } => "max_bytes",
+            Rule::Pattern { .. } => "pattern",
+            Rule::Range { min, actual, .. } => match min {
+                Some(min) if actual < min => "min",
+                _ => "max",
+            },
+            Rule::Items { min, actual, .. } => match min {
+                Some(min) if *actual < *min as usize => "min_items",
+                _ => "max_items",
+            },
+            Rule::FileEmpty | Rule::FileType { .. } => "file_kind",
+        })
+    }
+}
+
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let field = &self.field;
@@ -356,6 +380,29 @@ pub fn nested(parent: &str, result: Result<(), Invalid>) -> Result<(), Invalid> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_rule_names_its_spec_key() {
+        let range = |actual| Rule::Range {
+            min: Some(1),
+            max: Some(9),
+            actual,
+        };
+        assert_eq!(range(0).key(), Some("min"));
+        assert_eq!(range(10).key(), Some("max"));
+        let items = |actual| Rule::Items {
+            min: Some(1),
+            max: Some(2),
+            actual,
+        };
+        assert_eq!(items(0).key(), Some("min_items"));
+        assert_eq!(items(3).key(), Some("max_items"));
+        assert_eq!(
+            Rule::MaxBytes { max: 1, actual: 2 }.key(),
+            Some("max_bytes")
+        );
+        assert_eq!(Rule::Required.key(), None);
+    }
 
     static KF: Pattern = Pattern::new(r"^[A-Za-z0-9_]{1,10}@[^@\s]{1,30}$", "prefix@wechat_id");
 

@@ -237,6 +237,8 @@ pub struct Field {
     pub errcode: Option<i64>,
     /// The errcode for an empty string, when it is not `errcode`.
     pub empty_errcode: Option<i64>,
+    /// An errcode per rule (`max_chars`, `pattern` …), where one differs from `errcode`.
+    pub rule_errcodes: Vec<(String, i64)>,
     pub example: Option<Scalar>,
     pub flatten: bool,
     pub sensitive: bool,
@@ -541,6 +543,11 @@ impl Lower<'_> {
                 .filter(|d| d.kind != TypeKind::Union)
                 .and_then(|d| d.errcode)),
             empty_errcode: f.empty_errcode,
+            rule_errcodes: f
+                .rule_errcodes
+                .iter()
+                .map(|(rule, code)| (rule.clone(), *code))
+                .collect(),
             example: f
                 .example
                 .clone()

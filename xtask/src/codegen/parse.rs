@@ -174,6 +174,10 @@ pub struct FieldDef {
     /// A string's errcode for being empty, when it is not `errcode` (which is then the
     /// other rules', such as "too long").
     pub empty_errcode: Option<i64>,
+    /// An errcode per rule of this field, where WeChat answers one rule differently from
+    /// the others: `{ max_chars: 45002, pattern: 40003 }` (keys: the rules' own names).
+    #[serde(default)]
+    pub rule_errcodes: OrderedMap<i64>,
     /// A file's limits depend on this query field (an enum): `limits` gives them per value.
     pub limits_by: Option<String>,
     #[serde(default)]

@@ -590,6 +590,35 @@ fn check_field(
         f.empty_errcode.is_none() || is("string"),
         r,
     );
+    for (rule, _) in f.rule_errcodes.iter() {
+        let present = match rule.as_str() {
+            "min_chars" => f.min_chars.is_some(),
+            "max_chars" => f.max_chars.is_some(),
+            "max_bytes" => f.max_bytes.is_some(),
+            "pattern" => f.pattern.is_some(),
+            "min" => f.min.is_some(),
+            "max" => f.max.is_some(),
+            "min_items" => f.min_items.is_some(),
+            "max_items" => f.max_items.is_some(),
+            "file_kind" => f.file_kind.is_some(),
+            other => {
+                r.at(file, entry, Some(name), format!(
+                    "`rule_errcodes` names `{other}`, which is no rule (one of min_chars, max_chars, max_bytes, pattern, min, max, min_items, max_items, file_kind)"
+                ));
+                continue;
+            }
+        };
+        if !present {
+            r.at(
+                file,
+                entry,
+                Some(name),
+                format!(
+                    "`rule_errcodes` gives `{rule}` an errcode, but the field has no `{rule}` rule"
+                ),
+            );
+        }
+    }
     misplaced("limits_by", f.limits_by.is_none() || is("file"), r);
     misplaced("limits", f.limits.is_empty() || is("file"), r);
     if f.limits_by.is_some() == f.limits.is_empty() {
@@ -665,11 +694,18 @@ fn check_field_codes(
     name: &str,
     f: &FieldDef,
 ) {
+    let per_rule = f
+        .rule_errcodes
+        .iter()
+        .map(|(rule, code)| (format!("rule_errcodes.{rule}"), Some(*code)));
     for (key, code) in [
-        ("errcode", f.errcode),
-        ("size_errcode", f.size_errcode),
-        ("empty_errcode", f.empty_errcode),
-    ] {
+        ("errcode".to_owned(), f.errcode),
+        ("size_errcode".to_owned(), f.size_errcode),
+        ("empty_errcode".to_owned(), f.empty_errcode),
+    ]
+    .into_iter()
+    .chain(per_rule)
+    {
         if let Some(code) = code
             && !codes.contains(&code)
         {

@@ -1006,6 +1006,9 @@ fn errcodes(
         if let Some(code) = f.empty_errcode {
             out.push((format!("{path}/empty"), code));
         }
+        for (rule, code) in &f.rule_errcodes {
+            out.push((format!("{path}/{rule}"), *code));
+        }
         let named = match &f.ty {
             TypeRef::Named { ident, .. } => Some(ident),
             TypeRef::Array(item) | TypeRef::Map(item) => match &**item {
