@@ -257,8 +257,10 @@ impl MockHandle {
     /// sessions, media and pushes (to the platform's message URL, `$APPID$` filled in,
     /// sealed with the platform's key), with every method of a handle.
     pub fn authorizer(&self, appid: &str) -> Result<MockHandle, MockError> {
+        // A read: the web view asks for a handle on every load of an authorizer's page.
         let state = self
-            .primary()
+            .shared
+            .lock()
             .authorizer_states
             .get(appid)
             .map(Arc::clone)
@@ -407,5 +409,45 @@ async fn tick(shared: Weak<Shared>) {
         }
         drop(shared);
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The web view reloads on every change: a read (the state of an authorizer's page, its
+    /// handle, the platform's lists) must not count as one, or the page never settles.
+    #[tokio::test]
+    async fn reading_the_platform_is_no_change() {
+        let mock = crate::MockServer::start().await;
+        mock.set_platform(PlatformConfig::new(
+            "wxreadcomponent01",
+            "secret",
+            "token",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ));
+        mock.authorize("wxreadmerchant001", &[1]).await.unwrap();
+        let changes = mock.shared.changes.watch();
+        let before = *changes.borrow();
+        let merchant = mock.authorizer("wxreadmerchant001").unwrap();
+        let _ = (
+            merchant.snapshot(),
+            mock.snapshot(),
+            merchant.account_appid(),
+        );
+        let _ = (
+            mock.authorizers(),
+            mock.platform_stats(),
+            mock.platform_pushes(),
+        );
+        let _ = (
+            merchant.wechat_id(),
+            merchant.conversation("o_x"),
+            mock.latest_ticket(),
+        );
+        assert_eq!(*changes.borrow(), before, "a read counted as a change");
+        merchant.user_message("o_x", "hi");
+        assert_ne!(*changes.borrow(), before, "a change is still one");
     }
 }
