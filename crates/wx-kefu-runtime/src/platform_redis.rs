@@ -25,7 +25,7 @@ use redis::aio::ConnectionManager;
 use crate::error::{Error, Result, StoreErrorKind};
 use crate::platform::{Authorization, AuthorizationStore, PlatformTokenCache, Ticket};
 use crate::redis_store::{
-    DEFAULT_KEY_PREFIX, RedisTokenStore, RedisTokenStoreBuilder, redis_error, store_error,
+    DEFAULT_KEY_PREFIX, RedisTokenStore, RedisTokenStoreBuilder, bounded, store_error,
 };
 use crate::secret::Credential;
 use crate::token::{BoxFuture, TokenMode, TokenStore};
@@ -58,18 +58,12 @@ fn checked_component(component_appid: &str) -> Result<()> {
     Ok(())
 }
 
+/// One Redis operation of these stores, within [`TIMEOUT`].
 async fn op<T>(
     what: &'static str,
     operation: impl Future<Output = redis::RedisResult<T>>,
 ) -> Result<T> {
-    match tokio::time::timeout(TIMEOUT, operation).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(redis_error(what, error)),
-        Err(_) => Err(store_error(
-            StoreErrorKind::Unavailable,
-            format!("{what}: no answer within {TIMEOUT:?}"),
-        )),
-    }
+    bounded(TIMEOUT, what, operation).await
 }
 
 /// The durable [`AuthorizationStore`] on Redis (see the [module documentation](self)).

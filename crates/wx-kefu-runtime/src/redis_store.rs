@@ -526,14 +526,7 @@ impl RedisTokenStore {
         what: &'static str,
         operation: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(redis_error(what, error)),
-            Err(_) => Err(store_error(
-                StoreErrorKind::Unavailable,
-                format!("{what}: no answer within {:?}", self.timeout),
-            )),
-        }
+        bounded(self.timeout, what, operation).await
     }
 
     async fn snapshot(&self) -> Result<Snapshot> {
@@ -1009,6 +1002,23 @@ impl Drop for LockGuard {
     }
 }
 
+/// One Redis operation within `timeout`: its answer, or a typed [`Error::Store`]
+/// (unavailable past the timeout).
+pub(crate) async fn bounded<T>(
+    timeout: Duration,
+    what: &'static str,
+    operation: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(redis_error(what, error)),
+        Err(_) => Err(store_error(
+            StoreErrorKind::Unavailable,
+            format!("{what}: no answer within {timeout:?}"),
+        )),
+    }
+}
+
 pub(crate) fn store_error(kind: StoreErrorKind, message: String) -> Error {
     Error::Store {
         store: STORE_NAME,
@@ -1020,7 +1030,7 @@ pub(crate) fn store_error(kind: StoreErrorKind, message: String) -> Error {
 
 /// Converts a Redis error; its text never holds the URL, and the commands this store
 /// sends are never echoed in it.
-pub(crate) fn redis_error(what: &'static str, error: RedisError) -> Error {
+fn redis_error(what: &'static str, error: RedisError) -> Error {
     let kind = if error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()

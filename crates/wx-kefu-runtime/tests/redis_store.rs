@@ -1023,3 +1023,58 @@ async fn steady_calls_in_two_processes_make_no_redis_command() {
     assert_eq!(wechat.fetches(), 1);
     assert_eq!(wechat.reads_with(&token(1)), 400 + 2);
 }
+
+/// The platform's durable store on Redis: a late ticket (an earlier push delivered after a
+/// later one, or by another instance) never replaces the latest; an authorization round
+/// trips; the key names hold the component appid and never a credential.
+#[tokio::test]
+async fn the_platforms_durable_store_keeps_the_latest_ticket() {
+    use wx_kefu_runtime::{
+        Authorization, AuthorizationStore, Credential, RedisAuthorizations, Ticket,
+    };
+    let Some(server) = RedisServer::start("the Redis token store tests") else {
+        return;
+    };
+    let connection = wx_kefu_runtime::redis::Client::open(server.url().as_str())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    // Two instances of the platform share it.
+    let one = RedisAuthorizations::new(connection.clone(), Some("p:"), "wxcomponent").unwrap();
+    let two = RedisAuthorizations::new(connection.clone(), Some("p:"), "wxcomponent").unwrap();
+    let ticket = |value: &str, issued_at| Ticket {
+        value: Credential::new(value),
+        issued_at,
+    };
+    one.put_ticket(&ticket("ticket@@@new", 1200)).await.unwrap();
+    two.put_ticket(&ticket("ticket@@@old", 600)).await.unwrap();
+    assert_eq!(
+        two.ticket().await.unwrap(),
+        Some(ticket("ticket@@@new", 1200))
+    );
+    two.put_ticket(&ticket("ticket@@@newer", 1800))
+        .await
+        .unwrap();
+    assert_eq!(
+        one.ticket().await.unwrap(),
+        Some(ticket("ticket@@@newer", 1800))
+    );
+    let granted = Authorization {
+        refresh_token: Credential::new("refreshtoken@@@a"),
+        func_info: vec![1, 6],
+        authorized_at: 7,
+    };
+    one.put_authorization("wxa", &granted).await.unwrap();
+    assert_eq!(two.authorization("wxa").await.unwrap(), Some(granted));
+    assert_eq!(two.authorizers().await.unwrap(), ["wxa"]);
+    two.remove_authorization("wxa").await.unwrap();
+    assert_eq!(one.authorization("wxa").await.unwrap(), None);
+    let mut redis = redis(&server.url()).await;
+    let keys: Vec<String> = redis.keys("*").await.unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        assert!(key.starts_with("p:{wxcomponent}:"), "{key}");
+        assert!(!key.contains("@@@"), "{key}");
+    }
+}

@@ -354,7 +354,7 @@ impl MockHandle {
         };
         if !sent_from_api {
             problems.push(format!(
-                "QUERY_AUTH_CODE: `{expected}` did not reach the user by the customer-service API within {wait:?}"
+                "QUERY_AUTH_CODE: `<code>_from_api` did not reach the user by the customer-service API within {wait:?}"
             ));
         }
         Ok(GoLiveReport {
