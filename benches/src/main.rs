@@ -18,7 +18,7 @@
 //! it out), `--out PATH`, `--skip-codegen-command` (do not time `cargo xtask codegen --check`),
 //! `--profile SIDE[@TASKS]` (only make 200,000 calls of one side, or `--calls N`, for
 //! `perf` or callgrind), `--instructions` (also count instructions per call with
-//! callgrind: the deterministic view; needs valgrind).
+//! callgrind: the deterministic view; needs valgrind), `--decode-only` (only the records page).
 
 mod bodies;
 mod build_cost;
@@ -62,13 +62,15 @@ struct Options {
     scale_only: bool,
     /// Measure the many-accounts section (the third-party platform) only.
     platform_only: bool,
+    /// Measure the records page's decoding only.
+    decode_only: bool,
     /// Measure the build a user pays for only (cold builds: minutes).
     build_cost: bool,
     /// Everything in one run: the whole bench with instructions, then the build cost.
     all: bool,
 }
 
-const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--scale-only] [--platform-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist|platform-send[@TASKS]\n       wx-kefu-bench serve";
+const USAGE: &str = "usage: wx-kefu-bench [--runs N] [--quick] [--out PATH] [--skip-codegen-command] [--instructions] [--inbound-only] [--scale-only] [--platform-only] [--decode-only] [--build-cost] [--all]\n       wx-kefu-bench [--quick] [--calls N] --profile sdk-send|floor-send|sdk-kflist|floor-kflist|platform-send[@TASKS]\n       wx-kefu-bench serve";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
@@ -82,6 +84,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         inbound_only: false,
         scale_only: false,
         platform_only: false,
+        decode_only: false,
         build_cost: false,
         all: false,
     };
@@ -113,6 +116,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--inbound-only" => options.inbound_only = true,
             "--scale-only" => options.scale_only = true,
             "--platform-only" => options.platform_only = true,
+            "--decode-only" => options.decode_only = true,
             "--build-cost" => options.build_cost = true,
             "--all" => {
                 options.all = true;
@@ -166,6 +170,33 @@ fn inbound_section(options: &Options) -> Result<Vec<inbound::InboundResult>, Str
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The records page's decoding: over HTTP in WeChat's shape and with `errcode` first, then
+/// in memory.
+async fn decode_section(
+    server: &Server,
+    clients: &calls::Clients,
+    plain: &bytes::Bytes,
+    pages: usize,
+    runs: usize,
+) -> Result<Vec<calls::Decode>, String> {
+    let mut decode = Vec::new();
+    for mode in [MsgListMode::Plain, MsgListMode::Errcode] {
+        eprintln!(
+            "decode: {} page, {runs} runs of {pages} pages …",
+            mode.name()
+        );
+        let bytes = match mode {
+            MsgListMode::Errcode => bodies::with_errcode(plain).len(),
+            _ => plain.len(),
+        };
+        decode.push(calls::decode_over_http(server, clients, mode, bytes, pages, runs).await?);
+    }
+    eprintln!("decode: in memory …");
+    decode.push(calls::decode_in_memory(plain, pages, runs).await);
+
+    Ok(decode)
 }
 
 /// The build a user pays for: printed, and written beside the results.
@@ -248,6 +279,12 @@ async fn run(options: &Options) -> Result<(), String> {
         println!("{}", scale::markdown(&result));
         return Ok(());
     }
+    if options.decode_only {
+        let plain = server::plain_page();
+        let decode = decode_section(&server, &clients, &plain, scale(40, 6), runs).await?;
+        println!("{}", report::decode_markdown(&decode));
+        return Ok(());
+    }
     let inbound = inbound_section(options)?;
     let several = scale_section(&clients).await?;
     let many = platform_section(&clients).await?;
@@ -265,21 +302,7 @@ async fn run(options: &Options) -> Result<(), String> {
         per_call.push(calls::per_call(&clients, call, concurrency, calls, runs).await);
     }
 
-    let mut decode = Vec::new();
-    let pages = scale(40, 6);
-    for mode in [MsgListMode::Plain, MsgListMode::Errcode] {
-        eprintln!(
-            "decode: {} page, {runs} runs of {pages} pages …",
-            mode.name()
-        );
-        let bytes = match mode {
-            MsgListMode::Errcode => bodies::with_errcode(&plain).len(),
-            _ => plain.len(),
-        };
-        decode.push(calls::decode_over_http(&server, &clients, mode, bytes, pages, runs).await?);
-    }
-    eprintln!("decode: in memory …");
-    decode.push(calls::decode_in_memory(&plain, pages, runs).await);
+    let decode = decode_section(&server, &clients, &plain, scale(40, 6), runs).await?;
 
     eprintln!("export: 100,000 records …");
     let export = export::export_memory(&server, &control, &clients.sdk).await?;
