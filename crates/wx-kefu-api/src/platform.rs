@@ -890,10 +890,7 @@ impl TokenFetcher for AuthorizerFetcher<'_> {
 
 impl TokenProvider for AuthorizerTokens {
     fn token(&self) -> BoxFuture<'_, Result<AccessToken>> {
-        match self.store.cached() {
-            Some(token) => Box::pin(std::future::ready(Ok(token))),
-            None => Box::pin(async move { self.store.get(&AuthorizerFetcher(self)).await }),
-        }
+        Box::pin(async move { self.store.get(&AuthorizerFetcher(self)).await })
     }
 
     fn rejected<'a>(&'a self, token: &'a AccessToken) -> BoxFuture<'a, ()> {

@@ -23,7 +23,7 @@ use crate::hosts::{self, DEFAULT_HOST_COOLDOWN, DEFAULT_HOSTS, Hosts, shown_url}
 use crate::retry::{self, RetryPolicy};
 use crate::secret::{AccessToken, AppSecret};
 use crate::token::{
-    self, BoxFuture, CLASSIC_TOKEN_PATH, FetchedToken, MemoryTokenStore, STABLE_TOKEN_PATH,
+    self, BoxFuture, CLASSIC_TOKEN_PATH, FetchedToken, MemoryTokenStore, STABLE_TOKEN_PATH, Store,
     TokenFetcher, TokenMode, TokenProvider, TokenStore,
 };
 use crate::upload::multipart;
@@ -48,6 +48,9 @@ pub const DEFAULT_DOWNLOAD_DEADLINE: Duration = Duration::from_secs(300);
 
 /// A client of the WeChat API for one official account.
 ///
+/// The `User-Agent` of the HTTP client a [`ClientBuilder`] builds: `wx-kefu/<version>`.
+pub const USER_AGENT: &str = concat!("wx-kefu/", env!("CARGO_PKG_VERSION"));
+
 /// Cheap to clone: clones share the connection pool, the token store and the settings.
 ///
 /// ```no_run
@@ -77,7 +80,7 @@ pub(crate) struct Inner {
     pub(crate) appid: Option<String>,
     pub(crate) secret: Option<AppSecret>,
     pub(crate) mode: TokenMode,
-    store: Box<dyn TokenStore>,
+    store: Store,
     retry: RetryPolicy,
     /// Asked before each endpoint's call.
     guard: Option<Box<dyn CallGuard>>,
@@ -135,7 +138,7 @@ pub struct ClientBuilder {
     http: Option<reqwest::Client>,
     retry: RetryPolicy,
     mode: TokenMode,
-    store: Option<Box<dyn TokenStore>>,
+    store: Option<Store>,
     provider: Option<Box<dyn TokenProvider>>,
     guard: Option<Box<dyn CallGuard>>,
 }
@@ -287,7 +290,7 @@ impl ClientBuilder {
 
     /// Where tokens are kept (default a [`MemoryTokenStore`]).
     pub fn token_store(mut self, store: impl TokenStore + 'static) -> Self {
-        self.store = Some(Box::new(store));
+        self.store = Some(Store::new(store));
         self
     }
 
@@ -314,13 +317,13 @@ impl ClientBuilder {
         let hosts = Hosts::new(self.hosts, self.host_cooldown).map_err(|_| {
             Error::config("the base URL (each host) must be an http(s) URL without query")
         })?;
-        let store: Box<dyn TokenStore> = match (self.store, self.provider) {
+        let store = match (self.store, self.provider) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
                     "set a token store or a token provider, not both",
                 ));
             }
-            (None, Some(provider)) => Box::new(token::External(provider)),
+            (None, Some(provider)) => Store::Other(Box::new(token::External(provider))),
             (store, None) => {
                 if self.appid.as_deref().is_none_or(str::is_empty) {
                     return Err(Error::config("the app id is missing"));
@@ -328,17 +331,17 @@ impl ClientBuilder {
                 if self.secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
                     return Err(Error::config("the app secret is missing"));
                 }
-                store.unwrap_or_else(|| Box::new(MemoryTokenStore::new()))
+                store.unwrap_or_else(|| Store::Memory(MemoryTokenStore::new()))
             }
         };
         let http = match self.http {
             Some(http) => http,
             // No total timeout here: `exchange` times every request, this client's and a
             // caller-supplied one's alike, without reqwest's per-request timer and body
-            // wrapper. No User-Agent either: WeChat needs none, and a default header costs
-            // every request a header-map merge (2–3 % of a call's instructions on loopback).
-            // A caller who wants one passes its own client (`http_client`).
+            // wrapper. The User-Agent names the SDK and its version, as a server's logs
+            // (and WeChat's support, reading a rid) expect of a client.
             None => reqwest::Client::builder()
+                .user_agent(USER_AGENT)
                 .connect_timeout(self.connect_timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -599,12 +602,12 @@ impl Client {
 
     /// A valid access token, from the store (fetched if needed).
     pub async fn access_token(&self) -> Result<AccessToken> {
-        // A fresh token at hand costs no boxed future (`TokenStore::cached`).
-        if let Some(token) = self.inner.store.cached() {
+        // The memory store's fresh token costs no boxed future.
+        if let Some(token) = self.inner.store.at_hand() {
             return Ok(token);
         }
         let fetcher = HttpFetcher(&self.inner);
-        self.inner.store.get(&fetcher).await
+        self.inner.store.as_dyn().get(&fetcher).await
     }
 
     /// Fetches a new token now, retiring the current one (the stable token call with
@@ -612,12 +615,20 @@ impl Client {
     /// Calls never do this by themselves.
     pub async fn refresh_token(&self) -> Result<()> {
         let fetcher = HttpFetcher(&self.inner);
-        self.inner.store.refresh(&fetcher).await.map(drop)
+        self.inner.store.as_dyn().refresh(&fetcher).await.map(drop)
     }
 
-    /// serde's message about `error`, with this client's secret and current token redacted.
+    /// serde's message about `error`, with this client's secret and current token redacted
+    /// (the memory store's, or else the last one this client put in a URL).
     pub(crate) fn decode_reason(&self, error: &serde_json::Error) -> DecodeReason {
-        let token = self.inner.store.cached();
+        let token = self.inner.store.at_hand().or_else(|| {
+            let urls = self
+                .inner
+                .urls
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            urls.token.clone()
+        });
         let secret = self.inner.secret.as_ref().map_or("", AppSecret::expose);
         let token = token.as_ref().map_or("", AccessToken::expose);
         DecodeReason::new(error, &[secret, token])
@@ -660,7 +671,7 @@ impl Client {
                     rid,
                     "access token rejected; replaying once with a fresh one"
                 );
-                self.inner.store.invalidate(token).await;
+                self.inner.store.as_dyn().invalidate(token).await;
                 continue;
             }
             // Another host where the rules allow it (the request never left, or a read's

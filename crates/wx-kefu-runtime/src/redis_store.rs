@@ -629,7 +629,27 @@ impl RedisTokenStore {
         Some(&fallback.store)
     }
 
+    /// The shared token as this process last read it, while it is fresh: in steady state a
+    /// call costs no Redis command. (Off Redis, on the local fallback, `None`: `get` decides.)
+    fn at_hand(&self) -> Option<AccessToken> {
+        if self
+            .fallback
+            .as_ref()
+            .is_some_and(|f| f.active.load(Ordering::Relaxed))
+        {
+            return None;
+        }
+        let copy = self.copy();
+        match &*copy {
+            Some((token, until)) if Instant::now() < *until => Some(token.clone()),
+            _ => None,
+        }
+    }
+
     async fn get_token(&self, fetcher: &dyn TokenFetcher) -> Result<AccessToken> {
+        if let Some(token) = self.at_hand() {
+            return Ok(token);
+        }
         if let Some(local) = self.on_fallback() {
             return local.get(fetcher).await;
         }
@@ -927,23 +947,6 @@ impl RedisTokenStore {
 impl TokenStore for RedisTokenStore {
     fn get<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
         Box::pin(self.get_token(fetcher))
-    }
-
-    /// The shared token as this process last read it, while it is fresh: in steady state a
-    /// call costs no Redis command. (Off Redis, on the local fallback, `None`: `get` decides.)
-    fn cached(&self) -> Option<AccessToken> {
-        if self
-            .fallback
-            .as_ref()
-            .is_some_and(|f| f.active.load(Ordering::Relaxed))
-        {
-            return None;
-        }
-        let copy = self.copy();
-        match &*copy {
-            Some((token, until)) if Instant::now() < *until => Some(token.clone()),
-            _ => None,
-        }
     }
 
     fn invalidate<'a>(&'a self, failed: &'a AccessToken) -> BoxFuture<'a, ()> {

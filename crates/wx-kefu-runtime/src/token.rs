@@ -89,14 +89,6 @@ pub trait TokenStore: Send + Sync {
 
     /// Fetches a new token with `force_refresh` and caches it (an explicit refresh).
     fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>>;
-
-    /// A valid token, if one is at hand without waiting (no I/O, no lock held by a
-    /// fetch): the client asks this first and calls [`get`](TokenStore::get) only on
-    /// `None`. It saves the boxed future of `get` on every call. `None` by default,
-    /// which is always correct.
-    fn cached(&self) -> Option<AccessToken> {
-        None
-    }
 }
 
 /// A source of tokens managed outside this process (e.g. a central token service);
@@ -126,10 +118,6 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 
     fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
         (**self).refresh(fetcher)
-    }
-
-    fn cached(&self) -> Option<AccessToken> {
-        (**self).cached()
     }
 }
 
@@ -204,6 +192,11 @@ impl MemoryTokenStore {
 
     fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The token, while it is fresh: what a call takes without waiting.
+    pub(crate) fn at_hand(&self) -> Option<AccessToken> {
+        Self::fresh(&self.state())
     }
 
     fn fresh(state: &State) -> Option<AccessToken> {
@@ -284,9 +277,44 @@ impl TokenStore for MemoryTokenStore {
             self.finish(fetched)
         })
     }
+}
 
-    fn cached(&self) -> Option<AccessToken> {
-        Self::fresh(&self.state())
+/// A client's token store. The default memory store is kept as itself, so a call takes
+/// a fresh token from it directly ([`MemoryTokenStore::at_hand`]) instead of through
+/// [`TokenStore::get`]'s boxed future; any other store is asked through the trait.
+pub(crate) enum Store {
+    Memory(MemoryTokenStore),
+    Other(Box<dyn TokenStore>),
+}
+
+impl Store {
+    /// `store`, kept as itself when it is a [`MemoryTokenStore`].
+    pub(crate) fn new<S: TokenStore + 'static>(store: S) -> Store {
+        let mut slot = Some(store);
+        let any: &mut dyn std::any::Any = &mut slot;
+        match any.downcast_mut::<Option<MemoryTokenStore>>() {
+            Some(memory) => Store::Memory(memory.take().unwrap_or_default()),
+            None => match slot {
+                Some(store) => Store::Other(Box::new(store)),
+                None => Store::Memory(MemoryTokenStore::new()),
+            },
+        }
+    }
+
+    /// A fresh token of the memory store, without waiting; `None` for other stores.
+    pub(crate) fn at_hand(&self) -> Option<AccessToken> {
+        match self {
+            Store::Memory(memory) => memory.at_hand(),
+            Store::Other(_) => None,
+        }
+    }
+
+    /// The store, for the trait's calls.
+    pub(crate) fn as_dyn(&self) -> &dyn TokenStore {
+        match self {
+            Store::Memory(memory) => memory,
+            Store::Other(store) => &**store,
+        }
     }
 }
 
@@ -339,6 +367,51 @@ mod tests {
             }
         }
         assert_eq!(TokenFetcher::mode(&Fixed), None);
+    }
+
+    /// Hands out `t1`, `t2`, … valid for two hours.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl TokenFetcher for Counting {
+        fn fetch(&self, _: bool) -> BoxFuture<'_, Result<FetchedToken>> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            Box::pin(std::future::ready(Ok(FetchedToken {
+                token: AccessToken::new(format!("t{n}")),
+                expires_in: Duration::from_secs(7200),
+            })))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_memory_store_hands_out_a_fresh_token_without_waiting() {
+        // `at_hand` is the client's fast path: a fresh token, or nothing once it is due.
+        let store = MemoryTokenStore::new();
+        assert_eq!(store.at_hand(), None, "nothing fetched yet");
+        let fetcher = Counting::default();
+        let token = store.get(&fetcher).await.unwrap();
+        assert_eq!(store.at_hand(), Some(token.clone()));
+        store.invalidate(&token).await;
+        assert_eq!(store.at_hand(), None, "a rejected token is not at hand");
+        let token = store.get(&fetcher).await.unwrap();
+        tokio::time::advance(Duration::from_secs(7200 - 300 - 1)).await;
+        assert_eq!(store.at_hand(), Some(token));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            store.at_hand(),
+            None,
+            "due for refresh 5 minutes before expiry"
+        );
+    }
+
+    #[test]
+    fn a_memory_store_handed_to_a_client_keeps_its_fast_path() {
+        let memory = Store::new(MemoryTokenStore::with_margin(Duration::from_secs(60)));
+        assert!(matches!(memory, Store::Memory(ref m) if m.margin == Duration::from_secs(60)));
+        // Any other store, an `Arc` of one included, is asked through the trait.
+        let shared = Store::new(Arc::new(MemoryTokenStore::new()));
+        assert!(matches!(shared, Store::Other(_)));
+        assert_eq!(shared.at_hand(), None);
     }
 
     #[test]

@@ -194,27 +194,6 @@ async fn invalidation_only_forgets_the_token_still_cached() {
     assert_eq!(fetcher.calls.load(SeqCst), 2);
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_memory_store_hands_out_a_fresh_token_without_waiting() {
-    // `cached` is the client's fast path: a fresh token, or nothing once it is due.
-    let store = MemoryTokenStore::new();
-    assert_eq!(store.cached(), None, "nothing fetched yet");
-    let fetcher = Gated::new(false, Duration::from_secs(7200), true);
-    let token = store.get(&*fetcher).await.unwrap();
-    assert_eq!(store.cached(), Some(token.clone()));
-    store.invalidate(&token).await;
-    assert_eq!(store.cached(), None, "a rejected token is not at hand");
-    let token = store.get(&*fetcher).await.unwrap();
-    tokio::time::advance(Duration::from_secs(7200 - 300 - 1)).await;
-    assert_eq!(store.cached(), Some(token));
-    tokio::time::advance(Duration::from_secs(2)).await;
-    assert_eq!(
-        store.cached(),
-        None,
-        "due for refresh 5 minutes before expiry"
-    );
-}
-
 #[tokio::test]
 async fn a_rejected_token_is_replaced_and_the_call_replayed_once() {
     let (mock, base) = start().await;
@@ -577,12 +556,11 @@ async fn a_store_that_is_down_fails_the_call_once_not_once_per_attempt() {
     assert_eq!(mock.all_hits(), 0);
 }
 
-/// A store that keeps a token at hand and records what the client hands it.
+/// A store that records what the client hands it.
 #[derive(Default)]
 struct Watching {
     gets: AtomicUsize,
     modes: std::sync::Mutex<Vec<Option<TokenMode>>>,
-    at_hand: Option<AccessToken>,
 }
 
 impl TokenStore for Watching {
@@ -598,10 +576,6 @@ impl TokenStore for Watching {
 
     fn refresh<'a>(&'a self, fetcher: &'a dyn TokenFetcher) -> BoxFuture<'a, Result<AccessToken>> {
         self.get(fetcher)
-    }
-
-    fn cached(&self) -> Option<AccessToken> {
-        self.at_hand.clone()
     }
 }
 
@@ -622,23 +596,55 @@ async fn the_clients_fetcher_tells_a_store_its_token_mode() {
 }
 
 #[tokio::test]
-async fn a_store_behind_an_arc_keeps_its_fast_path() {
-    // `cached` is what saves a call its boxed `get`; an `Arc` must pass it on.
+async fn a_store_of_the_callers_own_is_asked_for_every_call() {
+    // No method of the public trait lets a store skip `get`: a store sees every call.
     let (mock, base) = start().await;
-    let store = Arc::new(Watching {
-        at_hand: Some(AccessToken::new(token(1))),
-        ..Watching::default()
-    });
+    let store = Arc::new(Watching::default());
     let client = builder(&base).token_store(store.clone()).build().unwrap();
-    assert_eq!(client.access_token().await.unwrap().expose(), token(1));
-    assert_eq!(
-        TokenStore::cached(&store).map(|t| t.expose().to_owned()),
-        Some(token(1))
+    for _ in 0..3 {
+        client.access_token().await.unwrap();
+    }
+    assert_eq!(store.gets.load(SeqCst), 3);
+    assert_eq!(mock.token_hits(), 3, "this store keeps nothing");
+}
+
+#[tokio::test]
+async fn every_request_names_the_sdk_as_its_user_agent() {
+    use axum::http::HeaderMap;
+    let agents = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = agents.clone();
+    let record = move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let agent = headers
+                .get("user-agent")
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push(agent.unwrap_or_default());
+            axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
+        }
+    };
+    let (mock, _) = start().await;
+    let base = serve(router(&mock).route("/agent", axum::routing::any(record))).await;
+    let client = builder(&base).build().unwrap();
+    client.call(Agent).await.unwrap();
+    let agents = agents.lock().unwrap().clone();
+    assert_eq!(agents, [wx_kefu_runtime::USER_AGENT]);
+    assert!(
+        wx_kefu_runtime::USER_AGENT.starts_with("wx-kefu/0."),
+        "{agents:?}"
     );
-    assert_eq!(
-        store.gets.load(SeqCst),
-        0,
-        "the token at hand was taken without `get`"
-    );
-    assert_eq!(mock.token_hits(), 0);
+}
+
+/// `POST /agent`, answering an acknowledgement.
+struct Agent;
+
+impl Endpoint for Agent {
+    const META: &'static EndpointMeta = &EndpointMeta::new("agent", Method::Post, "/agent");
+    type Response = wx_kefu_runtime::Ack;
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        Ok(())
+    }
+    fn parts(&self) -> RequestParts {
+        RequestParts::default()
+    }
 }
