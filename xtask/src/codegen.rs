@@ -65,7 +65,7 @@ fn pipeline(sources: &[(String, String)]) -> Result<(Vec<File>, String), String>
     for (name, text) in sources {
         match parse::parse_file(name, text) {
             Ok(spec) => files.push((name.clone(), spec)),
-            Err(e) => problems.push(e),
+            Err(e) => problems.extend(e),
         }
     }
     if !problems.is_empty() {

@@ -368,7 +368,68 @@ fn unknown_kind_and_misplaced_keys_on_types() {
         "extra.yaml",
         "types:\n  thing:\n    kind: struct\n    doc: { zh: x, en: x }\n    tag: kind\n",
     );
-    assert_problem(&e, &["type `thing`: `tag` does not apply to a struct"]);
+    // Each kind is a struct of its own keys: the parser refuses another kind's key at its
+    // line, and says which keys the kind takes.
+    assert_problem(
+        &e,
+        &[
+            "api-spec/extra.yaml: error: line 5 column 5: unknown field `tag`",
+            "expected one of kind, doc, errcode, fields",
+            "5 |     tag: kind",
+        ],
+    );
+    let e = problem(
+        "extra.yaml",
+        "types:\n  code:\n    kind: alias\n    doc: { zh: x, en: x }\n    pattern: '^a$'\n",
+    );
+    assert_problem(
+        &e,
+        &["api-spec/extra.yaml", "line 5", "missing field `type`"],
+    );
+}
+
+#[test]
+fn every_broken_entry_of_a_file_is_reported_at_its_line() {
+    // Three broken entries in one file (a type, an endpoint, an error): each is reported,
+    // not only the first, at the line the file has it on.
+    let text = "\
+types:
+  first:
+    kind: struct
+    doc: { zh: x, en: x }
+    values: {}
+  second:
+    kind: enum
+    doc: { zh: x, en: x }
+    values:
+      a: { zh: x, en: x }
+endpoints:
+  - name: one
+    summary: { zh: x, en: x }
+    doc: https://developers.weixin.qq.com/doc/x.html
+    method: POST
+    path: /one
+    idempotent: false
+    response: ack
+    retries: 3
+errors:
+  - { code: 1, name: one, zh: x, en: x, colour: red }
+";
+    let e = problem("extra.yaml", text);
+    assert_problem(
+        &e,
+        &[
+            "line 5 column 5: unknown field `values`",
+            "line 19 column 5: unknown field `retries`",
+            "line 21 column 41: unknown field `colour`",
+        ],
+    );
+    assert!(!e.contains("second"), "a good entry is no problem: {e}");
+    // In the file's order.
+    let at = |text: &str| e.find(text).unwrap();
+    assert!(
+        at("line 5 column") < at("line 19 column") && at("line 19 column") < at("line 21 column")
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
     EndpointDef, FieldDef, PushDef, PushScalar, Repr, ResponseDef, Scalar, SpecFile, Text, TypeDef,
-    TypeKind,
+    UnionDef,
 };
 pub use super::parse::{FileKind, HttpMethod};
 use super::validate::TypeTable;
@@ -421,18 +421,12 @@ impl Lower<'_> {
             )),
             named => match self.types.get(named) {
                 Some((file, def)) => {
-                    let kind = match def.kind {
-                        TypeKind::Alias => {
-                            let base = def
-                                .ty
-                                .as_deref()
-                                .expect("validated: an alias names its type");
-                            return self.type_ref(base, None);
-                        }
-                        TypeKind::Struct => Kind::Struct,
-                        TypeKind::Enum => Kind::Enum,
-                        TypeKind::OpenEnum => Kind::OpenEnum,
-                        TypeKind::Union => Kind::Union,
+                    let kind = match def {
+                        TypeDef::Alias(alias) => return self.type_ref(&alias.ty, None),
+                        TypeDef::Struct(_) => Kind::Struct,
+                        TypeDef::Enum(_) => Kind::Enum,
+                        TypeDef::OpenEnum(_) => Kind::OpenEnum,
+                        TypeDef::Union(_) => Kind::Union,
                     };
                     TypeRef::Named {
                         module: module_of(file),
@@ -458,8 +452,7 @@ impl Lower<'_> {
         let alias = self
             .types
             .get(f.ty.as_str())
-            .filter(|(_, d)| d.kind == TypeKind::Alias)
-            .map(|(file, d)| (*file, *d));
+            .and_then(|(file, d)| d.as_alias().map(|d| (*file, d)));
         let named = self.types.get(f.ty.as_str()).map(|(_, d)| *d);
         let pattern = if let Some(source) = &f.pattern {
             let ident = format!(
@@ -536,12 +529,15 @@ impl Lower<'_> {
             ty: self.type_ref(&f.ty, f.items.as_deref()),
             location,
             required: f.required.unwrap_or(true),
-            doc: f.doc.clone().or_else(|| named.and_then(|d| d.doc.clone())),
+            doc: f
+                .doc
+                .clone()
+                .or_else(|| named.and_then(|d| d.doc().cloned())),
             rules,
             // A union's errcode is its tag's, not the field's (see `Union::errcode`).
             errcode: f.errcode.or(named
-                .filter(|d| d.kind != TypeKind::Union)
-                .and_then(|d| d.errcode)),
+                .filter(|d| d.as_union().is_none())
+                .and_then(TypeDef::errcode)),
             empty_errcode: f.empty_errcode,
             rule_errcodes: f
                 .rule_errcodes
@@ -554,16 +550,14 @@ impl Lower<'_> {
                 .or_else(|| alias.and_then(|(_, d)| d.example.clone())),
             flatten: f.flatten,
             sensitive: f.sensitive,
-            enum_values: named
-                .filter(|d| d.kind == TypeKind::Enum)
-                .map(|d| d.values.iter().map(|(k, _)| k.clone()).collect())
-                .unwrap_or_default(),
-            union: named
-                .filter(|d| d.kind == TypeKind::Union)
-                .map(|d| UnionShape {
-                    tag: d.tag.clone().unwrap_or_default(),
-                    variants: d.variants.iter().map(|(k, _)| k.clone()).collect(),
-                }),
+            enum_values: match named {
+                Some(TypeDef::Enum(d)) => d.values.iter().map(|(k, _)| k.clone()).collect(),
+                _ => Vec::new(),
+            },
+            union: named.and_then(TypeDef::as_union).map(|d| UnionShape {
+                tag: d.tag.clone(),
+                variants: d.variants.iter().map(|(k, _)| k.clone()).collect(),
+            }),
             alias: f.alias.clone(),
             file,
             required_when: None,
@@ -619,74 +613,80 @@ impl Lower<'_> {
         patterns: &mut Vec<PatternDef>,
     ) -> Option<TypeModel> {
         let ident = name.to_upper_camel_case();
-        let doc = doc_lines(&def.doc);
-        match def.kind {
-            TypeKind::Alias => None,
-            TypeKind::Struct => Some(TypeModel::Struct(Struct {
-                fields: def
-                    .fields
-                    .iter()
-                    .map(|(w, f)| self.field(module, name, w, f, Location::Body, patterns))
-                    .collect(),
-                ident,
-                doc,
-                request: self.request_types.contains(name),
-                answer: false,
-            })),
-            TypeKind::Enum | TypeKind::OpenEnum => Some(TypeModel::Enum(Enum {
-                ident,
-                doc,
-                kind: match (def.kind, def.repr) {
-                    (TypeKind::OpenEnum, Some(Repr::Integer)) => EnumKind::OpenInteger,
-                    (TypeKind::OpenEnum, _) => EnumKind::OpenString,
-                    _ => EnumKind::Closed,
-                },
-                values: def
-                    .values
-                    .iter()
-                    .map(|(key, v)| EnumValue {
-                        ident: key.to_upper_camel_case(),
-                        wire: match &v.value {
-                            Some(Scalar::Str(wire)) => wire.clone(),
-                            _ => key.clone(),
-                        },
-                        number: match v.value {
-                            Some(Scalar::Int(n)) => Some(n),
-                            _ => None,
-                        },
-                        doc: Text {
-                            zh: v.zh.clone(),
-                            en: v.en.clone(),
-                        },
-                    })
-                    .collect(),
-            })),
-            TypeKind::Union => Some(TypeModel::Union(Union {
-                ident,
-                doc,
-                tag: def.tag.clone().unwrap_or_default(),
-                variants: def
-                    .variants
-                    .iter()
-                    .map(|(wire, v)| Variant {
-                        wire: wire.clone(),
-                        ident: v.ty.to_upper_camel_case(),
-                        ty: self.type_ref(&v.ty, None),
-                        doc: v.doc.clone(),
-                    })
-                    .collect(),
-                request: self.request_types.contains(name),
-                errcode: def.errcode,
-                refused: def
-                    .refused
-                    .iter()
-                    .map(|(tag, code)| RefusedTag {
-                        tag: tag.clone(),
-                        errcode: *code,
-                    })
-                    .collect(),
-            })),
-        }
+        let doc = doc_lines(&def.doc().cloned());
+        let (kind, values) = match def {
+            TypeDef::Alias(_) => return None,
+            TypeDef::Struct(def) => {
+                return Some(TypeModel::Struct(Struct {
+                    fields: def
+                        .fields
+                        .iter()
+                        .map(|(w, f)| self.field(module, name, w, f, Location::Body, patterns))
+                        .collect(),
+                    ident,
+                    doc,
+                    request: self.request_types.contains(name),
+                    answer: false,
+                }));
+            }
+            TypeDef::Enum(def) => (EnumKind::Closed, &def.values),
+            TypeDef::OpenEnum(def) => match def.repr {
+                Repr::Integer => (EnumKind::OpenInteger, &def.values),
+                Repr::String => (EnumKind::OpenString, &def.values),
+            },
+            TypeDef::Union(def) => return Some(self.union(name, ident, doc, def)),
+        };
+        Some(TypeModel::Enum(Enum {
+            ident,
+            doc,
+            kind,
+            values: values
+                .iter()
+                .map(|(key, v)| EnumValue {
+                    ident: key.to_upper_camel_case(),
+                    wire: match &v.value {
+                        Some(Scalar::Str(wire)) => wire.clone(),
+                        _ => key.clone(),
+                    },
+                    number: match v.value {
+                        Some(Scalar::Int(n)) => Some(n),
+                        _ => None,
+                    },
+                    doc: Text {
+                        zh: v.zh.clone(),
+                        en: v.en.clone(),
+                    },
+                })
+                .collect(),
+        }))
+    }
+
+    fn union(&self, name: &str, ident: String, doc: Vec<String>, def: &UnionDef) -> TypeModel {
+        TypeModel::Union(Union {
+            ident,
+            doc,
+            tag: def.tag.clone(),
+            variants: def
+                .variants
+                .iter()
+                .map(|(wire, v)| Variant {
+                    wire: wire.clone(),
+                    ident: v.ty.to_upper_camel_case(),
+                    ty: self.type_ref(&v.ty, None),
+                    doc: v.doc.clone(),
+                })
+                .collect(),
+            request: self.request_types.contains(name),
+            errcode: def.errcode,
+            refused: def
+                .refused
+                .iter()
+                .map(|(tag, code)| RefusedTag {
+                    tag: tag.clone(),
+                    errcode: *code,
+                })
+                .collect(),
+        })
     }
 
     fn endpoint(
@@ -844,11 +844,11 @@ fn request_types(files: &[(String, SpecFile)], types: &TypeTable) -> BTreeSet<St
         if !out.insert(name) {
             continue;
         }
-        for (_, f) in def.fields.iter() {
+        for (_, f) in def.as_struct().iter().flat_map(|d| d.fields.iter()) {
             stack.push(f.ty.clone());
             stack.extend(f.items.clone());
         }
-        for (_, v) in def.variants.iter() {
+        for (_, v) in def.as_union().iter().flat_map(|d| d.variants.iter()) {
             stack.push(v.ty.clone());
         }
     }
@@ -868,11 +868,8 @@ fn push_kind(types: &TypeTable, push: &PushDef, suffix: &str) -> PushKind {
             .fields
             .iter()
             .map(|(wire, f)| {
-                let alias = types
-                    .get(f.ty.as_str())
-                    .filter(|(_, d)| d.kind == TypeKind::Alias)
-                    .map(|(_, d)| *d);
-                let base = alias.and_then(|d| d.ty.as_deref()).unwrap_or(&f.ty);
+                let alias = types.get(f.ty.as_str()).and_then(|(_, d)| d.as_alias());
+                let base = alias.map_or(f.ty.as_str(), |d| d.ty.as_str());
                 let ty = match base {
                     "integer" => PushType::Integer,
                     "float" => PushType::Float,
@@ -966,7 +963,7 @@ pub fn lower(files: &[(String, SpecFile)], types: &TypeTable) -> Model {
             })
             .collect();
         for (type_name, def) in spec.types.iter() {
-            if def.kind == TypeKind::Alias
+            if let TypeDef::Alias(def) = def
                 && let Some(source) = &def.pattern
             {
                 patterns.push(PatternDef {

@@ -4,11 +4,11 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_saphyr::Spanned;
 
 /// One file of `api-spec/`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct SpecFile {
     /// The group (Rust module) of the endpoints in this file.
     pub group: Option<String>,
@@ -19,18 +19,35 @@ pub struct SpecFile {
     /// The third-party platform's permission sets (权限集) any one of which lets a platform
     /// make the file's calls for an account, when the official pages say.
     pub permission_sets: Option<Vec<i64>>,
-    #[serde(default)]
     pub endpoints: Vec<EndpointDef>,
-    #[serde(default)]
     pub types: OrderedMap<TypeDef>,
-    #[serde(default)]
     pub errors: Vec<ErrorDef>,
     /// What users send, pushed to the account's server (`MsgType` other than `event`).
-    #[serde(default)]
     pub user_messages: Vec<PushDef>,
     /// Events pushed to the account's server (`MsgType=event`, told apart by `Event`).
-    #[serde(default)]
     pub events: Vec<PushDef>,
+}
+
+/// A file's top level, each entry of its lists kept unread with where it starts: the
+/// entries are then read one by one, so one file reports every broken entry, not only
+/// the first.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outline {
+    group: Option<String>,
+    title: Option<Text>,
+    command: Option<String>,
+    permission_sets: Option<Vec<i64>>,
+    #[serde(default)]
+    endpoints: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    types: OrderedMap<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    errors: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    user_messages: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    events: Vec<Spanned<IgnoredAny>>,
 }
 
 impl SpecFile {
@@ -316,29 +333,152 @@ pub enum Scalar {
     Str(String),
 }
 
-/// A named type. Which keys apply depends on `kind`; the validator says which do not.
+/// A named type, typed by its `kind`: each kind has the keys that apply to it and no
+/// other, so the parser refuses a key of another kind at its line.
+#[derive(Debug)]
+pub enum TypeDef {
+    Alias(AliasDef),
+    Struct(StructDef),
+    Enum(EnumDef),
+    OpenEnum(OpenEnumDef),
+    Union(UnionDef),
+}
+
+impl TypeDef {
+    pub fn kind(&self) -> TypeKind {
+        match self {
+            TypeDef::Alias(_) => TypeKind::Alias,
+            TypeDef::Struct(_) => TypeKind::Struct,
+            TypeDef::Enum(_) => TypeKind::Enum,
+            TypeDef::OpenEnum(_) => TypeKind::OpenEnum,
+            TypeDef::Union(_) => TypeKind::Union,
+        }
+    }
+
+    pub fn doc(&self) -> Option<&Text> {
+        match self {
+            TypeDef::Alias(def) => def.doc.as_ref(),
+            TypeDef::Struct(def) => def.doc.as_ref(),
+            TypeDef::Enum(def) => def.doc.as_ref(),
+            TypeDef::OpenEnum(def) => def.doc.as_ref(),
+            TypeDef::Union(def) => def.doc.as_ref(),
+        }
+    }
+
+    /// The errcode WeChat answers for a bad value of this type, where the spec gives one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            TypeDef::Alias(def) => def.errcode,
+            TypeDef::Struct(def) => def.errcode,
+            TypeDef::Enum(def) => def.errcode,
+            TypeDef::OpenEnum(def) => def.errcode,
+            TypeDef::Union(def) => def.errcode,
+        }
+    }
+
+    pub fn as_alias(&self) -> Option<&AliasDef> {
+        match self {
+            TypeDef::Alias(def) => Some(def),
+            _ => None,
+        }
+    }
+
+    pub fn as_struct(&self) -> Option<&StructDef> {
+        match self {
+            TypeDef::Struct(def) => Some(def),
+            _ => None,
+        }
+    }
+
+    pub fn as_union(&self) -> Option<&UnionDef> {
+        match self {
+            TypeDef::Union(def) => Some(def),
+            _ => None,
+        }
+    }
+
+    /// An enum's values, open or closed.
+    pub fn enum_values(&self) -> Option<&OrderedMap<EnumValueDef>> {
+        match self {
+            TypeDef::Enum(def) => Some(&def.values),
+            TypeDef::OpenEnum(def) => Some(&def.values),
+            _ => None,
+        }
+    }
+}
+
+/// Only a type's `kind`, read first to choose the shape of the rest.
+#[derive(Deserialize)]
+struct KindOf {
+    kind: TypeKind,
+}
+
+/// `kind: alias`: a string or integer with rules of its own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TypeDef {
-    pub kind: TypeKind,
+pub struct AliasDef {
+    #[serde(rename = "kind")]
+    _kind: TypeKind,
     pub doc: Option<Text>,
+    /// `string` or `integer`.
     #[serde(rename = "type")]
-    pub ty: Option<String>,
+    pub ty: String,
     pub pattern: Option<String>,
     pub hint: Option<String>,
     pub min_chars: Option<u32>,
     pub max_chars: Option<u32>,
     pub errcode: Option<i64>,
     pub example: Option<Scalar>,
-    pub repr: Option<Repr>,
-    pub tag: Option<String>,
+}
+
+/// `kind: struct`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StructDef {
+    #[serde(rename = "kind")]
+    _kind: TypeKind,
+    pub doc: Option<Text>,
+    pub errcode: Option<i64>,
     #[serde(default)]
     pub fields: OrderedMap<FieldDef>,
-    #[serde(default)]
+}
+
+/// `kind: enum`: a closed set of strings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnumDef {
+    #[serde(rename = "kind")]
+    _kind: TypeKind,
+    pub doc: Option<Text>,
+    pub errcode: Option<i64>,
     pub values: OrderedMap<EnumValueDef>,
-    #[serde(default)]
+}
+
+/// `kind: open_enum`: known values, and any other kept as it came.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenEnumDef {
+    #[serde(rename = "kind")]
+    _kind: TypeKind,
+    pub doc: Option<Text>,
+    pub errcode: Option<i64>,
+    /// How the value travels: `integer` or `string`.
+    pub repr: Repr,
+    pub values: OrderedMap<EnumValueDef>,
+}
+
+/// `kind: union`: one of several structs, named by the `tag` field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnionDef {
+    #[serde(rename = "kind")]
+    _kind: TypeKind,
+    pub doc: Option<Text>,
+    pub errcode: Option<i64>,
+    /// The field naming the case.
+    pub tag: String,
     pub variants: OrderedMap<VariantDef>,
-    /// A union's tags that WeChat knows but refuses here, with the errcode it answers.
+    /// Tags that WeChat knows but refuses here, with the errcode it answers.
     #[serde(default)]
     pub refused: OrderedMap<i64>,
 }
@@ -439,9 +579,126 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrderedMap<T> {
     }
 }
 
-/// Parses one file; the error names the file and, where the parser knows it, the line.
-pub fn parse_file(file: &str, text: &str) -> Result<SpecFile, String> {
-    // The parser names its source `<input>`; the file's name is what a reader can open.
-    serde_saphyr::from_str(text)
-        .map_err(|e| format!("{file}: {}", e.to_string().replace("<input>", file)))
+/// Parses one file; every error names the file and, where the parser knows it, the line.
+/// A file whose outline does not parse (broken YAML, an unknown top-level key) gives that
+/// one error; otherwise every entry that does not parse gives its own.
+pub fn parse_file(file: &str, text: &str) -> Result<SpecFile, Vec<String>> {
+    let outline: Outline = serde_saphyr::from_str(text).map_err(|e| vec![message(file, &e)])?;
+    let mut entries = Entries {
+        file,
+        text,
+        problems: Vec::new(),
+    };
+    let endpoints = entries.read_all(&outline.endpoints);
+    let errors = entries.read_all(&outline.errors);
+    let user_messages = entries.read_all(&outline.user_messages);
+    let events = entries.read_all(&outline.events);
+    let types = OrderedMap {
+        entries: outline
+            .types
+            .entries
+            .iter()
+            .filter_map(|(name, at)| entries.type_def(at).map(|def| (name.clone(), def)))
+            .collect(),
+    };
+    match entries.problems.is_empty() {
+        true => Ok(SpecFile {
+            group: outline.group,
+            title: outline.title,
+            command: outline.command,
+            permission_sets: outline.permission_sets,
+            endpoints,
+            types,
+            errors,
+            user_messages,
+            events,
+        }),
+        false => {
+            // In the file's order, whatever section each came from.
+            entries.problems.sort_by_key(|(line, _)| *line);
+            Err(entries
+                .problems
+                .into_iter()
+                .map(|(_, problem)| problem)
+                .collect())
+        }
+    }
+}
+
+/// The parser's message, naming `file` (the parser names its source `<input>`).
+fn message(file: &str, error: &serde_saphyr::Error) -> String {
+    format!("{file}: {}", error.to_string().replace("<input>", file))
+}
+
+/// Reads a file's entries one at a time, keeping every problem.
+struct Entries<'a> {
+    file: &'a str,
+    text: &'a str,
+    /// Each problem with the line it is on (0 when the parser gave none).
+    problems: Vec<(u64, String)>,
+}
+
+impl Entries<'_> {
+    /// Every entry that parses; a problem for each that does not.
+    fn read_all<T: DeserializeOwned>(&mut self, all: &[Spanned<IgnoredAny>]) -> Vec<T> {
+        all.iter().filter_map(|at| self.read(at)).collect()
+    }
+
+    fn read<T: DeserializeOwned>(&mut self, at: &Spanned<IgnoredAny>) -> Option<T> {
+        let text = self.alone(at);
+        match serde_saphyr::from_str(&text) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let line = error.location().map_or(0, |at| at.line());
+                self.problems.push((line, message(self.file, &error)));
+                None
+            }
+        }
+    }
+
+    /// A type: its `kind` first, then the keys of that kind.
+    fn type_def(&mut self, at: &Spanned<IgnoredAny>) -> Option<TypeDef> {
+        let KindOf { kind } = self.read(at)?;
+        Some(match kind {
+            TypeKind::Alias => TypeDef::Alias(self.read(at)?),
+            TypeKind::Struct => TypeDef::Struct(self.read(at)?),
+            TypeKind::Enum => TypeDef::Enum(self.read(at)?),
+            TypeKind::OpenEnum => TypeDef::OpenEnum(self.read(at)?),
+            TypeKind::Union => TypeDef::Union(self.read(at)?),
+        })
+    }
+
+    /// The entry at `at` as a document of its own that keeps its lines where they are:
+    /// the lines before it left empty, its first line's lead-in (`- `, `key: `) turned
+    /// into spaces, and its lines up to the first one indented less than it (blank and
+    /// comment lines aside). The parser's lines and snippets are then the file's.
+    fn alone(&self, at: &Spanned<IgnoredAny>) -> String {
+        let location = at.referenced;
+        let (Some(offset), Ok(line)) = (
+            location.span().byte_offset(),
+            usize::try_from(location.line()),
+        ) else {
+            return String::new();
+        };
+        let offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |at| at + 1);
+        let lead = self.text[line_start..offset].chars().count();
+        let mut alone = "\n".repeat(line.saturating_sub(1));
+        alone.push_str(&" ".repeat(lead));
+        let mut lines = self.text[offset..].split_inclusive('\n');
+        alone.push_str(lines.next().unwrap_or_default());
+        for next in lines {
+            let trimmed = next.trim_start_matches(' ');
+            let inside = trimmed.trim().is_empty()
+                || trimmed.starts_with('#')
+                || next.len() - trimmed.len() >= lead;
+            if !inside {
+                break;
+            }
+            alone.push_str(next);
+        }
+        alone
+    }
 }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 use super::parse::{
-    DownloadResponse, EndpointDef, FieldDef, FileKind, HttpMethod, PushDef, PushFieldDef,
-    PushScalar, Repr, ResponseDef, Scalar, SpecFile, TypeDef, TypeKind,
+    DownloadResponse, EndpointDef, EnumValueDef, FieldDef, FileKind, HttpMethod, OrderedMap,
+    PushDef, PushFieldDef, PushScalar, Repr, ResponseDef, Scalar, SpecFile, TypeDef, TypeKind,
 };
 
 pub const PRIMITIVES: &[&str] = &[
@@ -102,7 +102,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
             if let Some((other, _)) = types.insert(name, (file, def)) {
                 r.at(file, &entry, None, format!("also defined in {other}"));
             }
-            if def.kind != TypeKind::Alias {
+            if def.kind() != TypeKind::Alias {
                 claim(&mut r, file, &entry, name.to_upper_camel_case());
             }
         }
@@ -158,8 +158,9 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
     for (file, spec) in files {
         for (name, def) in spec.types.iter() {
             check_type(&mut r, &types, file, name, def);
-            let refused = def.refused.iter().map(|(_, code)| *code);
-            for code in def.errcode.into_iter().chain(refused) {
+            let refused = def.as_union().map(|d| &d.refused);
+            let refused = refused.iter().flat_map(|r| r.iter()).map(|(_, code)| *code);
+            for code in def.errcode().into_iter().chain(refused) {
                 if !codes.contains(&code) {
                     r.at(
                         file,
@@ -171,7 +172,7 @@ pub fn validate(files: &[(String, SpecFile)]) -> Result<(), Vec<String>> {
             }
         }
         for (name, def) in spec.types.iter() {
-            for (field, f) in def.fields.iter() {
+            for (field, f) in def.as_struct().iter().flat_map(|d| d.fields.iter()) {
                 check_field_codes(&mut r, &codes, file, &format!("type `{name}`"), field, f);
             }
         }
@@ -355,7 +356,7 @@ fn check_endpoint(
             }
             let is_struct = types
                 .get(field.ty.as_str())
-                .is_some_and(|(_, d)| d.kind == TypeKind::Struct);
+                .is_some_and(|(_, d)| d.kind() == TypeKind::Struct);
             if field.ty == "file" && place != "multipart" {
                 r.at(file, entry, Some(name), "files go in `multipart`");
             }
@@ -424,7 +425,7 @@ fn check_endpoint(
         ResponseDef::Named(name) if name == "ack" => {}
         ResponseDef::Named(name) | ResponseDef::Download(DownloadResponse { download: name }) => {
             match types.get(name.as_str()) {
-                Some((_, def)) if def.kind == TypeKind::Struct => {}
+                Some((_, def)) if def.kind() == TypeKind::Struct => {}
                 Some(_) => r.at(
                     file,
                     entry,
@@ -474,7 +475,7 @@ fn query_type_ok(types: &TypeTable, field: &FieldDef) -> bool {
         "string" | "integer" => true,
         other => types
             .get(other)
-            .is_some_and(|(_, d)| matches!(d.kind, TypeKind::Alias | TypeKind::Enum)),
+            .is_some_and(|(_, d)| matches!(d.kind(), TypeKind::Alias | TypeKind::Enum)),
     }
 }
 
@@ -484,7 +485,7 @@ pub fn base_primitive<'a>(types: &'a TypeTable, ty: &'a str) -> Option<&'a str> 
         return Some(ty);
     }
     match types.get(ty) {
-        Some((_, def)) if def.kind == TypeKind::Alias => def.ty.as_deref(),
+        Some((_, TypeDef::Alias(alias))) => Some(&alias.ty),
         _ => None,
     }
 }
@@ -541,7 +542,7 @@ fn check_field(
     }
     let named_doc = types
         .get(f.ty.as_str())
-        .is_some_and(|(_, d)| d.doc.is_some());
+        .is_some_and(|(_, d)| d.doc().is_some());
     if f.doc.is_none() && !named_doc {
         r.at(
             file,
@@ -653,7 +654,7 @@ fn check_field(
     }
     let union = types
         .get(f.ty.as_str())
-        .is_some_and(|(_, d)| d.kind == TypeKind::Union);
+        .is_some_and(|(_, d)| d.kind() == TypeKind::Union);
     misplaced("flatten", !f.flatten || union, r);
     if union && !f.flatten {
         r.at(file, entry, Some(name), "a union field must be `flatten: true` (its tag and payload sit beside the other fields)");
@@ -733,10 +734,7 @@ fn check_map(r: &mut Report, types: &TypeTable, file: &str, entry: &str, name: &
         }
         Some(items) => items,
     };
-    let Some((_, def)) = types
-        .get(items.as_str())
-        .filter(|(_, d)| d.kind == TypeKind::Struct)
-    else {
+    let Some(def) = types.get(items.as_str()).and_then(|(_, d)| d.as_struct()) else {
         r.at(
             file,
             entry,
@@ -825,9 +823,11 @@ fn check_pattern(
     }
 }
 
+/// A type's own rules. Which keys a kind takes the parser has checked (each kind is a
+/// struct of its own keys).
 fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &TypeDef) {
     let entry = format!("type `{name}`");
-    if def.doc.is_none() {
+    if def.doc().is_none() {
         r.at(
             file,
             &entry,
@@ -835,86 +835,21 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
             "every type needs a `doc` with zh and en",
         );
     }
-    let kind = def.kind;
-    let not_for = |key: &str, present: bool, r: &mut Report| {
-        if present {
-            r.at(
-                file,
-                &entry,
-                None,
-                format!("`{key}` does not apply to a {}", kind.as_str()),
-            );
-        }
-    };
-    not_for("type", def.ty.is_some() && kind != TypeKind::Alias, r);
-    not_for(
-        "pattern",
-        def.pattern.is_some() && kind != TypeKind::Alias,
-        r,
-    );
-    not_for(
-        "min_chars",
-        def.min_chars.is_some() && kind != TypeKind::Alias,
-        r,
-    );
-    not_for(
-        "max_chars",
-        def.max_chars.is_some() && kind != TypeKind::Alias,
-        r,
-    );
-    not_for(
-        "example",
-        def.example.is_some() && kind != TypeKind::Alias,
-        r,
-    );
-    not_for(
-        "fields",
-        !def.fields.is_empty() && kind != TypeKind::Struct,
-        r,
-    );
-    not_for(
-        "values",
-        !def.values.is_empty() && kind != TypeKind::Enum && kind != TypeKind::OpenEnum,
-        r,
-    );
-    not_for("repr", def.repr.is_some() && kind != TypeKind::OpenEnum, r);
-    not_for("tag", def.tag.is_some() && kind != TypeKind::Union, r);
-    not_for(
-        "variants",
-        !def.variants.is_empty() && kind != TypeKind::Union,
-        r,
-    );
-    not_for(
-        "refused",
-        !def.refused.is_empty() && kind != TypeKind::Union,
-        r,
-    );
-    for (tag, _) in def.refused.iter() {
-        if def.variants.iter().any(|(variant, _)| variant == tag) {
-            r.at(
-                file,
-                &entry,
-                Some(tag),
-                "a refused tag cannot also be a variant",
-            );
-        }
-    }
-    match kind {
-        TypeKind::Alias => match def.ty.as_deref() {
-            Some("string") | Some("integer") => {
+    match def {
+        TypeDef::Alias(def) => match def.ty.as_str() {
+            "string" | "integer" => {
                 if let Some(pattern) = &def.pattern {
                     check_pattern(r, file, &entry, None, pattern, def.hint.as_deref());
                 }
             }
-            Some(other) => r.at(
+            other => r.at(
                 file,
                 &entry,
                 None,
                 format!("an alias names `string` or `integer`, not `{other}`"),
             ),
-            None => r.at(file, &entry, None, "an alias needs `type`"),
         },
-        TypeKind::Struct => {
+        TypeDef::Struct(def) => {
             for (field, f) in def.fields.iter() {
                 check_field(r, types, file, &entry, field, f);
                 if f.also_in_query {
@@ -927,57 +862,65 @@ fn check_type(r: &mut Report, types: &TypeTable, file: &str, name: &str, def: &T
                 }
             }
         }
-        TypeKind::Enum | TypeKind::OpenEnum => {
-            if def.values.is_empty() {
-                r.at(file, &entry, None, "an enum needs `values`");
-            }
-            let integer = def.repr == Some(Repr::Integer);
-            if kind == TypeKind::OpenEnum && def.repr.is_none() {
-                r.at(
-                    file,
-                    &entry,
-                    None,
-                    "an open_enum needs `repr: integer` or `repr: string`",
-                );
-            }
-            for (value, v) in def.values.iter() {
-                match (&v.value, integer) {
-                    (Some(Scalar::Int(_)), true) | (None | Some(Scalar::Str(_)), false) => {}
-                    (_, true) => r.at(
+        TypeDef::Enum(def) => check_values(r, file, &entry, &def.values, false),
+        TypeDef::OpenEnum(def) => {
+            check_values(r, file, &entry, &def.values, def.repr == Repr::Integer);
+        }
+        TypeDef::Union(def) => {
+            for (tag, _) in def.refused.iter() {
+                if def.variants.iter().any(|(variant, _)| variant == tag) {
+                    r.at(
                         file,
                         &entry,
-                        Some(value),
-                        "a `repr: integer` enum gives each value its number: `value: 1`",
-                    ),
-                    (Some(Scalar::Int(_)), false) => r.at(
-                        file,
-                        &entry,
-                        Some(value),
-                        "a string enum's `value` is the wire text (`value: \"WIRE\"`), or leave it out to use the key; numbers need `repr: integer`",
-                    ),
+                        Some(tag),
+                        "a refused tag cannot also be a variant",
+                    );
                 }
             }
-        }
-        TypeKind::Union => {
-            if def.tag.is_none() {
-                r.at(
-                    file,
-                    &entry,
-                    None,
-                    "a union needs `tag` (the field naming the case)",
-                );
-            }
             for (variant, v) in def.variants.iter() {
-                match types.get(v.ty.as_str()) {
-                    Some((_, d)) if d.kind == TypeKind::Struct => {}
-                    _ => r.at(
+                if types
+                    .get(v.ty.as_str())
+                    .and_then(|(_, d)| d.as_struct())
+                    .is_none()
+                {
+                    r.at(
                         file,
                         &entry,
                         Some(variant),
                         format!("`{}` is not a struct type", v.ty),
-                    ),
+                    );
                 }
             }
+        }
+    }
+}
+
+/// An enum's values: at least one, each with its number when `integer`.
+fn check_values(
+    r: &mut Report,
+    file: &str,
+    entry: &str,
+    values: &OrderedMap<EnumValueDef>,
+    integer: bool,
+) {
+    if values.is_empty() {
+        r.at(file, entry, None, "an enum needs `values`");
+    }
+    for (value, v) in values.iter() {
+        match (&v.value, integer) {
+            (Some(Scalar::Int(_)), true) | (None | Some(Scalar::Str(_)), false) => {}
+            (_, true) => r.at(
+                file,
+                entry,
+                Some(value),
+                "a `repr: integer` enum gives each value its number: `value: 1`",
+            ),
+            (Some(Scalar::Int(_)), false) => r.at(
+                file,
+                entry,
+                Some(value),
+                "a string enum's `value` is the wire text (`value: \"WIRE\"`), or leave it out to use the key; numbers need `repr: integer`",
+            ),
         }
     }
 }
@@ -1120,13 +1063,11 @@ fn check_push_field(
             "every push has it and the runtime reads it: leave it out",
         );
     }
-    let alias = types
-        .get(f.ty.as_str())
-        .filter(|(_, d)| d.kind == TypeKind::Alias);
+    let alias = types.get(f.ty.as_str()).and_then(|(_, d)| d.as_alias());
     let base = if PUSH_PRIMITIVES.contains(&f.ty.as_str()) {
         Some(f.ty.as_str())
     } else {
-        alias.and_then(|(_, d)| d.ty.as_deref())
+        alias.map(|d| d.ty.as_str())
     };
     let Some(base) = base else {
         r.at(
@@ -1140,7 +1081,7 @@ fn check_push_field(
         );
         return;
     };
-    if f.doc.is_none() && alias.is_none_or(|(_, d)| d.doc.is_none()) {
+    if f.doc.is_none() && alias.is_none_or(|d| d.doc.is_none()) {
         r.at(
             file,
             entry,
@@ -1260,9 +1201,10 @@ fn enum_values<'a>(
         .find(|(n, _)| *n == name)
         .map(|(_, f)| f)
         .filter(|f| f.required != Some(false))
-        .and_then(|f| types.get(f.ty.as_str()))
-        .filter(|(_, d)| d.kind == TypeKind::Enum)
-        .map(|(_, d)| d.values.iter().map(|(k, _)| k).collect())
+        .and_then(|f| match types.get(f.ty.as_str()) {
+            Some((_, TypeDef::Enum(d))) => Some(d.values.iter().map(|(k, _)| k).collect()),
+            _ => None,
+        })
 }
 
 /// A list of permission-set ids: each a positive number, none twice. (An endpoint's empty
