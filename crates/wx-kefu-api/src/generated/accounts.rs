@@ -70,7 +70,9 @@ impl ::wx_kefu_runtime::Endpoint for AddKfAccount {
             ],
         )
         .errcodes(&[("kf_account", 65404), ("nickname", 65403)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -158,7 +160,9 @@ impl ::wx_kefu_runtime::Endpoint for UpdateKfAccount {
             ],
         )
         .errcodes(&[("kf_account", 65404), ("nickname", 65403)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -235,7 +239,9 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
             ],
         )
         .errcodes(&[("kf_account", 65401)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -251,7 +257,6 @@ impl ::wx_kefu_runtime::Endpoint for DelKfAccount {
             let value = &self.kf_account;
             query.push(("kf_account", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::support::json_body(self),
@@ -324,7 +329,9 @@ impl ::wx_kefu_runtime::Endpoint for InviteKfWorker {
             ],
         )
         .errcodes(&[("kf_account", 65401), ("invite_wx", 65409)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -412,7 +419,9 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
             ],
         )
         .errcodes(&[("kf_account", 65401), ("media", 40005)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -428,7 +437,6 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
             let value = &self.kf_account;
             query.push(("kf_account", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
@@ -453,6 +461,7 @@ impl ::wx_kefu_runtime::Endpoint for UploadKfHeadImg {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetKfList {}
+
 impl GetKfList {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -474,7 +483,9 @@ impl ::wx_kefu_runtime::Endpoint for GetKfList {
         .cli("account", "list")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = GetKfListResponse;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }
@@ -495,6 +506,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfList {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetOnlineKfList {}
+
 impl GetOnlineKfList {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -516,7 +528,9 @@ impl ::wx_kefu_runtime::Endpoint for GetOnlineKfList {
         .cli("account", "online")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = GetOnlineKfListResponse;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }

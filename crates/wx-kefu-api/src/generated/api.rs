@@ -46,6 +46,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 设置客服信息 — Update an agent account's nickname.
     ///
     /// `POST /customservice/kfaccount/update` · Not idempotent: never retried once the request may have reached WeChat.
@@ -78,6 +79,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 删除客服账号 — Delete an agent account.
     ///
     /// `POST /customservice/kfaccount/del` · Not idempotent: never retried once the request may have reached WeChat.
@@ -109,6 +111,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 邀请绑定客服账号 — Invite a WeChat user to work an agent account.
     ///
     /// `POST /customservice/kfaccount/inviteworker` · Not idempotent: never retried once the request may have reached WeChat.
@@ -146,6 +149,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 上传客服头像 — Upload an agent's avatar.
     ///
     /// `POST /customservice/kfaccount/uploadheadimg` · Not idempotent: never retried once the request may have reached WeChat.
@@ -181,6 +185,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取客服基本信息 — List all agent accounts.
     ///
     /// `GET /cgi-bin/customservice/getkflist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -207,6 +212,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取在线客服基本信息 — List the agents who are online.
     ///
     /// `GET /cgi-bin/customservice/getonlinekflist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -233,6 +239,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 新增临时素材 — Upload a temporary media file.
     ///
     /// `POST /cgi-bin/media/upload` · Not idempotent: never retried once the request may have reached WeChat.
@@ -276,6 +283,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<super::media::TempMedia, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取临时素材 — Download a temporary media file.
     ///
     /// `GET /cgi-bin/media/get` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -311,6 +319,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 上传永久素材 — Upload a permanent material.
     ///
     /// `POST /cgi-bin/material/add_material` · Not idempotent: never retried once the request may have reached WeChat.
@@ -351,6 +360,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取永久素材 — Download a permanent material.
     ///
     /// `POST /cgi-bin/material/get_material` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -386,6 +396,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 删除永久素材 — Delete a permanent material.
     ///
     /// `POST /cgi-bin/material/del_material` · Not idempotent: never retried once the request may have reached WeChat.
@@ -412,6 +423,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取永久素材总数 — Count the permanent materials.
     ///
     /// `GET /cgi-bin/material/get_materialcount` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -435,6 +447,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 发送客服消息 — Send a message to a user.
     ///
     /// `POST /cgi-bin/message/custom/send` · Not idempotent: never retried once the request may have reached WeChat.
@@ -497,6 +510,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 客服输入状态 — Show or cancel "typing…" to a user.
     ///
     /// `POST /cgi-bin/message/custom/typing` · Not idempotent: never retried once the request may have reached WeChat.
@@ -531,6 +545,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 发送模板消息 — Send a template message.
     ///
     /// `POST /cgi-bin/message/template/send` · Retried like a read when `client_msg_id` is given (WeChat then sends it once); otherwise never retried once the request may have reached WeChat.
@@ -579,6 +594,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 发送订阅通知 — Send a subscribe notification.
     ///
     /// `POST /cgi-bin/message/subscribe/bizsend` · Not idempotent: never retried once the request may have reached WeChat.
@@ -617,6 +633,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取已选用模板列表 — List the account's templates.
     ///
     /// `GET /cgi-bin/template/get_all_private_template` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -640,6 +657,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 删除模板 — Delete a template.
     ///
     /// `POST /cgi-bin/template/del_private_template` · Not idempotent: never retried once the request may have reached WeChat.
@@ -666,6 +684,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取设置的行业信息 — Get the account's industries.
     ///
     /// `GET /cgi-bin/template/get_industry` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -689,6 +708,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 启动票据推送服务 — Restart the verify-ticket pushes.
     ///
     /// `POST /cgi-bin/component/api_start_push_ticket` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -723,6 +743,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取第三方平台令牌 — Get the platform's token (component_access_token).
     ///
     /// `POST /cgi-bin/component/api_component_token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -768,6 +789,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取预授权码 — Create a pre-authorization code.
     ///
     /// `POST /cgi-bin/component/api_create_preauthcode` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -802,6 +824,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 使用授权码获取授权信息 — Exchange an authorization code.
     ///
     /// `POST /cgi-bin/component/api_query_auth` · Not idempotent: never retried once the request may have reached WeChat.
@@ -840,6 +863,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取/刷新授权账号调用令牌 — Get an authorizer's token (authorizer_access_token).
     ///
     /// `POST /cgi-bin/component/api_authorizer_token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -880,6 +904,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 拉取已授权的账号信息 — List the authorizers and their refresh tokens.
     ///
     /// `POST /cgi-bin/component/api_get_authorizer_list` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -917,6 +942,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取授权账号详情 — Get an authorizer's details.
     ///
     /// `POST /cgi-bin/component/api_get_authorizer_info` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -950,6 +976,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取聊天记录 — Get chat records.
     ///
     /// `POST /customservice/msgrecord/getmsglist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -990,6 +1017,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<super::records::MsgList, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 创建会话 — Open a session between an agent and a user.
     ///
     /// `POST /customservice/kfsession/create` · Not idempotent: never retried once the request may have reached WeChat.
@@ -1024,6 +1052,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 关闭会话 — Close a session.
     ///
     /// `POST /customservice/kfsession/close` · Not idempotent: never retried once the request may have reached WeChat.
@@ -1056,6 +1085,7 @@ pub trait KefuApi {
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<::wx_kefu_runtime::Ack, ::wx_kefu_runtime::Error>,
     > + Send;
+
     /// 获取客户会话状态 — Get the session of a user.
     ///
     /// `GET /customservice/kfsession/getsession` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1087,6 +1117,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取客服会话列表 — List an agent's sessions.
     ///
     /// `GET /customservice/kfsession/getsessionlist` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1119,6 +1150,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取未接入会话列表 — List the users waiting for an agent.
     ///
     /// `GET /customservice/kfsession/getwaitcase` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1147,6 +1179,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取稳定版接口调用凭据 — Get the stable access token.
     ///
     /// `POST /cgi-bin/stable_token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1191,6 +1224,7 @@ pub trait KefuApi {
             ::wx_kefu_runtime::Error,
         >,
     > + Send;
+
     /// 获取接口调用凭据 — Get an access token (classic).
     ///
     /// `GET /cgi-bin/token` · Idempotent: retried on connection errors, timeouts, HTTP 5xx and errcode -1.
@@ -1701,99 +1735,78 @@ pub async fn call_json(
         "update_kf_account" => {
             call_value::<super::UpdateKfAccount>(client, request).await
         }
-
         "del_kf_account" => call_value::<super::DelKfAccount>(client, request).await,
         "invite_kf_worker" => call_value::<super::InviteKfWorker>(client, request).await,
         "upload_kf_head_img" => {
             call_value::<super::UploadKfHeadImg>(client, request).await
         }
-
         "get_kf_list" => call_value::<super::GetKfList>(client, request).await,
         "get_online_kf_list" => {
             call_value::<super::GetOnlineKfList>(client, request).await
         }
-
         "upload_temp_media" => {
             call_value::<super::UploadTempMedia>(client, request).await
         }
-
         "get_temp_media" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::FileAnswer("get_temp_media"))
         }
-
         "add_material" => call_value::<super::AddMaterial>(client, request).await,
         "get_material" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::FileAnswer("get_material"))
         }
-
         "del_material" => call_value::<super::DelMaterial>(client, request).await,
         "get_material_count" => {
             call_value::<super::GetMaterialCount>(client, request).await
         }
-
         "send_custom_message" => {
             call_value::<super::SendCustomMessage>(client, request).await
         }
-
         "typing" => call_value::<super::Typing>(client, request).await,
         "send_template_message" => {
             call_value::<super::SendTemplateMessage>(client, request).await
         }
-
         "send_subscribe_message" => {
             call_value::<super::SendSubscribeMessage>(client, request).await
         }
-
         "get_all_private_template" => {
             call_value::<super::GetAllPrivateTemplate>(client, request).await
         }
-
         "del_private_template" => {
             call_value::<super::DelPrivateTemplate>(client, request).await
         }
-
         "get_industry" => call_value::<super::GetIndustry>(client, request).await,
         "start_push_ticket" => {
             call_value::<super::StartPushTicket>(client, request).await
         }
-
         "get_component_access_token" => {
             call_value::<super::GetComponentAccessToken>(client, request).await
         }
-
         "create_pre_auth_code" => {
             call_value::<super::CreatePreAuthCode>(client, request).await
         }
-
         "query_auth" => call_value::<super::QueryAuth>(client, request).await,
         "get_authorizer_token" => {
             call_value::<super::GetAuthorizerToken>(client, request).await
         }
-
         "get_authorizer_list" => {
             call_value::<super::GetAuthorizerList>(client, request).await
         }
-
         "get_authorizer_info" => {
             call_value::<super::GetAuthorizerInfo>(client, request).await
         }
-
         "get_msg_list" => call_value::<super::GetMsgList>(client, request).await,
         "create_kf_session" => {
             call_value::<super::CreateKfSession>(client, request).await
         }
-
         "close_session" => call_value::<super::CloseSession>(client, request).await,
         "get_kf_session" => call_value::<super::GetKfSession>(client, request).await,
         "get_kf_session_list" => {
             call_value::<super::GetKfSessionList>(client, request).await
         }
-
         "get_wait_case" => call_value::<super::GetWaitCase>(client, request).await,
         "get_stable_access_token" => {
             call_value::<super::GetStableAccessToken>(client, request).await
         }
-
         "get_access_token" => call_value::<super::GetAccessToken>(client, request).await,
         other => {
             Err(
@@ -1821,55 +1834,43 @@ pub async fn download_json(
         "add_kf_account" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("add_kf_account"))
         }
-
         "update_kf_account" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("update_kf_account"))
         }
-
         "del_kf_account" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("del_kf_account"))
         }
-
         "invite_kf_worker" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("invite_kf_worker"))
         }
-
         "upload_kf_head_img" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("upload_kf_head_img"))
         }
-
         "get_kf_list" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_kf_list"))
         }
-
         "get_online_kf_list" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_online_kf_list"))
         }
-
         "upload_temp_media" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("upload_temp_media"))
         }
-
         "get_temp_media" => download_value::<super::GetTempMedia>(client, request).await,
         "add_material" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("add_material"))
         }
-
         "get_material" => download_value::<super::GetMaterial>(client, request).await,
         "del_material" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("del_material"))
         }
-
         "get_material_count" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_material_count"))
         }
-
         "send_custom_message" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("send_custom_message"),
             )
         }
-
         "typing" => Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("typing")),
         "send_template_message" => {
             Err(
@@ -1878,7 +1879,6 @@ pub async fn download_json(
                 ),
             )
         }
-
         "send_subscribe_message" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1886,7 +1886,6 @@ pub async fn download_json(
                 ),
             )
         }
-
         "get_all_private_template" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1894,7 +1893,6 @@ pub async fn download_json(
                 ),
             )
         }
-
         "del_private_template" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1902,15 +1900,12 @@ pub async fn download_json(
                 ),
             )
         }
-
         "get_industry" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_industry"))
         }
-
         "start_push_ticket" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("start_push_ticket"))
         }
-
         "get_component_access_token" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1918,7 +1913,6 @@ pub async fn download_json(
                 ),
             )
         }
-
         "create_pre_auth_code" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1926,11 +1920,9 @@ pub async fn download_json(
                 ),
             )
         }
-
         "query_auth" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("query_auth"))
         }
-
         "get_authorizer_token" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1938,45 +1930,36 @@ pub async fn download_json(
                 ),
             )
         }
-
         "get_authorizer_list" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_authorizer_list"),
             )
         }
-
         "get_authorizer_info" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_authorizer_info"),
             )
         }
-
         "get_msg_list" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_msg_list"))
         }
-
         "create_kf_session" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("create_kf_session"))
         }
-
         "close_session" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("close_session"))
         }
-
         "get_kf_session" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_kf_session"))
         }
-
         "get_kf_session_list" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_kf_session_list"),
             )
         }
-
         "get_wait_case" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_wait_case"))
         }
-
         "get_stable_access_token" => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::NotAFile(
@@ -1984,11 +1967,9 @@ pub async fn download_json(
                 ),
             )
         }
-
         "get_access_token" => {
             Err(::wx_kefu_runtime::dynamic::DynamicError::NotAFile("get_access_token"))
         }
-
         other => {
             Err(
                 ::wx_kefu_runtime::dynamic::DynamicError::UnknownEndpoint(
@@ -2027,47 +2008,37 @@ pub fn decode_json(
             "send_custom_message" => {
                 decode_value::<super::SendCustomMessage>(status, body)
             }
-
             "typing" => decode_value::<super::Typing>(status, body),
             "send_template_message" => {
                 decode_value::<super::SendTemplateMessage>(status, body)
             }
-
             "send_subscribe_message" => {
                 decode_value::<super::SendSubscribeMessage>(status, body)
             }
-
             "get_all_private_template" => {
                 decode_value::<super::GetAllPrivateTemplate>(status, body)
             }
-
             "del_private_template" => {
                 decode_value::<super::DelPrivateTemplate>(status, body)
             }
-
             "get_industry" => decode_value::<super::GetIndustry>(status, body),
             "start_push_ticket" => decode_value::<super::StartPushTicket>(status, body),
             "get_component_access_token" => {
                 decode_value::<super::GetComponentAccessToken>(status, body)
             }
-
             "create_pre_auth_code" => {
                 decode_value::<super::CreatePreAuthCode>(status, body)
             }
-
             "query_auth" => decode_value::<super::QueryAuth>(status, body),
             "get_authorizer_token" => {
                 decode_value::<super::GetAuthorizerToken>(status, body)
             }
-
             "get_authorizer_list" => {
                 decode_value::<super::GetAuthorizerList>(status, body)
             }
-
             "get_authorizer_info" => {
                 decode_value::<super::GetAuthorizerInfo>(status, body)
             }
-
             "get_msg_list" => decode_value::<super::GetMsgList>(status, body),
             "create_kf_session" => decode_value::<super::CreateKfSession>(status, body),
             "close_session" => decode_value::<super::CloseSession>(status, body),
@@ -2075,12 +2046,10 @@ pub fn decode_json(
             "get_kf_session_list" => {
                 decode_value::<super::GetKfSessionList>(status, body)
             }
-
             "get_wait_case" => decode_value::<super::GetWaitCase>(status, body),
             "get_stable_access_token" => {
                 decode_value::<super::GetStableAccessToken>(status, body)
             }
-
             "get_access_token" => decode_value::<super::GetAccessToken>(status, body),
             _ => return None,
         },
@@ -2117,18 +2086,15 @@ pub fn check_json(
             "send_subscribe_message" => {
                 check_value::<super::SendSubscribeMessage>(request)
             }
-
             "get_all_private_template" => {
                 check_value::<super::GetAllPrivateTemplate>(request)
             }
-
             "del_private_template" => check_value::<super::DelPrivateTemplate>(request),
             "get_industry" => check_value::<super::GetIndustry>(request),
             "start_push_ticket" => check_value::<super::StartPushTicket>(request),
             "get_component_access_token" => {
                 check_value::<super::GetComponentAccessToken>(request)
             }
-
             "create_pre_auth_code" => check_value::<super::CreatePreAuthCode>(request),
             "query_auth" => check_value::<super::QueryAuth>(request),
             "get_authorizer_token" => check_value::<super::GetAuthorizerToken>(request),
@@ -2143,7 +2109,6 @@ pub fn check_json(
             "get_stable_access_token" => {
                 check_value::<super::GetStableAccessToken>(request)
             }
-
             "get_access_token" => check_value::<super::GetAccessToken>(request),
             _ => return None,
         },

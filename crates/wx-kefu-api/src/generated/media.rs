@@ -65,7 +65,9 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
             ],
         )
         .errcodes(&[("type", 40004), ("media", 40005), ("media/size", 40006)]);
+
     type Response = TempMedia;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }
@@ -76,7 +78,6 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
             let value = &self.r#type;
             query.push(("type", value.as_str().to_owned()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
@@ -94,7 +95,6 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                             "JPEG, PNG or GIF",
                         )
                     }
-
                     MediaType::Voice => {
                         ::wx_kefu_runtime::FileLimits::new(
                             2097152,
@@ -105,7 +105,6 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                             "AMR or MP3",
                         )
                     }
-
                     MediaType::Video => {
                         ::wx_kefu_runtime::FileLimits::new(
                             10485760,
@@ -113,7 +112,6 @@ impl ::wx_kefu_runtime::Endpoint for UploadTempMedia {
                             "MP4",
                         )
                     }
-
                     MediaType::Thumb => {
                         ::wx_kefu_runtime::FileLimits::new(
                             65536,
@@ -179,7 +177,9 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
             ],
         )
         .errcodes(&[("media_id", 40007)]);
+
     type Response = TempVideo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
@@ -196,7 +196,6 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
             let value = &self.media_id;
             query.push(("media_id", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Empty,
@@ -205,6 +204,7 @@ impl ::wx_kefu_runtime::Endpoint for GetTempMedia {
 }
 
 impl ::wx_kefu_runtime::FileAnswer for GetTempMedia {}
+
 /// 上传永久素材 — Upload a permanent material.
 ///
 /// The request of [`KefuApi::add_material`](super::KefuApi::add_material): `POST /cgi-bin/material/add_material`.
@@ -291,7 +291,9 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                 ("description", 41005),
             ],
         );
+
     type Response = PermanentMedia;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         if matches!(self.r#type, MediaType::Video) {
             ::wx_kefu_runtime::support::present(
@@ -299,14 +301,12 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                 self.description.is_some(),
             )?;
         }
-
         if let Some(value) = &self.description {
             ::wx_kefu_runtime::support::nested(
                 "description",
                 ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
-
         Ok(())
     }
 
@@ -316,7 +316,6 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
             let value = &self.r#type;
             query.push(("type", value.as_str().to_owned()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Multipart(::wx_kefu_runtime::MultipartFile {
@@ -335,7 +334,6 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                             "JPEG, PNG, GIF or BMP",
                         )
                     }
-
                     MediaType::Voice => {
                         ::wx_kefu_runtime::FileLimits::new(
                             2097152,
@@ -348,7 +346,6 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                             "MP3, WMA, WAV or AMR",
                         )
                     }
-
                     MediaType::Video => {
                         ::wx_kefu_runtime::FileLimits::new(
                             10485760,
@@ -356,7 +353,6 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                             "MP4",
                         )
                     }
-
                     MediaType::Thumb => {
                         ::wx_kefu_runtime::FileLimits::new(
                             65536,
@@ -373,7 +369,6 @@ impl ::wx_kefu_runtime::Endpoint for AddMaterial {
                             ::wx_kefu_runtime::support::json_text(value),
                         ));
                     }
-
                     text
                 },
             }),
@@ -430,7 +425,9 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterial {
             ],
         )
         .errcodes(&[("media_id", 40007)]);
+
     type Response = MaterialVideo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
@@ -450,6 +447,7 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterial {
 }
 
 impl ::wx_kefu_runtime::FileAnswer for GetMaterial {}
+
 /// 删除永久素材 — Delete a permanent material.
 ///
 /// The request of [`KefuApi::del_material`](super::KefuApi::del_material): `POST /cgi-bin/material/del_material`.
@@ -497,7 +495,9 @@ impl ::wx_kefu_runtime::Endpoint for DelMaterial {
             ],
         )
         .errcodes(&[("media_id", 40007)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "media_id",
@@ -524,6 +524,7 @@ impl ::wx_kefu_runtime::Endpoint for DelMaterial {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetMaterialCount {}
+
 impl GetMaterialCount {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -545,7 +546,9 @@ impl ::wx_kefu_runtime::Endpoint for GetMaterialCount {
         .cli("media", "material-count")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = MaterialCount;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }

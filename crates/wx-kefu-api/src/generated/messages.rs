@@ -121,7 +121,9 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
                 ("customservice.kf_account", 65404),
             ],
         );
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::Validate::validate(&self.message)?;
@@ -131,14 +133,12 @@ impl ::wx_kefu_runtime::Endpoint for SendCustomMessage {
                 ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
-
         if let Some(value) = &self.aimsgcontext {
             ::wx_kefu_runtime::support::nested(
                 "aimsgcontext",
                 ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
-
         Ok(())
     }
 
@@ -207,7 +207,9 @@ impl ::wx_kefu_runtime::Endpoint for Typing {
             ],
         )
         .errcodes(&[("touser", 40003), ("command", 45072)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         Ok(())
@@ -288,6 +290,7 @@ impl Message {
         "wxcard",
         "miniprogrampage",
     ];
+
     /// The value of `msgtype` for this case.
     pub const fn tag(&self) -> &'static str {
         match self {
@@ -320,7 +323,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::Image(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -329,7 +331,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::Voice(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -338,7 +339,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::Video(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -347,7 +347,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::Music(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -356,7 +355,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::News(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -365,7 +363,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::MpNews(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -374,7 +371,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::MpNewsArticle(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -383,7 +379,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::MsgMenu(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -392,7 +387,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::WxCard(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -401,7 +395,6 @@ impl ::serde::Serialize for Message {
                     payload,
                 )
             }
-
             Message::MiniProgramPage(payload) => {
                 ::wx_kefu_runtime::support::serialize_tagged(
                     serializer,
@@ -514,70 +507,60 @@ impl ::wx_kefu_runtime::support::Validate for Message {
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::Image(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "image",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::Voice(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "voice",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::Video(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "video",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::Music(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "music",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::News(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "news",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::MpNews(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "mpnews",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::MpNewsArticle(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "mpnewsarticle",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::MsgMenu(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "msgmenu",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::WxCard(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "wxcard",
                     ::wx_kefu_runtime::support::Validate::validate(payload),
                 )
             }
-
             Message::MiniProgramPage(payload) => {
                 ::wx_kefu_runtime::support::nested(
                     "miniprogrampage",
@@ -858,7 +841,6 @@ impl ::wx_kefu_runtime::support::Validate for News {
                 ::wx_kefu_runtime::support::Validate::validate(item),
             )?;
         }
-
         Ok(())
     }
 }
@@ -1054,7 +1036,6 @@ impl ::wx_kefu_runtime::support::Validate for MsgMenu {
                 ::wx_kefu_runtime::support::Validate::validate(item),
             )?;
         }
-
         Ok(())
     }
 }

@@ -15,7 +15,6 @@ pub mod sessions;
 pub mod tokens;
 pub mod types;
 pub use api::{KefuApi, call_json, download_json};
-
 #[doc(hidden)]
 pub use api::{check_json, decode_json, example_request};
 pub use accounts::*;

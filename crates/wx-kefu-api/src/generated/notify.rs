@@ -241,7 +241,9 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
                 ("data", 47003),
             ],
         );
+
     type Response = TemplateSent;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::chars(
@@ -253,14 +255,12 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
         if let Some(value) = &self.url {
             ::wx_kefu_runtime::support::chars("url", value, Some(1), None)?;
         }
-
         if let Some(value) = &self.miniprogram {
             ::wx_kefu_runtime::support::nested(
                 "miniprogram",
                 ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
-
         if let Some(value) = &self.client_msg_id {
             ::wx_kefu_runtime::support::chars(
                 "client_msg_id",
@@ -269,7 +269,6 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
                 Some(64),
             )?;
         }
-
         ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1), None)?;
         for (key, entry) in &self.data {
             let entry_path = format!("data.{key}");
@@ -278,7 +277,6 @@ impl ::wx_kefu_runtime::Endpoint for SendTemplateMessage {
                 ::wx_kefu_runtime::support::Validate::validate(entry),
             )?;
         }
-
         Ok(())
     }
 
@@ -415,7 +413,9 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                 ("data.value", 47003),
             ],
         );
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars("touser", &self.touser, Some(1), Some(128))?;
         ::wx_kefu_runtime::support::chars(
@@ -427,14 +427,12 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
         if let Some(value) = &self.page {
             ::wx_kefu_runtime::support::chars("page", value, Some(1), None)?;
         }
-
         if let Some(value) = &self.miniprogram {
             ::wx_kefu_runtime::support::nested(
                 "miniprogram",
                 ::wx_kefu_runtime::support::Validate::validate(value),
             )?;
         }
-
         ::wx_kefu_runtime::support::items("data", self.data.len(), Some(1), None)?;
         for (key, entry) in &self.data {
             let entry_path = format!("data.{key}");
@@ -452,7 +450,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         Some(20),
                     )?;
                 }
-
                 "number" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -466,7 +463,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_NUMBER_PATTERN,
                     )?;
                 }
-
                 "letter" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -480,7 +476,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_LETTER_PATTERN,
                     )?;
                 }
-
                 "symbol" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -494,7 +489,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_SYMBOL_PATTERN,
                     )?;
                 }
-
                 "character_string" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -508,7 +502,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_CHARACTER_STRING_PATTERN,
                     )?;
                 }
-
                 "time" => {
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -516,7 +509,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_TIME_PATTERN,
                     )?;
                 }
-
                 "date" => {
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -524,7 +516,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_DATE_PATTERN,
                     )?;
                 }
-
                 "amount" => {
                     ::wx_kefu_runtime::support::pattern(
                         &value_path,
@@ -532,7 +523,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_AMOUNT_PATTERN,
                     )?;
                 }
-
                 "phone_number" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -546,7 +536,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_PHONE_NUMBER_PATTERN,
                     )?;
                 }
-
                 "car_number" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -560,7 +549,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_CAR_NUMBER_PATTERN,
                     )?;
                 }
-
                 "name" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -574,7 +562,6 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_NAME_PATTERN,
                     )?;
                 }
-
                 "phrase" => {
                     ::wx_kefu_runtime::support::chars(
                         &value_path,
@@ -588,11 +575,9 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
                         &super::notify::SEND_SUBSCRIBE_MESSAGE_DATA_PHRASE_PATTERN,
                     )?;
                 }
-
                 _ => {}
             }
         }
-
         Ok(())
     }
 
@@ -612,6 +597,7 @@ impl ::wx_kefu_runtime::Endpoint for SendSubscribeMessage {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetAllPrivateTemplate {}
+
 impl GetAllPrivateTemplate {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -633,7 +619,9 @@ impl ::wx_kefu_runtime::Endpoint for GetAllPrivateTemplate {
         .cli("template", "list")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = TemplateList;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }
@@ -693,7 +681,9 @@ impl ::wx_kefu_runtime::Endpoint for DelPrivateTemplate {
             ],
         )
         .errcodes(&[("template_id", 40037)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "template_id",
@@ -720,6 +710,7 @@ impl ::wx_kefu_runtime::Endpoint for DelPrivateTemplate {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetIndustry {}
+
 impl GetIndustry {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -741,7 +732,9 @@ impl ::wx_kefu_runtime::Endpoint for GetIndustry {
         .cli("template", "industry")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = Industries;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }
@@ -856,7 +849,6 @@ impl ::wx_kefu_runtime::support::Validate for TemplateValue {
                 &super::notify::TEMPLATE_VALUE_COLOR_PATTERN,
             )?;
         }
-
         Ok(())
     }
 }
@@ -934,7 +926,6 @@ impl ::wx_kefu_runtime::support::Validate for TemplateMiniProgram {
         if let Some(value) = &self.pagepath {
             ::wx_kefu_runtime::support::chars("pagepath", value, Some(1), None)?;
         }
-
         Ok(())
     }
 }

@@ -84,7 +84,9 @@ impl ::wx_kefu_runtime::Endpoint for StartPushTicket {
                 ("component_secret/empty", 41004),
             ],
         );
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -210,7 +212,9 @@ impl ::wx_kefu_runtime::Endpoint for GetComponentAccessToken {
                 ("component_verify_ticket", 61006),
             ],
         );
+
     type Response = ComponentTokenInfo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -299,7 +303,9 @@ impl ::wx_kefu_runtime::Endpoint for CreatePreAuthCode {
             ],
         )
         .errcodes(&[("component_appid", 40013)]);
+
     type Response = PreAuthCode;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -391,7 +397,9 @@ impl ::wx_kefu_runtime::Endpoint for QueryAuth {
             ],
         )
         .errcodes(&[("component_appid", 40013), ("authorization_code", 61009)]);
+
     type Response = QueryAuthResponse;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -516,7 +524,9 @@ impl ::wx_kefu_runtime::Endpoint for GetAuthorizerToken {
                 ("authorizer_refresh_token", 61023),
             ],
         );
+
     type Response = AuthorizerTokenInfo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -624,7 +634,9 @@ impl ::wx_kefu_runtime::Endpoint for GetAuthorizerList {
             ],
         )
         .errcodes(&[("component_appid", 40013), ("offset", 47001), ("count", 47001)]);
+
     type Response = AuthorizerList;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",
@@ -709,7 +721,9 @@ impl ::wx_kefu_runtime::Endpoint for GetAuthorizerInfo {
             ],
         )
         .errcodes(&[("component_appid", 40013), ("authorizer_appid", 40013)]);
+
     type Response = AuthorizerDetails;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars(
             "component_appid",

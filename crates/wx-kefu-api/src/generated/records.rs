@@ -96,7 +96,9 @@ impl ::wx_kefu_runtime::Endpoint for GetMsgList {
                 ("endtime/order", 65416),
             ],
         );
+
     type Response = MsgList;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::range("starttime", self.starttime, Some(0), None)?;
         ::wx_kefu_runtime::support::range("endtime", self.endtime, Some(0), None)?;

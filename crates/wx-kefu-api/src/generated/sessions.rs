@@ -67,7 +67,9 @@ impl ::wx_kefu_runtime::Endpoint for CreateKfSession {
             ],
         )
         .errcodes(&[("kf_account", 65401), ("openid", 40003)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -148,7 +150,9 @@ impl ::wx_kefu_runtime::Endpoint for CloseSession {
             ],
         )
         .errcodes(&[("kf_account", 65401), ("openid", 40003)]);
+
     type Response = ::wx_kefu_runtime::Ack;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -217,7 +221,9 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
             ],
         )
         .errcodes(&[("openid", 40003)]);
+
     type Response = SessionState;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::chars("openid", &self.openid, Some(1), Some(128))?;
         Ok(())
@@ -229,7 +235,6 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSession {
             let value = &self.openid;
             query.push(("openid", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Empty,
@@ -291,7 +296,9 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
             ],
         )
         .errcodes(&[("kf_account", 65401)]);
+
     type Response = GetKfSessionListResponse;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "kf_account",
@@ -307,7 +314,6 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
             let value = &self.kf_account;
             query.push(("kf_account", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Empty,
@@ -323,6 +329,7 @@ impl ::wx_kefu_runtime::Endpoint for GetKfSessionList {
 #[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
 #[non_exhaustive]
 pub struct GetWaitCase {}
+
 impl GetWaitCase {
     /// Builds the value from its required fields; optional ones start as `None`.
     pub fn new() -> Self {
@@ -344,7 +351,9 @@ impl ::wx_kefu_runtime::Endpoint for GetWaitCase {
         .cli("session", "waiting")
         .answer_needs_errcode(false)
         .idempotent(true);
+
     type Response = GetWaitCaseResponse;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         Ok(())
     }

@@ -131,7 +131,9 @@ impl ::wx_kefu_runtime::Endpoint for GetStableAccessToken {
                 ("secret/empty", 41004),
             ],
         );
+
     type Response = AccessTokenInfo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "grant_type",
@@ -255,7 +257,9 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
                 ("secret/empty", 41004),
             ],
         );
+
     type Response = AccessTokenInfo;
+
     fn validate(&self) -> Result<(), ::wx_kefu_runtime::Invalid> {
         ::wx_kefu_runtime::support::pattern(
             "grant_type",
@@ -273,17 +277,14 @@ impl ::wx_kefu_runtime::Endpoint for GetAccessToken {
             let value = &self.grant_type;
             query.push(("grant_type", value.clone()));
         }
-
         {
             let value = &self.appid;
             query.push(("appid", value.clone()));
         }
-
         {
             let value = &self.secret;
             query.push(("secret", value.clone()));
         }
-
         ::wx_kefu_runtime::RequestParts {
             query,
             body: ::wx_kefu_runtime::Body::Empty,

@@ -46,6 +46,7 @@ pub enum UserMessage {
 
 impl crate::Family for UserMessage {
     const TAG: &'static str = "MsgType";
+
     const KINDS: &'static [&'static str] = &[
         "text",
         "image",
@@ -55,35 +56,29 @@ impl crate::Family for UserMessage {
         "location",
         "link",
     ];
+
     fn decode(tag: &str, fields: &crate::Fields) -> crate::Result<Self> {
         if tag.eq_ignore_ascii_case("text") {
             return Ok(Self::Text(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("image") {
             return Ok(Self::Image(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("voice") {
             return Ok(Self::Voice(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("video") {
             return Ok(Self::Video(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("shortvideo") {
             return Ok(Self::Shortvideo(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("location") {
             return Ok(Self::Location(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("link") {
             return Ok(Self::Link(fields.decode()?));
         }
-
         Ok(Self::Unknown(tag.to_owned()))
     }
 
@@ -117,24 +112,23 @@ pub enum Event {
 
 impl crate::Family for Event {
     const TAG: &'static str = "Event";
+
     const KINDS: &'static [&'static str] = &[
         "kf_create_session",
         "kf_close_session",
         "kf_switch_session",
     ];
+
     fn decode(tag: &str, fields: &crate::Fields) -> crate::Result<Self> {
         if tag.eq_ignore_ascii_case("kf_create_session") {
             return Ok(Self::KfCreateSession(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("kf_close_session") {
             return Ok(Self::KfCloseSession(fields.decode()?));
         }
-
         if tag.eq_ignore_ascii_case("kf_switch_session") {
             return Ok(Self::KfSwitchSession(fields.decode()?));
         }
-
         Ok(Self::Unknown(tag.to_owned()))
     }
 

@@ -465,6 +465,7 @@ impl ErrCode {
         ErrCode::InvalidRecordParameters,
         ErrCode::RecordWindowTooLong,
     ];
+
     /// The code for a number (`Unknown` when the catalogue does not name it).
     pub const fn from_code(code: i64) -> Self {
         match code {
@@ -666,14 +667,12 @@ impl ErrCode {
             ErrCode::InvalidCredential => {
                 "获取 access_token 时 AppSecret 错误，或者 access_token 无效"
             }
-
             ErrCode::InvalidGrantType => "不合法的凭证类型",
             ErrCode::InvalidOpenid => "不合法的 OpenID",
             ErrCode::InvalidMediaType => "不合法的媒体文件类型",
             ErrCode::InvalidMediaFileType => {
                 "不合法的文件类型（上传素材文件格式不对）"
             }
-
             ErrCode::InvalidMediaSize => "不合法的文件大小",
             ErrCode::InvalidMediaId => "不合法的媒体文件 id",
             ErrCode::InvalidMessageType => "不合法的消息类型",
@@ -699,12 +698,10 @@ impl ErrCode {
             ErrCode::UserRefuseToAcceptTheMsg => {
                 "用户拒绝接受消息（没有可用的订阅）"
             }
-
             ErrCode::TemplateBanned => "该模板因滥用被取消",
             ErrCode::TemplateSendTooFrequent => {
                 "向该用户发送模板消息过于频繁"
             }
-
             ErrCode::EmptyPostData => "POST 的数据包为空",
             ErrCode::EmptyContent => "文本消息内容为空",
             ErrCode::MediaSizeOutOfLimit => "多媒体文件大小超过限制",
@@ -718,14 +715,12 @@ impl ErrCode {
             ErrCode::TypingWithoutInteraction => {
                 "下发输入状态，需要之前 30 秒内跟用户有过消息交互"
             }
-
             ErrCode::TypingAlreadyShown => "已经在输入状态，不可重复下发",
             ErrCode::LinkNotSupported => "公众号不支持发送 link 类型消息",
             ErrCode::DataFormatError => "解析 JSON/XML 内容错误",
             ErrCode::ArgumentInvalid => {
                 "模板参数不准确，可能为空或者不满足规则，errmsg 会提示具体是哪个字段出错"
             }
-
             ErrCode::ApiUnauthorized => "api 功能未授权",
             ErrCode::UserRefusedMessages => "粉丝拒收消息",
             ErrCode::ApiBanned => "api 接口被封禁",
@@ -743,45 +738,37 @@ impl ErrCode {
             ErrCode::ComponentNotAuthorized => {
                 "该公众号未授权给此第三方平台"
             }
-
             ErrCode::ComponentIpNotAllowed => {
                 "访问来源 IP 不在第三方平台的白名单中"
             }
-
             ErrCode::ComponentTicketExpired => "component_verify_ticket 已过期",
             ErrCode::ComponentTicketInvalid => "component_verify_ticket 不正确",
             ErrCode::ApiUnauthorizedToComponent => {
                 "公众号未将该接口的权限集授权给第三方平台"
             }
-
             ErrCode::AuthorizationCodeInvalid => "授权码无效",
             ErrCode::AuthorizationCodeExpired => "授权码已过期",
             ErrCode::ComponentInvalid => "无效的第三方平台",
             ErrCode::FunctionCategoryNotConfirmed => {
                 "接口所属权限集需要被第三方平台确认"
             }
-
             ErrCode::RefreshTokenInvalid => "refresh_token 无效",
             ErrCode::ComponentMustUseComponentToken => {
                 "第三方平台账号须用 api_component_token 获取令牌"
             }
-
             ErrCode::ComponentUnpublished => "第三方平台未发布",
             ErrCode::KefuNotEnabled => {
                 "API 不可用，即没有开通/升级到新版客服功能"
             }
-
             ErrCode::InvalidKfAccount => "无效客服账号",
             ErrCode::KfAccountNotBound => {
                 "客服账号尚未绑定微信号，不能投入使用"
             }
-
             ErrCode::InvalidNickname => "客服昵称不合法",
             ErrCode::InvalidKfAccountFormat => "客服账号不合法",
             ErrCode::TooManyKfAccounts => {
                 "账号数目已达到上限，不能继续添加"
             }
-
             ErrCode::KfAccountExists => "已经存在的客服账号",
             ErrCode::AlreadyWorker => "邀请对象已经是该公众号客服",
             ErrCode::AlreadyInvited => "本公众号已经有一个邀请给该微信",
@@ -789,15 +776,12 @@ impl ErrCode {
             ErrCode::WorkerBoundTooMany => {
                 "邀请对象绑定公众号客服数达到上限"
             }
-
             ErrCode::InvitationPending => {
                 "该账号已经有一个等待确认的邀请，不能重复邀请"
             }
-
             ErrCode::KfAccountAlreadyBound => {
                 "该账号已经绑定微信号，不能进行邀请"
             }
-
             ErrCode::NoSession => "不存在对应用户的会话信息",
             ErrCode::ServedByOtherAgent => "粉丝正在被其他客服接待",
             ErrCode::AgentOffline => "指定的客服不在线",
@@ -814,28 +798,22 @@ impl ErrCode {
             ErrCode::InvalidCredential => {
                 "The access token is invalid or not the latest."
             }
-
             ErrCode::InvalidGrantType => "Invalid grant_type.",
             ErrCode::InvalidOpenid => {
                 "Invalid openid, or the user does not follow this account."
             }
-
             ErrCode::InvalidMediaType => {
                 "The media type is not image, voice, video or thumb."
             }
-
             ErrCode::InvalidMediaFileType => {
                 "The file is not of a kind this media type accepts."
             }
-
             ErrCode::InvalidMediaSize => {
                 "The file is larger than its media type allows (or empty)."
             }
-
             ErrCode::InvalidMediaId => {
                 "The media id is unknown, expired (temporary media live 3 days) or of another account."
             }
-
             ErrCode::InvalidMessageType => "The msgtype names no kind of message.",
             ErrCode::InvalidImageSize => "The image is too large.",
             ErrCode::InvalidVoiceSize => "The voice file is too large.",
@@ -846,46 +824,38 @@ impl ErrCode {
             ErrCode::InvalidTemplateId => {
                 "The template_id is not one of the account's templates."
             }
-
             ErrCode::UnsupportedFileType => {
                 "The file type is not supported (check the file name's extension)."
             }
-
             ErrCode::InvalidAppsecret => "Invalid AppSecret.",
             ErrCode::IpNotAllowed => {
                 "The caller's IP is not in the account's allow-list."
             }
-
             ErrCode::InvalidAccountType => "This account type may not use the call.",
             ErrCode::TemplateMessageDuplicate => {
                 "The same template message was sent within 60 seconds."
             }
-
             ErrCode::AccessTokenMissing => "The access_token parameter is missing.",
             ErrCode::AppidMissing => "The appid parameter is missing.",
             ErrCode::SecretMissing => "The secret parameter is missing.",
             ErrCode::MediaDataMissing => {
                 "The upload carries no file in its `media` field."
             }
-
             ErrCode::AccessTokenExpired => "The access token has expired.",
             ErrCode::RequirePostMethod => "The call needs POST.",
             ErrCode::RequireSubscribe => "The user does not follow the account.",
             ErrCode::UserRefuseToAcceptTheMsg => {
                 "The user has no subscription left for this template (used up, refused or never given)."
             }
-
             ErrCode::TemplateBanned => "This template was banned for abuse.",
             ErrCode::TemplateSendTooFrequent => {
                 "Template messages to this user are too frequent."
             }
-
             ErrCode::EmptyPostData => "The POST body is empty.",
             ErrCode::EmptyContent => "The text content is empty.",
             ErrCode::MediaSizeOutOfLimit => {
                 "The file is larger than the permanent material of its type allows."
             }
-
             ErrCode::ContentTooLong => "The message content is too long.",
             ErrCode::TooManyArticles => "A link card holds exactly one article.",
             ErrCode::ApiDailyQuotaReached => "The daily quota of this call is used up.",
@@ -893,31 +863,25 @@ impl ErrCode {
             ErrCode::ResponseOutOfTimeLimit => {
                 "Outside the reply window (the user has not written within 48 hours) or the user unfollowed."
             }
-
             ErrCode::OutOfResponseCountLimit => {
                 "Over the number of replies the user's last interaction allows."
             }
-
             ErrCode::InvalidTypingCommand => "Invalid typing command.",
             ErrCode::TypingWithoutInteraction => {
                 "Typing needs a message from the user within the last 30 seconds."
             }
-
             ErrCode::TypingAlreadyShown => "The typing state is already shown.",
             ErrCode::LinkNotSupported => "Official accounts cannot send `link` messages.",
             ErrCode::DataFormatError => {
                 "The body is not valid JSON or has wrong field types."
             }
-
             ErrCode::ArgumentInvalid => {
                 "A template field is empty or breaks its rule; the errmsg names it."
             }
-
             ErrCode::ApiUnauthorized => "This account is not authorized for the call.",
             ErrCode::UserRefusedMessages => {
                 "The user turned off messages from the account."
             }
-
             ErrCode::ApiBanned => "The call is banned for this account.",
             ErrCode::UserNotAuthorized => "The user has not authorized this call.",
             ErrCode::UserRestricted => "The user is restricted.",
@@ -928,62 +892,49 @@ impl ErrCode {
             ErrCode::LegacyIllegalCharacters => {
                 "The account name has illegal characters (legacy kefu)."
             }
-
             ErrCode::LegacyTooManyAccounts => "Too many agent accounts (legacy kefu).",
             ErrCode::InvalidFileType => "Invalid avatar file type.",
             ErrCode::LegacyUserBeingServed => {
                 "The user is being served by another agent (legacy kefu)."
             }
-
             ErrCode::LegacyAgentOffline => "The agent is offline (legacy kefu).",
             ErrCode::ComponentNotAuthorized => {
                 "The account has not authorized this platform (or revoked it)."
             }
-
             ErrCode::ComponentIpNotAllowed => {
                 "The caller's IP is not on the platform's IP allow-list."
             }
-
             ErrCode::ComponentTicketExpired => {
                 "The component_verify_ticket has expired (it is valid 12 hours)."
             }
-
             ErrCode::ComponentTicketInvalid => {
                 "The component_verify_ticket is invalid (empty, or another platform's)."
             }
-
             ErrCode::ApiUnauthorizedToComponent => {
                 "The account did not grant the permission set this call needs."
             }
-
             ErrCode::AuthorizationCodeInvalid => {
                 "The authorization code is invalid or was used already (a code works once)."
             }
-
             ErrCode::AuthorizationCodeExpired => "The authorization code has expired.",
             ErrCode::ComponentInvalid => "Invalid third-party platform.",
             ErrCode::FunctionCategoryNotConfirmed => {
                 "The permission set of this call must be confirmed (a conflict between platforms)."
             }
-
             ErrCode::RefreshTokenInvalid => {
                 "The authorizer's refresh token is invalid (lost, another account's, or replaced by a re-authorization)."
             }
-
             ErrCode::ComponentMustUseComponentToken => {
                 "A platform's appid cannot get a token from /cgi-bin/token: use api_component_token."
             }
-
             ErrCode::ComponentUnpublished => {
                 "The platform is not published (全网发布) yet."
             }
-
             ErrCode::KefuNotEnabled => "The new customer-service feature is not enabled.",
             ErrCode::InvalidKfAccount => "Invalid agent account.",
             ErrCode::KfAccountNotBound => {
                 "The agent account is not bound to a WeChat user yet."
             }
-
             ErrCode::InvalidNickname => "Invalid nickname.",
             ErrCode::InvalidKfAccountFormat => "Malformed agent account.",
             ErrCode::TooManyKfAccounts => "The account has 100 agent accounts already.",
@@ -992,12 +943,10 @@ impl ErrCode {
             ErrCode::AlreadyInvited => {
                 "This user already has an invitation from this account."
             }
-
             ErrCode::InvalidInviteWx => "Invalid WeChat ID.",
             ErrCode::WorkerBoundTooMany => {
                 "The invited user works for too many accounts."
             }
-
             ErrCode::InvitationPending => "The agent account has a pending invitation.",
             ErrCode::KfAccountAlreadyBound => "The agent account is bound already.",
             ErrCode::NoSession => "The user has no session.",
@@ -1070,78 +1019,64 @@ impl ErrCode {
             ErrCode::InvalidAppid => {
                 Some("check the appid (it starts with `wx` and belongs to this account)")
             }
-
             ErrCode::InvalidAppsecret => {
                 Some("check the app secret (reset it on the platform if it was changed)")
             }
-
             ErrCode::IpNotAllowed => {
                 Some("add this server's public IP to the account's IP allow-list")
             }
-
             ErrCode::ApiDailyQuotaReached => {
                 Some(
                     "the daily quota is used up: reset it with clearQuota (POST /cgi-bin/clear_quota; a platform's component calls with clearComponentQuotaByAppSecret) or wait for tomorrow, and find what fetches so many tokens",
                 )
             }
-
             ErrCode::ApiMinuteQuotaReached => Some("slow down token fetches"),
             ErrCode::ComponentNotAuthorized => {
                 Some(
                     "the account has not authorized the platform (or revoked it): the merchant must authorize it again",
                 )
             }
-
             ErrCode::ComponentIpNotAllowed => {
                 Some(
                     "add this server's outbound IP to the platform's IP allow-list (开发配置 → 服务器IP白名单) on open.weixin.qq.com",
                 )
             }
-
             ErrCode::ComponentTicketExpired => {
                 Some(
                     "the verify ticket is older than 12 hours: make sure the platform's 授权事件接收URL receives the pushes, or restart them (api_start_push_ticket)",
                 )
             }
-
             ErrCode::ComponentTicketInvalid => {
                 Some(
                     "the verify ticket is not this platform's latest: check that the 授权事件接收URL stores the pushed ticket for this component appid, or restart the pushes (api_start_push_ticket)",
                 )
             }
-
             ErrCode::ApiUnauthorizedToComponent => {
                 Some(
                     "the merchant did not grant the permission set this call needs: ask them to update the authorization",
                 )
             }
-
             ErrCode::ComponentInvalid => {
                 Some("check the component appid (and that the platform is not banned)")
             }
-
             ErrCode::FunctionCategoryNotConfirmed => {
                 Some(
                     "the permission set of this call must be confirmed: the merchant confirms it in the authorization",
                 )
             }
-
             ErrCode::RefreshTokenInvalid => {
                 Some("fetch the current refresh tokens with api_get_authorizer_list")
             }
-
             ErrCode::ComponentMustUseComponentToken => {
                 Some(
                     "a component appid gets its token from api_component_token, not /cgi-bin/token",
                 )
             }
-
             ErrCode::ComponentUnpublished => {
                 Some(
                     "publish the platform (全网发布), or use an account on its test list",
                 )
             }
-
             _ => None,
         }
     }

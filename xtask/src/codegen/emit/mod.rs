@@ -66,52 +66,70 @@ pub fn format(tokens: TokenStream) -> Result<String, String> {
     let file: syn::File =
         syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
     let text = prettyplease::unparse(&file);
-    Ok(format!("{HEADER}\n{}", separate_items(&text)))
+    Ok(format!("{HEADER}\n{}", separate_items(&text)?))
 }
 
-/// prettyplease puts no blank line between items; put one after every closing brace that
-/// ends an item, when another item follows at the same depth.
-fn separate_items(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = String::with_capacity(text.len() + lines.len());
-    for (i, line) in lines.iter().enumerate() {
+/// prettyplease puts no blank line between items; put one where rustfmt leaves one in
+/// hand-written code: after the file's inner docs, between top-level items (a run of `use`
+/// and `mod` declarations stays together), and between the items of every `impl`, `trait`
+/// and inline `mod`. Where each item ends is read from the syntax tree of prettyplease's
+/// own output (proc-macro2's `span-locations`), not guessed from its lines.
+fn separate_items(text: &str) -> Result<String, String> {
+    use syn::spanned::Spanned;
+    let file = syn::parse_file(text).map_err(|e| format!("formatted code does not parse: {e}"))?;
+    let mut after = std::collections::BTreeSet::new();
+    let mut inner_docs = file
+        .attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, syn::AttrStyle::Inner(_)));
+    if let Some(last) = inner_docs.next_back()
+        && !file.items.is_empty()
+    {
+        after.insert(last.span().end().line);
+    }
+    blank_lines_between(&file.items, &mut after);
+    let mut out = String::with_capacity(text.len() + 2 * after.len());
+    for (number, line) in (1..).zip(text.lines()) {
         out.push_str(line);
         out.push('\n');
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        let ends_docs =
-            trimmed.starts_with("//!") && lines.get(i + 1).is_some_and(|n| !n.starts_with("//!"));
-        if ends_docs {
+        if after.contains(&number) {
             out.push('\n');
-            continue;
-        }
-        let ends_item = trimmed == "}"
-            || trimmed == "};"
-            || (trimmed.ends_with(';') && indent == 0 && !trimmed.starts_with("//"));
-        if let Some(next) = lines.get(i + 1) {
-            let next_trimmed = next.trim_start();
-            let next_indent = next.len() - next_trimmed.len();
-            let next_starts_item = !next_trimmed.is_empty()
-                && !next_trimmed.starts_with('}')
-                && !next_trimmed.starts_with(')');
-            let top_use = trimmed.starts_with("pub use")
-                || trimmed.starts_with("use ")
-                || trimmed.starts_with("pub mod")
-                || trimmed.starts_with("mod ");
-            let next_same_kind = next_trimmed.starts_with("pub use")
-                || next_trimmed.starts_with("use ")
-                || next_trimmed.starts_with("pub mod")
-                || next_trimmed.starts_with("mod ");
-            if ends_item
-                && next_indent == indent
-                && next_starts_item
-                && !(top_use && next_same_kind)
-            {
-                out.push('\n');
-            }
         }
     }
-    out
+    Ok(out)
+}
+
+/// The last lines of `items` that a blank line follows, and of the items nested in them.
+fn blank_lines_between(items: &[syn::Item], after: &mut std::collections::BTreeSet<usize>) {
+    use syn::spanned::Spanned;
+    /// A declaration that sits with its neighbours: `use …;`, `mod …;`.
+    fn declaration(item: &syn::Item) -> bool {
+        match item {
+            syn::Item::Use(_) => true,
+            syn::Item::Mod(module) => module.content.is_none(),
+            _ => false,
+        }
+    }
+    for pair in items.windows(2) {
+        if !(declaration(&pair[0]) && declaration(&pair[1])) {
+            after.insert(pair[0].span().end().line);
+        }
+    }
+    for item in items {
+        let nested: Vec<usize> = match item {
+            syn::Item::Impl(block) => block.items.iter().map(|i| i.span().end().line).collect(),
+            syn::Item::Trait(block) => block.items.iter().map(|i| i.span().end().line).collect(),
+            syn::Item::Mod(module) => {
+                if let Some((_, inner)) = &module.content {
+                    blank_lines_between(inner, after);
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        // Between the members, not after the last.
+        after.extend(nested.iter().rev().skip(1));
+    }
 }
 
 /// `#[doc = " line"]` for each line (an empty line stays empty).
