@@ -544,3 +544,19 @@ fn on_a_platforms_webhook_the_same_msgid_of_two_accounts_is_two_pushes() {
     assert_eq!(seen(&single, &query_a, &body_a), format!("new {ACCOUNT}"));
     assert_eq!(seen(&single, &query_b, &body_b), "repeat gh_other_account");
 }
+
+#[test]
+fn a_query_is_read_in_place_and_only_an_escaped_value_is_copied() {
+    use std::borrow::Cow;
+    // WeChat's queries have no escapes: each value is a slice of the raw query.
+    let raw = "signature=0a1b&timestamp=1700000000&nonce=42&openid=oUser";
+    let query = Query::parse(raw);
+    for value in [&query.signature, &query.timestamp, &query.nonce, &query.openid] {
+        assert!(matches!(value, Some(Cow::Borrowed(_))), "{value:?}");
+    }
+    assert_eq!(query.nonce.as_deref(), Some("42"));
+    // An escaped value is decoded into a string of its own; the others stay borrowed.
+    let query = Query::parse("nonce=4%202&timestamp=1");
+    assert!(matches!(&query.nonce, Some(Cow::Owned(nonce)) if nonce == "4 2"));
+    assert!(matches!(query.timestamp, Some(Cow::Borrowed("1"))));
+}
