@@ -128,7 +128,10 @@ fn decode_as<T: DeserializeOwned>(
     };
     match (parsed, seen.errcode) {
         (Ok(answer), Some(0)) => Ok(answer),
-        (Ok(_), Some(errcode)) => Err(api_error(errcode, seen.errmsg)),
+        (Ok(_), Some(errcode)) => Err(api_error(
+            errcode,
+            seen.errmsg.map(|text| text.as_str().to_owned()),
+        )),
         // No top-level errcode: the body must show the answer's own required fields.
         (Ok(answer), None) => match needs_errcode() {
             false => Ok(answer),
@@ -283,13 +286,13 @@ fn first_byte(body: &[u8]) -> Option<u8> {
 }
 
 /// What the top level of an answer said of `errcode` and `errmsg`, noted while the answer's
-/// own type was parsed.
+/// own type was parsed. Nothing is copied: `errmsg` borrows from the body unless it holds
+/// an escape.
 #[derive(Default)]
-struct Seen {
+struct Seen<'de> {
     /// The top-level `errcode`; a value that is not an integer fails the parse instead.
     errcode: Option<i64>,
-    /// The top-level `errmsg`, when it is a string.
-    errmsg: Option<String>,
+    errmsg: Option<Text<'de>>,
 }
 
 /// A top-level key of an answer, as far as the decoder cares.
@@ -305,7 +308,7 @@ enum Key {
 /// answered with that object.
 struct Watched<'a, 'de> {
     parser: &'a mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
-    seen: &'a mut Seen,
+    seen: &'a mut Seen<'de>,
 }
 
 impl<'de> Deserializer<'de> for Watched<'_, 'de> {
@@ -326,12 +329,12 @@ impl<'de> Deserializer<'de> for Watched<'_, 'de> {
 }
 
 /// Hands the answer type's visitor the watched top-level object.
-struct TopVisitor<'a, V> {
+struct TopVisitor<'a, 'de, V> {
     visitor: V,
-    seen: &'a mut Seen,
+    seen: &'a mut Seen<'de>,
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for TopVisitor<'_, V> {
+impl<'de, V: Visitor<'de>> Visitor<'de> for TopVisitor<'_, 'de, V> {
     type Value = V::Value;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
@@ -349,14 +352,15 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for TopVisitor<'_, V> {
 
 /// The answer's top-level object: every member is handed on as it is, `errcode` and
 /// `errmsg` noted on the way. A second `errcode` fails the parse, as serde fails a struct
-/// that names a field twice. Nested objects are parsed directly, unwatched.
-struct WatchedMap<'a, A> {
+/// that names a field twice; so does an `errcode` that is not an integer or an `errmsg`
+/// that is not a text. Nested objects are parsed directly, unwatched.
+struct WatchedMap<'a, 'de, A> {
     map: A,
-    seen: &'a mut Seen,
+    seen: &'a mut Seen<'de>,
     key: Key,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for WatchedMap<'_, A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for WatchedMap<'_, 'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -370,29 +374,23 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WatchedMap<'_, A> {
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        // The member's value, read by itself (a number, a short text) and handed on.
-        let handed =
-            |seed: S, value: serde_json::Value| seed.deserialize(value).map_err(de::Error::custom);
+        use serde::de::value::I64Deserializer;
         match self.key {
             Key::Other => self.map.next_value_seed(seed),
             Key::Errcode => {
                 if self.seen.errcode.is_some() {
                     return Err(de::Error::duplicate_field("errcode"));
                 }
-                let value: serde_json::Value = self.map.next_value()?;
-                let Some(errcode) = value.as_i64() else {
-                    return Err(de::Error::invalid_type(
-                        unexpected(&value),
-                        &"an integer errcode",
-                    ));
-                };
+                // Read by itself and handed on, so the answer's type may name it too.
+                let errcode = self.map.next_value_seed(Integer)?;
                 self.seen.errcode = Some(errcode);
-                handed(seed, value)
+                seed.deserialize(Present(I64Deserializer::new(errcode)))
             }
             Key::Errmsg => {
-                let value: serde_json::Value = self.map.next_value()?;
-                self.seen.errmsg = value.as_str().map(str::to_owned);
-                handed(seed, value)
+                let text = self.map.next_value_seed(TextSeed)?;
+                let handed = text.hand_to(seed);
+                self.seen.errmsg = Some(text);
+                handed
             }
         }
     }
@@ -402,23 +400,56 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WatchedMap<'_, A> {
     }
 }
 
-/// How serde names `value` in an error.
-fn unexpected(value: &serde_json::Value) -> de::Unexpected<'_> {
-    match value {
-        serde_json::Value::Null => de::Unexpected::Unit,
-        serde_json::Value::Bool(b) => de::Unexpected::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_f64() {
-            Some(f) => de::Unexpected::Float(f),
-            None => de::Unexpected::Other("a number"),
-        },
-        serde_json::Value::String(s) => de::Unexpected::Str(s),
-        serde_json::Value::Array(_) => de::Unexpected::Seq,
-        serde_json::Value::Object(_) => de::Unexpected::Map,
+/// A value read by itself, handed on as the body's parser would: to an `Option` as
+/// `Some` (serde's own value deserializers give an `Option` the bare value).
+struct Present<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Present<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        visitor.visit_some(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
     }
 }
 
-/// Reads a top-level key (borrowed unless it holds an escape), notes which it is and hands
-/// it to the answer type's own key seed.
+/// Reads an integer `errcode`.
+struct Integer;
+
+impl<'de> DeserializeSeed<'de> for Integer {
+    type Value = i64;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<i64, D::Error> {
+        deserializer.deserialize_i64(self)
+    }
+}
+
+impl Visitor<'_> for Integer {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an integer errcode")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<i64, E> {
+        i64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), &self))
+    }
+}
+
+/// Reads a top-level key, notes which it is and hands it to the answer type's own key seed.
 struct KeySeed<'a, K> {
     seed: K,
     key: &'a mut Key,
@@ -428,50 +459,68 @@ impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
     type Value = K::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<K::Value, D::Error> {
-        use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
-        let name = deserializer.deserialize_str(KeyText)?;
-        let text: &str = match &name {
-            KeyName::Borrowed(text) => text,
-            KeyName::Owned(text) => text,
-        };
-        *self.key = match text {
+        let name = TextSeed.deserialize(deserializer)?;
+        *self.key = match name.as_str() {
             "errcode" => Key::Errcode,
             "errmsg" => Key::Errmsg,
             _ => Key::Other,
         };
-        match name {
-            KeyName::Borrowed(text) => self.seed.deserialize(BorrowedStrDeserializer::new(text)),
-            KeyName::Owned(text) => self.seed.deserialize(StrDeserializer::new(&text)),
-        }
+        name.hand_to(self.seed)
     }
 }
 
-/// A key's text: borrowed from the body, or unescaped into a string of its own.
-enum KeyName<'de> {
+/// A text of the body: borrowed from it, or unescaped into a string of its own.
+enum Text<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
 
-/// Reads a key's text into a [`KeyName`].
-struct KeyText;
+impl<'de> Text<'de> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
 
-impl<'de> Visitor<'de> for KeyText {
-    type Value = KeyName<'de>;
+    /// Hands the text to `seed`, as the body's parser would have.
+    fn hand_to<S: DeserializeSeed<'de>, E: de::Error>(&self, seed: S) -> Result<S::Value, E> {
+        use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
+        match self {
+            Text::Borrowed(text) => seed.deserialize(Present(BorrowedStrDeserializer::new(text))),
+            Text::Owned(text) => seed.deserialize(Present(StrDeserializer::new(text))),
+        }
+    }
+}
+
+/// Reads a [`Text`].
+struct TextSeed;
+
+impl<'de> DeserializeSeed<'de> for TextSeed {
+    type Value = Text<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Text<'de>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed {
+    type Value = Text<'de>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a key")
+        formatter.write_str("a text")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(KeyName::Borrowed(text))
+        Ok(Text::Borrowed(text))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(KeyName::Owned(text.to_owned()))
+        Ok(Text::Owned(text.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(KeyName::Owned(text))
+        Ok(Text::Owned(text))
     }
 }
 
@@ -670,9 +719,17 @@ mod tests {
             assert_eq!(PARSES.with(std::cell::Cell::get), 1, "{body}");
         }
         // Nothing but the answer's own parse reads a successful body: a probe of the
-        // top-level members would refuse this `errmsg`, which the answer's type ignores.
-        let odd: Session = decoded(r#"{"errcode":0,"errmsg":5,"kf_account":"a@b"}"#).unwrap();
+        // top-level members would refuse this repeated `errmsg`, which the answer's type
+        // ignores (a repeated errmsg cannot turn an error into a success; errcode can).
+        let odd: Session =
+            decoded(r#"{"errcode":0,"errmsg":"ok","errmsg":"ok","kf_account":"a@b"}"#).unwrap();
         assert_eq!(odd.kf_account, "a@b");
+        // An errmsg that is not a text is no answer of WeChat's.
+        let odd = decoded::<Session>(r#"{"errcode":0,"errmsg":5,"kf_account":"a@b"}"#).unwrap_err();
+        assert!(
+            matches!(&odd, Error::Decode { source, .. } if source.message().contains("expected a text")),
+            "{odd:?}"
+        );
         // An error is read from the same parse when the answer's type takes the body …
         let api = decoded::<State>(r#"{"errmsg":"api unauthorized rid: 1-2","errcode":48001}"#)
             .unwrap_err();

@@ -551,7 +551,12 @@ fn a_query_is_read_in_place_and_only_an_escaped_value_is_copied() {
     // WeChat's queries have no escapes: each value is a slice of the raw query.
     let raw = "signature=0a1b&timestamp=1700000000&nonce=42&openid=oUser";
     let query = Query::parse(raw);
-    for value in [&query.signature, &query.timestamp, &query.nonce, &query.openid] {
+    for value in [
+        &query.signature,
+        &query.timestamp,
+        &query.nonce,
+        &query.openid,
+    ] {
         assert!(matches!(value, Some(Cow::Borrowed(_))), "{value:?}");
     }
     assert_eq!(query.nonce.as_deref(), Some("42"));
