@@ -92,9 +92,7 @@ pub mod support {
     pub use crate::wire::{Tagged, serialize_tagged};
 }
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_DOWNLOAD_DEADLINE, DEFAULT_MAX_ANSWER_BYTES, USER_AGENT,
-};
+pub use client::{Client, ClientBuilder, DEFAULT_DOWNLOAD_DEADLINE, DEFAULT_MAX_ANSWER_BYTES};
 pub use download::{Download, MediaFile};
 pub use endpoint::{
     Ack, Body, Endpoint, FileAnswer, FileKind, FileLimits, Method, MultipartFile, RequestParts,

@@ -609,9 +609,9 @@ async fn a_store_of_the_callers_own_is_asked_for_every_call() {
 }
 
 #[tokio::test]
-async fn every_request_names_the_sdk_as_its_user_agent() {
+async fn the_built_client_sends_no_user_agent_and_a_callers_client_sends_its_own() {
     use axum::http::HeaderMap;
-    let agents = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let agents = Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
     let seen = agents.clone();
     let record = move |headers: HeaderMap| {
         let seen = seen.clone();
@@ -619,20 +619,22 @@ async fn every_request_names_the_sdk_as_its_user_agent() {
             let agent = headers
                 .get("user-agent")
                 .map(|v| v.to_str().unwrap().to_owned());
-            seen.lock().unwrap().push(agent.unwrap_or_default());
+            seen.lock().unwrap().push(agent);
             axum::Json(json!({"errcode": 0, "errmsg": "ok"}))
         }
     };
     let (mock, _) = start().await;
     let base = serve(router(&mock).route("/agent", axum::routing::any(record))).await;
-    let client = builder(&base).build().unwrap();
+    builder(&base).build().unwrap().call(Agent).await.unwrap();
+    let own = wx_kefu_runtime::reqwest::Client::builder()
+        .user_agent("acme-desk/2.1")
+        .redirect(wx_kefu_runtime::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let client = builder(&base).http_client(own).build().unwrap();
     client.call(Agent).await.unwrap();
     let agents = agents.lock().unwrap().clone();
-    assert_eq!(agents, [wx_kefu_runtime::USER_AGENT]);
-    assert!(
-        wx_kefu_runtime::USER_AGENT.starts_with("wx-kefu/0."),
-        "{agents:?}"
-    );
+    assert_eq!(agents, [None, Some("acme-desk/2.1".to_owned())]);
 }
 
 /// `POST /agent`, answering an acknowledgement.
