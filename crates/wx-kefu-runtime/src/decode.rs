@@ -24,6 +24,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -128,10 +129,7 @@ fn decode_as<T: DeserializeOwned>(
     };
     match (parsed, seen.errcode) {
         (Ok(answer), Some(0)) => Ok(answer),
-        (Ok(_), Some(errcode)) => Err(api_error(
-            errcode,
-            seen.errmsg.map(|text| text.as_str().to_owned()),
-        )),
+        (Ok(_), Some(errcode)) => Err(api_error(errcode, seen.errmsg.map(Cow::into_owned))),
         // No top-level errcode: the body must show the answer's own required fields.
         (Ok(answer), None) => match needs_errcode() {
             false => Ok(answer),
@@ -292,7 +290,7 @@ fn first_byte(body: &[u8]) -> Option<u8> {
 struct Seen<'de> {
     /// The top-level `errcode`; a value that is not an integer fails the parse instead.
     errcode: Option<i64>,
-    errmsg: Option<Text<'de>>,
+    errmsg: Option<Cow<'de, str>>,
 }
 
 /// A top-level key of an answer, as far as the decoder cares.
@@ -388,7 +386,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WatchedMap<'_, 'de, A> {
             }
             Key::Errmsg => {
                 let text = self.map.next_value_seed(TextSeed)?;
-                let handed = text.hand_to(seed);
+                let handed = hand_text(&text, seed);
                 self.seen.errmsg = Some(text);
                 handed
             }
@@ -460,67 +458,56 @@ impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<K::Value, D::Error> {
         let name = TextSeed.deserialize(deserializer)?;
-        *self.key = match name.as_str() {
+        *self.key = match &*name {
             "errcode" => Key::Errcode,
             "errmsg" => Key::Errmsg,
             _ => Key::Other,
         };
-        name.hand_to(self.seed)
+        hand_text(&name, self.seed)
     }
 }
 
-/// A text of the body: borrowed from it, or unescaped into a string of its own.
-enum Text<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl<'de> Text<'de> {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Borrowed(text) => text,
-            Text::Owned(text) => text,
-        }
-    }
-
-    /// Hands the text to `seed`, as the body's parser would have.
-    fn hand_to<S: DeserializeSeed<'de>, E: de::Error>(&self, seed: S) -> Result<S::Value, E> {
-        use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
-        match self {
-            Text::Borrowed(text) => seed.deserialize(Present(BorrowedStrDeserializer::new(text))),
-            Text::Owned(text) => seed.deserialize(Present(StrDeserializer::new(text))),
-        }
+/// Hands `text` (a key or `errmsg`, read by itself) to `seed`, as the body's parser would
+/// have: borrowed from the body where it holds no escape.
+fn hand_text<'de, S: DeserializeSeed<'de>, E: de::Error>(
+    text: &Cow<'de, str>,
+    seed: S,
+) -> Result<S::Value, E> {
+    use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
+    match text {
+        Cow::Borrowed(text) => seed.deserialize(Present(BorrowedStrDeserializer::new(text))),
+        Cow::Owned(text) => seed.deserialize(Present(StrDeserializer::new(text))),
     }
 }
 
-/// Reads a [`Text`].
+/// Reads a text of the body: borrowed from it, or unescaped into a string of its own.
 struct TextSeed;
 
 impl<'de> DeserializeSeed<'de> for TextSeed {
-    type Value = Text<'de>;
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Text<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for TextSeed {
-    type Value = Text<'de>;
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
         formatter.write_str("a text")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(Text::Borrowed(text))
+        Ok(Cow::Borrowed(text))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Text::Owned(text.to_owned()))
+        Ok(Cow::Owned(text.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(Text::Owned(text))
+        Ok(Cow::Owned(text))
     }
 }
 

@@ -290,14 +290,16 @@ pub(crate) enum Store {
 impl Store {
     /// `store`, kept as itself when it is a [`MemoryTokenStore`].
     pub(crate) fn new<S: TokenStore + 'static>(store: S) -> Store {
+        // A safe downcast by value: the store is moved out of an `Option` seen as `Any`.
         let mut slot = Some(store);
-        let any: &mut dyn std::any::Any = &mut slot;
-        match any.downcast_mut::<Option<MemoryTokenStore>>() {
-            Some(memory) => Store::Memory(memory.take().unwrap_or_default()),
-            None => match slot {
-                Some(store) => Store::Other(Box::new(store)),
-                None => Store::Memory(MemoryTokenStore::new()),
-            },
+        let memory = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<MemoryTokenStore>>()
+            .and_then(Option::take);
+        match (memory, slot) {
+            (Some(memory), _) => Store::Memory(memory),
+            (None, Some(store)) => Store::Other(Box::new(store)),
+            // Taken only when it was a memory store, which the first arm returned.
+            (None, None) => Store::Memory(MemoryTokenStore::new()),
         }
     }
 

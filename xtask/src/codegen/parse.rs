@@ -305,18 +305,6 @@ pub enum TypeKind {
     Union,
 }
 
-impl TypeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TypeKind::Alias => "alias",
-            TypeKind::Struct => "struct",
-            TypeKind::Enum => "enum",
-            TypeKind::OpenEnum => "open_enum",
-            TypeKind::Union => "union",
-        }
-    }
-}
-
 /// How an open enum travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -393,15 +381,6 @@ impl TypeDef {
     pub fn as_union(&self) -> Option<&UnionDef> {
         match self {
             TypeDef::Union(def) => Some(def),
-            _ => None,
-        }
-    }
-
-    /// An enum's values, open or closed.
-    pub fn enum_values(&self) -> Option<&OrderedMap<EnumValueDef>> {
-        match self {
-            TypeDef::Enum(def) => Some(&def.values),
-            TypeDef::OpenEnum(def) => Some(&def.values),
             _ => None,
         }
     }
